@@ -1,0 +1,76 @@
+/**
+ * The demo backend: a plain Node HTTP server standing for an unchanged agent backend. It trusts
+ * nothing but a verified X-Invoker (checked with the package's own `verifyInvoker()` against the
+ * gateway's JWKS) and answers what it received, so you can see exactly what the gateway sends.
+ *
+ *   GET /stream  → server-sent events, one every 500 ms (watch them arrive one by one)
+ *   anything     → JSON { x_invoker, invoker, method, path, headers }
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { InvokerVerificationError, verifyInvoker, type RequestLike } from '../src/verifier/verify-invoker.ts'
+
+export interface DemoBackendOptions {
+  port: number
+  host?: string
+  jwksUrl: string
+  issuer: string
+  audience: string[]
+}
+
+export function nodeRequest(req: IncomingMessage): RequestLike {
+  return {
+    method: req.method ?? 'GET',
+    url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
+    headers: {
+      get: (name) => {
+        const value = req.headers[name.toLowerCase()]
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value
+      },
+    },
+  }
+}
+
+export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    const raw = req.headers['x-invoker']
+    let verified
+    try {
+      verified = await verifyInvoker(nodeRequest(req), { jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
+    } catch (error) {
+      const code = error instanceof InvokerVerificationError ? error.code : 'invalid'
+      res.writeHead(401, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: `X-Invoker not verified: ${code}`, x_invoker: raw ?? null }))
+      return
+    }
+    const path = new URL(req.url ?? '/', 'http://backend').pathname
+    if (path === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      let n = 0
+      const timer = setInterval(() => {
+        n++
+        res.write(`event: tick\ndata: ${JSON.stringify({ n, invoker: verified.invoker.id, at: new Date().toISOString() })}\n\n`)
+        if (n === 5) {
+          clearInterval(timer)
+          res.end()
+        }
+      }, 500)
+      req.on('close', () => clearInterval(timer))
+      return
+    }
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify(
+          { x_invoker: raw, invoker: verified.invoker, auth: verified.auth, method: req.method, path: req.url, headers: req.headers },
+          null,
+          2,
+        ) + '\n',
+      )
+    })
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve(server))
+  })
+}

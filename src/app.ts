@@ -1,0 +1,66 @@
+/**
+ * The gateway: the request's way, in order. Each step is a folder under `pipeline/`.
+ *
+ *   route → authenticate → authorize → sign → forward
+ *
+ * @module
+ */
+import { Hono, type MiddlewareHandler } from 'hono'
+import type { GatewayEnv } from './env.ts'
+import { problemResponse, statusOf } from './errors/problem.ts'
+import { GatewayError, type Reason } from './errors/reasons.ts'
+import { writeLogLine } from './log.ts'
+import { authenticate } from './pipeline/authenticate/index.ts'
+import { authorize } from './pipeline/authorize/index.ts'
+import { forward } from './pipeline/forward/index.ts'
+import { route } from './pipeline/route/index.ts'
+import { sign } from './pipeline/sign/index.ts'
+import { jwksRoute } from './pipeline/sign/jwks-route.ts'
+import type { CompiledPolicy } from './policy/types.ts'
+
+export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>()
+  app.use(requestLog())
+  app.get('/.well-known/jwks.json', jwksRoute)
+  app.all('*', route(policy), authenticate(policy), authorize(), sign(policy), forward(policy))
+  app.onError((error, c) => {
+    const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
+    if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.var.requestId, error: String(error) }))
+    c.set('failure', reason)
+    return problemResponse(reason, c.var.requestId)
+  })
+  return app
+}
+
+function requestLog(): MiddlewareHandler<GatewayEnv> {
+  return async function requestLog(c, next) {
+    const started = Date.now()
+    c.set('requestId', crypto.randomUUID())
+    await next()
+    const { route, authentication, decision, failure } = c.var
+    const url = new URL(c.req.url)
+    writeLogLine({
+      request_id: c.var.requestId,
+      method: c.req.method,
+      host: url.host,
+      path: url.pathname,
+      pack: route?.pack.id ?? null,
+      agent: route?.agent?.name ?? null,
+      invoker_id: authentication?.invoker.id ?? null,
+      invoker_kind: authentication?.invoker.kind ?? null,
+      auth_method: authentication?.auth.method ?? null,
+      api_key: authentication?.auth.api_key ?? null,
+      decision: failure
+        ? failure.reason === 'denied' || statusOf(failure) === 401
+          ? 'deny'
+          : 'error'
+        : decision && !decision.allowed
+          ? 'would_deny'
+          : 'allow',
+      reason: failure?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
+      rule: failure?.reason === 'denied' ? failure.rule : (decision?.rule ?? null),
+      status: c.res.status,
+      duration_ms: Date.now() - started,
+    })
+  }
+}

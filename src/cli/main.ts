@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * The invoker-gateway CLI (Node ≥ 22.18, runs the TypeScript sources directly). Never bundled
+ * into the Worker. `invoker-gateway help` lists the commands.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { buildPolicies, GENERATED_MODULE } from './build-policies.ts'
+import { checkCommand, explainCommand } from './check.ts'
+import { decodeCommand } from './decode.ts'
+import { createKeyCommand } from './keys.ts'
+import { generateSigningKeysCommand } from './signing-keys.ts'
+
+const HELP = `invoker-gateway <command>
+
+  build                         compile policies/ into ${GENERATED_MODULE} (run by wrangler's [build])
+  check                         validate every policy and run the decision fixtures in policies/tests/
+  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
+                                print the decision for a request and an invoker, and the rule behind it
+  keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
+                                mint an API key: prints it once, and the policy entry holding its SHA-256
+  signing-keys generate [--alg EdDSA|ES256] [--previous FILE]
+                                a JWK set for \`wrangler secret put INVOKER_SIGNING_KEYS\`; --previous keeps
+                                the current signing key published for rotation
+  decode TOKEN [--jwks URL --issuer ISS --audience PACK] [--method M --url URL]
+                                decode an X-Invoker header; with --jwks, verify it too
+
+Common option: --policies DIR (default: policies)`
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      policies: { type: 'string', default: 'policies' },
+      out: { type: 'string', default: GENERATED_MODULE },
+      url: { type: 'string' },
+      method: { type: 'string', default: 'GET' },
+      'api-key': { type: 'string' },
+      anonymous: { type: 'boolean' },
+      ip: { type: 'string', default: '192.0.2.1' },
+      invoker: { type: 'string' },
+      name: { type: 'string' },
+      packs: { type: 'string' },
+      expires: { type: 'string' },
+      label: { type: 'string' },
+      alg: { type: 'string', default: 'EdDSA' },
+      previous: { type: 'string' },
+      jwks: { type: 'string' },
+      issuer: { type: 'string' },
+      audience: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  })
+  switch (command) {
+    case 'build':
+      return buildPolicies(values.policies, values.out) ? 0 : 1
+    case 'check':
+      return checkCommand(values.policies)
+    case 'explain':
+      return explainCommand(values.policies, values)
+    case 'keys':
+      if (positionals[0] !== 'create') break
+      return createKeyCommand(values)
+    case 'signing-keys':
+      if (positionals[0] !== 'generate') break
+      return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)
+    case 'decode':
+      return decodeCommand(positionals[0], values)
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(HELP)
+      return 0
+  }
+  console.error(HELP)
+  return 2
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error))
+    process.exit(1)
+  },
+)

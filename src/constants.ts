@@ -1,0 +1,30 @@
+/**
+ * Every number the gateway uses, each with its reason (as workers-oauth-provider's
+ * `ema/constants.ts` does), so that nobody has to hunt for a magic value.
+ *
+ * @module
+ */
+
+/** Default lifetime of an X-Invoker token: short, because it is minted per request (SPEC §6). */
+export const DEFAULT_INVOKER_TTL_S = 60
+
+/** Default time the backend has to send response headers before the gateway answers 504. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000
+
+/** JWKS responses may be cached briefly by backends; rotation keeps the previous key published. */
+export const JWKS_CACHE_MAX_AGE_S = 300
+
+/**
+ * Longest credential the gateway will look at. Far above any real API key or JWT, low enough
+ * that hashing or parsing a hostile value costs nothing worth mentioning.
+ */
+export const MAX_CREDENTIAL_LENGTH = 8 * 1024
+
+/** Length of the keyed hash that names an anonymous caller (base64url chars, 128 bits). */
+export const ANONYMOUS_ID_HASH_CHARS = 22
+
+/** The `typ` of an X-Invoker token (RFC 8725 §3.11: explicit typing). */
+export const INVOKER_TOKEN_TYPE = 'invoker+jwt'
+
+/** Worker secret holding the signing key set (a JWK set; the first key signs). */
+export const SIGNING_KEYS_SECRET = 'INVOKER_SIGNING_KEYS'

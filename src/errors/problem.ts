@@ -1,0 +1,130 @@
+/**
+ * RFC 9457 problem+json rendering of a {@link Reason}. The `switch` is exhaustive: a new reason
+ * does not compile until it has a status and a client-facing text.
+ *
+ * @module
+ */
+import type { AcceptedMethod } from '../policy/types.ts'
+import type { DenyingList, Reason } from './reasons.ts'
+
+export const PROBLEM_TYPE_BASE = 'urn:invoker-gateway:problem:'
+const REALM = 'invoker-gateway'
+
+interface Wire {
+  status: number
+  slug: string
+  title: string
+  detail: string
+  challenge?: AcceptedMethod[]
+  bearerError?: 'invalid_token' | 'invalid_request'
+}
+
+function toWire(r: Reason): Wire {
+  switch (r.reason) {
+    case 'route_not_found':
+      return { status: 404, slug: 'not-found', title: 'Not Found', detail: 'No pack is routed at this host and path.' }
+    case 'bad_path':
+      return { status: 400, slug: 'bad-path', title: 'Bad Request', detail: `The request path was refused: ${r.problem}.` }
+    case 'credential_missing':
+      return unauthenticated('This pack requires authentication.', r.accepted)
+    case 'anonymous_denied':
+      return unauthenticated('Anonymous callers may not call this; authenticate.', r.accepted)
+    case 'credential_ambiguous':
+      return unauthenticated('More than one credential was presented; send exactly one.', r.accepted, 'invalid_request')
+    case 'method_not_accepted':
+      return unauthenticated(
+        r.method === 'unknown_scheme'
+          ? 'The Authorization scheme is not supported.'
+          : `This pack does not accept ${METHOD_NAMES[r.method]} credentials.`,
+        r.accepted,
+        'invalid_token',
+      )
+    case 'credential_too_large':
+      return unauthenticated('The credential is too large.', r.accepted, 'invalid_request')
+    case 'api_key_malformed':
+    case 'api_key_unknown':
+    case 'api_key_mismatch':
+    case 'api_key_wrong_pack':
+      // One text for all of them: which check failed is for the log, not for a key guesser.
+      return unauthenticated('The API key is not valid for this pack.', r.accepted, 'invalid_token')
+    case 'api_key_revoked':
+      return unauthenticated('The API key has been revoked.', r.accepted, 'invalid_token')
+    case 'api_key_expired':
+      return unauthenticated('The API key has expired.', r.accepted, 'invalid_token')
+    case 'no_client_address':
+      return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
+    case 'denied':
+      return {
+        status: 403,
+        slug: 'forbidden',
+        title: 'Forbidden',
+        detail: DENIAL_TEXT[r.list](r.agent),
+      }
+    case 'upstream_unreachable':
+      return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The backend could not be reached.' }
+    case 'upstream_timeout':
+      return { status: 504, slug: 'gateway-timeout', title: 'Gateway Timeout', detail: 'The backend did not answer in time.' }
+    case 'signing_keys_unavailable':
+      return { status: 503, slug: 'not-configured', title: 'Service Unavailable', detail: 'The gateway has no usable signing key.' }
+    case 'internal':
+      return { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'The gateway failed unexpectedly.' }
+  }
+}
+
+const METHOD_NAMES: Record<AcceptedMethod, string> = {
+  api_key: 'API key',
+  bearer: 'bearer token',
+  session: 'session',
+  envelope: 'signed request',
+}
+
+const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {
+  pack_deny: () => "Denied by the pack's deny list.",
+  pack_allow: () => "The invoker is not on the pack's allow list.",
+  agent_deny: (agent) => `Denied by the deny list of agent ${agent}.`,
+  agent_allow: (agent) => `The invoker is not on the allow list of agent ${agent}.`,
+}
+
+function unauthenticated(
+  detail: string,
+  challenge: AcceptedMethod[],
+  bearerError?: Wire['bearerError'],
+): Wire {
+  return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail, challenge, ...(bearerError ? { bearerError } : {}) }
+}
+
+/** `WWW-Authenticate` challenges (RFC 9110 §11.6.1) for the methods a pack accepts. */
+export function challenges(accepted: AcceptedMethod[], bearerError?: Wire['bearerError']): string[] {
+  const out: string[] = []
+  const error = bearerError ? `, error="${bearerError}"` : ''
+  for (const method of accepted) {
+    if (method === 'api_key') out.push(`ApiKey realm="${REALM}"${error}`)
+    if (method === 'bearer' || method === 'session') out.push(`Bearer realm="${REALM}"${error}`)
+  }
+  return [...new Set(out)]
+}
+
+/** Status a reason answers with (used by logs and explain without building a Response). */
+export function statusOf(reason: Reason): number {
+  return toWire(reason).status
+}
+
+export function problemResponse(reason: Reason, requestId: string): Response {
+  const wire = toWire(reason)
+  const body = {
+    type: PROBLEM_TYPE_BASE + wire.slug,
+    title: wire.title,
+    status: wire.status,
+    detail: wire.detail,
+    request_id: requestId,
+  }
+  const headers = new Headers({
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  })
+  if (wire.challenge) {
+    for (const challenge of challenges(wire.challenge, wire.bearerError)) headers.append('www-authenticate', challenge)
+  }
+  return new Response(JSON.stringify(body), { status: wire.status, headers })
+}

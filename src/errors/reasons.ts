@@ -1,0 +1,44 @@
+/**
+ * Every way a request can fail, as one tagged union. The internal reason (with its detail) goes
+ * to the log; {@link toProblem} collapses it into the stable text a client sees. No variant
+ * carries a credential, so nothing here can leak one.
+ *
+ * @module
+ */
+import type { AcceptedMethod } from '../policy/types.ts'
+
+export type Reason =
+  | { reason: 'route_not_found' }
+  | { reason: 'bad_path'; problem: string }
+  | { reason: 'credential_missing'; accepted: AcceptedMethod[] }
+  | { reason: 'anonymous_denied'; accepted: AcceptedMethod[] }
+  | { reason: 'credential_ambiguous'; accepted: AcceptedMethod[] }
+  | { reason: 'method_not_accepted'; method: AcceptedMethod | 'unknown_scheme'; accepted: AcceptedMethod[] }
+  | { reason: 'credential_too_large'; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_malformed'; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_unknown'; keyId: string; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_mismatch'; key: string; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_revoked'; key: string; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_expired'; key: string; accepted: AcceptedMethod[] }
+  | { reason: 'api_key_wrong_pack'; key: string; accepted: AcceptedMethod[] }
+  | { reason: 'no_client_address'; accepted: AcceptedMethod[] }
+  | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
+  | { reason: 'upstream_unreachable' }
+  | { reason: 'upstream_timeout'; timeoutMs: number }
+  | { reason: 'signing_keys_unavailable'; problem: string }
+  | { reason: 'internal' }
+
+/** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
+export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'
+
+export type ReasonCode = Reason['reason']
+
+/** The one error type the pipeline throws; `onError` renders it. */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError'
+  readonly detail: Reason
+  constructor(detail: Reason) {
+    super(detail.reason)
+    this.detail = detail
+  }
+}

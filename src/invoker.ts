@@ -1,0 +1,42 @@
+/**
+ * The one identity shape every authentication method produces and the backend receives
+ * (SPEC §2). Kept free of any method-specific detail so that authorization and signing
+ * never need to know how a caller was authenticated.
+ *
+ * @module
+ */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** Built-in kinds; policy may set an app-specific kind, hence the open string. */
+export type InvokerKind =
+  | 'authUser'
+  | 'apiKey'
+  | 'service'
+  | 'agent'
+  | 'chat'
+  | 'anonymous'
+  | (string & {})
+
+export type AuthMethod = 'session' | 'api_key' | 'bearer' | 'envelope' | 'anonymous'
+
+export interface Invoker {
+  /** Stable, trusted caller id. Never a shared placeholder. */
+  id: string
+  kind: InvokerKind
+  label?: string
+  /** Policy-chosen facts. Never secrets, raw tokens or session payloads. */
+  meta: Record<string, JsonValue>
+}
+
+/** How the invoker was established; becomes the `auth` claim of X-Invoker. */
+export interface AuthFacts {
+  method: AuthMethod
+  /** Name of the API key (its policy name, never the key) when method is `api_key`. */
+  api_key?: string
+}
+
+export interface Authentication {
+  invoker: Invoker
+  auth: AuthFacts
+}

@@ -1,0 +1,92 @@
+/**
+ * The gateway's signing keys, from the `INVOKER_SIGNING_KEYS` Worker secret: a JWK set whose
+ * first key signs and whose asymmetric keys are all published, so a backend keeps verifying
+ * tokens signed by the previous key while caches roll over.
+ *
+ * Imported once per isolate and secret value (importing is the expensive part of signing).
+ *
+ * @module
+ */
+import { importJWK, type JWK } from 'jose'
+
+export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'HS256'
+
+export interface SigningKeySet {
+  signer: { key: CryptoKey | Uint8Array; kid: string; alg: SigningAlgorithm }
+  /** Public JWKs of every asymmetric key in the set, for `/.well-known/jwks.json`. */
+  publicJwks: JWK[]
+  /** Keys the anonymous invoker id (`anon:` + HMAC of the client address). */
+  anonymousIdKey: CryptoKey
+}
+
+export type LoadedKeys = { ok: true; keys: SigningKeySet } | { ok: false; problem: string }
+
+let cached: { secret: string; loaded: Promise<LoadedKeys> } | null = null
+
+export function loadSigningKeys(secret: string | undefined): Promise<LoadedKeys> {
+  if (!secret) return Promise.resolve({ ok: false, problem: 'the INVOKER_SIGNING_KEYS secret is not set' })
+  if (cached?.secret !== secret) cached = { secret, loaded: importKeySet(secret) }
+  return cached.loaded
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const
+
+async function importKeySet(secret: string): Promise<LoadedKeys> {
+  let set: { keys?: unknown }
+  try {
+    set = JSON.parse(secret) as { keys?: unknown }
+  } catch {
+    return { ok: false, problem: 'INVOKER_SIGNING_KEYS is not JSON' }
+  }
+  if (!Array.isArray(set.keys) || set.keys.length === 0) return { ok: false, problem: 'INVOKER_SIGNING_KEYS has no keys' }
+  const jwks = set.keys as JWK[]
+  const publicJwks: JWK[] = []
+  for (const jwk of jwks) {
+    const problem = checkJwk(jwk)
+    if (problem) return { ok: false, problem }
+    if (jwk.kty === 'oct') continue
+    const pub: JWK = { ...jwk, use: 'sig' }
+    for (const member of PRIVATE_MEMBERS) delete (pub as Record<string, unknown>)[member]
+    delete pub.key_ops
+    publicJwks.push(pub)
+  }
+  const first = jwks[0] as JWK & { kid: string; alg: SigningAlgorithm }
+  const secretMaterial = first.kty === 'oct' ? first.k : first.d
+  if (!secretMaterial) return { ok: false, problem: 'the first key in INVOKER_SIGNING_KEYS has no private part' }
+  try {
+    const key = await importJWK(first, first.alg)
+    const anonymousIdKey = await deriveAnonymousIdKey(secretMaterial)
+    return { ok: true, keys: { signer: { key, kid: first.kid, alg: first.alg }, publicJwks, anonymousIdKey } }
+  } catch {
+    return { ok: false, problem: 'the first key in INVOKER_SIGNING_KEYS could not be imported' }
+  }
+}
+
+function checkJwk(jwk: JWK): string | null {
+  if (typeof jwk !== 'object' || jwk === null) return 'a key in INVOKER_SIGNING_KEYS is not an object'
+  if (!jwk.kid) return 'every key in INVOKER_SIGNING_KEYS needs a kid'
+  const expected: Record<SigningAlgorithm, (k: JWK) => boolean> = {
+    EdDSA: (k) => k.kty === 'OKP' && k.crv === 'Ed25519',
+    ES256: (k) => k.kty === 'EC' && k.crv === 'P-256',
+    HS256: (k) => k.kty === 'oct',
+  }
+  const check = expected[jwk.alg as SigningAlgorithm]
+  if (!check) return `key ${jwk.kid}: alg must be EdDSA, ES256 or HS256`
+  if (!check(jwk)) return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
+  return null
+}
+
+/**
+ * HKDF from the signing key's private part, so no second secret is needed. Anonymous ids
+ * therefore change when the signing key rotates; they are per-origin handles, not accounts.
+ */
+async function deriveAnonymousIdKey(material: string): Promise<CryptoKey> {
+  const base = await crypto.subtle.importKey('raw', new TextEncoder().encode(material), 'HKDF', false, ['deriveKey'])
+  return crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new TextEncoder().encode('invoker-gateway anonymous id') },
+    base,
+    { name: 'HMAC', hash: 'SHA-256', length: 256 },
+    false,
+    ['sign'],
+  )
+}

@@ -1,0 +1,31 @@
+/**
+ * One JSON line per request (SPEC §8), with fixed fields so that log queries do not parse
+ * messages. Built only from ids, kinds and reason codes: no credential, token or body can
+ * reach it.
+ *
+ * @module
+ */
+import type { AuthMethod, InvokerKind } from './invoker.ts'
+import type { ReasonCode } from './errors/reasons.ts'
+
+export interface RequestLogLine {
+  request_id: string
+  method: string
+  host: string
+  path: string
+  pack: string | null
+  agent: string | null
+  invoker_id: string | null
+  invoker_kind: InvokerKind | null
+  auth_method: AuthMethod | null
+  api_key: string | null
+  decision: 'allow' | 'deny' | 'would_deny' | 'error'
+  reason: ReasonCode | 'allowed' | null
+  rule: string | null
+  status: number
+  duration_ms: number
+}
+
+export function writeLogLine(line: RequestLogLine): void {
+  console.log(JSON.stringify(line))
+}

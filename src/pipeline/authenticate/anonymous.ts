@@ -1,0 +1,30 @@
+/**
+ * Anonymous invokers (SPEC §2): the id is `anon:` + a keyed hash of the client address, so two
+ * anonymous callers never share one identity or one rate limit, and the address itself never
+ * reaches the backend through the id. There is no fallback identity: without an address there
+ * is no anonymous invoker.
+ *
+ * @module
+ */
+import { ANONYMOUS_ID_HASH_CHARS } from '../../constants.ts'
+import type { Authentication } from '../../invoker.ts'
+
+/** The client address as Cloudflare's edge reports it; clients cannot set this header there. */
+export function clientAddress(headers: Headers): string | null {
+  const address = headers.get('cf-connecting-ip')?.trim()
+  return address ? address : null
+}
+
+export async function anonymousInvoker(address: string, key: CryptoKey): Promise<Authentication> {
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(address)))
+  return {
+    invoker: { id: 'anon:' + base64url(mac).slice(0, ANONYMOUS_ID_HASH_CHARS), kind: 'anonymous', meta: {} },
+    auth: { method: 'anonymous' },
+  }
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}

@@ -1,0 +1,50 @@
+/**
+ * Finds every credential a request presents, once, before any is verified. The gateway accepts
+ * exactly one: two credentials that might name different callers are refused rather than
+ * resolved by precedence (README, "one credential per request").
+ *
+ * @module
+ */
+import { MAX_CREDENTIAL_LENGTH } from '../../constants.ts'
+import { looksLikeApiKey } from '../../keys/api-key-format.ts'
+
+export const API_KEY_HEADER = 'x-api-key'
+
+export type Credential =
+  | { method: 'api_key'; key: string; header: string }
+  | { method: 'bearer'; token: string; header: string }
+  | { method: 'unknown_scheme'; header: string }
+
+export type Presented =
+  | { kind: 'none' }
+  | { kind: 'one'; credential: Credential }
+  | { kind: 'ambiguous' }
+  | { kind: 'too_large' }
+
+export function findCredentials(headers: Headers): Presented {
+  const found: Credential[] = []
+  const apiKey = headers.get(API_KEY_HEADER)
+  const authorization = headers.get('authorization')
+  if ((apiKey?.length ?? 0) > MAX_CREDENTIAL_LENGTH || (authorization?.length ?? 0) > MAX_CREDENTIAL_LENGTH) {
+    return { kind: 'too_large' }
+  }
+  if (apiKey !== null) found.push({ method: 'api_key', key: apiKey.trim(), header: API_KEY_HEADER })
+  if (authorization !== null) found.push(parseAuthorization(authorization))
+  if (found.length === 0) return { kind: 'none' }
+  if (found.length > 1) return { kind: 'ambiguous' }
+  return { kind: 'one', credential: found[0] as Credential }
+}
+
+/** RFC 9110 §11.6.2 credentials: `<scheme> <token>`, scheme compared without regard to case. */
+function parseAuthorization(value: string): Credential {
+  const header = 'authorization'
+  const match = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*) +(\S+) *$/.exec(value)
+  if (!match) return { method: 'unknown_scheme', header }
+  const scheme = (match[1] as string).toLowerCase()
+  const token = match[2] as string
+  if (scheme === 'apikey') return { method: 'api_key', key: token, header }
+  if (scheme === 'bearer') {
+    return looksLikeApiKey(token) ? { method: 'api_key', key: token, header } : { method: 'bearer', token, header }
+  }
+  return { method: 'unknown_scheme', header }
+}

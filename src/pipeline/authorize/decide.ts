@@ -1,0 +1,112 @@
+/**
+ * The authorization decision, as a pure function of (compiled pack, agent, authentication,
+ * request method). No I/O, no clock: the Worker, the CLI's `explain` and the policy fixtures
+ * call this same function, so they cannot disagree.
+ *
+ * Deny wins over allow; a pack with an allow list admits only what matches it; an agent's lists
+ * apply on top of the pack's, so they can only narrow (SPEC §4).
+ *
+ * @module
+ */
+import type { DenyingList, Reason } from '../../errors/reasons.ts'
+import type { Authentication, JsonValue } from '../../invoker.ts'
+import type { CompiledAgent, CompiledCondition, CompiledPack, CompiledPattern, CompiledRule } from '../../policy/types.ts'
+
+export type Decision =
+  | { allowed: true; rule: string | null }
+  | { allowed: false; list: DenyingList; rule: string | null }
+
+export function decide(
+  pack: CompiledPack,
+  agent: CompiledAgent | null,
+  authn: Authentication,
+  method: string,
+): Decision {
+  const denied = firstMatch(pack.deny, authn, method)
+  if (denied) return { allowed: false, list: 'pack_deny', rule: denied.ref }
+  if (agent) {
+    const agentDenied = firstMatch(agent.deny, authn, method)
+    if (agentDenied) return { allowed: false, list: 'agent_deny', rule: agentDenied.ref }
+  }
+  let admittedBy: string | null = null
+  if (pack.allow) {
+    const allowed = firstMatch(pack.allow, authn, method)
+    if (!allowed) return { allowed: false, list: 'pack_allow', rule: null }
+    admittedBy = allowed.ref
+  }
+  if (agent?.allow) {
+    const allowed = firstMatch(agent.allow, authn, method)
+    if (!allowed) return { allowed: false, list: 'agent_allow', rule: null }
+    admittedBy = allowed.ref
+  }
+  return { allowed: true, rule: admittedBy }
+}
+
+function firstMatch(rules: readonly CompiledRule[], authn: Authentication, method: string): CompiledRule | null {
+  for (const rule of rules) if (rule.conditions.every((c) => conditionHolds(c, authn, method))) return rule
+  return null
+}
+
+function conditionHolds(condition: CompiledCondition, authn: Authentication, method: string): boolean {
+  const { field } = condition
+  const { invoker } = authn
+  let value: JsonValue | undefined
+  let ignoreCase = false
+  if (field === 'id') value = invoker.id
+  else if (field === 'kind') value = invoker.kind
+  else if (field === 'label') value = invoker.label
+  else if (field === 'api_key') value = authn.auth.api_key
+  else if (field === 'method') {
+    value = method
+    ignoreCase = true
+  } else if (field === 'email') {
+    value = invoker.meta['email']
+    ignoreCase = true
+  } else value = metaPath(invoker.meta, field.slice('meta.'.length))
+  if (value === undefined || value === null) return false
+  const candidates = Array.isArray(value) ? value : [value]
+  for (const candidate of candidates) {
+    if (typeof candidate === 'object' && candidate !== null) continue
+    const text = String(candidate)
+    for (const pattern of condition.patterns) if (patternMatches(pattern, text, ignoreCase)) return true
+  }
+  return false
+}
+
+function metaPath(meta: Record<string, JsonValue>, path: string): JsonValue | undefined {
+  let node: JsonValue | undefined = meta
+  for (const key of path.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined
+    node = node[key]
+  }
+  return node
+}
+
+/** Regular expressions are built from the compiled sources once per pattern and reused. */
+const compiledRegexes = new WeakMap<CompiledPattern, { exact: RegExp; folded: RegExp }>()
+
+function patternMatches(pattern: CompiledPattern, text: string, ignoreCase: boolean): boolean {
+  if ('exact' in pattern) return ignoreCase ? pattern.exact.toLowerCase() === text.toLowerCase() : pattern.exact === text
+  let regexes = compiledRegexes.get(pattern)
+  if (!regexes) {
+    regexes = { exact: new RegExp(pattern.regex, 's'), folded: new RegExp(pattern.regex, 'si') }
+    compiledRegexes.set(pattern, regexes)
+  }
+  return (ignoreCase ? regexes.folded : regexes.exact).test(text)
+}
+
+/**
+ * What a decision means for the request: `null` to go on (allowed, or denied in report mode),
+ * else the reason to refuse it with. An anonymous caller that is refused is asked to
+ * authenticate (401) where the pack accepts a method, rather than told it is forbidden.
+ */
+export function refusalFor(
+  pack: CompiledPack,
+  agent: CompiledAgent | null,
+  authn: Authentication,
+  decision: Decision,
+): Reason | null {
+  if (decision.allowed || pack.mode === 'report') return null
+  if (authn.auth.method === 'anonymous' && pack.auth.length > 0) return { reason: 'anonymous_denied', accepted: pack.auth }
+  return { reason: 'denied', list: decision.list, rule: decision.rule, agent: agent?.name ?? null }
+}

@@ -1,0 +1,19 @@
+import type { MiddlewareHandler } from 'hono'
+import type { GatewayEnv } from '../../env.ts'
+import { GatewayError } from '../../errors/reasons.ts'
+import { decide, refusalFor } from './decide.ts'
+
+/**
+ * Step 3: apply the pack's and the agent's lists. In `mode: report` a denial is recorded (the
+ * log line says `would_deny`) and the request goes on.
+ */
+export const authorize = (): MiddlewareHandler<GatewayEnv> =>
+  async function authorize(c, next) {
+    const { pack, agent } = c.var.route
+    const authentication = c.var.authentication
+    const decision = decide(pack, agent, authentication, c.req.method)
+    c.set('decision', decision)
+    const refusal = refusalFor(pack, agent, authentication, decision)
+    if (refusal) throw new GatewayError(refusal)
+    await next()
+  }

@@ -1,0 +1,59 @@
+/**
+ * Step 5: forward to the backend and stream the answer back. Bodies are passed as streams in
+ * both directions, so an SSE event or an upload chunk crosses the gateway as soon as it exists.
+ * The timeout covers the wait for response headers only; a long stream is not cut off.
+ *
+ * @module
+ */
+import type { Handler } from 'hono'
+import type { GatewayEnv } from '../../env.ts'
+import { GatewayError } from '../../errors/reasons.ts'
+import type { CompiledPolicy } from '../../policy/types.ts'
+import { clientAddress } from '../authenticate/anonymous.ts'
+import { isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
+
+export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
+  const { headerName, upstreamTimeoutMs } = policy.gateway
+  return async function forward(c) {
+    const request = c.req.raw
+    const { route, requestId } = c.var
+    const incomingUrl = new URL(request.url)
+    const websocket = isWebSocketUpgrade(request.headers)
+    const headers = upstreamHeaders(request.headers, {
+      invokerHeader: headerName,
+      token: c.var.invokerToken,
+      requestId,
+      consumed: c.var.consumedHeaders,
+      passCredentials: route.pack.passCredentials,
+      clientAddress: clientAddress(request.headers),
+      proto: incomingUrl.protocol.slice(0, -1),
+      host: incomingUrl.host,
+      websocket,
+    })
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), upstreamTimeoutMs)
+    let upstream: Response
+    try {
+      upstream = await fetch(route.upstreamUrl + route.query, {
+        method: request.method,
+        headers,
+        body: hasBody ? request.body : null,
+        redirect: 'manual',
+        signal: controller.signal,
+      })
+    } catch {
+      throw new GatewayError(
+        controller.signal.aborted ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' },
+      )
+    } finally {
+      clearTimeout(timer)
+    }
+    const responseHeaders = new Headers(upstream.headers)
+    responseHeaders.set('x-request-id', requestId)
+    if (upstream.status === 101 && upstream.webSocket) {
+      return new Response(null, { status: 101, webSocket: upstream.webSocket, headers: responseHeaders })
+    }
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders })
+  }
+}

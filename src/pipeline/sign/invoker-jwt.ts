@@ -1,0 +1,61 @@
+/**
+ * The X-Invoker token (SPEC §6): a compact JWS, `typ: invoker+jwt`, bound to one request by
+ * `jti` (the request id) and to its method and upstream URL by `htm`/`htu`, as DPoP binds a
+ * proof. Gateway-owned claims are written after the invoker's data, so nothing a policy or an
+ * identity provider puts in `meta` can shadow them.
+ *
+ * @module
+ */
+import { SignJWT } from 'jose'
+import { INVOKER_TOKEN_TYPE } from '../../constants.ts'
+import type { AuthFacts, Invoker } from '../../invoker.ts'
+import type { SigningKeySet } from '../../keys/signing-keys.ts'
+
+export interface InvokerClaims {
+  iss: string
+  aud: string
+  sub: string
+  iat: number
+  exp: number
+  jti: string
+  invoker: Invoker
+  auth: AuthFacts
+  htm: string
+  htu: string
+}
+
+export interface TokenRequest {
+  issuer: string
+  audience: string
+  ttlSeconds: number
+  requestId: string
+  invoker: Invoker
+  auth: AuthFacts
+  method: string
+  upstreamUrl: string
+  nowSeconds: number
+}
+
+export function invokerClaims(t: TokenRequest): InvokerClaims {
+  const invoker: Invoker = { id: t.invoker.id, kind: t.invoker.kind, meta: t.invoker.meta }
+  if (t.invoker.label !== undefined) invoker.label = t.invoker.label
+  return {
+    invoker,
+    auth: t.auth,
+    iss: t.issuer,
+    aud: t.audience,
+    sub: t.invoker.id,
+    iat: t.nowSeconds,
+    exp: t.nowSeconds + t.ttlSeconds,
+    jti: t.requestId,
+    htm: t.method,
+    htu: t.upstreamUrl,
+  }
+}
+
+export function signInvokerToken(claims: InvokerClaims, keys: SigningKeySet): Promise<string> {
+  const { signer } = keys
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: INVOKER_TOKEN_TYPE })
+    .sign(signer.key)
+}

@@ -1,0 +1,83 @@
+/**
+ * `explain`: the decision the gateway would take for a method, a URL and an invoker, with the
+ * rule that made it. Runs the Worker's own routing and `decide()`; only the credential check is
+ * replaced by naming the invoker (an API key by its policy name, an anonymous caller, or an
+ * invoker as another method would produce it). Used by the CLI and by policy fixtures.
+ *
+ * @module
+ */
+import { statusOf } from '../errors/problem.ts'
+import type { Reason } from '../errors/reasons.ts'
+import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
+import { authenticationFor } from '../pipeline/authenticate/api-key.ts'
+import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
+import { matchRoute } from '../pipeline/route/match.ts'
+import type { CompiledPack, CompiledPolicy } from './types.ts'
+
+export type InvokerSpec =
+  | { api_key: string }
+  | { anonymous: true; ip: string }
+  | { id: string; kind: string; label?: string; meta: Record<string, unknown>; method: Exclude<AuthMethod, 'anonymous' | 'api_key'> }
+
+export interface Explanation {
+  decision: 'allow' | 'deny' | 'report' | 'unauthenticated' | 'not_found' | 'bad_request'
+  status: number
+  pack: string | null
+  agent: string | null
+  reason: Reason['reason'] | 'allowed'
+  rule: string | null
+  upstreamUrl: string | null
+  invoker: Authentication | null
+}
+
+export function explain(policy: CompiledPolicy, request: { method: string; url: string }, who: InvokerSpec, nowSeconds: number): Explanation {
+  const method = request.method.toUpperCase()
+  const routed = matchRoute(policy.packs, new URL(request.url))
+  if (!routed.ok) {
+    const reason: Reason = routed.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: routed.problem }
+    return outcome(routed.notFound ? 'not_found' : 'bad_request', reason, null)
+  }
+  const { pack, agent, upstreamUrl } = routed.match
+  const base = { pack: pack.id, agent: agent?.name ?? null, upstreamUrl }
+  const authn = authenticate(policy, pack, who, nowSeconds)
+  if ('reason' in authn) return { ...outcome('unauthenticated', authn, null), ...base }
+  const decision: Decision = decide(pack, agent, authn, method)
+  const refusal = refusalFor(pack, agent, authn, decision)
+  if (refusal) {
+    const kind = refusal.reason === 'denied' ? 'deny' : 'unauthenticated'
+    return { ...outcome(kind, refusal, authn), ...base, rule: decision.rule }
+  }
+  return {
+    decision: decision.allowed ? 'allow' : 'report',
+    status: 200,
+    ...base,
+    reason: decision.allowed ? 'allowed' : 'denied',
+    rule: decision.rule,
+    invoker: authn,
+  }
+}
+
+function outcome(decision: Explanation['decision'], reason: Reason, invoker: Authentication | null): Explanation {
+  return { decision, status: statusOf(reason), pack: null, agent: null, reason: reason.reason, rule: null, upstreamUrl: null, invoker }
+}
+
+function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSpec, nowSeconds: number): Authentication | Reason {
+  const accepted = pack.auth
+  if ('api_key' in who) {
+    if (!accepted.includes('api_key')) return { reason: 'method_not_accepted', method: 'api_key', accepted }
+    const record = Object.values(policy.apiKeys).find((r) => r.name === who.api_key)
+    if (!record) return { reason: 'api_key_unknown', keyId: who.api_key, accepted }
+    if (record.revoked) return { reason: 'api_key_revoked', key: record.name, accepted }
+    if (record.expiresAt !== null && nowSeconds >= record.expiresAt) return { reason: 'api_key_expired', key: record.name, accepted }
+    if (record.packs !== null && !record.packs.includes(pack.id)) return { reason: 'api_key_wrong_pack', key: record.name, accepted }
+    return authenticationFor(record)
+  }
+  if ('anonymous' in who) {
+    if (!pack.anonymous) return { reason: 'credential_missing', accepted }
+    // Explain has no signing key, so it names the address; the Worker uses a keyed hash of it.
+    return { invoker: { id: `anon:${who.ip}`, kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }
+  }
+  if (!accepted.includes(who.method)) return { reason: 'method_not_accepted', method: who.method, accepted }
+  const invoker = { id: who.id, kind: who.kind, meta: who.meta as Record<string, JsonValue>, ...(who.label !== undefined ? { label: who.label } : {}) }
+  return { invoker, auth: { method: who.method } }
+}

@@ -1,0 +1,87 @@
+/**
+ * The compiled policy: what the build step (`src/policy/compiler/`) produces from the YAML under
+ * `policies/` and what the Worker imports. Plain data only, so that it can be emitted as a
+ * module, diffed, and read by the CLI with the very same types.
+ *
+ * @module
+ */
+import type { AuthMethod, JsonValue } from '../invoker.ts'
+
+export const COMPILED_POLICY_VERSION = 1
+
+export interface CompiledPolicy {
+  version: typeof COMPILED_POLICY_VERSION
+  gateway: GatewaySettings
+  /** API keys by their embedded key id (the 8 characters after `igw_`). */
+  apiKeys: Record<string, ApiKeyRecord>
+  packs: CompiledPack[]
+}
+
+export interface GatewaySettings {
+  /** `iss` of every X-Invoker token. */
+  issuer: string
+  /** Name of the header carrying the token to the backend (lower case). */
+  headerName: string
+  tokenTtlSeconds: number
+  upstreamTimeoutMs: number
+}
+
+export interface ApiKeyRecord {
+  /** The key's name in policy (`api_keys.<name>`); what rules and logs refer to. */
+  name: string
+  keyId: string
+  /** Lower-case hex SHA-256 of the whole key string. */
+  sha256: string
+  /** Packs the key may call; `null` means every pack that accepts API keys. */
+  packs: string[] | null
+  /** Unix seconds after which the key is refused; `null` never expires. */
+  expiresAt: number | null
+  revoked: boolean
+  invoker: { id: string; kind: string; label?: string; meta: Record<string, JsonValue> }
+}
+
+export type AcceptedMethod = Exclude<AuthMethod, 'anonymous'>
+
+export interface CompiledPack {
+  id: string
+  /** Upstream origin plus optional base path, without a trailing slash. */
+  upstream: string
+  /** Lower-case host name the pack answers on; `null` for any host. */
+  host: string | null
+  /** Normalized path prefix without trailing slash; '' is the root. */
+  pathPrefix: string
+  stripPrefix: boolean
+  auth: AcceptedMethod[]
+  anonymous: boolean
+  mode: 'enforce' | 'report'
+  passCredentials: boolean
+  /** `null` when the pack has no allow list (everyone authenticated passes it). */
+  allow: CompiledRule[] | null
+  deny: CompiledRule[]
+  agents: CompiledAgent[]
+}
+
+export interface CompiledAgent {
+  name: string
+  /** Path segments relative to what the backend sees; '*' is one segment, a final '**' any rest. */
+  pattern: string[]
+  allow: CompiledRule[] | null
+  deny: CompiledRule[]
+}
+
+/** All conditions must hold (AND); each condition holds if any of its patterns matches (OR). */
+export interface CompiledRule {
+  /** Where the rule lives, for logs and `explain`: `deny[0]`, `agents.X.allow[1]`. */
+  ref: string
+  conditions: CompiledCondition[]
+}
+
+export type RuleField = 'id' | 'kind' | 'label' | 'email' | 'api_key' | 'method' | `meta.${string}`
+
+export interface CompiledCondition {
+  field: RuleField
+  patterns: CompiledPattern[]
+}
+
+/** `regex` is an anchored source built from a `*` glob at build time. */
+export type CompiledPattern = { exact: string } | { regex: string }
