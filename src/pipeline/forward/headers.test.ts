@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import { upstreamHeaders } from './headers.ts'
+
+const base = {
+  invokerHeader: 'x-invoker',
+  token: 'signed.token.value',
+  requestId: 'req-1',
+  consumed: ['x-api-key'],
+  passCredentials: false,
+  clientAddress: '203.0.113.9',
+  proto: 'https',
+  host: 'agents.example.com',
+  websocket: false,
+}
+
+describe('upstreamHeaders', () => {
+  const incoming = new Headers({
+    connection: 'keep-alive, x-secret-hop',
+    'keep-alive': 'timeout=5',
+    'x-secret-hop': '1',
+    te: 'trailers',
+    upgrade: 'h2c',
+    'x-invoker': 'forged',
+    'X-Invoker-Claims': 'forged',
+    'x-api-key': 'igw_secret',
+    'x-forwarded-for': '10.0.0.1',
+    forwarded: 'for=10.0.0.1',
+    'x-request-id': 'client-chosen',
+    accept: 'application/json',
+  })
+
+  it('strips hop-by-hop, forged X-Invoker*, consumed credentials and client forwarding fields', () => {
+    const out = upstreamHeaders(incoming, base)
+    for (const name of ['connection', 'keep-alive', 'x-secret-hop', 'te', 'upgrade', 'x-invoker-claims', 'x-api-key', 'forwarded']) {
+      expect(out.has(name), name).toBe(false)
+    }
+    expect(out.get('x-invoker')).toBe('signed.token.value')
+    expect(out.get('x-forwarded-for')).toBe('203.0.113.9')
+    expect(out.get('x-forwarded-proto')).toBe('https')
+    expect(out.get('x-forwarded-host')).toBe('agents.example.com')
+    expect(out.get('x-request-id')).toBe('req-1')
+    expect(out.get('accept')).toBe('application/json')
+  })
+
+  it('passes the credential through only when the pack says so', () => {
+    expect(upstreamHeaders(incoming, { ...base, passCredentials: true }).get('x-api-key')).toBe('igw_secret')
+  })
+
+  it('strips anything under a custom header name too', () => {
+    const out = upstreamHeaders(new Headers({ 'x-caller': 'forged', 'x-caller-extra': 'forged' }), { ...base, invokerHeader: 'x-caller' })
+    expect(out.get('x-caller')).toBe('signed.token.value')
+    expect(out.has('x-caller-extra')).toBe(false)
+  })
+
+  it('keeps the upgrade handshake for WebSockets', () => {
+    const out = upstreamHeaders(new Headers({ upgrade: 'websocket', connection: 'Upgrade' }), { ...base, websocket: true })
+    expect(out.get('upgrade')).toBe('websocket')
+    expect(out.get('connection')).toBe('Upgrade')
+  })
+})

@@ -1,0 +1,94 @@
+/**
+ * A real HTTP backend for tests (Node `http`, on loopback). It answers what it received, and has
+ * a few endpoints that make streaming observable: each waits for a signal that the client can
+ * only send after it saw the previous piece, so a gateway that buffers deadlocks the test
+ * instead of passing it.
+ *
+ *   /_control/signal?name=N      raise signal N          /_control/seen?name=N   whether N was raised
+ *   /sse-lockstep?name=N         event 1, wait for signal N, event 2, end
+ *   /upload                      counts body bytes; raises "upload-started" at the first chunk
+ *   /slow?ms=M                   sends headers after M ms
+ *   /ws                          WebSocket echo (prefixes "echo:")
+ *   anything else                JSON { method, path, headers, body_bytes }
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer } from 'ws'
+
+export interface TestBackend {
+  origin: string
+  port: number
+  close(): Promise<void>
+}
+
+export async function startTestBackend(port = 0): Promise<TestBackend> {
+  const signals = new Set<string>()
+  const waiters = new Map<string, Array<() => void>>()
+  const raise = (name: string): void => {
+    signals.add(name)
+    for (const wake of waiters.get(name) ?? []) wake()
+    waiters.delete(name)
+  }
+  const waitFor = (name: string, ms: number): Promise<boolean> =>
+    signals.has(name)
+      ? Promise.resolve(true)
+      : new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(false), ms)
+          waiters.set(name, [...(waiters.get(name) ?? []), () => (clearTimeout(timer), resolve(true))])
+        })
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://backend')
+    const name = url.searchParams.get('name') ?? ''
+    if (url.pathname === '/_control/signal') {
+      raise(name)
+      res.end('ok')
+      return
+    }
+    if (url.pathname === '/_control/seen') {
+      res.end(String(signals.has(name)))
+      return
+    }
+    if (url.pathname === '/sse-lockstep') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      res.write('data: first\n\n')
+      void waitFor(name, 10_000).then((seen) => {
+        res.end(seen ? 'data: second\n\n' : 'data: timeout\n\n')
+      })
+      return
+    }
+    if (url.pathname === '/slow') {
+      const timer = setTimeout(() => res.end('late'), Number(url.searchParams.get('ms') ?? 1000))
+      res.on('close', () => clearTimeout(timer))
+      return
+    }
+    let bytes = 0
+    req.on('data', (chunk: Buffer) => {
+      if (bytes === 0 && url.pathname === '/upload') raise('upload-started')
+      bytes += chunk.length
+    })
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] })
+      res.end(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body_bytes: bytes }))
+    })
+  })
+
+  const sockets = new WebSocketServer({ server, path: '/ws' })
+  sockets.on('connection', (socket, req) => {
+    socket.send(`hello ${req.headers['x-invoker'] ? 'with' : 'without'} x-invoker`)
+    socket.on('message', (data) => socket.send(`echo:${String(data)}`))
+  })
+
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const actual = (server.address() as AddressInfo).port
+  return {
+    origin: `http://127.0.0.1:${actual}`,
+    port: actual,
+    close: () =>
+      new Promise((resolve) => {
+        sockets.close()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}

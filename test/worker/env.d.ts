@@ -1,0 +1,6 @@
+declare namespace Cloudflare {
+  interface Env {
+    TEST_SIGNING_KEYS: string
+    TEST_BACKEND_ORIGIN: string
+  }
+}
