@@ -8,8 +8,8 @@ export async function createKeyCommand(options: { name?: string; packs?: string;
   const { key, keyId } = generateApiKey()
   const lines = [
     `  ${name}:`,
-    `    key_id: ${keyId}`,
-    `    sha256: ${await sha256Hex(key)}`,
+    `    key_id: "${keyId}"`,
+    `    sha256: "${await sha256Hex(key)}"`,
   ]
   if (options.packs) lines.push(`    packs: [${options.packs.split(',').map((p) => p.trim()).join(', ')}]`)
   if (options.expires) lines.push(`    expires: ${options.expires}`)

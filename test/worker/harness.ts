@@ -42,7 +42,7 @@ export interface MintedKey {
 
 export async function mintKey(name: string, extra = ''): Promise<MintedKey> {
   const { key, keyId } = generateApiKey()
-  const yaml = `  ${name}:\n    key_id: ${keyId}\n    sha256: ${await sha256Hex(key)}\n${extra ? extra.replace(/^/gm, '    ') + '\n' : ''}`
+  const yaml = `  ${name}:\n    key_id: "${keyId}"\n    sha256: "${await sha256Hex(key)}"\n${extra ? extra.replace(/^/gm, '    ') + '\n' : ''}`
   return { key, keyId, yaml }
 }
 

@@ -131,7 +131,7 @@ function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: PolicyErro
         }
       } else {
         const where = issue.path.length ? `${issue.path.join('.')}: ` : ''
-        errors.push(located.error(issue.path as Path, where + plainMessage(issue)))
+        errors.push(located.error(issue.path as Path, where + plainMessage(issue, valueAt(raw, issue.path as Path))))
       }
     }
     return null
@@ -139,9 +139,18 @@ function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: PolicyErro
   return located
 }
 
-function plainMessage(issue: z.core.$ZodIssue): string {
+function valueAt(root: unknown, path: Path): unknown {
+  let node = root
+  for (const step of path) node = typeof node === 'object' && node !== null ? (node as Record<string | number, unknown>)[step] : undefined
+  return node
+}
+
+function plainMessage(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === 'invalid_type') {
-    return issue.input === undefined ? 'is required' : `expected ${issue.expected}`
+    if (value === undefined) return 'is required'
+    // YAML reads an unquoted 123 or 1e5 as a number; hashes and ids need quotes.
+    if (issue.expected === 'string' && typeof value === 'number') return 'expected a string: put the value in quotes'
+    return `expected ${issue.expected}`
   }
   if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
   if (issue.code === 'invalid_union') return 'has an unsupported form'

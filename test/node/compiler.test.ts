@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest'
+import { compileErrors, compileYaml, TEST_GATEWAY } from '../support/policy.ts'
+
+const ok = `
+pack: weather
+upstream: http://127.0.0.1:9000
+match: { path_prefix: /packs/weather }
+auth: [api_key]
+`
+
+describe('policy compiler', () => {
+  it('compiles a pack with defaults filled in', () => {
+    const { policy } = compileYaml({ weather: ok })
+    expect(policy.gateway).toEqual({ issuer: 'https://gateway.test', headerName: 'x-invoker', tokenTtlSeconds: 60, upstreamTimeoutMs: 30_000 })
+    expect(policy.packs[0]).toMatchObject({
+      id: 'weather',
+      upstream: 'http://127.0.0.1:9000',
+      host: null,
+      pathPrefix: '/packs/weather',
+      stripPrefix: true,
+      anonymous: false,
+      mode: 'enforce',
+      allow: null,
+      deny: [],
+    })
+  })
+
+  it('reads ${VAR} and ${VAR:-default} in upstream from the build environment', () => {
+    const pack = ok.replace('http://127.0.0.1:9000', 'http://127.0.0.1:${PORT:-1234}/api')
+    expect(compileYaml({ weather: pack }).policy.packs[0]?.upstream).toBe('http://127.0.0.1:1234/api')
+    expect(compileYaml({ weather: pack }, TEST_GATEWAY, { PORT: '99' }).policy.packs[0]?.upstream).toBe('http://127.0.0.1:99/api')
+    expect(compileErrors({ weather: ok.replace('http://127.0.0.1:9000', 'https://${HOST}') })).toEqual([
+      'policies/weather.yaml:3:11: upstream needs the build environment variable HOST',
+    ])
+  })
+
+  it.each([
+    ['an unknown key', ok + 'upstrem: x\n', 'policies/weather.yaml:6:1: unknown key "upstrem"'],
+    ['a wrong type', ok.replace('auth: [api_key]', 'auth: api_key'), 'policies/weather.yaml:5:7: auth: expected array'],
+    ['a wrong enum value', ok + 'mode: enforced\n', 'policies/weather.yaml:6:7: mode: expected one of "enforce", "report"'],
+    ['a missing field', ok.replace(/upstream.*\n/, ''), 'policies/weather.yaml:2:1: upstream: is required'],
+    ['bad YAML', ok + 'allow: [\n', 'policies/weather.yaml:7:1:'],
+    ['a duplicate key', ok + 'auth: [api_key]\n', 'policies/weather.yaml:6:1: Map keys must be unique'],
+    ['a pack id that is not its file name', ok.replace('pack: weather', 'pack: climate'), 'policies/weather.yaml:2:7: pack id "climate" must equal the file name "weather"'],
+    ['an unsupported scheme', ok.replace('http://127.0.0.1:9000', 'ftp://x'), 'policies/weather.yaml:3:11: upstream is an http(s) URL'],
+    ['a path prefix with dot segments', ok.replace('/packs/weather', '/packs/../weather'), 'policies/weather.yaml:4:23: path_prefix is a normalized path'],
+    ['an agent without a path', ok + 'agents:\n  A: { allow: [] }\n', 'policies/weather.yaml:7:6: agents.A.path: is required'],
+    ['an agent path with a partial wildcard', ok + 'agents:\n  A: { path: /a/b* }\n', 'policies/weather.yaml:7:14: segment "b*"'],
+    ['overlapping agents', ok + 'agents:\n  A: { path: /a/** }\n  B: { path: /a/b }\n', 'policies/weather.yaml:8:14: agent "B" overlaps agent "A"'],
+    ['a rate limit with a bad window', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 1 minute }\n', 'policies/weather.yaml:7:41: rate_limits.0.window: a duration is'],
+    ['a rate limit keyed by nothing known', ok + 'rate_limits:\n  - { id: x, by: user, limit: 10, window: 1m }\n', 'policies/weather.yaml:7:18: rate_limits.0.by: by is one of'],
+    ['a rule naming an unknown key', ok + 'allow: [{ api_key: ghost }]\n', 'policies/weather.yaml:6:20: no API key is named "ghost"'],
+    ['an unknown rule field', ok + 'deny: [{ user: x }]\n', 'policies/weather.yaml:6:10: unknown rule field "user"'],
+    ['an empty rule', ok + 'allow: [{}]\n', 'policies/weather.yaml:6:9: an empty rule would match everyone'],
+    ['a method this version cannot verify', ok.replace('[api_key]', '[api_key, bearer]'), 'policies/weather.yaml:5:17: auth method "bearer" is not available'],
+    ['a pack nobody can call', ok.replace('auth: [api_key]', 'auth: []'), 'policies/weather.yaml:5:7: the pack accepts no auth method and denies anonymous callers'],
+  ])('refuses %s with file:line:col', (_, text, message) => {
+    const errors = compileErrors({ weather: text })
+    expect(errors.some((e) => e.startsWith(message)), errors.join('\n')).toBe(true)
+  })
+
+  it('refuses valid rate limits it cannot enforce yet, instead of ignoring them', () => {
+    const errors = compileErrors({ weather: ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 1m }\n' })
+    expect(errors[0]).toMatch(/^policies\/weather.yaml:7:3: rate limits are valid but this version of the gateway cannot enforce them yet/)
+  })
+
+  it('refuses overlapping routes and duplicate pack ids', () => {
+    const inner = ok.replace(/weather/g, 'inner').replace('/packs/inner', '/packs/weather/inner')
+    expect(compileErrors({ weather: ok, inner })).toEqual(['policies/inner.yaml:4:8: the route of pack "inner" overlaps the route of pack "weather"'])
+    // Different hosts do not overlap.
+    const elsewhere = inner.replace('match: {', 'match: { host: other.example,')
+    expect(compileErrors({ weather: ok.replace('match: {', 'match: { host: one.example,'), inner: elsewhere })).toEqual([])
+    expect(compileErrors({ weather: ok, 'weather.yml': ok }).join()).toMatch(/pack id "weather" must equal the file name "weather.yml"|already defined/)
+  })
+
+  it('checks API keys in the gateway file', () => {
+    const gateway = (extra: string): string => `issuer: x\napi_keys:\n  a:\n    key_id: AAAAAAAA\n    sha256: "${'0'.repeat(64)}"\n${extra}`
+    expect(compileErrors({ weather: ok }, gateway('    packs: [nope]\n'))).toEqual(['policies/_gateway.yaml:6:13: no pack is named "nope"'])
+    expect(compileErrors({ weather: ok }, gateway('    expires: soon\n'))).toEqual(['policies/_gateway.yaml:6:14: expires is not an ISO 8601 date or date-time'])
+    expect(compileErrors({ weather: ok }, gateway(`  b:\n    key_id: AAAAAAAA\n    sha256: "${'1'.repeat(64)}"\n`))).toEqual([
+      'policies/_gateway.yaml:7:13: key_id "AAAAAAAA" is already used by "a"',
+    ])
+    expect(compileErrors({ weather: ok }, 'issuer: x\napi_keys:\n  a: { key_id: short, sha256: nothex }\n')).toHaveLength(2)
+  })
+
+  it('turns globs into anchored patterns at build time', () => {
+    const { policy } = compileYaml({ weather: ok + 'allow: [{ email: "*@example.com", kind: authUser }]\n' })
+    expect(policy.packs[0]?.allow?.[0]?.conditions).toEqual([
+      { field: 'kind', patterns: [{ exact: 'authUser' }] },
+      { field: 'email', patterns: [{ regex: '^.*@example\\.com$' }] },
+    ])
+  })
+})
