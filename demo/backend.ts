@@ -4,9 +4,11 @@
  * gateway's JWKS) and answers what it received, so you can see exactly what the gateway sends.
  *
  *   GET /stream  → server-sent events, one every 500 ms (watch them arrive one by one)
- *   anything     → JSON { x_invoker, invoker, method, path, headers }
+ *   GET /ws      → a WebSocket that greets the verified invoker and echoes messages
+ *   anything     → JSON { x_invoker, invoker, auth, method, path, headers, body_bytes }
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { WebSocketServer } from 'ws'
 import { InvokerVerificationError, verifyInvoker, type RequestLike } from '../src/verifier/verify-invoker.ts'
 
 export interface DemoBackendOptions {
@@ -57,18 +59,40 @@ export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
       req.on('close', () => clearInterval(timer))
       return
     }
-    req.resume()
+    let bodyBytes = 0
+    req.on('data', (chunk: Buffer) => (bodyBytes += chunk.length))
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(
         JSON.stringify(
-          { x_invoker: raw, invoker: verified.invoker, auth: verified.auth, method: req.method, path: req.url, headers: req.headers },
+          {
+            x_invoker: raw,
+            invoker: verified.invoker,
+            auth: verified.auth,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+            body_bytes: bodyBytes,
+          },
           null,
           2,
         ) + '\n',
       )
     })
   })
+  const sockets = new WebSocketServer({ noServer: true })
+  server.on('upgrade', async (req, socket, head) => {
+    try {
+      const { invoker } = await verifyInvoker(nodeRequest(req), { jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
+      sockets.handleUpgrade(req, socket, head, (ws) => {
+        ws.send(`hello ${invoker.id}`)
+        ws.on('message', (data) => ws.send(`echo: ${String(data)}`))
+      })
+    } catch {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    }
+  })
+  server.on('close', () => sockets.close())
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve(server))

@@ -1,0 +1,171 @@
+/**
+ * End to end, as a user runs it: `npm start` (demo backend + `wrangler dev`) on free loopback
+ * ports, then real HTTP from outside: the README's curl lines, the signed header, streaming,
+ * WebSockets, and hostile bytes on a raw socket.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect, createServer, type AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+
+const ALICE = 'igw_qG4an6Js_JwDnILpSivy0KByD08R9eBpiHVXZsAEOSpqSKGJAhH81kHfZC'
+const run = promisify(execFile)
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+let gateway: string
+let child: ChildProcess
+let output = ''
+
+beforeAll(async () => {
+  const port = await freePort()
+  const backendPort = await freePort()
+  gateway = `http://127.0.0.1:${port}`
+  child = spawn(process.execPath, ['demo/start.ts'], {
+    env: { ...process.env, GATEWAY_PORT: String(port), DEMO_BACKEND_PORT: String(backendPort) },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    try {
+      if ((await fetch(`${gateway}/.well-known/jwks.json`)).ok) break
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the demo did not start:\n${output}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}, 120_000)
+
+afterAll(() => {
+  if (child?.pid) process.kill(-child.pid, 'SIGTERM')
+})
+
+describe('the README', () => {
+  const lines = readFileSync('README.md', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('curl ') && line.includes('# → '))
+  it('has curl lines to check', () => expect(lines.length).toBeGreaterThan(8))
+
+  it.each(lines.map((line) => [line.replace(/\s+#.*/, '').slice(0, 90), line]))('%s', async (_, line) => {
+    const [command, comment] = line.split(/\s+# → /) as [string, string]
+    const expected = comment.slice(0, 3)
+    const args = [...command.matchAll(/'[^']*'|\S+/g)].map((m) => m[0].replace(/^'|'$/g, '')).slice(1)
+    const url = args.map((a) => a.replace('http://127.0.0.1:8787', gateway))
+    const { stdout } = await run('curl', [...url, '-s', '-o', '/dev/null', '-w', '%{http_code}'], { timeout: 20_000 })
+    expect(stdout).toBe(expected)
+  })
+})
+
+describe('through wrangler dev', () => {
+  it('forwards a verifiable X-Invoker, never the forged one', async () => {
+    const response = await fetch(`${gateway}/packs/echo/hello?x=1`, { headers: { 'x-api-key': ALICE, 'x-invoker': 'forged', 'x-invoker-admin': 'yes' } })
+    expect(response.status).toBe(200)
+    const body = (await response.json()) as { x_invoker: string; headers: Record<string, string>; path: string }
+    expect(body.x_invoker).not.toBe('forged')
+    expect(body.headers['x-invoker-admin']).toBeUndefined()
+    expect(body.headers['x-api-key']).toBeUndefined()
+    expect(body.path).toBe('/hello?x=1')
+    const { payload, protectedHeader } = await jwtVerify(body.x_invoker, createRemoteJWKSet(new URL(`${gateway}/.well-known/jwks.json`)), {
+      issuer: 'http://127.0.0.1:8787',
+      audience: 'echo',
+      typ: 'invoker+jwt',
+    })
+    expect(protectedHeader.alg).toBe('EdDSA')
+    expect(payload).toMatchObject({ sub: 'apikey:demo-alice', htm: 'GET', jti: response.headers.get('x-request-id'), auth: { method: 'api_key' } })
+    for (const claim of ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'invoker', 'auth', 'htm', 'htu']) expect(payload).toHaveProperty(claim)
+  })
+
+  it('delivers server-sent events as the backend writes them', async () => {
+    const response = await fetch(`${gateway}/packs/public/stream`)
+    expect(response.headers.get('content-type')).toContain('text/event-stream')
+    const arrivals: number[] = []
+    const decoder = new TextDecoder()
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      const text = decoder.decode(chunk)
+      for (const _ of text.matchAll(/event: tick/g)) arrivals.push(Date.now())
+    }
+    expect(arrivals).toHaveLength(5)
+    // Five events written 500 ms apart arrive spread out, not in one piece at the end.
+    expect((arrivals.at(-1) as number) - (arrivals[0] as number)).toBeGreaterThan(1500)
+  })
+
+  it('streams a 50 MB upload to the backend', async () => {
+    const chunk = new Uint8Array(1024 * 1024)
+    let sent = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ === 50) controller.close()
+        else controller.enqueue(chunk)
+      },
+    })
+    const response = await fetch(`${gateway}/packs/echo/upload`, { method: 'POST', body, headers: { 'x-api-key': ALICE }, duplex: 'half' } as RequestInit)
+    expect(response.status).toBe(200)
+    expect(((await response.json()) as { body_bytes: number }).body_bytes).toBe(50 * 1024 * 1024)
+  })
+
+  it('proxies a WebSocket after authentication, and refuses one without', async () => {
+    const url = gateway.replace('http', 'ws') + '/packs/echo/ws'
+    const messages = await new Promise<string[]>((resolve, reject) => {
+      const got: string[] = []
+      const socket = new WebSocket(url, { headers: { 'x-api-key': ALICE } })
+      socket.on('message', (data) => {
+        got.push(String(data))
+        if (got.length === 1) socket.send('ping')
+        else {
+          socket.close()
+          resolve(got)
+        }
+      })
+      socket.on('error', reject)
+    })
+    expect(messages).toEqual(['hello apikey:demo-alice', 'echo: ping'])
+    const status = await new Promise<number>((resolve) => {
+      const socket = new WebSocket(url)
+      socket.on('unexpected-response', (_, res) => resolve(res.statusCode ?? 0))
+      socket.on('open', () => resolve(101))
+      socket.on('error', () => resolve(0))
+    })
+    expect(status).toBe(401)
+  })
+
+  async function raw(request: string | Buffer): Promise<string> {
+    const url = new URL(gateway)
+    return new Promise((resolve) => {
+      let answer = ''
+      const socket = connect(Number(url.port), '127.0.0.1', () => socket.end(request))
+      socket.on('data', (d) => (answer += d.toString('latin1')))
+      socket.on('close', () => resolve(answer))
+      socket.on('error', () => resolve(answer))
+      socket.setTimeout(10_000, () => socket.destroy())
+    })
+  }
+
+  it.each([
+    ['non-UTF-8 bytes in the path', Buffer.concat([Buffer.from('GET /packs/echo/\xff\xfe'), Buffer.from(' HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')])],
+    ['non-UTF-8 bytes in the API key', Buffer.concat([Buffer.from('GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: '), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('\r\nconnection: close\r\n\r\n')])],
+    ['an oversized header', `GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: ${'a'.repeat(200_000)}\r\nconnection: close\r\n\r\n`],
+    ['a path trick', 'GET /packs/echo/..%2F..%2Fcrm HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'],
+    ['dot segments out of a pack', 'GET /packs/public/../echo/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'],
+  ])('answers %s without a 5xx or a bypass', async (_, request) => {
+    const answer = await raw(request)
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)
+    // Either the runtime refuses it before the Worker (connection closed or 4xx), or the gateway does.
+    if (status !== 0) {
+      expect(status).toBeGreaterThanOrEqual(400)
+      expect(status).toBeLessThan(500)
+    }
+  })
+})
