@@ -25,9 +25,9 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   app.all('*', route(policy), authenticate(policy), authorize(), sign(policy), forward(policy))
   app.onError((error, c) => {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
-    if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.var.requestId, error: String(error) }))
+    if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.get('requestId'), error: String(error) }))
     c.set('failure', reason)
-    return problemResponse(reason, c.var.requestId)
+    return problemResponse(reason, c.get('requestId'))
   })
   return app
 }
@@ -35,17 +35,22 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
 function requestLog(): MiddlewareHandler<GatewayEnv> {
   return async function requestLog(c, next) {
     const started = Date.now()
-    c.set('requestId', crypto.randomUUID())
-    await next()
-    const { route, authentication, decision, failure } = c.var
+    const requestId = crypto.randomUUID()
     const url = new URL(c.req.url)
+    c.set('requestId', requestId)
+    c.set('url', url)
+    await next()
+    const matched = c.get('route')
+    const authentication = c.get('authentication')
+    const decision = c.get('decision')
+    const failure = c.get('failure')
     writeLogLine({
-      request_id: c.var.requestId,
+      request_id: requestId,
       method: c.req.method,
       host: url.host,
       path: url.pathname,
-      pack: route?.pack.id ?? null,
-      agent: route?.agent?.name ?? null,
+      pack: matched?.pack.id ?? null,
+      agent: matched?.agent?.name ?? null,
       invoker_id: authentication?.invoker.id ?? null,
       invoker_kind: authentication?.invoker.kind ?? null,
       auth_method: authentication?.auth.method ?? null,

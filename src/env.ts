@@ -18,6 +18,8 @@ export interface GatewayEnv {
   Bindings: Bindings
   Variables: {
     requestId: string
+    /** The request URL, parsed once. */
+    url: URL
     route: RouteMatch
     authentication: Authentication
     decision: Decision

@@ -33,7 +33,7 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
   }
 
   return async function authenticate(c, next) {
-    const { pack } = c.var.route
+    const { pack } = c.get('route')
     const accepted = pack.auth
     const presented = findCredentials(c.req.raw.headers)
     switch (presented.kind) {

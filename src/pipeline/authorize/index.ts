@@ -9,8 +9,8 @@ import { decide, refusalFor } from './decide.ts'
  */
 export const authorize = (): MiddlewareHandler<GatewayEnv> =>
   async function authorize(c, next) {
-    const { pack, agent } = c.var.route
-    const authentication = c.var.authentication
+    const { pack, agent } = c.get('route')
+    const authentication = c.get('authentication')
     const decision = decide(pack, agent, authentication, c.req.method)
     c.set('decision', decision)
     const refusal = refusalFor(pack, agent, authentication, decision)

@@ -16,14 +16,15 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
   const { headerName, upstreamTimeoutMs } = policy.gateway
   return async function forward(c) {
     const request = c.req.raw
-    const { route, requestId } = c.var
-    const incomingUrl = new URL(request.url)
+    const route = c.get('route')
+    const requestId = c.get('requestId')
+    const incomingUrl = c.get('url')
     const websocket = isWebSocketUpgrade(request.headers)
     const headers = upstreamHeaders(request.headers, {
       invokerHeader: headerName,
-      token: c.var.invokerToken,
+      token: c.get('invokerToken'),
       requestId,
-      consumed: c.var.consumedHeaders,
+      consumed: c.get('consumedHeaders'),
       passCredentials: route.pack.passCredentials,
       clientAddress: clientAddress(request.headers),
       proto: incomingUrl.protocol.slice(0, -1),

@@ -7,7 +7,7 @@ import { matchRoute } from './match.ts'
 /** Step 1: find the pack and agent for the request, or answer 404/400. */
 export const route = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
-    const result = matchRoute(policy.packs, new URL(c.req.url))
+    const result = matchRoute(policy.packs, c.get('url'))
     if (!result.ok) {
       throw new GatewayError(result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem })
     }

@@ -10,12 +10,13 @@ export const sign = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =>
   async function sign(c, next) {
     const keys = await loadSigningKeys(c.env.INVOKER_SIGNING_KEYS)
     if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
-    const { route, authentication } = c.var
+    const route = c.get('route')
+    const authentication = c.get('authentication')
     const claims = invokerClaims({
       issuer: policy.gateway.issuer,
       audience: route.pack.id,
       ttlSeconds: policy.gateway.tokenTtlSeconds,
-      requestId: c.var.requestId,
+      requestId: c.get('requestId'),
       invoker: authentication.invoker,
       auth: authentication.auth,
       method: c.req.method,

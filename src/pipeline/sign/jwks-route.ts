@@ -10,6 +10,6 @@ export const jwksRoute: Handler<GatewayEnv> = async function jwksRoute(c) {
   if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
   return c.json({ keys: keys.keys.publicJwks }, 200, {
     'cache-control': `public, max-age=${JWKS_CACHE_MAX_AGE_S}`,
-    'x-request-id': c.var.requestId,
+    'x-request-id': c.get('requestId'),
   })
 }

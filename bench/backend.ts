@@ -1,0 +1,14 @@
+/** The benchmark backend: answers every request with a fixed body, as fast as Node can. */
+import { createServer } from 'node:http'
+
+const body = Buffer.from('{"ok":true}')
+const server = createServer((req, res) => {
+  req.resume()
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length })
+  res.end(body)
+})
+server.keepAliveTimeout = 60_000
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+  const address = server.address()
+  process.stdout.write(`${typeof address === 'object' && address ? address.port : 0}\n`)
+})
