@@ -13,6 +13,8 @@ export default defineConfig({
               bindings: {
                 TEST_SIGNING_KEYS: inject('signingKeys'),
                 TEST_BACKEND_ORIGIN: inject('backendOrigin'),
+                TEST_UPSTASH_URL: inject('upstashUrl'),
+                TEST_UPSTASH_TOKEN: inject('upstashToken'),
               },
             },
           })),

@@ -1,11 +1,12 @@
 /**
  * The gateway: the request's way, in order. Each step is a folder under `pipeline/`.
  *
- *   route → authenticate → authorize → sign → forward
+ *   route → authenticate → authorize → rate-limit → sign → forward
  *
  * @module
  */
 import { Hono, type MiddlewareHandler } from 'hono'
+import { ADMIN_KEYS_PATH, adminKeyRoutes } from './admin/keys-route.ts'
 import type { GatewayEnv } from './env.ts'
 import { problemResponse, statusOf } from './errors/problem.ts'
 import { GatewayError, type Reason } from './errors/reasons.ts'
@@ -13,6 +14,8 @@ import { writeLogLine } from './log.ts'
 import { authenticate } from './pipeline/authenticate/index.ts'
 import { authorize } from './pipeline/authorize/index.ts'
 import { forward } from './pipeline/forward/index.ts'
+import { applyRateLimitHeaders } from './pipeline/rate-limit/headers.ts'
+import { rateLimit } from './pipeline/rate-limit/index.ts'
 import { route } from './pipeline/route/index.ts'
 import { sign } from './pipeline/sign/index.ts'
 import { jwksRoute } from './pipeline/sign/jwks-route.ts'
@@ -22,12 +25,17 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>()
   app.use(requestLog())
   app.get('/.well-known/jwks.json', jwksRoute)
-  app.all('*', route(policy), authenticate(policy), authorize(), sign(policy), forward(policy))
+  const adminKeys = adminKeyRoutes(policy)
+  app.post(ADMIN_KEYS_PATH, adminKeys.mint)
+  app.delete(`${ADMIN_KEYS_PATH}/:keyId`, adminKeys.revoke)
+  app.all('*', route(policy), authenticate(policy), authorize(), rateLimit(policy), sign(policy), forward(policy))
   app.onError((error, c) => {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
     if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.get('requestId'), error: String(error) }))
     c.set('failure', reason)
-    return problemResponse(reason, c.get('requestId'))
+    const response = problemResponse(reason, c.get('requestId'))
+    applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
+    return response
   })
   return app
 }
@@ -44,6 +52,7 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
     const authentication = c.get('authentication')
     const decision = c.get('decision')
     const failure = c.get('failure')
+    const storeFailure = c.get('storeFailure')
     writeLogLine({
       request_id: requestId,
       method: c.req.method,
@@ -56,14 +65,15 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
       auth_method: authentication?.auth.method ?? null,
       api_key: authentication?.auth.api_key ?? null,
       decision: failure
-        ? failure.reason === 'denied' || statusOf(failure) === 401
+        ? failure.reason === 'denied' || failure.reason === 'rate_limited' || statusOf(failure) === 401
           ? 'deny'
           : 'error'
         : decision && !decision.allowed
           ? 'would_deny'
           : 'allow',
       reason: failure?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
-      rule: failure?.reason === 'denied' ? failure.rule : (decision?.rule ?? null),
+      rule: failure?.reason === 'denied' ? failure.rule : failure?.reason === 'rate_limited' ? failure.rule : (decision?.rule ?? null),
+      store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
       status: c.res.status,
       duration_ms: Date.now() - started,
     })

@@ -8,10 +8,19 @@ import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
+import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
+import type { GatewayStoreObject } from './store/durable-object-class.ts'
 
 export interface Bindings {
   /** JSON JWK set; the first key signs, the public part of every asymmetric key is published. */
   INVOKER_SIGNING_KEYS?: string
+  /** Upstash Redis REST endpoint and token; when both are set, Upstash is the store. */
+  UPSTASH_REDIS_REST_URL?: string
+  UPSTASH_REDIS_REST_TOKEN?: string
+  /** The default store (wrangler.toml declares it). */
+  GATEWAY_STORE?: DurableObjectNamespace<GatewayStoreObject>
+  /** Bearer token of the key-minting endpoint; the endpoint is off when unset. */
+  GATEWAY_ADMIN_TOKEN?: string
 }
 
 export interface GatewayEnv {
@@ -24,8 +33,12 @@ export interface GatewayEnv {
     authentication: Authentication
     decision: Decision
     invokerToken: string
+    /** RateLimit-Policy / RateLimit values for the response, when the route has rules. */
+    rateLimitHeaders: RateLimitHeaders | undefined
     /** Headers holding the credential that authenticated the call, removed before forwarding. */
     consumedHeaders: readonly string[]
+    /** A rate-limit store call that failed, for the log line (the rule's on_error decided). */
+    storeFailure: { rule: string; onError: 'allow' | 'deny'; timedOut: boolean } | undefined
     /** Why the request failed, set by `onError` for the log line. */
     failure: Reason
   }

@@ -6,3 +6,4 @@ import { createGateway } from './app.ts'
 import { compiledPolicy } from './policy/compiled.gen.ts'
 
 export default createGateway(compiledPolicy)
+export { GatewayStoreObject } from './store/durable-object-class.ts'

@@ -16,6 +16,7 @@ interface Wire {
   title: string
   detail: string
   challenge?: AcceptedMethod[]
+  retryAfterSeconds?: number
   bearerError?: 'invalid_token' | 'invalid_request'
 }
 
@@ -60,6 +61,24 @@ function toWire(r: Reason): Wire {
         title: 'Forbidden',
         detail: DENIAL_TEXT[r.list](r.agent),
       }
+    case 'rate_limited':
+      return {
+        status: 429,
+        slug: 'rate-limited',
+        title: 'Too Many Requests',
+        detail: `Rate limit "${r.rule}" reached; retry after ${r.retryAfterSeconds} s.`,
+        retryAfterSeconds: r.retryAfterSeconds,
+      }
+    case 'store_unavailable':
+      return { status: 503, slug: 'store-unavailable', title: 'Service Unavailable', detail: 'The gateway\'s store is unavailable; try again shortly.', retryAfterSeconds: 1 }
+    case 'admin_unauthorized':
+      return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail: 'The admin token is missing or wrong.' }
+    case 'admin_bad_request':
+      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The request was refused: ${r.problem}.` }
+    case 'admin_conflict':
+      return { status: 409, slug: 'conflict', title: 'Conflict', detail: `The request conflicts: ${r.problem}.` }
+    case 'admin_key_not_found':
+      return { status: 404, slug: 'not-found', title: 'Not Found', detail: 'No runtime key has this id.' }
     case 'upstream_unreachable':
       return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The backend could not be reached.' }
     case 'upstream_timeout':
@@ -123,6 +142,7 @@ export function problemResponse(reason: Reason, requestId: string): Response {
     'cache-control': 'no-store',
     'x-request-id': requestId,
   })
+  if (wire.retryAfterSeconds !== undefined) headers.set('retry-after', String(wire.retryAfterSeconds))
   if (wire.challenge) {
     for (const challenge of challenges(wire.challenge, wire.bearerError)) headers.append('www-authenticate', challenge)
   }

@@ -23,6 +23,12 @@ export type Reason =
   | { reason: 'api_key_wrong_pack'; key: string; accepted: AcceptedMethod[] }
   | { reason: 'no_client_address'; accepted: AcceptedMethod[] }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
+  | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
+  | { reason: 'store_unavailable'; rule: string | null }
+  | { reason: 'admin_unauthorized' }
+  | { reason: 'admin_bad_request'; problem: string }
+  | { reason: 'admin_conflict'; problem: string }
+  | { reason: 'admin_key_not_found' }
   | { reason: 'upstream_unreachable' }
   | { reason: 'upstream_timeout'; timeoutMs: number }
   | { reason: 'signing_keys_unavailable'; problem: string }

@@ -24,6 +24,8 @@ export interface GatewaySettings {
   headerName: string
   tokenTtlSeconds: number
   upstreamTimeoutMs: number
+  /** How long a store call (rate limit, minted key, nonce) may take before it counts as failed. */
+  storeTimeoutMs: number
 }
 
 export interface ApiKeyRecord {
@@ -59,6 +61,24 @@ export interface CompiledPack {
   allow: CompiledRule[] | null
   deny: CompiledRule[]
   agents: CompiledAgent[]
+  /** All must pass (SPEC §5). */
+  rateLimits: CompiledRateLimit[]
+}
+
+export type RateLimitKeySource = 'invoker' | 'ip' | 'pack' | 'agent' | 'api_key' | 'org' | `meta.${string}`
+export type RateLimitAlgorithm = 'sliding_window' | 'fixed_window' | 'token_bucket'
+
+export interface CompiledRateLimit {
+  /** Unique in its pack; names the rule in RateLimit headers and logs. */
+  id: string
+  by: RateLimitKeySource
+  /** Requests per window; for token_bucket, the bucket size and the refill per window. */
+  limit: number
+  windowMs: number
+  algorithm: RateLimitAlgorithm
+  /** Conditions that must all hold for the rule to count the request; `null` = any. */
+  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null }
+  onError: 'allow' | 'deny'
 }
 
 export interface CompiledAgent {

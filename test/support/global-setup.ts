@@ -1,12 +1,18 @@
-/** Starts the real test backend once for the workerd tests and hands its origin over. */
+/**
+ * Starts, once for the workerd tests, the real test backend and a real redis-server behind the
+ * Upstash REST adapter, and hands their addresses over.
+ */
 import type { TestProject } from 'vitest/node'
 import { startTestBackend } from './backend.ts'
 import { testSigningKeys } from './signing-keys.ts'
+import { startUpstashRestAdapter } from './upstash-rest.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     backendOrigin: string
     signingKeys: string
+    upstashUrl: string
+    upstashToken: string
   }
 }
 
@@ -14,5 +20,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const backend = await startTestBackend()
   project.provide('backendOrigin', backend.origin)
   project.provide('signingKeys', JSON.stringify(await testSigningKeys()))
-  return () => backend.close()
+  const upstash = await startUpstashRestAdapter()
+  project.provide('upstashUrl', upstash.url)
+  project.provide('upstashToken', upstash.token)
+  return async () => {
+    await backend.close()
+    await upstash.close()
+  }
 }

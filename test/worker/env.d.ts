@@ -2,5 +2,8 @@ declare namespace Cloudflare {
   interface Env {
     TEST_SIGNING_KEYS: string
     TEST_BACKEND_ORIGIN: string
+    TEST_UPSTASH_URL: string
+    TEST_UPSTASH_TOKEN: string
+    GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

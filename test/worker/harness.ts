@@ -6,6 +6,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test'
 import { createLocalJWKSet, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
 import { createGateway } from '../../src/app.ts'
+import type { Bindings } from '../../src/env.ts'
 import { generateApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
 import { compileYaml } from '../support/policy.ts'
 
@@ -15,7 +16,12 @@ export interface Gateway {
   fetch(input: string, init?: RequestInit & { ip?: string | null }): Promise<Response>
 }
 
-export function gateway(packs: Record<string, string>, gatewayYaml: string, signingKeys: string | null = env.TEST_SIGNING_KEYS): Gateway {
+export function gateway(
+  packs: Record<string, string>,
+  gatewayYaml: string,
+  signingKeys: string | null = env.TEST_SIGNING_KEYS,
+  bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'> = {},
+): Gateway {
   const withBackend = Object.fromEntries(
     Object.entries(packs).map(([id, text]) => [id, text.replaceAll('$BACKEND', env.TEST_BACKEND_ORIGIN)]),
   )
@@ -26,7 +32,7 @@ export function gateway(packs: Record<string, string>, gatewayYaml: string, sign
       const request = new Request(new URL(input, 'https://gw.test'), rest)
       if (ip !== null) request.headers.set('cf-connecting-ip', ip)
       const ctx = createExecutionContext()
-      const response = await app.fetch(request, signingKeys === null ? {} : { INVOKER_SIGNING_KEYS: signingKeys }, ctx)
+      const response = await app.fetch(request, signingKeys === null ? bindings : { ...bindings, INVOKER_SIGNING_KEYS: signingKeys }, ctx)
       await waitOnExecutionContext(ctx)
       return response
     },

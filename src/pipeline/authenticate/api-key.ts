@@ -14,23 +14,25 @@ export interface KeyIndexEntry {
   digest: Uint8Array
 }
 
+export function indexEntry(record: ApiKeyRecord): KeyIndexEntry {
+  return { record, digest: hexToBytes(record.sha256) }
+}
+
 /** Built once per gateway: hex digests decoded, so a request only hashes and compares. */
 export function buildKeyIndex(records: Record<string, ApiKeyRecord>): Map<string, KeyIndexEntry> {
   const index = new Map<string, KeyIndexEntry>()
-  for (const record of Object.values(records)) index.set(record.keyId, { record, digest: hexToBytes(record.sha256) })
+  for (const record of Object.values(records)) index.set(record.keyId, indexEntry(record))
   return index
 }
 
-export async function verifyApiKey(
-  key: string,
-  pack: CompiledPack,
-  index: ReadonlyMap<string, KeyIndexEntry>,
-  nowSeconds: number,
-): Promise<AuthnResult> {
+/** Finds the record of a key id: the policy's keys first, then keys minted at runtime. */
+export type KeyLookup = (keyId: string) => KeyIndexEntry | null | Promise<KeyIndexEntry | null>
+
+export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyLookup, nowSeconds: number): Promise<AuthnResult> {
   const accepted = pack.auth
   const parsed = parseApiKey(key)
   if (!parsed) return { kind: 'reject', reason: { reason: 'api_key_malformed', accepted } }
-  const entry = index.get(parsed.keyId)
+  const entry = await lookup(parsed.keyId)
   if (!entry) return { kind: 'reject', reason: { reason: 'api_key_unknown', keyId: parsed.keyId, accepted } }
   const presented = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
   const { record } = entry

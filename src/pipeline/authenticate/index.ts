@@ -6,24 +6,44 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env.ts'
+import type { Bindings, GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 import { anonymousInvoker, clientAddress } from './anonymous.ts'
-import { buildKeyIndex, verifyApiKey } from './api-key.ts'
+import { storeFor } from '../../store/index.ts'
+import { StoreUnavailableError, withTimeout } from '../../store/types.ts'
+import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { findCredentials, type Credential } from './credentials.ts'
 import type { AuthnResult } from './result.ts'
 
 export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
+  const { storeTimeoutMs } = policy.gateway
 
-  async function verify(credential: Credential, pack: CompiledPack): Promise<AuthnResult> {
+  /**
+   * Keys minted at runtime live in the store and are read on every use, never cached, so a
+   * revocation holds from the next request on. A store that cannot answer is a 503: a key it
+   * might hold can be neither admitted nor called unknown.
+   */
+  async function mintedEntry(env: Bindings, keyId: string): Promise<KeyIndexEntry | null> {
+    const store = storeFor(env, storeTimeoutMs)
+    if (store === null) return null
+    try {
+      const record = await withTimeout(() => store.mintedKey(keyId), storeTimeoutMs)
+      return record === null ? null : indexEntry(record)
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw new GatewayError({ reason: 'store_unavailable', rule: null })
+      throw error
+    }
+  }
+
+  async function verify(credential: Credential, pack: CompiledPack, env: Bindings): Promise<AuthnResult> {
     const accepted = pack.auth
     switch (credential.method) {
       case 'api_key':
         if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
-        return verifyApiKey(credential.key, pack, keyIndex, Math.floor(Date.now() / 1000))
+        return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId), Math.floor(Date.now() / 1000))
       case 'bearer':
         // No issuer can verify a bearer token in this version; refusing it is the only safe answer.
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
@@ -42,7 +62,7 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
       case 'ambiguous':
         throw new GatewayError({ reason: 'credential_ambiguous', accepted })
       case 'one': {
-        const result = await verify(presented.credential, pack)
+        const result = await verify(presented.credential, pack, c.env)
         if (result.kind === 'reject') throw new GatewayError(result.reason)
         c.set('authentication', result.authentication)
         c.set('consumedHeaders', [presented.credential.header])

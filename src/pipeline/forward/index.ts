@@ -1,5 +1,5 @@
 /**
- * Step 5: forward to the backend and stream the answer back. Bodies are passed as streams in
+ * Step 6: forward to the backend and stream the answer back. Bodies are passed as streams in
  * both directions, so an SSE event or an upload chunk crosses the gateway as soon as it exists.
  * The timeout covers the wait for response headers only; a long stream is not cut off.
  *
@@ -10,6 +10,7 @@ import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import type { CompiledPolicy } from '../../policy/types.ts'
 import { clientAddress } from '../authenticate/anonymous.ts'
+import { applyRateLimitHeaders } from '../rate-limit/headers.ts'
 import { isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
 
 export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
@@ -52,6 +53,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     }
     const responseHeaders = new Headers(upstream.headers)
     responseHeaders.set('x-request-id', requestId)
+    applyRateLimitHeaders(responseHeaders, c.get('rateLimitHeaders'))
     if (upstream.status === 101 && upstream.webSocket) {
       return new Response(null, { status: 101, webSocket: upstream.webSocket, headers: responseHeaders })
     }

@@ -5,7 +5,7 @@ import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPolicy } from '../../policy/types.ts'
 import { invokerClaims, signInvokerToken } from './invoker-jwt.ts'
 
-/** Step 4: mint the X-Invoker token for this request. */
+/** Step 5: mint the X-Invoker token for this request. */
 export const sign = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =>
   async function sign(c, next) {
     const keys = await loadSigningKeys(c.env.INVOKER_SIGNING_KEYS)

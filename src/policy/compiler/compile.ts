@@ -19,7 +19,9 @@ import {
   type CompiledPack,
   type CompiledPattern,
   type CompiledPolicy,
+  type CompiledRateLimit,
   type CompiledRule,
+  type RateLimitKeySource,
   type RuleField,
 } from '../types.ts'
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
@@ -241,6 +243,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
         headerName: settings.header.toLowerCase(),
         tokenTtlSeconds: Math.max(1, Math.round(parseDuration(settings.token_ttl) / 1000)),
         upstreamTimeoutMs: parseDuration(settings.upstream_timeout),
+        storeTimeoutMs: parseDuration(settings.store_timeout),
       },
       apiKeys,
       packs: compiledPacks,
@@ -340,9 +343,6 @@ function compilePack(
   if (auth.length === 0 && raw.anonymous === 'deny') {
     errors.push(located.error(['auth'], 'the pack accepts no auth method and denies anonymous callers: nobody could call it'))
   }
-  if (raw.rate_limits && raw.rate_limits.length > 0) {
-    errors.push(located.error(['rate_limits'], 'rate limits are valid but this version of the gateway cannot enforce them yet; remove them rather than deploy limits that do nothing'))
-  }
 
   const compileList = (list: RawRule[] | undefined, path: Path): CompiledRule[] =>
     (list ?? []).map((rule, i) => compileRule(rule, [...path, i], located, keyNames, errors))
@@ -371,6 +371,7 @@ function compilePack(
 
   const allow = raw.allow ? compileList(raw.allow, ['allow']) : null
   const deny = compileList(raw.deny, ['deny'])
+  const rateLimits = compileRateLimits(raw, auth, agents, located, errors)
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -385,7 +386,62 @@ function compilePack(
     allow,
     deny,
     agents,
+    rateLimits,
   }
+}
+
+const MIN_WINDOW_MS = 1_000
+const MAX_WINDOW_MS = 86_400_000
+const HTTP_METHOD = /^[A-Z]+$/
+
+function compileRateLimits(
+  raw: RawPackFile,
+  auth: AcceptedMethod[],
+  agents: CompiledAgent[],
+  located: Located<RawPackFile>,
+  errors: PolicyError[],
+): CompiledRateLimit[] {
+  const out: CompiledRateLimit[] = []
+  const ids = new Set<string>()
+  const agentNames = new Set(agents.map((a) => a.name))
+  const list = (value: string | string[] | undefined): string[] | null => (value === undefined ? null : Array.isArray(value) ? value : [value])
+  ;(raw.rate_limits ?? []).forEach((rule, i) => {
+    const at = (...path: Path): Path => ['rate_limits', i, ...path]
+    if (ids.has(rule.id)) errors.push(located.error(at('id'), `rate limit id "${rule.id}" is used twice in this pack`))
+    ids.add(rule.id)
+    const windowMs = parseDuration(rule.window)
+    if (windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
+      errors.push(located.error(at('window'), 'a rate limit window is between 1s and 1d'))
+    } else if (windowMs % 1000 !== 0) {
+      errors.push(located.error(at('window'), 'a rate limit window is a whole number of seconds (RateLimit headers count in seconds)'))
+    }
+    if (rule.by === 'api_key' && !auth.includes('api_key')) {
+      errors.push(located.error(at('by'), 'by: api_key counts API keys, but this pack does not accept them'))
+    }
+    if (rule.by === 'agent' && agents.length === 0) {
+      errors.push(located.error(at('by'), 'by: agent counts per agent, but this pack has no agents'))
+    }
+    const methods = list(rule.when?.method)?.map((m) => m.toUpperCase()) ?? null
+    methods?.forEach((method, j) => {
+      if (!HTTP_METHOD.test(method)) errors.push(located.error(at('when', 'method', ...(Array.isArray(rule.when?.method) ? [j] : [])), `"${method}" is not an HTTP method`))
+    })
+    const whenAgents = list(rule.when?.agent)
+    whenAgents?.forEach((name, j) => {
+      if (!agentNames.has(name)) {
+        errors.push(located.error(at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])), `no agent is named "${name}" in this pack`))
+      }
+    })
+    out.push({
+      id: rule.id,
+      by: rule.by as RateLimitKeySource,
+      limit: rule.limit,
+      windowMs,
+      algorithm: rule.algorithm,
+      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents },
+      onError: rule.on_error,
+    })
+  })
+  return out
 }
 
 function compileRule(

@@ -53,8 +53,8 @@ const rateLimit = z
       .regex(/^(invoker|ip|pack|agent|api_key|org|meta\.[A-Za-z0-9_-]+)$/, {
         message: 'by is one of invoker, ip, pack, agent, api_key, org, meta.<field>',
       }),
-    limit: z.number().int().positive(),
-    window: duration,
+    limit: z.number().int().positive().describe('Requests per window; for token_bucket, the bucket size and the refill per window.'),
+    window: duration.describe('Between 1s and 1d.'),
     algorithm: z.enum(['sliding_window', 'fixed_window', 'token_bucket']).default('sliding_window'),
     when: z
       .object({
@@ -67,6 +67,7 @@ const rateLimit = z
     on_error: z.enum(['allow', 'deny']).default('allow').describe('What to do when the store fails or is slow: allow (log and serve) or deny (503).'),
   })
   .strict()
+  .describe('A rate limit; every rule of a pack that applies to a request must pass.')
 
 const agent = z
   .object({
@@ -143,6 +144,9 @@ export const gatewayFile = z
       .describe('Header that carries the signed invoker to the backend.'),
     token_ttl: duration.default('60s'),
     upstream_timeout: duration.default('30s').describe('Time the backend has to send response headers (504 after).'),
+    store_timeout: duration
+      .default('500ms')
+      .describe('Time a store call (rate limit, runtime API key, nonce) may take; after it the rule\'s on_error decides.'),
     api_keys: z.record(identifier, apiKey).default({}),
   })
   .strict()

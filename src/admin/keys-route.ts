@@ -1,0 +1,145 @@
+/**
+ * Runtime API keys (SPEC §3, §5): mint and revoke keys in the store without a deploy, so a
+ * pipeline can give a new pack its token as part of deploying it.
+ *
+ *   POST   /.well-known/invoker-gateway/keys            {key_id, sha256, name, packs, expires_at?, invoker?}
+ *   DELETE /.well-known/invoker-gateway/keys/<key_id>
+ *
+ * Authorized by `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>`; without that secret the endpoint
+ * does not exist (404). Only the key's SHA-256 ever reaches the gateway: the CLI generates the
+ * key, prints it once, and sends the hash. Every runtime key names its packs (no key for all
+ * packs can be minted at runtime), and cannot reuse a key id or name from the policy.
+ *
+ * Validation is by hand: the Worker carries no schema library, and the shape is small.
+ *
+ * @module
+ */
+import type { Context } from 'hono'
+import type { GatewayEnv } from '../env.ts'
+import { GatewayError } from '../errors/reasons.ts'
+import type { JsonValue } from '../invoker.ts'
+import type { CompiledPolicy } from '../policy/types.ts'
+import { storeFor } from '../store/index.ts'
+import { StoreUnavailableError, withTimeout, type GatewayStore, type MintedKeyRecord } from '../store/types.ts'
+
+export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
+
+const KEY_ID = /^[0-9A-Za-z]{8}$/
+const SHA256_HEX = /^[0-9a-f]{64}$/
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
+const MAX_BODY_BYTES = 8 * 1024
+
+export function adminKeyRoutes(policy: CompiledPolicy) {
+  const policyNames = new Set(Object.values(policy.apiKeys).map((k) => k.name))
+  const packIds = new Set(policy.packs.map((p) => p.id))
+  const timeoutMs = policy.gateway.storeTimeoutMs
+
+  async function mint(c: Context<GatewayEnv>): Promise<Response> {
+    await authorizeAdmin(c)
+    const record = parseMintRequest(await readJson(c.req.raw), policy, policyNames, packIds)
+    const store = storeOrFail(c, timeoutMs)
+    if (!(await call(() => store.putMintedKey(record), timeoutMs))) {
+      throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
+    }
+    return c.json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201, { 'cache-control': 'no-store' })
+  }
+
+  async function revoke(c: Context<GatewayEnv>): Promise<Response> {
+    await authorizeAdmin(c)
+    const keyId = c.req.param('keyId') ?? ''
+    if (!KEY_ID.test(keyId)) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
+    if (policy.apiKeys[keyId]) throw new GatewayError({ reason: 'admin_conflict', problem: 'this key is defined in the policy; revoke it there' })
+    const store = storeOrFail(c, timeoutMs)
+    if (!(await call(() => store.revokeMintedKey(keyId), timeoutMs))) throw new GatewayError({ reason: 'admin_key_not_found' })
+    return c.body(null, 204)
+  }
+
+  return { mint, revoke }
+}
+
+async function authorizeAdmin(c: Context<GatewayEnv>): Promise<void> {
+  const expected = c.env.GATEWAY_ADMIN_TOKEN
+  if (!expected) throw new GatewayError({ reason: 'route_not_found' })
+  const header = c.req.header('authorization') ?? ''
+  const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+  // Digests first: equal lengths, and the comparison time says nothing about the token.
+  const [a, b] = await Promise.all([digest(presented), digest(expected)])
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
+  if (presented === '' || diff !== 0) throw new GatewayError({ reason: 'admin_unauthorized' })
+}
+
+async function digest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+}
+
+function storeOrFail(c: Context<GatewayEnv>, timeoutMs: number): GatewayStore {
+  const store = storeFor(c.env, timeoutMs)
+  if (store === null) throw new GatewayError({ reason: 'store_unavailable', rule: null })
+  return store
+}
+
+async function call<T>(operation: () => Promise<T>, timeoutMs: number): Promise<T> {
+  try {
+    return await withTimeout(operation, timeoutMs)
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw new GatewayError({ reason: 'store_unavailable', rule: null })
+    throw error
+  }
+}
+
+async function readJson(request: Request): Promise<unknown> {
+  const text = await request.text()
+  if (text.length > MAX_BODY_BYTES) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the body is too large' })
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    throw new GatewayError({ reason: 'admin_bad_request', problem: 'the body is not JSON' })
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function parseMintRequest(body: unknown, policy: CompiledPolicy, policyNames: Set<string>, packIds: Set<string>): MintedKeyRecord {
+  const bad = (problem: string): never => {
+    throw new GatewayError({ reason: 'admin_bad_request', problem })
+  }
+  if (!isObject(body)) return bad('the body is a JSON object')
+  const known = new Set(['key_id', 'sha256', 'name', 'packs', 'expires_at', 'invoker'])
+  for (const field of Object.keys(body)) if (!known.has(field)) bad(`unknown field "${field}"`)
+  const { key_id: keyId, sha256, name, packs, expires_at: expiresAt, invoker } = body
+  if (typeof keyId !== 'string' || !KEY_ID.test(keyId)) bad('key_id is 8 base62 characters')
+  if (policy.apiKeys[keyId as string]) bad('key_id is used by a key in the policy')
+  if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) bad('sha256 is 64 lower-case hex characters')
+  if (typeof name !== 'string' || !NAME.test(name)) bad('name is lower-case letters, digits, "-" and "_"')
+  if (policyNames.has(name as string)) bad(`name "${name as string}" is used by a key in the policy`)
+  if (!Array.isArray(packs) || packs.length === 0) bad('packs lists the packs the key may call (at least one)')
+  for (const pack of packs as unknown[]) if (typeof pack !== 'string' || !packIds.has(pack)) bad(`no pack is named ${JSON.stringify(pack)}`)
+  if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isInteger(expiresAt) || expiresAt <= 0)) {
+    bad('expires_at is Unix seconds')
+  }
+  const invokerFields = invoker === undefined ? {} : isObject(invoker) ? invoker : bad('invoker is an object')
+  for (const field of Object.keys(invokerFields)) if (!['id', 'kind', 'label', 'meta'].includes(field)) bad(`unknown invoker field "${field}"`)
+  const { id, kind, label, meta } = invokerFields
+  if (id !== undefined && (typeof id !== 'string' || id === '')) bad('invoker.id is a non-empty string')
+  if (kind !== undefined && (typeof kind !== 'string' || kind === '')) bad('invoker.kind is a non-empty string')
+  if (label !== undefined && typeof label !== 'string') bad('invoker.label is a string')
+  if (meta !== undefined && !isObject(meta)) bad('invoker.meta is an object')
+  return {
+    name: name as string,
+    keyId: keyId as string,
+    sha256: sha256 as string,
+    packs: packs as string[],
+    expiresAt: (expiresAt as number | undefined) ?? null,
+    revoked: false,
+    createdAt: Math.floor(Date.now() / 1000),
+    invoker: {
+      id: (id as string | undefined) ?? `apikey:${name as string}`,
+      kind: (kind as string | undefined) ?? 'apiKey',
+      label: (label as string | undefined) ?? (name as string),
+      meta: (meta as Record<string, JsonValue> | undefined) ?? {},
+    },
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers-10), as RFC 8941
+ * structured lists serialized by `structured-headers`:
+ *
+ *   RateLimit-Policy: "per-invoker";q=60;w=60, "anon-ip";q=10;w=60
+ *   RateLimit: "per-invoker";r=12;t=41
+ *
+ * `RateLimit` names the rule closest to its limit (the smallest remaining share), which is the
+ * one a client must pace itself by.
+ *
+ * @module
+ */
+import { serializeItem } from 'structured-headers'
+import type { CompiledRateLimit } from '../../policy/types.ts'
+import type { RateLimitOutcome } from '../../store/types.ts'
+
+export interface RateLimitHeaders {
+  policy: string
+  current: string
+}
+
+const policyItems = new WeakMap<CompiledRateLimit, string>()
+
+/** `"id";q=<limit>;w=<window s>`, serialized once per rule and isolate. */
+export function policyItem(rule: CompiledRateLimit): string {
+  let item = policyItems.get(rule)
+  if (item === undefined) {
+    item = serializeItem(rule.id, new Map([['q', rule.limit], ['w', rule.windowMs / 1000]]))
+    policyItems.set(rule, item)
+  }
+  return item
+}
+
+export function secondsUntil(resetAt: number, now: number): number {
+  return Math.max(0, Math.ceil((resetAt - now) / 1000))
+}
+
+export function rateLimitHeaders(
+  rules: readonly CompiledRateLimit[],
+  counted: readonly { rule: CompiledRateLimit; outcome: RateLimitOutcome }[],
+  now: number,
+): RateLimitHeaders | undefined {
+  if (rules.length === 0) return undefined
+  const policy = rules.map(policyItem).join(', ')
+  let closest: { rule: CompiledRateLimit; outcome: RateLimitOutcome } | undefined
+  for (const entry of counted) {
+    if (closest === undefined || entry.outcome.remaining / entry.outcome.limit < closest.outcome.remaining / closest.outcome.limit) closest = entry
+  }
+  const current =
+    closest === undefined
+      ? ''
+      : serializeItem(closest.rule.id, new Map([['r', closest.outcome.remaining], ['t', secondsUntil(closest.outcome.resetAt, now)]]))
+  return { policy, current }
+}
+
+export function applyRateLimitHeaders(headers: Headers, values: RateLimitHeaders | undefined): void {
+  if (values === undefined) return
+  headers.set('ratelimit-policy', values.policy)
+  if (values.current !== '') headers.set('ratelimit', values.current)
+}

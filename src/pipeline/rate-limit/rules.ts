@@ -1,0 +1,56 @@
+/**
+ * Which of a pack's rules count a request, and under which key. Pure, so that unit tests and
+ * `explain` can ask without a store.
+ *
+ * @module
+ */
+import type { Authentication, JsonValue } from '../../invoker.ts'
+import type { CompiledAgent, CompiledPack, CompiledRateLimit } from '../../policy/types.ts'
+
+export interface RateLimitSubject {
+  pack: CompiledPack
+  agent: CompiledAgent | null
+  authentication: Authentication
+  method: string
+  clientAddress: string | null
+}
+
+export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] {
+  const { pack, agent, authentication, method } = subject
+  return pack.rateLimits.filter(({ when }) => {
+    if (when.kinds !== null && !when.kinds.includes(authentication.invoker.kind)) return false
+    if (when.methods !== null && !when.methods.includes(method)) return false
+    if (when.agents !== null && (agent === null || !when.agents.includes(agent.name))) return false
+    return true
+  })
+}
+
+/**
+ * The value a rule counts under, or `null` when the request has none (an `api_key` rule and a
+ * bearer caller; a `meta.org` rule and an invoker without an org): such a rule does not apply.
+ * Values are tagged by source so that, say, an invoker id and an address never share a counter.
+ */
+export function keyValue(rule: CompiledRateLimit, subject: RateLimitSubject): string | null {
+  const { invoker, auth } = subject.authentication
+  switch (rule.by) {
+    case 'invoker':
+      return 'i:' + invoker.id
+    case 'ip':
+      return subject.clientAddress === null ? null : 'a:' + subject.clientAddress
+    case 'pack':
+      return 'p:'
+    case 'agent':
+      return 'g:' + (subject.agent?.name ?? '')
+    case 'api_key':
+      return auth.api_key === undefined ? null : 'k:' + auth.api_key
+    case 'org':
+      return metaValue(invoker.meta['org'])
+    default:
+      return metaValue(invoker.meta[rule.by.slice('meta.'.length)])
+  }
+}
+
+function metaValue(value: JsonValue | undefined): string | null {
+  if (value === undefined || value === null || typeof value === 'object') return null
+  return 'm:' + String(value)
+}
