@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { buildPolicies, GENERATED_MODULE } from './build-policies.ts'
 import { checkCommand, explainCommand } from './check.ts'
 import { decodeCommand } from './decode.ts'
-import { createKeyCommand } from './keys.ts'
+import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSigningKeysCommand } from './signing-keys.ts'
 
 const HELP = `invoker-gateway <command>
@@ -19,6 +19,11 @@ const HELP = `invoker-gateway <command>
                                 print the decision for a request and an invoker, and the rule behind it
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
+  keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
+                                mint a key at runtime in the gateway's store (no deploy); prints it once.
+                                Needs GATEWAY_ADMIN_TOKEN in the environment
+  keys revoke KEY_ID --gateway URL
+                                revoke a runtime key; refused from the next request on
   signing-keys generate [--alg EdDSA|ES256] [--previous FILE]
                                 a JWK set for \`wrangler secret put INVOKER_SIGNING_KEYS\`; --previous keeps
                                 the current signing key published for rotation
@@ -45,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       packs: { type: 'string' },
       expires: { type: 'string' },
       label: { type: 'string' },
+      kind: { type: 'string' },
+      gateway: { type: 'string' },
       alg: { type: 'string', default: 'EdDSA' },
       previous: { type: 'string' },
       jwks: { type: 'string' },
@@ -61,8 +68,10 @@ async function main(argv: string[]): Promise<number> {
     case 'explain':
       return explainCommand(values.policies, values)
     case 'keys':
-      if (positionals[0] !== 'create') break
-      return createKeyCommand(values)
+      if (positionals[0] === 'create') return createKeyCommand(values)
+      if (positionals[0] === 'mint') return mintKeyCommand(values)
+      if (positionals[0] === 'revoke') return revokeKeyCommand(positionals[1], values)
+      break
     case 'signing-keys':
       if (positionals[0] !== 'generate') break
       return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)

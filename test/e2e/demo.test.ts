@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { devVar } from '../../demo/dev-vars.ts'
 
 const ALICE = 'igw_qG4an6Js_JwDnILpSivy0KByD08R9eBpiHVXZsAEOSpqSKGJAhH81kHfZC'
 const run = promisify(execFile)
@@ -66,6 +67,35 @@ describe('the README', () => {
     const url = args.map((a) => a.replace('http://127.0.0.1:8787', gateway))
     const { stdout } = await run('curl', [...url, '-s', '-o', '/dev/null', '-w', '%{http_code}'], { timeout: 20_000 })
     expect(stdout).toBe(expected)
+  })
+})
+
+describe('rate limits and runtime keys through wrangler dev (Durable Object store)', () => {
+  it('sends the RateLimit fields on a limited route', async () => {
+    const response = await fetch(`${gateway}/packs/public/hello`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('ratelimit-policy')).toBe('"anon-ip";q=60;w=60')
+    expect(response.headers.get('ratelimit')).toMatch(/^"anon-ip";r=\d+;t=\d+$/)
+  })
+
+  it('mints a key with the CLI, admits it, and refuses it after keys revoke', async () => {
+    const token = devVar('GATEWAY_ADMIN_TOKEN')
+    expect(token).toBeTruthy()
+    const cliEnv = { ...process.env, GATEWAY_ADMIN_TOKEN: token }
+    const minted = await run(process.execPath, ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'e2e-deploy', '--packs', 'echo'], { env: cliEnv })
+    const key = minted.stdout.trim()
+    expect(key).toMatch(/^igw_/)
+    const keyId = key.slice(4, 12)
+    expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(200)
+    expect((await fetch(`${gateway}/packs/public/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
+    await run(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', keyId, '--gateway', gateway], { env: cliEnv })
+    expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
+  })
+
+  it('refuses the CLI without the admin token', async () => {
+    const result = await run(process.execPath, ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'x', '--packs', 'echo'], { env: { ...process.env, GATEWAY_ADMIN_TOKEN: 'wrong' } }).catch((e: { code: number; stderr: string }) => e)
+    expect('code' in result ? result.code : 0).toBe(1)
+    expect(result.stderr).toContain('401')
   })
 })
 

@@ -11,7 +11,7 @@ auth: [api_key]
 describe('policy compiler', () => {
   it('compiles a pack with defaults filled in', () => {
     const { policy } = compileYaml({ weather: ok })
-    expect(policy.gateway).toEqual({ issuer: 'https://gateway.test', headerName: 'x-invoker', tokenTtlSeconds: 60, upstreamTimeoutMs: 30_000 })
+    expect(policy.gateway).toEqual({ issuer: 'https://gateway.test', headerName: 'x-invoker', tokenTtlSeconds: 60, upstreamTimeoutMs: 30_000, storeTimeoutMs: 500 })
     expect(policy.packs[0]).toMatchObject({
       id: 'weather',
       upstream: 'http://127.0.0.1:9000',
@@ -49,6 +49,14 @@ describe('policy compiler', () => {
     ['overlapping agents', ok + 'agents:\n  A: { path: /a/** }\n  B: { path: /a/b }\n', 'policies/weather.yaml:8:14: agent "B" overlaps agent "A"'],
     ['a rate limit with a bad window', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 1 minute }\n', 'policies/weather.yaml:7:41: rate_limits.0.window: a duration is'],
     ['a rate limit keyed by nothing known', ok + 'rate_limits:\n  - { id: x, by: user, limit: 10, window: 1m }\n', 'policies/weather.yaml:7:18: rate_limits.0.by: by is one of'],
+    ['a rate limit window under a second', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 500ms }\n', 'policies/weather.yaml:7:41: a rate limit window is between 1s and 1d'],
+    ['a rate limit window over a day', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 2d }\n', 'policies/weather.yaml:7:41: a rate limit window is between 1s and 1d'],
+    ['a zero limit', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 0, window: 1m }\n', 'policies/weather.yaml:7:29: rate_limits.0.limit:'],
+    ['two rate limits with one id', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 1, window: 1m }\n  - { id: x, by: invoker, limit: 1, window: 1m }\n', 'policies/weather.yaml:8:11: rate limit id "x" is used twice'],
+    ['a rate limit by api_key on a pack without API keys', ok.replace('auth: [api_key]', 'auth: []\nanonymous: allow') + 'rate_limits:\n  - { id: x, by: api_key, limit: 1, window: 1m }\n', 'policies/weather.yaml:8:18: by: api_key counts API keys, but this pack does not accept them'],
+    ['a rate limit by agent in a pack without agents', ok + 'rate_limits:\n  - { id: x, by: agent, limit: 1, window: 1m }\n', 'policies/weather.yaml:7:18: by: agent counts per agent'],
+    ['a rate limit for an unknown agent', ok + 'agents:\n  A: { path: /a }\nrate_limits:\n  - { id: x, by: invoker, limit: 1, window: 1m, when: { agent: [A, B] } }\n', 'policies/weather.yaml:9:68: no agent is named "B"'],
+    ['a rate limit for a method that is no method', ok + 'rate_limits:\n  - { id: x, by: invoker, limit: 1, window: 1m, when: { method: "GE T" } }\n', 'policies/weather.yaml:7:65: "GE T" is not an HTTP method'],
     ['a rule naming an unknown key', ok + 'allow: [{ api_key: ghost }]\n', 'policies/weather.yaml:6:20: no API key is named "ghost"'],
     ['an unknown rule field', ok + 'deny: [{ user: x }]\n', 'policies/weather.yaml:6:10: unknown rule field "user"'],
     ['an empty rule', ok + 'allow: [{}]\n', 'policies/weather.yaml:6:9: an empty rule would match everyone'],
@@ -59,9 +67,11 @@ describe('policy compiler', () => {
     expect(errors.some((e) => e.startsWith(message)), errors.join('\n')).toBe(true)
   })
 
-  it('refuses valid rate limits it cannot enforce yet, instead of ignoring them', () => {
-    const errors = compileErrors({ weather: ok + 'rate_limits:\n  - { id: x, by: ip, limit: 10, window: 1m }\n' })
-    expect(errors[0]).toMatch(/^policies\/weather.yaml:7:3: rate limits are valid but this version of the gateway cannot enforce them yet/)
+  it('compiles rate limits with their defaults', () => {
+    const pack = compileYaml({ weather: ok + 'rate_limits:\n  - { id: x, by: meta.team, limit: 10, window: 1m, when: { method: [get, POST], kind: apiKey } }\n' }).policy.packs[0]
+    expect(pack?.rateLimits).toEqual([
+      { id: 'x', by: 'meta.team', limit: 10, windowMs: 60_000, algorithm: 'sliding_window', when: { kinds: ['apiKey'], methods: ['GET', 'POST'], agents: null }, onError: 'allow' },
+    ])
   })
 
   it('refuses overlapping routes and duplicate pack ids', () => {

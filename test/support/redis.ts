@@ -71,7 +71,7 @@ export class RedisServer {
 export class RespClient {
   readonly #port: number
   #socket: Socket | null = null
-  #buffer = Buffer.alloc(0)
+  #buffer: Buffer = Buffer.alloc(0)
   #pending: { resolve: (v: RespValue) => void; reject: (e: Error) => void }[] = []
 
   constructor(port: number) {
