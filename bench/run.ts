@@ -11,7 +11,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { cpus, totalmem, type as osType, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -21,6 +21,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { renderModule } from '../src/cli/build-policies.ts'
 import { generateApiKey, sha256Hex } from '../src/keys/api-key-format.ts'
 import { compilePolicies, formatError } from '../src/policy/compiler/compile.ts'
+import { freePort } from '../test/support/ports.ts'
 import { startUpstashRestAdapter } from '../test/support/upstash-rest.ts'
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3)
@@ -48,14 +49,6 @@ interface Sample {
   workerdCpu: number
   p50: number
   p99: number
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
 }
 
 function startBackend(): Promise<{ child: ChildProcess; origin: string }> {

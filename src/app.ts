@@ -72,7 +72,7 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
           ? 'would_deny'
           : 'allow',
       reason: failure?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
-      rule: failure?.reason === 'denied' ? failure.rule : failure?.reason === 'rate_limited' ? failure.rule : (decision?.rule ?? null),
+      rule: failure?.reason === 'denied' || failure?.reason === 'rate_limited' ? failure.rule : (decision?.rule ?? null),
       store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
       status: c.res.status,
       duration_ms: Date.now() - started,

@@ -40,9 +40,7 @@ function requestFor(name: string, env: Env): Request {
       return new Request('https://gw.bench/keyed/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
-    case 'refused':
-      return new Request('https://gw.bench/keyed/x')
-    default:
+    default: // refused (no key) and floor
       return new Request('https://gw.bench/keyed/x')
   }
 }

@@ -16,11 +16,12 @@
  */
 import type { Context } from 'hono'
 import type { GatewayEnv } from '../env.ts'
+import { constantTimeEqual, sha256Bytes } from '../keys/digest.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { JsonValue } from '../invoker.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
-import { storeFor } from '../store/index.ts'
-import { StoreUnavailableError, withTimeout, type GatewayStore, type MintedKeyRecord } from '../store/types.ts'
+import { callStore, storeFor } from '../store/index.ts'
+import type { GatewayStore, MintedKeyRecord } from '../store/types.ts'
 
 export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
 
@@ -37,8 +38,8 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
   async function mint(c: Context<GatewayEnv>): Promise<Response> {
     await authorizeAdmin(c)
     const record = parseMintRequest(await readJson(c.req.raw), policy, policyNames, packIds)
-    const store = storeOrFail(c, timeoutMs)
-    if (!(await call(() => store.putMintedKey(record), timeoutMs))) {
+    const store = storeOrFail(c)
+    if (!(await callStore(() => store.putMintedKey(record), timeoutMs))) {
       throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
     }
     return c.json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201, { 'cache-control': 'no-store' })
@@ -49,8 +50,8 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     const keyId = c.req.param('keyId') ?? ''
     if (!KEY_ID.test(keyId)) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
     if (policy.apiKeys[keyId]) throw new GatewayError({ reason: 'admin_conflict', problem: 'this key is defined in the policy; revoke it there' })
-    const store = storeOrFail(c, timeoutMs)
-    if (!(await call(() => store.revokeMintedKey(keyId), timeoutMs))) throw new GatewayError({ reason: 'admin_key_not_found' })
+    const store = storeOrFail(c)
+    if (!(await callStore(() => store.revokeMintedKey(keyId), timeoutMs))) throw new GatewayError({ reason: 'admin_key_not_found' })
     return c.body(null, 204)
   }
 
@@ -63,29 +64,14 @@ async function authorizeAdmin(c: Context<GatewayEnv>): Promise<void> {
   const header = c.req.header('authorization') ?? ''
   const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
   // Digests first: equal lengths, and the comparison time says nothing about the token.
-  const [a, b] = await Promise.all([digest(presented), digest(expected)])
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
-  if (presented === '' || diff !== 0) throw new GatewayError({ reason: 'admin_unauthorized' })
+  const [a, b] = await Promise.all([sha256Bytes(presented), sha256Bytes(expected)])
+  if (presented === '' || !constantTimeEqual(a, b)) throw new GatewayError({ reason: 'admin_unauthorized' })
 }
 
-async function digest(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-}
-
-function storeOrFail(c: Context<GatewayEnv>, timeoutMs: number): GatewayStore {
-  const store = storeFor(c.env, timeoutMs)
+function storeOrFail(c: Context<GatewayEnv>): GatewayStore {
+  const store = storeFor(c.env)
   if (store === null) throw new GatewayError({ reason: 'store_unavailable', rule: null })
   return store
-}
-
-async function call<T>(operation: () => Promise<T>, timeoutMs: number): Promise<T> {
-  try {
-    return await withTimeout(operation, timeoutMs)
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) throw new GatewayError({ reason: 'store_unavailable', rule: null })
-    throw error
-  }
 }
 
 async function readJson(request: Request): Promise<unknown> {

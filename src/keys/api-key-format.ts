@@ -19,6 +19,7 @@ const KEY_ID_LENGTH = 8
 const SECRET_LENGTH = 43
 const CHECKSUM_LENGTH = 6
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+const encoder = new TextEncoder()
 const API_KEY_SHAPE = /^igw_([0-9A-Za-z]{8})_([0-9A-Za-z]{43})([0-9A-Za-z]{6})$/
 
 export interface ParsedApiKey {
@@ -58,7 +59,7 @@ function randomBase62(length: number): string {
 }
 
 function checksum(text: string): string {
-  let value = crc32(new TextEncoder().encode(text))
+  let value = crc32(encoder.encode(text))
   let out = ''
   for (let i = 0; i < CHECKSUM_LENGTH; i++) {
     out = BASE62[value % 62] + out
@@ -83,10 +84,5 @@ function crc32(bytes: Uint8Array): number {
   return (crc ^ 0xffffffff) >>> 0
 }
 
-/** Lower-case hex SHA-256 of a key, the only form in which keys are ever stored. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-  let hex = ''
-  for (const byte of digest) hex += byte.toString(16).padStart(2, '0')
-  return hex
-}
+/** Lower-case hex SHA-256 of a key is the only form in which keys are ever stored. */
+export { sha256Hex } from './digest.ts'

@@ -6,31 +6,29 @@
  *
  * The client is built with `retry: false`: its default retries a failed fetch for ~4 s, far
  * past any sensible `store_timeout`, and the rule's `on_error` is the policy's answer to a failure.
+ * The library's own timeout is off: callers bound every store call with `withTimeout`, the same
+ * for both stores, so a second timer per rule would only repeat it.
  *
  * @module
  */
 import { Ratelimit } from '@upstash/ratelimit'
 import { Redis } from '@upstash/redis/cloudflare'
 import type { RateLimitAlgorithm } from '../policy/types.ts'
-import { StoreUnavailableError, type GatewayStore, type MintedKeyRecord, type RateLimitOutcome, type RateLimitRequest } from './types.ts'
+import type { GatewayStore, MintedKeyRecord, RateLimitOutcome, RateLimitRequest } from './types.ts'
 
 const PREFIX = 'igw'
 
 export class UpstashStore implements GatewayStore {
   readonly kind = 'upstash'
   readonly #redis: Redis
-  readonly #timeoutMs: number
   readonly #limiters = new Map<string, Ratelimit>()
 
-  constructor(url: string, token: string, timeoutMs: number) {
+  constructor(url: string, token: string) {
     this.#redis = new Redis({ url, token, retry: false, enableTelemetry: false })
-    this.#timeoutMs = timeoutMs
   }
 
   async limit(request: RateLimitRequest): Promise<RateLimitOutcome> {
     const result = await this.#limiter(request.algorithm, request.limit, request.windowMs).limit(request.counter)
-    // The library answers a timeout with success; for the gateway it is a store failure.
-    if (result.reason === 'timeout') throw new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true)
     return { allowed: result.success, limit: request.limit, remaining: result.remaining, resetAt: result.reset }
   }
 
@@ -70,7 +68,7 @@ export class UpstashStore implements GatewayStore {
               ? Ratelimit.slidingWindow(limit, window)
               : Ratelimit.tokenBucket(limit, window, limit),
         ephemeralCache: new Map(),
-        timeout: this.#timeoutMs,
+        timeout: 0,
         analytics: false,
         enableProtection: false,
       })

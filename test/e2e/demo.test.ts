@@ -5,23 +5,17 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { promisify } from 'node:util'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { devVar } from '../../demo/dev-vars.ts'
+import { freePort } from '../support/ports.ts'
 
 const ALICE = 'igw_qG4an6Js_JwDnILpSivy0KByD08R9eBpiHVXZsAEOSpqSKGJAhH81kHfZC'
 const run = promisify(execFile)
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 let gateway: string
 let child: ChildProcess

@@ -5,7 +5,8 @@
  * semantics the adapter must reproduce (see ../shared/notes/upstash-local-redis.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
+import { freePort } from './ports.ts'
 
 export type RespValue = string | number | null | RespValue[] | RedisReplyError
 
@@ -16,13 +17,6 @@ export class RedisReplyError {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 export class RedisServer {
   readonly port: number

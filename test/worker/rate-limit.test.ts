@@ -169,7 +169,7 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
 
   it('claims a nonce once until it expires', async () => {
     const { storeFor } = await import('../../src/store/index.ts')
-    const s = storeFor(bindingsFor(store), 1000)
+    const s = storeFor(bindingsFor(store))
     expect(s?.kind).toBe(store)
     const nonce = `n-${uniquePack()}`
     expect(await s?.claimOnce(nonce, 300)).toBe(true)

@@ -5,6 +5,7 @@
  * @module
  */
 import { parseApiKey } from '../../keys/api-key-format.ts'
+import { constantTimeEqual, sha256Bytes } from '../../keys/digest.ts'
 import type { Authentication } from '../../invoker.ts'
 import type { ApiKeyRecord, CompiledPack } from '../../policy/types.ts'
 import type { AuthnResult } from './result.ts'
@@ -34,7 +35,7 @@ export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyL
   if (!parsed) return { kind: 'reject', reason: { reason: 'api_key_malformed', accepted } }
   const entry = await lookup(parsed.keyId)
   if (!entry) return { kind: 'reject', reason: { reason: 'api_key_unknown', keyId: parsed.keyId, accepted } }
-  const presented = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
+  const presented = await sha256Bytes(key)
   const { record } = entry
   if (!constantTimeEqual(presented, entry.digest)) {
     return { kind: 'reject', reason: { reason: 'api_key_mismatch', key: record.name, accepted } }
@@ -52,17 +53,6 @@ export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyL
 /** The invoker an API key stands for; also what `explain` and fixtures use for `{ api_key }`. */
 export function authenticationFor(record: ApiKeyRecord): Authentication {
   return { invoker: { ...record.invoker, meta: { ...record.invoker.meta } }, auth: { method: 'api_key', api_key: record.name } }
-}
-
-/**
- * Compares two digests in time independent of where they differ. Written by hand because
- * `crypto.subtle.timingSafeEqual` exists in workerd but not in Node, and the CLI shares this code.
- */
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
-  return diff === 0
 }
 
 function hexToBytes(hex: string): Uint8Array {

@@ -11,8 +11,7 @@ import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 import { anonymousInvoker, clientAddress } from './anonymous.ts'
-import { storeFor } from '../../store/index.ts'
-import { StoreUnavailableError, withTimeout } from '../../store/types.ts'
+import { callStore, storeFor } from '../../store/index.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { findCredentials, type Credential } from './credentials.ts'
 import type { AuthnResult } from './result.ts'
@@ -27,15 +26,10 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
    * might hold can be neither admitted nor called unknown.
    */
   async function mintedEntry(env: Bindings, keyId: string): Promise<KeyIndexEntry | null> {
-    const store = storeFor(env, storeTimeoutMs)
+    const store = storeFor(env)
     if (store === null) return null
-    try {
-      const record = await withTimeout(() => store.mintedKey(keyId), storeTimeoutMs)
-      return record === null ? null : indexEntry(record)
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) throw new GatewayError({ reason: 'store_unavailable', rule: null })
-      throw error
-    }
+    const record = await callStore(() => store.mintedKey(keyId), storeTimeoutMs)
+    return record === null ? null : indexEntry(record)
   }
 
   async function verify(credential: Credential, pack: CompiledPack, env: Bindings): Promise<AuthnResult> {

@@ -11,6 +11,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
+import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
 import { storeFor } from '../../store/index.ts'
 import { StoreUnavailableError, withTimeout, type GatewayStore, type RateLimitOutcome } from '../../store/types.ts'
@@ -33,12 +34,13 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       clientAddress: clientAddress(c.req.raw.headers),
     }
     const rules = applicableRules(subject)
-    const store = storeFor(c.env, timeoutMs)
+    const store = storeFor(c.env)
     const results = await Promise.all(
       rules.map(async (rule): Promise<Counted | null> => {
         const value = keyValue(rule, subject)
         if (value === null) return null
-        return count(store, rule, `${pack.id}:${rule.id}:${await digest(value)}`, timeoutMs)
+        // A digest, not the value: ids and addresses stay out of the store's keys.
+        return count(store, rule, `${pack.id}:${rule.id}:${(await sha256Hex(value)).slice(0, 32)}`, timeoutMs)
       }),
     )
     const now = Date.now()
@@ -72,14 +74,4 @@ async function count(store: GatewayStore | null, rule: CompiledRateLimit, counte
   } catch (error) {
     return { rule, failure: error instanceof StoreUnavailableError ? error : new StoreUnavailableError(String(error), false) }
   }
-}
-
-const encoder = new TextEncoder()
-
-/** Counter names carry a digest, not the value: ids and addresses stay out of the store's keys. */
-async function digest(value: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value)))
-  let out = ''
-  for (let i = 0; i < 16; i++) out += (bytes[i] as number).toString(16).padStart(2, '0')
-  return out
 }
