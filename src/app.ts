@@ -1,7 +1,7 @@
 /**
  * The gateway: the request's way, in order. Each step is a folder under `pipeline/`.
  *
- *   route → authenticate → authorize → rate-limit → sign → forward
+ *   route → cors → authenticate → authorize → rate-limit → sign → forward
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { GatewayError, type Reason } from './errors/reasons.ts'
 import { writeLogLine } from './log.ts'
 import { authenticate } from './pipeline/authenticate/index.ts'
 import { authorize } from './pipeline/authorize/index.ts'
+import { cors } from './pipeline/cors/index.ts'
 import { forward } from './pipeline/forward/index.ts'
 import { applyRateLimitHeaders } from './pipeline/rate-limit/headers.ts'
 import { rateLimit } from './pipeline/rate-limit/index.ts'
@@ -28,7 +29,7 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   const adminKeys = adminKeyRoutes(policy)
   app.post(ADMIN_KEYS_PATH, adminKeys.mint)
   app.delete(`${ADMIN_KEYS_PATH}/:keyId`, adminKeys.revoke)
-  app.all('*', route(policy), authenticate(policy), authorize(), rateLimit(policy), sign(policy), forward(policy))
+  app.all('*', route(policy), cors(policy), authenticate(policy), authorize(), rateLimit(policy), sign(policy), forward(policy))
   app.onError((error, c) => {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
     if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.get('requestId'), error: String(error) }))

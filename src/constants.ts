@@ -28,3 +28,12 @@ export const INVOKER_TOKEN_TYPE = 'invoker+jwt'
 
 /** Worker secret holding the signing key set (a JWK set; the first key signs). */
 export const SIGNING_KEYS_SECRET = 'INVOKER_SIGNING_KEYS'
+
+/**
+ * Most answers (introspected tokens, sessions) one isolate remembers. Bounded so that a caller
+ * sending endless distinct tokens costs memory only up to here; the oldest entry leaves first.
+ */
+export const ANSWER_CACHE_MAX_ENTRIES = 10_000
+
+/** Most characters of an `iss` the gateway reads from an unverified token before refusing it. */
+export const MAX_ISSUER_LENGTH = 512

@@ -6,6 +6,7 @@
  */
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
+import type { Consumed } from './pipeline/authenticate/index.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
@@ -35,11 +36,20 @@ export interface GatewayEnv {
     invokerToken: string
     /** RateLimit-Policy / RateLimit values for the response, when the route has rules. */
     rateLimitHeaders: RateLimitHeaders | undefined
-    /** Headers holding the credential that authenticated the call, removed before forwarding. */
-    consumedHeaders: readonly string[]
+    /** The credential that authenticated the call (headers, session cookie), removed before forwarding. */
+    consumed: Consumed
     /** A rate-limit store call that failed, for the log line (the rule's on_error decided). */
     storeFailure: { rule: string; onError: 'allow' | 'deny'; timedOut: boolean } | undefined
     /** Why the request failed, set by `onError` for the log line. */
     failure: Reason
   }
+}
+
+/**
+ * A Worker secret the policy names (an HS256 key, an introspection client secret). Policy holds
+ * only the name; `null` when the deployment has not set it.
+ */
+export function namedSecret(env: Bindings, name: string): string | null {
+  const value = (env as Readonly<Record<string, unknown>>)[name]
+  return typeof value === 'string' && value.length > 0 ? value : null
 }

@@ -34,6 +34,8 @@ export interface AuthFacts {
   method: AuthMethod
   /** Name of the API key (its policy name, never the key) when method is `api_key`. */
   api_key?: string
+  /** Policy name of the token issuer when method is `bearer` (or a session JWT). */
+  issuer?: string
 }
 
 export interface Authentication {

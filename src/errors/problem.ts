@@ -5,7 +5,7 @@
  * @module
  */
 import type { AcceptedMethod } from '../policy/types.ts'
-import type { DenyingList, Reason } from './reasons.ts'
+import type { DenyingList, Reason, TokenProblem } from './reasons.ts'
 
 export const PROBLEM_TYPE_BASE = 'urn:invoker-gateway:problem:'
 const REALM = 'invoker-gateway'
@@ -17,7 +17,11 @@ interface Wire {
   detail: string
   challenge?: AcceptedMethod[]
   retryAfterSeconds?: number
-  bearerError?: 'invalid_token' | 'invalid_request'
+  bearerError?: 'invalid_token' | 'invalid_request' | 'insufficient_scope'
+  /** RFC 6750 §3 `error_description`: for the developer of the client, never a credential. */
+  bearerDescription?: string
+  /** RFC 6750 §3 `scope`: what an insufficient_scope answer needs. */
+  scope?: string
 }
 
 function toWire(r: Reason): Wire {
@@ -52,6 +56,28 @@ function toWire(r: Reason): Wire {
       return unauthenticated('The API key has been revoked.', r.accepted, 'invalid_token')
     case 'api_key_expired':
       return unauthenticated('The API key has expired.', r.accepted, 'invalid_token')
+    case 'bearer_invalid': {
+      const detail = TOKEN_TEXT[r.problem]
+      return { ...unauthenticated(detail, r.accepted, 'invalid_token'), bearerDescription: detail }
+    }
+    case 'issuer_unavailable':
+      return { status: 503, slug: 'issuer-unavailable', title: 'Service Unavailable', detail: 'The token issuer\'s keys cannot be fetched right now; try again shortly.', retryAfterSeconds: 5 }
+    case 'insufficient_scope':
+      return {
+        status: 403,
+        slug: 'insufficient-scope',
+        title: 'Forbidden',
+        detail: r.anyOf ? `The token needs one of the scopes: ${r.scopes.join(', ')}.` : `The token lacks the scopes: ${r.scopes.join(', ')}.`,
+        challenge: ['bearer'],
+        bearerError: 'insufficient_scope',
+        scope: r.scopes.join(' '),
+      }
+    case 'session_invalid':
+      return unauthenticated('The session is not valid; sign in again.', r.accepted)
+    case 'session_unavailable':
+      return { status: 503, slug: 'session-unavailable', title: 'Service Unavailable', detail: 'Sessions cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
+    case 'csrf_refused':
+      return { status: 403, slug: 'csrf', title: 'Forbidden', detail: 'A cookie-authenticated request from an untrusted origin was refused (CSRF protection).' }
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
     case 'denied':
@@ -97,6 +123,21 @@ const METHOD_NAMES: Record<AcceptedMethod, string> = {
   envelope: 'signed request',
 }
 
+const TOKEN_TEXT: Record<TokenProblem, string> = {
+  expired: 'The token has expired.',
+  not_yet_valid: 'The token is not valid yet.',
+  inactive: 'The token is not active.',
+  // One text for the rest: which check failed is for the log, not for a token forger.
+  malformed: 'The token is not valid for this pack.',
+  issuer_unknown: 'The token is not valid for this pack.',
+  audience: 'The token is not valid for this pack.',
+  algorithm: 'The token is not valid for this pack.',
+  signature: 'The token is not valid for this pack.',
+  key_unknown: 'The token is not valid for this pack.',
+  type: 'The token is not valid for this pack.',
+  claims: 'The token is not valid for this pack.',
+}
+
 const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {
   pack_deny: () => "Denied by the pack's deny list.",
   pack_allow: () => "The invoker is not on the pack's allow list.",
@@ -112,13 +153,20 @@ function unauthenticated(
   return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail, challenge, ...(bearerError ? { bearerError } : {}) }
 }
 
-/** `WWW-Authenticate` challenges (RFC 9110 §11.6.1) for the methods a pack accepts. */
-export function challenges(accepted: AcceptedMethod[], bearerError?: Wire['bearerError']): string[] {
+/**
+ * `WWW-Authenticate` challenges (RFC 9110 §11.6.1) for the methods a pack accepts; the Bearer
+ * one with RFC 6750 §3 parameters. Descriptions and scopes are the gateway's own text, quoted
+ * safely as they contain no `"` or `\\`.
+ */
+export function challenges(accepted: AcceptedMethod[], wire: Pick<Wire, 'bearerError' | 'bearerDescription' | 'scope'> = {}): string[] {
   const out: string[] = []
-  const error = bearerError ? `, error="${bearerError}"` : ''
+  const error = wire.bearerError ? `, error="${wire.bearerError}"` : ''
+  let bearer = `Bearer realm="${REALM}"${error}`
+  if (wire.bearerDescription) bearer += `, error_description="${wire.bearerDescription}"`
+  if (wire.scope) bearer += `, scope="${wire.scope}"`
   for (const method of accepted) {
     if (method === 'api_key') out.push(`ApiKey realm="${REALM}"${error}`)
-    if (method === 'bearer' || method === 'session') out.push(`Bearer realm="${REALM}"${error}`)
+    if (method === 'bearer' || method === 'session') out.push(bearer)
   }
   return [...new Set(out)]
 }
@@ -144,7 +192,7 @@ export function problemResponse(reason: Reason, requestId: string): Response {
   })
   if (wire.retryAfterSeconds !== undefined) headers.set('retry-after', String(wire.retryAfterSeconds))
   if (wire.challenge) {
-    for (const challenge of challenges(wire.challenge, wire.bearerError)) headers.append('www-authenticate', challenge)
+    for (const challenge of challenges(wire.challenge, wire)) headers.append('www-authenticate', challenge)
   }
   return new Response(JSON.stringify(body), { status: wire.status, headers })
 }

@@ -22,6 +22,12 @@ export type Reason =
   | { reason: 'api_key_expired'; key: string; accepted: AcceptedMethod[] }
   | { reason: 'api_key_wrong_pack'; key: string; accepted: AcceptedMethod[] }
   | { reason: 'no_client_address'; accepted: AcceptedMethod[] }
+  | { reason: 'bearer_invalid'; problem: TokenProblem; issuer: string | null; accepted: AcceptedMethod[] }
+  | { reason: 'issuer_unavailable'; issuer: string; problem: string }
+  | { reason: 'insufficient_scope'; scopes: string[]; anyOf: boolean }
+  | { reason: 'session_invalid'; accepted: AcceptedMethod[] }
+  | { reason: 'session_unavailable'; problem: string }
+  | { reason: 'csrf_refused'; origin: string | null }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
@@ -33,6 +39,20 @@ export type Reason =
   | { reason: 'upstream_timeout'; timeoutMs: number }
   | { reason: 'signing_keys_unavailable'; problem: string }
   | { reason: 'internal' }
+
+/** Why a bearer token was refused (for the log; clients see at most "expired" or "not yet valid"). */
+export type TokenProblem =
+  | 'malformed'
+  | 'issuer_unknown'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'audience'
+  | 'algorithm'
+  | 'signature'
+  | 'key_unknown'
+  | 'type'
+  | 'claims'
+  | 'inactive'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
 export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'

@@ -14,7 +14,55 @@ export interface CompiledPolicy {
   gateway: GatewaySettings
   /** API keys by their embedded key id (the 8 characters after `igw_`). */
   apiKeys: Record<string, ApiKeyRecord>
+  /** Bearer token issuers by their policy name. */
+  issuers: Record<string, CompiledIssuer>
+  session: CompiledSession | null
   packs: CompiledPack[]
+}
+
+/** Maps the claims of a token (or the JSON of a session answer) to an invoker. */
+export interface ClaimMapping {
+  /** Claim paths tried in order for the id; each path is split on dots at build time. */
+  id: string[][]
+  idPrefix: string
+  kind: string
+  label: string[] | null
+  email: string[] | null
+  meta: Array<{ field: string; path: string[] }>
+}
+
+export interface CompiledIssuer {
+  name: string
+  issuer: string
+  audiences: string[]
+  algorithms: string[]
+  typ: string | null
+  clockToleranceSeconds: number
+  maxTokenAgeSeconds: number | null
+  keys: IssuerKeys | null
+  introspection: CompiledIntrospection | null
+  claims: ClaimMapping
+}
+
+export type IssuerKeys =
+  | { source: 'jwks_uri'; url: string; maxAgeMs: number; cooldownMs: number; staleMs: number; timeoutMs: number }
+  | { source: 'jwks'; jwks: { keys: Array<Record<string, JsonValue>> } }
+  | { source: 'secret'; secretName: string }
+
+export interface CompiledIntrospection {
+  endpoint: string
+  clientId: string
+  clientSecretName: string
+  cacheTtlMs: number
+  negativeTtlMs: number
+  timeoutMs: number
+}
+
+export interface CompiledSession {
+  cookies: string[]
+  verify:
+    | { by: 'jwt'; issuer: string; claims: ClaimMapping }
+    | { by: 'introspection'; endpoint: string; cacheTtlMs: number; negativeTtlMs: number; timeoutMs: number; claims: ClaimMapping }
 }
 
 export interface GatewaySettings {
@@ -63,6 +111,19 @@ export interface CompiledPack {
   agents: CompiledAgent[]
   /** All must pass (SPEC §5). */
   rateLimits: CompiledRateLimit[]
+  /** Issuer names whose tokens the pack accepts (every issuer when the policy names none). */
+  bearerIssuers: string[]
+  /** Scopes a bearer token must carry: all of `all`, and one of `any` when it is not empty. */
+  requiredScopes: { all: string[]; any: string[] }
+  cors: CompiledCors | null
+}
+
+export interface CompiledCors {
+  origins: string[]
+  credentials: boolean
+  maxAgeSeconds: number
+  allowHeaders: string[]
+  exposeHeaders: string[]
 }
 
 export type RateLimitKeySource = 'invoker' | 'ip' | 'pack' | 'agent' | 'api_key' | 'org' | `meta.${string}`

@@ -60,11 +60,98 @@ describe('policy compiler', () => {
     ['a rule naming an unknown key', ok + 'allow: [{ api_key: ghost }]\n', 'policies/weather.yaml:6:20: no API key is named "ghost"'],
     ['an unknown rule field', ok + 'deny: [{ user: x }]\n', 'policies/weather.yaml:6:10: unknown rule field "user"'],
     ['an empty rule', ok + 'allow: [{}]\n', 'policies/weather.yaml:6:9: an empty rule would match everyone'],
-    ['a method this version cannot verify', ok.replace('[api_key]', '[api_key, bearer]'), 'policies/weather.yaml:5:17: auth method "bearer" is not available'],
+    ['a method this version cannot verify', ok.replace('[api_key]', '[api_key, envelope]'), 'policies/weather.yaml:5:17: auth method "envelope" is not available'],
+    ['bearer without any issuer', ok.replace('[api_key]', '[api_key, bearer]'), 'policies/weather.yaml:5:7: auth: bearer needs at least one entry under issuers'],
+    ['session without a session section', ok.replace('[api_key]', '[session]'), 'policies/weather.yaml:5:7: auth: session needs a session section'],
+    ['bearer settings without bearer', ok + 'bearer: { issuers: [idp] }\n', 'policies/weather.yaml:6:1: bearer settings on a pack that does not accept bearer tokens'],
+    ['a CORS origin with a path', ok + 'cors: { origins: [https://app.example.com/] }\n', 'policies/weather.yaml:6:19: cors.origins.0: an origin is scheme://host[:port]'],
+    ['a scope with a quote', ok + 'bearer: { scopes: { all_of: [\'a"b\'] } }\n', 'policies/weather.yaml:6:30: bearer.scopes.all_of.0: a scope is printable ASCII'],
     ['a pack nobody can call', ok.replace('auth: [api_key]', 'auth: []'), 'policies/weather.yaml:5:7: the pack accepts no auth method and denies anonymous callers'],
   ])('refuses %s with file:line:col', (_, text, message) => {
     const errors = compileErrors({ weather: text })
     expect(errors.some((e) => e.startsWith(message)), errors.join('\n')).toBe(true)
+  })
+
+  const issuers = `
+issuer: https://gateway.test
+issuers:
+  idp:
+    issuer: https://idp.example.com
+    jwks_uri: https://idp.example.com/jwks
+    audience: https://agents.example.com
+    algorithms: [RS256, ES256]
+    introspection: { endpoint: https://idp.example.com/introspect, client_id: gw, client_secret: IDP_SECRET }
+    claims: { label: name, meta: { org: org_id, roles: realm_access.roles } }
+  partner:
+    issuer: https://partner.example.com
+    secret: PARTNER_SECRET
+    audience: https://agents.example.com
+    algorithms: [HS256]
+session:
+  cookies: [better-auth.session_token]
+  introspection: { endpoint: https://app.example.com/api/auth/get-session }
+`
+  const bearerPack = ok.replace('[api_key]', '[bearer, session]') + 'bearer: { issuers: [idp], scopes: { all_of: "agents:read agents:write", any_of: [admin] } }\ncors: { origins: [https://app.example.com] }\n'
+
+  it('compiles issuers, sessions, scopes and CORS at build time', () => {
+    const { policy } = compileYaml({ weather: bearerPack }, issuers)
+    expect(policy.issuers['idp']).toEqual({
+      name: 'idp',
+      issuer: 'https://idp.example.com',
+      audiences: ['https://agents.example.com'],
+      algorithms: ['RS256', 'ES256'],
+      typ: null,
+      clockToleranceSeconds: 30,
+      maxTokenAgeSeconds: null,
+      keys: { source: 'jwks_uri', url: 'https://idp.example.com/jwks', maxAgeMs: 600_000, cooldownMs: 30_000, staleMs: 3_600_000, timeoutMs: 2_000 },
+      introspection: { endpoint: 'https://idp.example.com/introspect', clientId: 'gw', clientSecretName: 'IDP_SECRET', cacheTtlMs: 60_000, negativeTtlMs: 10_000, timeoutMs: 2_000 },
+      claims: {
+        id: [['sub'], ['client_id']],
+        idPrefix: '',
+        kind: 'service',
+        label: ['name'],
+        email: null,
+        meta: [
+          { field: 'org', path: ['org_id'] },
+          { field: 'roles', path: ['realm_access', 'roles'] },
+        ],
+      },
+    })
+    expect(policy.issuers['partner']?.keys).toEqual({ source: 'secret', secretName: 'PARTNER_SECRET' })
+    expect(policy.session).toMatchObject({
+      cookies: ['better-auth.session_token'],
+      verify: { by: 'introspection', cacheTtlMs: 30_000, negativeTtlMs: 5_000, claims: { id: [['user', 'id']], kind: 'authUser', label: ['user', 'name'], email: ['user', 'email'] } },
+    })
+    expect(policy.packs[0]).toMatchObject({
+      auth: ['bearer', 'session'],
+      bearerIssuers: ['idp'],
+      requiredScopes: { all: ['agents:read', 'agents:write'], any: ['admin'] },
+      cors: { origins: ['https://app.example.com'], credentials: true, maxAgeSeconds: 600, allowHeaders: [], exposeHeaders: [] },
+    })
+  })
+
+  it.each([
+    ['an HMAC algorithm on public keys', (g: string) => g.replace('[RS256, ES256]', '[RS256, HS256]'), '_gateway.yaml:8:17: HS256 needs a shared secret'],
+    ['a shared secret with an asymmetric algorithm', (g: string) => g.replace('[HS256]', '[HS256, RS256]'), '_gateway.yaml:15:17: a shared secret verifies only HS256'],
+    ['two key sources', (g: string) => g.replace('    secret: PARTNER_SECRET', '    secret: PARTNER_SECRET\n    jwks_uri: https://partner.example.com/jwks'), 'an issuer has one key source'],
+    ['no key source', (g: string) => g.replace('    secret: PARTNER_SECRET\n', ''), '_gateway.yaml:12:5: an issuer needs a key source'],
+    ['a secret written into the policy', (g: string) => g.replace('secret: PARTNER_SECRET', 'secret: hunter2'), '_gateway.yaml:13:13: issuers.partner.secret: name the Worker secret'],
+    ['two configurations for one iss', (g: string) => g.replace('https://partner.example.com', 'https://idp.example.com'), '_gateway.yaml:12:13: issuer "https://idp.example.com" is already configured as "idp"'],
+    ['a private key inline', (g: string) => g.replace('    secret: PARTNER_SECRET', '    jwks: { keys: [{ kty: OKP, crv: Ed25519, x: abc, d: def }] }').replace('[HS256]', '[EdDSA]'), '_gateway.yaml:13:20: inline keys are public keys'],
+    ['a session verified two ways', (g: string) => g.replace('session:\n', 'session:\n  jwt: { issuer: idp }\n'), '_gateway.yaml:17:3: a session is verified one way'],
+    ['a session JWT of an unknown issuer', (g: string) => g.replace(/  introspection: \{ endpoint: https:\/\/app.*\n/, '  jwt: { issuer: nobody }\n'), 'no issuer is named "nobody"'],
+  ])('refuses %s in the gateway file', (_, edit, message) => {
+    const errors = compileErrors({ weather: bearerPack }, edit(issuers))
+    expect(errors.some((e) => e.includes(message)), errors.join('\n')).toBe(true)
+  })
+
+  it('refuses a pack that would send opaque tokens to two introspection endpoints, and unknown issuer names', () => {
+    const two = issuers.replace('    secret: PARTNER_SECRET', '    introspection: { endpoint: https://partner.example.com/introspect, client_id: gw, client_secret: P }').replace('[HS256]', '[RS256]')
+    const pack = ok.replace('[api_key]', '[bearer]')
+    expect(compileErrors({ weather: pack }, two)).toEqual([
+      'policies/weather.yaml:5:7: the pack would accept opaque tokens from idp and partner: name at most one issuer with introspection under bearer.issuers',
+    ])
+    expect(compileErrors({ weather: pack + 'bearer: { issuers: [idp, ghost] }\n' }, issuers)).toEqual(['policies/weather.yaml:6:26: no issuer is named "ghost" in _gateway.yaml'])
   })
 
   it('compiles rate limits with their defaults', () => {

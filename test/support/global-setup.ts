@@ -1,11 +1,14 @@
 /**
- * Starts, once for the workerd tests, the real test backend and a real redis-server behind the
- * Upstash REST adapter, and hands their addresses over.
+ * Starts, once for the workerd tests, the real parts they run against: the test backend, a real
+ * redis-server behind the Upstash REST adapter, two real OpenID providers (the trusted one and a
+ * stranger), and a real Better Auth app. Hands their addresses over.
  */
 import type { TestProject } from 'vitest/node'
 import { startTestBackend } from './backend.ts'
 import { testSigningKeys } from './signing-keys.ts'
 import { startUpstashRestAdapter } from './upstash-rest.ts'
+import { startOidcProvider } from './oidc.ts'
+import { startBetterAuth } from './better-auth.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,6 +16,10 @@ declare module 'vitest' {
     signingKeys: string
     upstashUrl: string
     upstashToken: string
+    oidcIssuer: string
+    strangerIssuer: string
+    volatileIssuer: string
+    betterAuthOrigin: string
   }
 }
 
@@ -23,8 +30,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const upstash = await startUpstashRestAdapter()
   project.provide('upstashUrl', upstash.url)
   project.provide('upstashToken', upstash.token)
+  const oidc = await startOidcProvider()
+  project.provide('oidcIssuer', oidc.issuer)
+  const stranger = await startOidcProvider()
+  project.provide('strangerIssuer', stranger.issuer)
+  // Rotated and taken down by the tests of key rotation and JWKS outages, and by nothing else.
+  const volatile = await startOidcProvider()
+  project.provide('volatileIssuer', volatile.issuer)
+  const betterAuth = await startBetterAuth()
+  project.provide('betterAuthOrigin', betterAuth.origin)
   return async () => {
     await backend.close()
     await upstash.close()
+    await oidc.close()
+    await stranger.close()
+    await volatile.close()
+    await betterAuth.close()
   }
 }

@@ -4,6 +4,10 @@ declare namespace Cloudflare {
     TEST_BACKEND_ORIGIN: string
     TEST_UPSTASH_URL: string
     TEST_UPSTASH_TOKEN: string
+    TEST_OIDC_ISSUER: string
+    TEST_STRANGER_ISSUER: string
+    TEST_VOLATILE_ISSUER: string
+    TEST_BETTER_AUTH_ORIGIN: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

@@ -20,7 +20,8 @@ export function gateway(
   packs: Record<string, string>,
   gatewayYaml: string,
   signingKeys: string | null = env.TEST_SIGNING_KEYS,
-  bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'> = {},
+  /** Further bindings, including Worker secrets the policy names (HS256 keys, client secrets). */
+  bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'> & Record<string, unknown> = {},
 ): Gateway {
   const withBackend = Object.fromEntries(
     Object.entries(packs).map(([id, text]) => [id, text.replaceAll('$BACKEND', env.TEST_BACKEND_ORIGIN)]),

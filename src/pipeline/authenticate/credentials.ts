@@ -7,6 +7,7 @@
  */
 import { MAX_CREDENTIAL_LENGTH } from '../../constants.ts'
 import { looksLikeApiKey } from '../../keys/api-key-format.ts'
+import { findSessionCookie } from './session/cookie.ts'
 
 export const API_KEY_HEADER = 'x-api-key'
 
@@ -14,6 +15,7 @@ export type Credential =
   | { method: 'api_key'; key: string; header: string }
   | { method: 'bearer'; token: string; header: string }
   | { method: 'unknown_scheme'; header: string }
+  | { method: 'session'; cookie: { name: string; value: string } }
 
 export type Presented =
   | { kind: 'none' }
@@ -21,7 +23,11 @@ export type Presented =
   | { kind: 'ambiguous' }
   | { kind: 'too_large' }
 
-export function findCredentials(headers: Headers): Presented {
+/**
+ * @param sessionCookies the cookie names of a session, when the pack accepts sessions; a pack
+ *   that does not leaves cookies alone (they are the backend's business).
+ */
+export function findCredentials(headers: Headers, sessionCookies: readonly string[] | null): Presented {
   const found: Credential[] = []
   const apiKey = headers.get(API_KEY_HEADER)
   const authorization = headers.get('authorization')
@@ -30,6 +36,12 @@ export function findCredentials(headers: Headers): Presented {
   }
   if (apiKey !== null) found.push({ method: 'api_key', key: apiKey.trim(), header: API_KEY_HEADER })
   if (authorization !== null) found.push(parseAuthorization(authorization))
+  if (sessionCookies !== null) {
+    const cookie = findSessionCookie(headers.get('cookie'), sessionCookies)
+    if (cookie.kind === 'too_large') return { kind: 'too_large' }
+    if (cookie.kind === 'ambiguous') return { kind: 'ambiguous' }
+    if (cookie.kind === 'one') found.push({ method: 'session', cookie: { name: cookie.name, value: cookie.value } })
+  }
   if (found.length === 0) return { kind: 'none' }
   if (found.length > 1) return { kind: 'ambiguous' }
   return { kind: 'one', credential: found[0] as Credential }

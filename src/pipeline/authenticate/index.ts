@@ -10,15 +10,30 @@ import type { Bindings, GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
-import { anonymousInvoker, clientAddress } from './anonymous.ts'
 import { callStore, storeFor } from '../../store/index.ts'
+import { anonymousInvoker, clientAddress } from './anonymous.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
+import { BearerVerifier } from './bearer/index.ts'
 import { findCredentials, type Credential } from './credentials.ts'
 import type { AuthnResult } from './result.ts'
+import { originTrusted } from './session/csrf.ts'
+import { SessionVerifier } from './session/index.ts'
+
+/** What the request carried that the gateway consumed, removed before forwarding. */
+export interface Consumed {
+  headers: readonly string[]
+  cookie: string | null
+}
+
+const NOTHING_CONSUMED: Consumed = { headers: [], cookie: null }
 
 export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
   const { storeTimeoutMs } = policy.gateway
+  // Built once per gateway: remote key sets and answer caches live as long as the isolate.
+  const bearer = new BearerVerifier(policy)
+  const session = policy.session === null ? null : new SessionVerifier(policy.session, bearer)
+  const sessionCookies = policy.session?.cookies ?? null
 
   /**
    * Keys minted at runtime live in the store and are read on every use, never cached, so a
@@ -39,8 +54,11 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
         return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId), Math.floor(Date.now() / 1000))
       case 'bearer':
-        // No issuer can verify a bearer token in this version; refusing it is the only safe answer.
-        return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
+        if (!accepted.includes('bearer')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
+        return bearer.verify(credential.token, pack, env)
+      case 'session':
+        // Only looked for on packs that accept sessions, with a session configured.
+        return (session as SessionVerifier).verify(credential.cookie, pack, env)
       case 'unknown_scheme':
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
     }
@@ -49,27 +67,33 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
   return async function authenticate(c, next) {
     const { pack } = c.get('route')
     const accepted = pack.auth
-    const presented = findCredentials(c.req.raw.headers)
+    const headers = c.req.raw.headers
+    const presented = findCredentials(headers, accepted.includes('session') ? sessionCookies : null)
     switch (presented.kind) {
       case 'too_large':
         throw new GatewayError({ reason: 'credential_too_large', accepted })
       case 'ambiguous':
         throw new GatewayError({ reason: 'credential_ambiguous', accepted })
       case 'one': {
-        const result = await verify(presented.credential, pack, c.env)
+        const { credential } = presented
+        // Before the session is looked up: a forged cross-site request costs the app nothing.
+        if (credential.method === 'session' && !originTrusted(c.req.method, headers, c.get('url').origin, pack)) {
+          throw new GatewayError({ reason: 'csrf_refused', origin: headers.get('origin') })
+        }
+        const result = await verify(credential, pack, c.env)
         if (result.kind === 'reject') throw new GatewayError(result.reason)
         c.set('authentication', result.authentication)
-        c.set('consumedHeaders', [presented.credential.header])
+        c.set('consumed', credential.method === 'session' ? { headers: [], cookie: credential.cookie.name } : { headers: [credential.header], cookie: null })
         break
       }
       case 'none': {
         if (!pack.anonymous) throw new GatewayError({ reason: 'credential_missing', accepted })
-        const address = clientAddress(c.req.raw.headers)
+        const address = clientAddress(headers)
         if (address === null) throw new GatewayError({ reason: 'no_client_address', accepted })
         const keys = await loadSigningKeys(c.env.INVOKER_SIGNING_KEYS)
         if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
         c.set('authentication', await anonymousInvoker(address, keys.keys.anonymousIdKey))
-        c.set('consumedHeaders', [])
+        c.set('consumed', NOTHING_CONSUMED)
         break
       }
     }

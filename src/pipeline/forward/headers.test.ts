@@ -5,7 +5,7 @@ const base = {
   invokerHeader: 'x-invoker',
   token: 'signed.token.value',
   requestId: 'req-1',
-  consumed: ['x-api-key'],
+  consumed: { headers: ['x-api-key'], cookie: null },
   passCredentials: false,
   clientAddress: '203.0.113.9',
   proto: 'https',
@@ -56,5 +56,13 @@ describe('upstreamHeaders', () => {
     const out = upstreamHeaders(new Headers({ upgrade: 'websocket', connection: 'Upgrade' }), { ...base, websocket: true })
     expect(out.get('upgrade')).toBe('websocket')
     expect(out.get('connection')).toBe('Upgrade')
+  })
+
+  it('removes only the consumed session cookie, keeping the backend\'s own cookies', () => {
+    const withCookies = new Headers({ cookie: 'theme=dark; better-auth.session_token=abc.def; lang=en' })
+    const consumed = { headers: [], cookie: 'better-auth.session_token' }
+    expect(upstreamHeaders(withCookies, { ...base, consumed }).get('cookie')).toBe('theme=dark; lang=en')
+    expect(upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, consumed }).has('cookie')).toBe(false)
+    expect(upstreamHeaders(withCookies, { ...base, consumed, passCredentials: true }).get('cookie')).toBe('theme=dark; better-auth.session_token=abc.def; lang=en')
   })
 })

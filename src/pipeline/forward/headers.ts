@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { Consumed } from '../authenticate/index.ts'
+import { withoutCookie } from '../authenticate/session/cookie.ts'
 
 /** RFC 9110 §7.6.1: connection-specific fields, plus the fields the Connection header names. */
 const HOP_BY_HOP = new Set([
@@ -26,7 +28,7 @@ export interface UpstreamHeaderInput {
   invokerHeader: string
   token: string
   requestId: string
-  consumed: readonly string[]
+  consumed: Consumed
   passCredentials: boolean
   clientAddress: string | null
   proto: string
@@ -42,12 +44,18 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
       .map((token) => token.trim().toLowerCase())
       .filter(Boolean),
   )
-  const dropped = input.passCredentials ? null : new Set(input.consumed)
+  const dropped = input.passCredentials ? null : new Set(input.consumed.headers)
+  const droppedCookie = input.passCredentials ? null : input.consumed.cookie
   for (const [name, value] of incoming) {
     if (HOP_BY_HOP.has(name) || named.has(name) || CLIENT_FORWARDING.has(name)) continue
     // Any X-Invoker* field, and anything under the configured header's name: the backend trusts these.
     if (name.startsWith('x-invoker') || name.startsWith(input.invokerHeader)) continue
     if (dropped?.has(name)) continue
+    if (name === 'cookie' && droppedCookie !== null) {
+      const rest = withoutCookie(value, droppedCookie)
+      if (rest !== null) out.append(name, rest)
+      continue
+    }
     out.append(name, value)
   }
   if (input.websocket) {

@@ -25,7 +25,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       invokerHeader: headerName,
       token: c.get('invokerToken'),
       requestId,
-      consumed: c.get('consumedHeaders'),
+      consumed: c.get('consumed'),
       passCredentials: route.pack.passCredentials,
       clientAddress: clientAddress(request.headers),
       proto: incomingUrl.protocol.slice(0, -1),

@@ -11,6 +11,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import type { z } from 'zod'
+import type { JsonValue } from '../../invoker.ts'
 import {
   COMPILED_POLICY_VERSION,
   type AcceptedMethod,
@@ -19,8 +20,12 @@ import {
   type CompiledPack,
   type CompiledPattern,
   type CompiledPolicy,
+  type ClaimMapping,
+  type CompiledCors,
+  type CompiledIssuer,
   type CompiledRateLimit,
   type CompiledRule,
+  type CompiledSession,
   type RateLimitKeySource,
   type RuleField,
 } from '../types.ts'
@@ -33,6 +38,7 @@ import {
   parseDuration,
   RULE_FIELDS,
   SUPPORTED_AUTH_METHODS,
+  type RawClaimMapping,
   type RawFixture,
   type RawGatewayFile,
   type RawPackFile,
@@ -196,11 +202,14 @@ export function compilePolicies(input: CompileInput): CompileResult {
 
   const apiKeys = compileApiKeys(gateway, errors)
   const keyNames = new Set(Object.values(apiKeys).map((k) => k.name))
+  const issuers = compileIssuers(gateway, errors)
+  const session = compileSession(gateway, issuers, errors)
+  const context: PackContext = { keyNames, issuers, session, env }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
   for (const located of packs) {
     if (!located) continue
-    const pack = compilePack(located, keyNames, env, errors)
+    const pack = compilePack(located, context, errors)
     if (!pack) continue
     const previous = packOrigin.get(pack.id)
     if (previous) {
@@ -246,6 +255,8 @@ export function compilePolicies(input: CompileInput): CompileResult {
         storeTimeoutMs: parseDuration(settings.store_timeout),
       },
       apiKeys,
+      issuers,
+      session,
       packs: compiledPacks,
     },
   }
@@ -293,12 +304,15 @@ function compileApiKeys(gateway: Located<RawGatewayFile>, errors: PolicyError[])
   return out
 }
 
-function compilePack(
-  located: Located<RawPackFile>,
-  keyNames: Set<string>,
-  env: Record<string, string | undefined>,
-  errors: PolicyError[],
-): CompiledPack | null {
+interface PackContext {
+  keyNames: Set<string>
+  issuers: Record<string, CompiledIssuer>
+  session: CompiledSession | null
+  env: Record<string, string | undefined>
+}
+
+function compilePack(located: Located<RawPackFile>, context: PackContext, errors: PolicyError[]): CompiledPack | null {
+  const { keyNames, env } = context
   const raw = located.value
   const before = errors.length
   const expected = baseName(located.file).replace(/\.ya?ml$/, '')
@@ -372,6 +386,12 @@ function compilePack(
   const allow = raw.allow ? compileList(raw.allow, ['allow']) : null
   const deny = compileList(raw.deny, ['deny'])
   const rateLimits = compileRateLimits(raw, auth, agents, located, errors)
+  const bearerIssuers = compileBearerIssuers(raw, auth, context, located, errors)
+  if (auth.includes('session') && context.session === null) {
+    errors.push(located.error(['auth'], `auth: session needs a session section in ${GATEWAY_FILE} (which cookie, how to verify it)`))
+  }
+  const scopes = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean))
+  const cors = compileCors(raw)
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -387,6 +407,173 @@ function compilePack(
     deny,
     agents,
     rateLimits,
+    bearerIssuers,
+    requiredScopes: { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) },
+    cors,
+  }
+}
+
+function compileBearerIssuers(raw: RawPackFile, auth: AcceptedMethod[], context: PackContext, located: Located<RawPackFile>, errors: PolicyError[]): string[] {
+  const all = Object.keys(context.issuers)
+  if (!auth.includes('bearer')) {
+    if (raw.bearer !== undefined) errors.push(located.error(['bearer'], 'bearer settings on a pack that does not accept bearer tokens (add bearer to auth)', true))
+    return []
+  }
+  if (all.length === 0) {
+    errors.push(located.error(['auth'], `auth: bearer needs at least one entry under issuers in ${GATEWAY_FILE}`))
+    return []
+  }
+  const named = raw.bearer?.issuers ?? all
+  named.forEach((name, i) => {
+    if (!(name in context.issuers)) errors.push(located.error(['bearer', 'issuers', i], `no issuer is named "${name}" in ${GATEWAY_FILE}`))
+  })
+  // An opaque token names no issuer; it goes to the one introspection endpoint the pack trusts,
+  // never to several (that would hand one provider's tokens to another).
+  const introspecting = named.filter((name) => context.issuers[name]?.introspection)
+  if (introspecting.length > 1) {
+    errors.push(
+      located.error(raw.bearer?.issuers ? ['bearer', 'issuers'] : ['auth'], `the pack would accept opaque tokens from ${introspecting.join(' and ')}: name at most one issuer with introspection under bearer.issuers`),
+    )
+  }
+  return named
+}
+
+function compileCors(raw: RawPackFile): CompiledCors | null {
+  if (!raw.cors) return null
+  return {
+    origins: raw.cors.origins,
+    credentials: raw.cors.credentials,
+    maxAgeSeconds: Math.round(parseDuration(raw.cors.max_age) / 1000),
+    allowHeaders: raw.cors.allow_headers ?? [],
+    exposeHeaders: raw.cors.expose_headers ?? [],
+  }
+}
+
+const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512'])
+
+function httpUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password && !url.hash
+  } catch {
+    return false
+  }
+}
+
+function compileClaims(raw: RawClaimMapping, defaults: { id: string[]; kind: string; label?: string; email?: string }): ClaimMapping {
+  const path = (claim: string): string[] => claim.split('.')
+  const ids = raw.id === undefined ? defaults.id : Array.isArray(raw.id) ? raw.id : [raw.id]
+  const label = raw.label ?? defaults.label
+  const email = raw.email ?? defaults.email
+  return {
+    id: ids.map(path),
+    idPrefix: raw.id_prefix,
+    kind: raw.kind ?? defaults.kind,
+    label: label === undefined ? null : path(label),
+    email: email === undefined ? null : path(email),
+    meta: Object.entries(raw.meta).map(([field, claim]) => ({ field, path: path(claim) })),
+  }
+}
+
+function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, CompiledIssuer> {
+  const out: Record<string, CompiledIssuer> = {}
+  const byIss = new Map<string, string>()
+  for (const [name, raw] of Object.entries(gateway.value.issuers)) {
+    const at = (...path: Path): Path => ['issuers', name, ...path]
+    const before = errors.length
+    const clash = byIss.get(raw.issuer)
+    if (clash) errors.push(gateway.error(at('issuer'), `issuer "${raw.issuer}" is already configured as "${clash}": a token's iss must pick one configuration`))
+    byIss.set(raw.issuer, name)
+    const sources = (['jwks_uri', 'jwks', 'secret'] as const).filter((key) => raw[key] !== undefined)
+    if (sources.length > 1) errors.push(gateway.error(at(sources[1] as string), `an issuer has one key source; this one names ${sources.join(' and ')}`, true))
+    if (sources.length === 0 && !raw.introspection) errors.push(gateway.error(at(), 'an issuer needs a key source (jwks_uri, jwks or secret) or introspection'))
+    const hmac = raw.algorithms.filter((alg) => HMAC_ALGORITHMS.has(alg))
+    if (raw.secret !== undefined && hmac.length !== raw.algorithms.length) {
+      errors.push(gateway.error(at('algorithms'), 'a shared secret verifies only HS256, HS384 or HS512'))
+    }
+    if (raw.secret === undefined && hmac.length > 0) {
+      // The classic confusion: a public key used as an HMAC secret. Only a secret may verify HS*.
+      errors.push(gateway.error(at('algorithms'), `${hmac.join(', ')} needs a shared secret (secret: NAME); public keys never verify HMAC`))
+    }
+    if (raw.jwks_uri !== undefined && !httpUrl(raw.jwks_uri)) errors.push(gateway.error(at('jwks_uri'), 'jwks_uri is an http(s) URL'))
+    raw.jwks?.keys.forEach((key, i) => {
+      if ('d' in key || 'k' in key || 'p' in key) errors.push(gateway.error(at('jwks', 'keys', i), 'inline keys are public keys: remove the private or symmetric members (d, p, k)'))
+      if (typeof key['kty'] !== 'string') errors.push(gateway.error(at('jwks', 'keys', i), 'a JWK needs kty'))
+    })
+    if (raw.introspection && !httpUrl(raw.introspection.endpoint)) errors.push(gateway.error(at('introspection', 'endpoint'), 'the introspection endpoint is an http(s) URL'))
+    if (errors.length > before) continue
+    const cache = raw.jwks_cache
+    out[name] = {
+      name,
+      issuer: raw.issuer,
+      audiences: Array.isArray(raw.audience) ? raw.audience : [raw.audience],
+      algorithms: raw.algorithms,
+      typ: raw.typ ?? null,
+      clockToleranceSeconds: Math.round(parseDuration(raw.clock_tolerance) / 1000),
+      maxTokenAgeSeconds: raw.max_token_age === undefined ? null : Math.round(parseDuration(raw.max_token_age) / 1000),
+      keys:
+        raw.jwks_uri !== undefined
+          ? {
+              source: 'jwks_uri',
+              url: raw.jwks_uri,
+              maxAgeMs: parseDuration(cache.max_age),
+              cooldownMs: parseDuration(cache.cooldown),
+              staleMs: parseDuration(cache.stale),
+              timeoutMs: parseDuration(cache.timeout),
+            }
+          : raw.jwks !== undefined
+            ? { source: 'jwks', jwks: raw.jwks as { keys: Array<Record<string, JsonValue>> } }
+            : raw.secret !== undefined
+              ? { source: 'secret', secretName: raw.secret }
+              : null,
+      introspection: raw.introspection
+        ? {
+            endpoint: raw.introspection.endpoint,
+            clientId: raw.introspection.client_id,
+            clientSecretName: raw.introspection.client_secret,
+            cacheTtlMs: parseDuration(raw.introspection.cache_ttl),
+            negativeTtlMs: parseDuration(raw.introspection.negative_ttl),
+            timeoutMs: parseDuration(raw.introspection.timeout),
+          }
+        : null,
+      claims: compileClaims(raw.claims, { id: ['sub', 'client_id'], kind: 'service' }),
+    }
+  }
+  return out
+}
+
+function compileSession(gateway: Located<RawGatewayFile>, issuers: Record<string, CompiledIssuer>, errors: PolicyError[]): CompiledSession | null {
+  const raw = gateway.value.session
+  if (!raw) return null
+  if ((raw.jwt === undefined) === (raw.introspection === undefined)) {
+    errors.push(gateway.error(['session'], 'a session is verified one way: give either jwt or introspection'))
+    return null
+  }
+  if (raw.jwt) {
+    if (!(raw.jwt.issuer in issuers)) {
+      errors.push(gateway.error(['session', 'jwt', 'issuer'], `no issuer is named "${raw.jwt.issuer}" under issuers`))
+      return null
+    }
+    // The issuer's own claim mapping, but a cookie stands for a signed-in user unless it says otherwise.
+    const claims = compileClaims(gateway.value.issuers[raw.jwt.issuer]?.claims ?? { id_prefix: '', meta: {} }, { id: ['sub'], kind: 'authUser' })
+    return { cookies: raw.cookies, verify: { by: 'jwt', issuer: raw.jwt.issuer, claims } }
+  }
+  const introspection = raw.introspection as NonNullable<typeof raw.introspection>
+  if (!httpUrl(introspection.endpoint)) {
+    errors.push(gateway.error(['session', 'introspection', 'endpoint'], 'the session endpoint is an http(s) URL'))
+    return null
+  }
+  return {
+    cookies: raw.cookies,
+    verify: {
+      by: 'introspection',
+      endpoint: introspection.endpoint,
+      cacheTtlMs: parseDuration(introspection.cache_ttl),
+      negativeTtlMs: parseDuration(introspection.negative_ttl),
+      timeoutMs: parseDuration(introspection.timeout),
+      // Better Auth's get-session answer: { session: {...}, user: { id, email, name, ... } }.
+      claims: compileClaims(introspection.claims, { id: ['user.id'], kind: 'authUser', label: 'user.name', email: 'user.email' }),
+    },
   }
 }
 

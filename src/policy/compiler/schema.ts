@@ -81,7 +81,15 @@ const agent = z
 
 export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
 /** Methods this version of the gateway can verify; the others are refused at build time. */
-export const SUPPORTED_AUTH_METHODS: readonly string[] = ['api_key']
+export const SUPPORTED_AUTH_METHODS: readonly string[] = ['api_key', 'bearer', 'session']
+
+const origin = z
+  .string()
+  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, { message: 'an origin is scheme://host[:port], without a path or a trailing slash' })
+
+/** RFC 6749 §3.3 scope tokens (no spaces, quotes or backslashes); a string is split on spaces. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, { message: 'a scope is printable ASCII without spaces, " or \\' })
+const scopeList = z.union([z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E ]+$/, { message: 'scopes are printable ASCII without " or \\' }), z.array(scopeToken).min(1)])
 
 export const packFile = z
   .object({
@@ -108,6 +116,31 @@ export const packFile = z
     deny: z.array(rule).optional().describe('Invokers matching an entry are refused. Deny wins over allow.'),
     agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), agent).optional(),
     rate_limits: z.array(rateLimit).optional(),
+    bearer: z
+      .object({
+        issuers: z.array(z.string()).min(1).optional().describe('Names of the issuers (in _gateway.yaml) whose tokens this pack accepts; all when absent.'),
+        scopes: z
+          .object({
+            all_of: scopeList.optional().describe('Every one of these scopes must be granted.'),
+            any_of: scopeList.optional().describe('At least one of these scopes must be granted.'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional()
+      .describe('What a bearer token must be to call this pack.'),
+    cors: z
+      .object({
+        origins: z.array(origin).min(1).describe('Browser origins allowed to call the pack (CORS) and trusted for cookie-authenticated unsafe requests (CSRF).'),
+        credentials: z.boolean().default(true).describe('Let browsers send cookies (Access-Control-Allow-Credentials).'),
+        max_age: duration.default('10m').describe('How long browsers may cache a preflight answer.'),
+        allow_headers: z.array(z.string()).optional().describe('Request headers allowed beyond the defaults.'),
+        expose_headers: z.array(z.string()).optional().describe('Response headers exposed beyond the defaults.'),
+      })
+      .strict()
+      .optional()
+      .describe('Browser callers: the gateway answers preflights and adds CORS headers.'),
   })
   .strict()
 
@@ -133,6 +166,78 @@ const apiKey = z
   })
   .strict()
 
+const claimPath = z
+  .string()
+  .regex(/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/, { message: 'a claim is a name, or a dotted path into nested objects (user.email)' })
+
+const claimMapping = z
+  .object({
+    id: z.union([claimPath, z.array(claimPath).min(1)]).optional().describe('Claim(s) holding the invoker id; the first present wins.'),
+    id_prefix: z.string().default('').describe('Prepended to the id, e.g. to keep two issuers\' subjects apart.'),
+    kind: z.string().min(1).optional().describe('The invoker kind of every token of this source.'),
+    label: claimPath.optional().describe('Claim holding a display label.'),
+    email: claimPath.optional().describe('Claim holding the email (becomes meta.email).'),
+    meta: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), claimPath).default({}).describe('meta field → claim path.'),
+  })
+  .strict()
+
+const introspection = z
+  .object({
+    endpoint: z.string().describe('RFC 7662 introspection endpoint.'),
+    client_id: z.string().min(1),
+    client_secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Worker secret (e.g. IDP_INTROSPECTION_SECRET), never the secret itself' }).describe('Name of the Worker secret holding the client secret.'),
+    cache_ttl: duration.default('60s').describe('How long an active answer is reused (never past the token\'s exp).'),
+    negative_ttl: duration.default('10s').describe('How long an inactive answer is reused.'),
+    timeout: duration.default('2s'),
+  })
+  .strict()
+
+const issuerEntry = z
+  .object({
+    issuer: z.string().min(1).describe('The exact iss of the tokens.'),
+    jwks_uri: z.string().optional().describe('Where the issuer publishes its keys (fetched, cached, cooled down, stale on error).'),
+    jwks: z.object({ keys: z.array(z.record(z.string(), jsonValue)).min(1) }).optional().describe('Inline public keys.'),
+    secret: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Worker secret (e.g. A2A_SHARED_SECRET), never the secret itself' })
+      .optional()
+      .describe('Name of the Worker secret holding an HS256 shared secret.'),
+    audience: z.union([z.string(), z.array(z.string()).min(1)]).describe('Accepted aud value(s).'),
+    algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'HS512'])).min(1).describe('Pinned algorithms.'),
+    typ: z.string().optional().describe('Required typ header, e.g. at+jwt (RFC 9068).'),
+    clock_tolerance: duration.default('30s').describe('Allowed clock skew for exp, nbf, iat.'),
+    max_token_age: duration.optional().describe('Refuse tokens whose iat is older than this.'),
+    jwks_cache: z
+      .object({
+        max_age: duration.default('10m').describe('How long fetched keys are used before a refresh.'),
+        cooldown: duration.default('30s').describe('Least time between two fetches for an unknown kid.'),
+        stale: duration.default('1h').describe('How long the last good keys keep working while the endpoint fails.'),
+        timeout: duration.default('2s'),
+      })
+      .strict()
+      .default({ max_age: '10m', cooldown: '30s', stale: '1h', timeout: '2s' }),
+    introspection: introspection.optional().describe('For opaque (non-JWT) tokens of this issuer.'),
+    claims: claimMapping.default({ id_prefix: '', meta: {} }),
+  })
+  .strict()
+
+const session = z
+  .object({
+    cookies: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)).min(1).describe('Cookie names that carry the session.'),
+    jwt: z.object({ issuer: z.string().describe('Name of an entry under issuers; the cookie is verified like a bearer token.') }).strict().optional(),
+    introspection: z
+      .object({
+        endpoint: z.string().describe('The app\'s session endpoint, e.g. https://app.example.com/api/auth/get-session.'),
+        cache_ttl: duration.default('30s').describe('How long a valid session answer is reused.'),
+        negative_ttl: duration.default('5s').describe('How long a refused session answer is reused.'),
+        timeout: duration.default('2s'),
+        claims: claimMapping.default({ id_prefix: '', meta: {} }),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+
 export const gatewayFile = z
   .object({
     $schema: z.string().optional(),
@@ -148,6 +253,8 @@ export const gatewayFile = z
       .default('500ms')
       .describe('Time a store call (rate limit, runtime API key, nonce) may take; after it the rule\'s on_error decides.'),
     api_keys: z.record(identifier, apiKey).default({}),
+    issuers: z.record(identifier, issuerEntry).default({}).describe('Token issuers for bearer JWTs and opaque tokens.'),
+    session: session.optional().describe('Browser sessions: the cookie and how to verify it.'),
   })
   .strict()
 
@@ -187,6 +294,8 @@ export const fixtureFile = z.array(
 export type RawPackFile = z.output<typeof packFile>
 export type RawGatewayFile = z.output<typeof gatewayFile>
 export type RawRule = z.output<typeof rule>
+export type RawIssuer = z.output<typeof issuerEntry>
+export type RawClaimMapping = z.output<typeof claimMapping>
 export type RawFixture = z.output<typeof fixtureFile>[number]
 
 export function parseDuration(text: string): number {

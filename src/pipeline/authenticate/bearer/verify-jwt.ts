@@ -1,0 +1,81 @@
+/**
+ * Verifies a JWT from a configured issuer (RFC 8725 practices): the issuer is chosen by the
+ * token's `iss` among those the pack accepts, and from then on only that issuer's keys,
+ * algorithms, audience and clock tolerance are used. `exp` is required; `typ` is checked when
+ * policy pins one; `crit` is refused unless understood (jose does that).
+ *
+ * @module
+ */
+import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose'
+import { MAX_ISSUER_LENGTH } from '../../../constants.ts'
+import type { Bindings } from '../../../env.ts'
+import type { TokenProblem } from '../../../errors/reasons.ts'
+import type { CompiledIssuer } from '../../../policy/types.ts'
+import { KeySourceUnavailable, sharedSecret, type IssuerKeySource } from './issuer-keys.ts'
+
+export type JwtProblem = Exclude<TokenProblem, 'inactive'>
+
+export type JwtOutcome =
+  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload }
+  | { ok: false; problem: JwtProblem; issuer: string | null }
+  | { ok: false; unavailable: string; issuer: string }
+
+/** A compact JWS has three base64url parts; anything else is not a JWT (maybe an opaque token). */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)
+}
+
+/** The unverified `iss`, read only to choose which configuration verifies the token. */
+export function unverifiedIssuer(token: string): string | null {
+  try {
+    const iss = decodeJwt(token).iss
+    return typeof iss === 'string' && iss.length <= MAX_ISSUER_LENGTH ? iss : null
+  } catch {
+    return null
+  }
+}
+
+export async function verifyJwt(token: string, issuer: CompiledIssuer, source: IssuerKeySource, env: Bindings): Promise<JwtOutcome> {
+  const options = {
+    issuer: issuer.issuer,
+    audience: issuer.audiences,
+    algorithms: issuer.algorithms,
+    clockTolerance: issuer.clockToleranceSeconds,
+    requiredClaims: ['exp'],
+    ...(issuer.typ !== null ? { typ: issuer.typ } : {}),
+    ...(issuer.maxTokenAgeSeconds !== null ? { maxTokenAge: issuer.maxTokenAgeSeconds } : {}),
+  }
+  try {
+    let payload: JWTPayload
+    if (source.kind === 'secret') {
+      const secret = sharedSecret(env, source.secretName)
+      if (secret === null) return { ok: false, unavailable: `Worker secret ${source.secretName} is not set`, issuer: issuer.name }
+      payload = (await jwtVerify(token, secret, options)).payload
+    } else {
+      payload = (await jwtVerify(token, source.getKey, options)).payload
+    }
+    return { ok: true, issuer, claims: payload }
+  } catch (error) {
+    return failure(error, issuer.name)
+  }
+}
+
+function failure(error: unknown, issuer: string): JwtOutcome {
+  if (error instanceof errors.JWTExpired) return { ok: false, problem: 'expired', issuer }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const problem: JwtProblem =
+      error.claim === 'aud' ? 'audience' : error.claim === 'nbf' ? 'not_yet_valid' : error.claim === 'typ' ? 'type' : error.claim === 'iss' ? 'issuer_unknown' : 'claims'
+    return { ok: false, problem, issuer }
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return { ok: false, problem: 'algorithm', issuer }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return { ok: false, problem: 'signature', issuer }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return { ok: false, problem: 'key_unknown', issuer }
+  // The key source failing (the JWKS endpoint down, past its timeout, or answering something that
+  // is not a key set) with no last good keys to fall back on: the token can be neither admitted
+  // nor called invalid.
+  if (error instanceof KeySourceUnavailable) return { ok: false, unavailable: error.message, issuer }
+  if (error instanceof errors.JWKSTimeout) return { ok: false, unavailable: 'JWKS endpoint timed out', issuer }
+  if (error instanceof errors.JWKSInvalid) return { ok: false, unavailable: 'JWKS endpoint sent no key set', issuer }
+  // Anything else came from the token itself (bad JSON, bad base64, a key that does not fit).
+  return { ok: false, problem: 'malformed', issuer }
+}
