@@ -74,6 +74,8 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
           : 'allow',
       reason: failure?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
       rule: failure?.reason === 'denied' || failure?.reason === 'rate_limited' ? failure.rule : (decision?.rule ?? null),
+      // Why a token or session failed or its source was unavailable (never the credential itself).
+      problem: failure && 'problem' in failure ? failure.problem : null,
       store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
       status: c.res.status,
       duration_ms: Date.now() - started,

@@ -22,6 +22,8 @@ export interface RequestLogLine {
   decision: 'allow' | 'deny' | 'would_deny' | 'error'
   reason: ReasonCode | 'allowed' | null
   rule: string | null
+  /** The detail of a failed token or session check (`expired`, `JWKS endpoint timed out`…). */
+  problem: string | null
   /** Set when a rate-limit store call failed: which rule, and whether its on_error let the request through. */
   store_error: { rule: string; on_error: 'allow' | 'deny'; timed_out: boolean } | null
   status: number

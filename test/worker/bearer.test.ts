@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:test'
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { AGENTS_RESOURCE, clientCredentialsToken, OIDC_CLIENTS, OPAQUE_RESOURCE, OTHER_RESOURCE } from '../support/oidc-client.ts'
 import { backendOrigin, gateway, verifiedInvoker, type Echo, type Gateway } from './harness.ts'
 
@@ -108,6 +108,7 @@ session:
 }
 
 let gw: Gateway
+afterEach(() => void vi.restoreAllMocks())
 
 beforeAll(async () => {
   const pair = await generateKeyPair('EdDSA', { extractable: true })
@@ -188,6 +189,16 @@ describe('bearer JWTs from a real OpenID provider', () => {
 
   it('refuses a token issued for another audience', async () => {
     await expectInvalidToken(await gw.fetch('/packs/agents/run', bearer(await token(OIDC_CLIENTS.agent, { resource: OTHER_RESOURCE, scope: 'agents:read' }))))
+  })
+
+  it('logs why a token was refused, and never the token', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
+    const other = await token(OIDC_CLIENTS.agent, { resource: OTHER_RESOURCE, scope: 'agents:read' })
+    expect((await gw.fetch('/packs/agents/run', bearer(other))).status).toBe(401)
+    const line = JSON.parse(lines.find((l) => l.includes('"reason":"bearer_invalid"')) as string) as Record<string, unknown>
+    expect(line).toMatchObject({ decision: 'deny', reason: 'bearer_invalid', problem: 'audience', status: 401 })
+    expect(lines.join('\n')).not.toContain(other.split('.')[2])
   })
 
   it('refuses a token from an issuer the gateway does not know', async () => {
