@@ -19,6 +19,7 @@ export default defineConfig({
                 TEST_STRANGER_ISSUER: inject('strangerIssuer'),
                 TEST_VOLATILE_ISSUER: inject('volatileIssuer'),
                 TEST_BETTER_AUTH_ORIGIN: inject('betterAuthOrigin'),
+                TEST_SIGNERS_ORIGIN: inject('signersOrigin'),
               },
             },
           })),

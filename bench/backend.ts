@@ -1,9 +1,18 @@
-/** The benchmark backend: answers every request with a fixed body, as fast as Node can. */
+/**
+ * The benchmark backend: answers every request with a fixed body, as fast as Node can; and, for
+ * the bearer rows, plays the identity provider's JWKS endpoint (`/jwks`, from BENCH_JWKS).
+ */
 import { createServer } from 'node:http'
 
 const body = Buffer.from('{"ok":true}')
+const jwks = Buffer.from(process.env['BENCH_JWKS'] ?? '{"keys":[]}')
 const server = createServer((req, res) => {
   req.resume()
+  if (req.url === '/jwks') {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': jwks.length })
+    res.end(jwks)
+    return
+  }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length })
   res.end(body)
 })

@@ -12,6 +12,7 @@ import { problemResponse, statusOf } from './errors/problem.ts'
 import { GatewayError, type Reason } from './errors/reasons.ts'
 import { writeLogLine } from './log.ts'
 import { authenticate } from './pipeline/authenticate/index.ts'
+import { acceptSignature } from './pipeline/authenticate/envelope/accept-signature.ts'
 import { authorize } from './pipeline/authorize/index.ts'
 import { cors } from './pipeline/cors/index.ts'
 import { forward } from './pipeline/forward/index.ts'
@@ -36,6 +37,10 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
     c.set('failure', reason)
     const response = problemResponse(reason, c.get('requestId'))
     applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
+    const pack = c.get('route')?.pack
+    if (response.status === 401 && pack?.auth.includes('envelope')) {
+      response.headers.set('accept-signature', acceptSignature(pack, policy.envelope, c.req.raw, c.get('url')))
+    }
     return response
   })
   return app

@@ -7,6 +7,7 @@
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
+import type { ExpectedDigest } from './pipeline/authenticate/envelope/content-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
@@ -40,6 +41,8 @@ export interface GatewayEnv {
     consumed: Consumed
     /** A rate-limit store call that failed, for the log line (the rule's on_error decided). */
     storeFailure: { rule: string; onError: 'allow' | 'deny'; timedOut: boolean } | undefined
+    /** The Content-Digest a signed request's body must match while it streams (envelopes). */
+    expectedDigest: ExpectedDigest | null
     /** Why the request failed, set by `onError` for the log line. */
     failure: Reason
   }

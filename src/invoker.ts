@@ -36,6 +36,8 @@ export interface AuthFacts {
   api_key?: string
   /** Policy name of the token issuer when method is `bearer` (or a session JWT). */
   issuer?: string
+  /** Policy name of the signer (or the key directory's origin) when method is `envelope`. */
+  signer?: string
 }
 
 export interface Authentication {

@@ -15,13 +15,18 @@ import { compiledPolicy } from '../out/policy.gen.ts'
 
 interface Env extends Bindings {
   BENCH_API_KEY: string
+  BENCH_BEARER: string
+  BENCH_JWKS: string
 }
 
 const answer = '{"ok":true}'
+let jwks = '{"keys":[]}'
 globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
   // Touch what a real fetch would read, so the stub does not let work be optimized away.
-  void (input instanceof Request ? input.url : String(input))
+  const url = input instanceof Request ? input.url : String(input)
   void init?.headers
+  // The issuer's JWKS: fetched once, then cached by the gateway like any JWKS.
+  if (url.endsWith('/jwks')) return new Response(jwks, { headers: { 'content-type': 'application/json' } })
   return new Response(answer, { headers: { 'content-type': 'application/json' } })
 }
 console.log = () => undefined
@@ -38,6 +43,8 @@ function requestFor(name: string, env: Env): Request {
   switch (name) {
     case 'api_key':
       return new Request('https://gw.bench/keyed/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
+    case 'bearer':
+      return new Request('https://gw.bench/bearer/x', { headers: { authorization: `Bearer ${env.BENCH_BEARER}` } })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
     default: // refused (no key) and floor
@@ -47,6 +54,7 @@ function requestFor(name: string, env: Env): Request {
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    jwks = env.BENCH_JWKS
     const params = new URL(request.url).searchParams
     const name = params.get('case') ?? 'api_key'
     const iterations = Number(params.get('n') ?? 1000)

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AcceptedMethod } from '../policy/types.ts'
-import type { DenyingList, Reason, TokenProblem } from './reasons.ts'
+import type { DenyingList, EnvelopeProblem, Reason, TokenProblem } from './reasons.ts'
 
 export const PROBLEM_TYPE_BASE = 'urn:invoker-gateway:problem:'
 const REALM = 'invoker-gateway'
@@ -78,6 +78,12 @@ function toWire(r: Reason): Wire {
       return { status: 503, slug: 'session-unavailable', title: 'Service Unavailable', detail: 'Sessions cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
     case 'csrf_refused':
       return { status: 403, slug: 'csrf', title: 'Forbidden', detail: 'A cookie-authenticated request from an untrusted origin was refused (CSRF protection).' }
+    case 'envelope_invalid':
+      return unauthenticated(ENVELOPE_TEXT[r.problem], r.accepted)
+    case 'envelope_unavailable':
+      return { status: 503, slug: 'signer-unavailable', title: 'Service Unavailable', detail: 'The signer\'s keys cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
+    case 'content_digest_mismatch':
+      return unauthenticated('The body does not match its Content-Digest.', r.accepted)
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
     case 'denied':
@@ -136,6 +142,25 @@ const TOKEN_TEXT: Record<TokenProblem, string> = {
   key_unknown: 'The token is not valid for this pack.',
   type: 'The token is not valid for this pack.',
   claims: 'The token is not valid for this pack.',
+}
+
+const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
+  too_old: 'The signature has expired.',
+  expired: 'The signature has expired.',
+  created_future: 'The signature was created in the future; check the signer\'s clock.',
+  replayed: 'The signature has been used before.',
+  components_missing: 'The signature does not cover what this pack requires (see Accept-Signature).',
+  nonce_missing: 'The signature needs a nonce (see Accept-Signature).',
+  created_missing: 'The signature needs a created parameter (see Accept-Signature).',
+  digest_missing: 'A request with a body needs a Content-Digest (sha-256 or sha-512) covered by the signature.',
+  ambiguous: 'More than one signature by a known signer was presented; send exactly one.',
+  // One text for the rest: which check failed is for the log, not for a forger.
+  malformed: 'The request signature is not valid for this pack.',
+  signer_unknown: 'The request signature is not valid for this pack.',
+  algorithm: 'The request signature is not valid for this pack.',
+  component_invalid: 'The request signature is not valid for this pack.',
+  signature: 'The request signature is not valid for this pack.',
+  delegation_refused: 'The request signature is not valid for this pack.',
 }
 
 const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {

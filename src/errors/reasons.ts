@@ -28,6 +28,9 @@ export type Reason =
   | { reason: 'session_invalid'; accepted: AcceptedMethod[] }
   | { reason: 'session_unavailable'; problem: string }
   | { reason: 'csrf_refused'; origin: string | null }
+  | { reason: 'envelope_invalid'; problem: EnvelopeProblem; signer: string | null; accepted: AcceptedMethod[] }
+  | { reason: 'envelope_unavailable'; problem: string }
+  | { reason: 'content_digest_mismatch'; accepted: AcceptedMethod[] }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
@@ -53,6 +56,24 @@ export type TokenProblem =
   | 'type'
   | 'claims'
   | 'inactive'
+
+/** Why a signed request was refused (for the log; clients see a short text). */
+export type EnvelopeProblem =
+  | 'malformed'
+  | 'signer_unknown'
+  | 'ambiguous'
+  | 'algorithm'
+  | 'created_missing'
+  | 'created_future'
+  | 'too_old'
+  | 'expired'
+  | 'nonce_missing'
+  | 'replayed'
+  | 'components_missing'
+  | 'component_invalid'
+  | 'signature'
+  | 'delegation_refused'
+  | 'digest_missing'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
 export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'

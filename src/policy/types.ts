@@ -17,7 +17,47 @@ export interface CompiledPolicy {
   /** Bearer token issuers by their policy name. */
   issuers: Record<string, CompiledIssuer>
   session: CompiledSession | null
+  /** Request signers (RFC 9421) by their policy name. */
+  signers: Record<string, CompiledSigner>
+  keyDirectories: CompiledDirectory[]
+  envelope: EnvelopeSettings
   packs: CompiledPack[]
+}
+
+export type SignatureAlgorithm = 'ed25519' | 'ecdsa-p256-sha256' | 'rsa-pss-sha512' | 'rsa-v1_5-sha256' | 'hmac-sha256'
+
+export interface SignerInvoker {
+  id: string
+  kind: string
+  label?: string
+  meta: Record<string, JsonValue>
+}
+
+export interface CompiledSigner {
+  name: string
+  keyId: string
+  algorithm: SignatureAlgorithm
+  /** The public JWK of an asymmetric signer; `null` for HMAC. */
+  jwk: Record<string, JsonValue> | null
+  /** The Worker secret holding an HMAC key; `null` for asymmetric signers. */
+  secretName: string | null
+  delegate: boolean
+  invoker: SignerInvoker
+}
+
+export interface CompiledDirectory {
+  origin: string
+  invoker: SignerInvoker
+}
+
+export interface EnvelopeSettings {
+  maxAgeSeconds: number
+  clockSkewSeconds: number
+  nonceRequired: boolean
+  /** Lower case. */
+  delegationHeader: string
+  directoryTimeoutMs: number
+  directoryCacheMs: number
 }
 
 /** Maps the claims of a token (or the JSON of a session answer) to an invoker. */
@@ -116,6 +156,8 @@ export interface CompiledPack {
   /** Scopes a bearer token must carry: all of `all`, and one of `any` when it is not empty. */
   requiredScopes: { all: string[]; any: string[] }
   cors: CompiledCors | null
+  /** Signers and directories the pack accepts, and what a signature must cover beyond the floor. */
+  envelope: { signers: string[]; directories: string[]; cover: string[] }
 }
 
 export interface CompiledCors {

@@ -1,7 +1,7 @@
 /**
  * Starts, once for the workerd tests, the real parts they run against: the test backend, a real
  * redis-server behind the Upstash REST adapter, two real OpenID providers (the trusted one and a
- * stranger), and a real Better Auth app. Hands their addresses over.
+ * stranger), a real Better Auth app, and independent RFC 9421 signers. Hands their addresses over.
  */
 import type { TestProject } from 'vitest/node'
 import { startTestBackend } from './backend.ts'
@@ -9,6 +9,7 @@ import { testSigningKeys } from './signing-keys.ts'
 import { startUpstashRestAdapter } from './upstash-rest.ts'
 import { startOidcProvider } from './oidc.ts'
 import { startBetterAuth } from './better-auth.ts'
+import { startIndependentSigners } from './independent-signers.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +21,7 @@ declare module 'vitest' {
     strangerIssuer: string
     volatileIssuer: string
     betterAuthOrigin: string
+    signersOrigin: string
   }
 }
 
@@ -39,6 +41,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('volatileIssuer', volatile.issuer)
   const betterAuth = await startBetterAuth()
   project.provide('betterAuthOrigin', betterAuth.origin)
+  const signers = await startIndependentSigners()
+  project.provide('signersOrigin', signers.origin)
   return async () => {
     await backend.close()
     await upstash.close()
@@ -46,5 +50,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await stranger.close()
     await volatile.close()
     await betterAuth.close()
+    await signers.close()
   }
 }

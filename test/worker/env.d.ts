@@ -8,6 +8,7 @@ declare namespace Cloudflare {
     TEST_STRANGER_ISSUER: string
     TEST_VOLATILE_ISSUER: string
     TEST_BETTER_AUTH_ORIGIN: string
+    TEST_SIGNERS_ORIGIN: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

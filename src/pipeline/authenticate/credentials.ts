@@ -16,6 +16,7 @@ export type Credential =
   | { method: 'bearer'; token: string; header: string }
   | { method: 'unknown_scheme'; header: string }
   | { method: 'session'; cookie: { name: string; value: string } }
+  | { method: 'envelope' }
 
 export type Presented =
   | { kind: 'none' }
@@ -26,8 +27,9 @@ export type Presented =
 /**
  * @param sessionCookies the cookie names of a session, when the pack accepts sessions; a pack
  *   that does not leaves cookies alone (they are the backend's business).
+ * @param envelope whether the pack accepts signed requests.
  */
-export function findCredentials(headers: Headers, sessionCookies: readonly string[] | null): Presented {
+export function findCredentials(headers: Headers, sessionCookies: readonly string[] | null, envelope: boolean): Presented {
   const found: Credential[] = []
   const apiKey = headers.get(API_KEY_HEADER)
   const authorization = headers.get('authorization')
@@ -36,6 +38,14 @@ export function findCredentials(headers: Headers, sessionCookies: readonly strin
   }
   if (apiKey !== null) found.push({ method: 'api_key', key: apiKey.trim(), header: API_KEY_HEADER })
   if (authorization !== null) found.push(parseAuthorization(authorization))
+  // Like the session cookie, Signature fields count only where the pack verifies them; elsewhere
+  // they are the backend's business (a crawler may sign every request it sends).
+  if (envelope) {
+    const input = headers.get('signature-input')
+    const signature = headers.get('signature')
+    if ((input?.length ?? 0) > MAX_CREDENTIAL_LENGTH || (signature?.length ?? 0) > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' }
+    if (input !== null || signature !== null) found.push({ method: 'envelope' })
+  }
   if (sessionCookies !== null) {
     const cookie = findSessionCookie(headers.get('cookie'), sessionCookies)
     if (cookie.kind === 'too_large') return { kind: 'too_large' }

@@ -14,6 +14,7 @@ import { callStore, storeFor } from '../../store/index.ts'
 import { anonymousInvoker, clientAddress } from './anonymous.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { BearerVerifier } from './bearer/index.ts'
+import { EnvelopeVerifier, type ClaimNonce } from './envelope/index.ts'
 import { findCredentials, type Credential } from './credentials.ts'
 import type { AuthnResult } from './result.ts'
 import { originTrusted } from './session/csrf.ts'
@@ -26,6 +27,8 @@ export interface Consumed {
 }
 
 const NOTHING_CONSUMED: Consumed = { headers: [], cookie: null }
+/** A verified signature's fields; Content-Digest stays (the backend may check the body too). */
+const ENVELOPE_CONSUMED: Consumed = { headers: ['signature', 'signature-input', 'signature-agent'], cookie: null }
 
 export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
@@ -34,7 +37,16 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
   const bearer = new BearerVerifier(policy)
   const session = policy.session === null ? null : new SessionVerifier(policy.session, bearer)
   const sessionCookies = policy.session?.cookies ?? null
+  const envelope = new EnvelopeVerifier(policy)
 
+  /** The nonce cache lives in the store; without one, a nonce can be neither checked nor admitted. */
+  function nonceClaimer(env: Bindings): ClaimNonce {
+    return async (key, ttlMs) => {
+      const store = storeFor(env)
+      if (store === null) throw new GatewayError({ reason: 'envelope_unavailable', problem: 'no store for the nonce cache' })
+      return callStore(() => store.claimOnce(key, ttlMs), storeTimeoutMs)
+    }
+  }
   /**
    * Keys minted at runtime live in the store and are read on every use, never cached, so a
    * revocation holds from the next request on. A store that cannot answer is a 503: a key it
@@ -59,6 +71,8 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
       case 'session':
         // Only looked for on packs that accept sessions, with a session configured.
         return (session as SessionVerifier).verify(credential.cookie, pack, env)
+      case 'envelope':
+        throw new Error('signed requests are verified by the envelope verifier')
       case 'unknown_scheme':
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
     }
@@ -68,7 +82,7 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
     const { pack } = c.get('route')
     const accepted = pack.auth
     const headers = c.req.raw.headers
-    const presented = findCredentials(headers, accepted.includes('session') ? sessionCookies : null)
+    const presented = findCredentials(headers, accepted.includes('session') ? sessionCookies : null, accepted.includes('envelope'))
     switch (presented.kind) {
       case 'too_large':
         throw new GatewayError({ reason: 'credential_too_large', accepted })
@@ -79,6 +93,14 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         // Before the session is looked up: a forged cross-site request costs the app nothing.
         if (credential.method === 'session' && !originTrusted(c.req.method, headers, c.get('url').origin, pack)) {
           throw new GatewayError({ reason: 'csrf_refused', origin: headers.get('origin') })
+        }
+        if (credential.method === 'envelope') {
+          const result = await envelope.verify(c.req.raw, c.get('url'), pack, c.env, nonceClaimer(c.env))
+          if (result.kind === 'reject') throw new GatewayError(result.reason)
+          c.set('authentication', result.authentication)
+          c.set('expectedDigest', result.expectedDigest)
+          c.set('consumed', ENVELOPE_CONSUMED)
+          break
         }
         const result = await verify(credential, pack, c.env)
         if (result.kind === 'reject') throw new GatewayError(result.reason)

@@ -10,6 +10,7 @@ import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import type { CompiledPolicy } from '../../policy/types.ts'
 import { clientAddress } from '../authenticate/anonymous.ts'
+import { checkedBody } from '../authenticate/envelope/content-digest.ts'
 import { applyRateLimitHeaders } from '../rate-limit/headers.ts'
 import { isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
 
@@ -33,6 +34,8 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       websocket,
     })
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null
+    const expectedDigest = c.get('expectedDigest')
+    const checked = hasBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest) : null
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), upstreamTimeoutMs)
     let upstream: Response
@@ -40,11 +43,12 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       upstream = await fetch(route.upstreamUrl + route.query, {
         method: request.method,
         headers,
-        body: hasBody ? request.body : null,
+        body: checked ? checked.body : hasBody ? request.body : null,
         redirect: 'manual',
         signal: controller.signal,
       })
     } catch {
+      if (checked?.mismatched) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: route.pack.auth })
       throw new GatewayError(
         controller.signal.aborted ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' },
       )

@@ -26,6 +26,7 @@ import {
   type CompiledRateLimit,
   type CompiledRule,
   type CompiledSession,
+  type CompiledSigner,
   type RateLimitKeySource,
   type RuleField,
 } from '../types.ts'
@@ -204,7 +205,12 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const keyNames = new Set(Object.values(apiKeys).map((k) => k.name))
   const issuers = compileIssuers(gateway, errors)
   const session = compileSession(gateway, issuers, errors)
-  const context: PackContext = { keyNames, issuers, session, env }
+  const signers = compileSigners(gateway, errors)
+  const keyDirectories = gateway.value.key_directories.map((d) => ({
+    origin: d.origin,
+    invoker: { id: d.invoker.id ?? d.origin, kind: d.invoker.kind, ...(d.invoker.label !== undefined ? { label: d.invoker.label } : {}), meta: d.invoker.meta as Record<string, JsonValue> },
+  }))
+  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
   for (const located of packs) {
@@ -257,6 +263,16 @@ export function compilePolicies(input: CompileInput): CompileResult {
       apiKeys,
       issuers,
       session,
+      signers,
+      keyDirectories,
+      envelope: {
+        maxAgeSeconds: Math.round(parseDuration(settings.envelope.max_age) / 1000),
+        clockSkewSeconds: Math.round(parseDuration(settings.envelope.clock_skew) / 1000),
+        nonceRequired: settings.envelope.nonce === 'required',
+        delegationHeader: settings.envelope.delegation_header.toLowerCase(),
+        directoryTimeoutMs: parseDuration(settings.envelope.directory_timeout),
+        directoryCacheMs: parseDuration(settings.envelope.directory_cache),
+      },
       packs: compiledPacks,
     },
   }
@@ -308,6 +324,8 @@ interface PackContext {
   keyNames: Set<string>
   issuers: Record<string, CompiledIssuer>
   session: CompiledSession | null
+  signers: Record<string, CompiledSigner>
+  directories: string[]
   env: Record<string, string | undefined>
 }
 
@@ -392,6 +410,7 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   }
   const scopes = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean))
   const cors = compileCors(raw)
+  const envelope = compileEnvelopePack(raw, auth, context, located, errors)
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -410,7 +429,91 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     bearerIssuers,
     requiredScopes: { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) },
     cors,
+    envelope,
   }
+}
+
+function compileEnvelopePack(raw: RawPackFile, auth: AcceptedMethod[], context: PackContext, located: Located<RawPackFile>, errors: PolicyError[]): CompiledPack['envelope'] {
+  const none = { signers: [], directories: [], cover: [] }
+  if (!auth.includes('envelope')) {
+    if (raw.envelope !== undefined) errors.push(located.error(['envelope'], 'envelope settings on a pack that does not accept signed requests (add envelope to auth)', true))
+    return none
+  }
+  const signers = raw.envelope?.signers ?? Object.keys(context.signers)
+  signers.forEach((name, i) => {
+    if (!(name in context.signers)) errors.push(located.error(['envelope', 'signers', i], `no signer is named "${name}" in ${GATEWAY_FILE}`))
+  })
+  const directories = raw.envelope?.directories ?? context.directories
+  directories.forEach((origin, i) => {
+    if (!context.directories.includes(origin)) errors.push(located.error(['envelope', 'directories', i], `"${origin}" is not under key_directories in ${GATEWAY_FILE}`))
+  })
+  if (signers.length === 0 && directories.length === 0) {
+    errors.push(located.error(['auth'], `auth: envelope needs a signer or a key directory in ${GATEWAY_FILE}`))
+  }
+  const cover = raw.envelope?.cover ?? []
+  cover.forEach((component, i) => {
+    if (!isComponentIdentifier(component)) {
+      errors.push(located.error(['envelope', 'cover', i], 'a component is a lower-case field name or a derived component (@method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=…)'))
+    }
+  })
+  return { signers, directories, cover }
+}
+
+const DERIVED_COMPONENTS = new Set(['@method', '@target-uri', '@authority', '@scheme', '@request-target', '@path', '@query'])
+
+function isComponentIdentifier(text: string): boolean {
+  if (DERIVED_COMPONENTS.has(text)) return true
+  if (/^@query-param;name=[^;]+$/.test(text)) return true
+  return /^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(text)
+}
+
+function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, CompiledSigner> {
+  const out: Record<string, CompiledSigner> = {}
+  const byKeyId = new Map<string, string>()
+  for (const [name, raw] of Object.entries(gateway.value.signers)) {
+    const at = (...path: Path): Path => ['signers', name, ...path]
+    const before = errors.length
+    const clash = byKeyId.get(raw.keyid)
+    if (clash) errors.push(gateway.error(at('keyid'), `keyid "${raw.keyid}" is already used by signer "${clash}"`))
+    byKeyId.set(raw.keyid, name)
+    if (raw.algorithm === 'hmac-sha256') {
+      if (raw.secret === undefined) errors.push(gateway.error(at('algorithm'), 'hmac-sha256 needs secret: NAME (a Worker secret holding the key)'))
+      if (raw.jwk !== undefined) errors.push(gateway.error(at('jwk'), 'an HMAC signer has a secret, not a jwk', true))
+    } else {
+      if (raw.secret !== undefined) errors.push(gateway.error(at('secret'), `${raw.algorithm} verifies with a public key (jwk), not a secret`, true))
+      if (raw.jwk === undefined) errors.push(gateway.error(at('algorithm'), `${raw.algorithm} needs the signer's public key under jwk`))
+      else {
+        const problem = jwkProblem(raw.jwk, raw.algorithm)
+        if (problem) errors.push(gateway.error(at('jwk'), problem))
+      }
+    }
+    if (errors.length > before) continue
+    const invoker = raw.invoker
+    out[name] = {
+      name,
+      keyId: raw.keyid,
+      algorithm: raw.algorithm,
+      jwk: (raw.jwk as Record<string, JsonValue> | undefined) ?? null,
+      secretName: raw.secret ?? null,
+      delegate: raw.delegate,
+      invoker: { id: invoker.id ?? `signer:${name}`, kind: invoker.kind, ...(invoker.label !== undefined ? { label: invoker.label } : {}), meta: invoker.meta as Record<string, JsonValue> },
+    }
+  }
+  return out
+}
+
+/** A public key of the type the algorithm needs, without private members. */
+function jwkProblem(jwk: Record<string, unknown>, algorithm: string): string | null {
+  if ('d' in jwk || 'p' in jwk || 'k' in jwk) return 'jwk is a public key: remove the private or symmetric members (d, p, k)'
+  const expected: Record<string, [string, string | null]> = {
+    ed25519: ['OKP', 'Ed25519'],
+    'ecdsa-p256-sha256': ['EC', 'P-256'],
+    'rsa-pss-sha512': ['RSA', null],
+    'rsa-v1_5-sha256': ['RSA', null],
+  }
+  const [kty, crv] = expected[algorithm] as [string, string | null]
+  if (jwk['kty'] !== kty || (crv !== null && jwk['crv'] !== crv)) return `${algorithm} needs a ${kty}${crv ? ` ${crv}` : ''} key`
+  return null
 }
 
 function compileBearerIssuers(raw: RawPackFile, auth: AcceptedMethod[], context: PackContext, located: Located<RawPackFile>, errors: PolicyError[]): string[] {

@@ -81,7 +81,7 @@ const agent = z
 
 export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
 /** Methods this version of the gateway can verify; the others are refused at build time. */
-export const SUPPORTED_AUTH_METHODS: readonly string[] = ['api_key', 'bearer', 'session']
+export const SUPPORTED_AUTH_METHODS: readonly string[] = ['api_key', 'bearer', 'session', 'envelope']
 
 const origin = z
   .string()
@@ -130,6 +130,15 @@ export const packFile = z
       .strict()
       .optional()
       .describe('What a bearer token must be to call this pack.'),
+    envelope: z
+      .object({
+        signers: z.array(z.string()).min(1).optional().describe('Names of the signers (in _gateway.yaml) this pack accepts; all when absent.'),
+        directories: z.array(origin).optional().describe('Key directory origins this pack accepts; all trusted ones when absent, none with [].'),
+        cover: z.array(z.string()).optional().describe('Components a signature must cover beyond @method, @authority, @path, @query and content-digest, e.g. content-type or "@query-param;name=q".'),
+      })
+      .strict()
+      .optional()
+      .describe('What a signed request (RFC 9421) must be to call this pack.'),
     cors: z
       .object({
         origins: z.array(origin).min(1).describe('Browser origins allowed to call the pack (CORS) and trusted for cookie-authenticated unsafe requests (CSRF).'),
@@ -238,6 +247,55 @@ const session = z
   })
   .strict()
 
+const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Worker secret (e.g. CHAT_HOST_SECRET), never the secret itself' })
+
+export const SIGNATURE_ALGORITHMS = ['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256', 'hmac-sha256'] as const
+
+const signer = z
+  .object({
+    keyid: z.string().min(1).max(256).describe('The keyid the signer puts in Signature-Input.'),
+    algorithm: z.enum(SIGNATURE_ALGORITHMS).describe('Pinned: a signature claiming another algorithm is refused.'),
+    jwk: z.record(z.string(), jsonValue).optional().describe('The public key (asymmetric algorithms).'),
+    secret: secretName.optional().describe('Name of the Worker secret holding the HMAC key (hmac-sha256).'),
+    delegate: z.boolean().default(false).describe('May act for users by covering the delegation header.'),
+    invoker: z
+      .object({
+        id: z.string().min(1).optional().describe('signer:<name> when absent.'),
+        kind: z.string().min(1).default('agent'),
+        label: z.string().optional(),
+        meta: z.record(z.string(), jsonValue).default({}),
+      })
+      .strict()
+      .default({ kind: 'agent', meta: {} }),
+  })
+  .strict()
+
+const keyDirectory = z
+  .object({
+    origin: origin.describe('Origin of a Web Bot Auth key directory (served at /.well-known/http-message-signatures-directory).'),
+    invoker: z
+      .object({
+        id: z.string().min(1).optional().describe('The directory origin when absent.'),
+        kind: z.string().min(1).default('agent'),
+        label: z.string().optional(),
+        meta: z.record(z.string(), jsonValue).default({}),
+      })
+      .strict()
+      .default({ kind: 'agent', meta: {} }),
+  })
+  .strict()
+
+const envelopeSettings = z
+  .object({
+    max_age: duration.default('5m').describe('Oldest created a signature may have.'),
+    clock_skew: duration.default('30s').describe('Allowed difference between the signer\'s clock and the gateway\'s.'),
+    nonce: z.enum(['required', 'optional']).default('required').describe('A nonce is remembered for the signature\'s lifetime; a replay is refused.'),
+    delegation_header: z.string().regex(/^[A-Za-z0-9-]+$/).default('On-Behalf-Of').describe('Header a delegating signer covers to name the user it acts for.'),
+    directory_timeout: duration.default('2s'),
+    directory_cache: duration.default('10m').describe('How long a fetched key directory is used.'),
+  })
+  .strict()
+
 export const gatewayFile = z
   .object({
     $schema: z.string().optional(),
@@ -255,6 +313,11 @@ export const gatewayFile = z
     api_keys: z.record(identifier, apiKey).default({}),
     issuers: z.record(identifier, issuerEntry).default({}).describe('Token issuers for bearer JWTs and opaque tokens.'),
     session: session.optional().describe('Browser sessions: the cookie and how to verify it.'),
+    signers: z.record(identifier, signer).default({}).describe('Who may sign requests (RFC 9421) and with which key.'),
+    key_directories: z.array(keyDirectory).default([]).describe('Web Bot Auth key directories the gateway trusts.'),
+    envelope: envelopeSettings
+      .default({ max_age: '5m', clock_skew: '30s', nonce: 'required', delegation_header: 'On-Behalf-Of', directory_timeout: '2s', directory_cache: '10m' })
+      .describe('Rules every signed request follows.'),
   })
   .strict()
 
@@ -295,6 +358,7 @@ export type RawPackFile = z.output<typeof packFile>
 export type RawGatewayFile = z.output<typeof gatewayFile>
 export type RawRule = z.output<typeof rule>
 export type RawIssuer = z.output<typeof issuerEntry>
+export type RawSigner = z.output<typeof signer>
 export type RawClaimMapping = z.output<typeof claimMapping>
 export type RawFixture = z.output<typeof fixtureFile>[number]
 

@@ -1,0 +1,72 @@
+/**
+ * `Content-Digest` (RFC 9530) checked while the body streams to the backend. The digest is
+ * computed as the bytes pass (workerd's `DigestStream`), and the last chunk is held back until
+ * it has been compared: a body that does not match never reaches the backend whole, and the
+ * upstream request is aborted instead.
+ *
+ * @module
+ */
+import { parseDictionary } from 'structured-headers'
+import { constantTimeEqual } from '../../../keys/digest.ts'
+
+export interface ExpectedDigest {
+  algorithm: 'SHA-256' | 'SHA-512'
+  digest: Uint8Array
+}
+
+/** The strongest supported digest in the field, or `null` if it names none (or is malformed). */
+export function parseContentDigest(value: string): ExpectedDigest | null {
+  let members
+  try {
+    members = parseDictionary(value)
+  } catch {
+    return null
+  }
+  for (const [name, algorithm] of [['sha-512', 'SHA-512'], ['sha-256', 'SHA-256']] as const) {
+    const member = members.get(name)
+    const bytes = member?.[0]
+    if (bytes instanceof ArrayBuffer) return { algorithm, digest: new Uint8Array(bytes) }
+  }
+  return null
+}
+
+export class ContentDigestMismatch extends Error {
+  override readonly name = 'ContentDigestMismatch'
+}
+
+export interface CheckedBody {
+  body: ReadableStream<Uint8Array>
+  /** Whether the body turned out not to match (known once the body has been read). */
+  readonly mismatched: boolean
+}
+
+export function checkedBody(body: ReadableStream<Uint8Array>, expected: ExpectedDigest): CheckedBody {
+  const digest = new crypto.DigestStream(expected.algorithm)
+  const writer = digest.getWriter()
+  let held: Uint8Array | null = null
+  const state = { mismatched: false }
+  const checked = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      async transform(chunk, controller) {
+        await writer.write(chunk)
+        if (held !== null) controller.enqueue(held)
+        held = chunk
+      },
+      async flush(controller) {
+        await writer.close()
+        if (!constantTimeEqual(new Uint8Array(await digest.digest), expected.digest)) {
+          state.mismatched = true
+          controller.error(new ContentDigestMismatch('the body does not match Content-Digest'))
+          return
+        }
+        if (held !== null) controller.enqueue(held)
+      },
+    }),
+  )
+  return {
+    body: checked,
+    get mismatched() {
+      return state.mismatched
+    },
+  }
+}

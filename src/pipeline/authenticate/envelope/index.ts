@@ -1,0 +1,289 @@
+/**
+ * Signed requests (RFC 9421 HTTP Message Signatures), the strongest method: a signer proves
+ * control of its key on every request, over the components the pack requires, once (the nonce
+ * is remembered), and only for a short time. A signer the policy allows to delegate may act for
+ * a user by covering the delegation header.
+ *
+ * Order matters: everything that costs nothing is checked before the signature, the signature
+ * before the nonce is spent, so a forger can neither make the gateway fetch nor burn nonces.
+ *
+ * @module
+ */
+import { parseDictionary, parseItem, serializeItem, type InnerList, type Item } from 'structured-headers'
+import { namedSecret, type Bindings } from '../../../env.ts'
+import type { EnvelopeProblem, Reason } from '../../../errors/reasons.ts'
+import type { Authentication } from '../../../invoker.ts'
+import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, SignatureAlgorithm, SignerInvoker } from '../../../policy/types.ts'
+import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
+import { parseContentDigest, type ExpectedDigest } from './content-digest.ts'
+import { KeyDirectories } from './directory.ts'
+import { SignatureBaseError, signatureBase } from './signature-base.ts'
+
+/** Longest nonce remembered; far above the 64 bytes Web Bot Auth uses. */
+const MAX_NONCE_LENGTH = 256
+/** Longest user id a delegating signer may name. */
+const MAX_DELEGATED_ID_LENGTH = 256
+const WEB_BOT_AUTH_TAG = 'web-bot-auth'
+
+export type EnvelopeOutcome =
+  | { kind: 'ok'; authentication: Authentication; expectedDigest: ExpectedDigest | null }
+  | { kind: 'reject'; reason: Reason }
+
+/** Remembers a nonce for `ttlMs`; false when it was already there (a replay). */
+export type ClaimNonce = (key: string, ttlMs: number) => Promise<boolean>
+
+interface Candidate {
+  input: InnerList
+  signature: Uint8Array
+  keyId: string
+  /** A signer from policy, or the directory the request names (resolved after the cheap checks). */
+  signer: CompiledSigner | { directory: string; invoker: SignerInvoker }
+}
+
+/** The floor every signature must cover (SPEC §3), as serialized component identifiers. */
+const METHOD = '"@method"'
+const AUTHORITY = '"@authority"'
+const PATH = '"@path"'
+const QUERY = '"@query"'
+const TARGET_URI = '"@target-uri"'
+const CONTENT_DIGEST = '"content-digest"'
+const SIGNATURE_AGENT = 'signature-agent'
+
+export class EnvelopeVerifier {
+  readonly #settings: EnvelopeSettings
+  readonly #signersByKeyId = new Map<string, CompiledSigner>()
+  readonly #directories: KeyDirectories
+  readonly #directoryInvokers: Map<string, SignerInvoker>
+  readonly #keys = new Map<string, Promise<CryptoKey>>()
+  /** Per pack: the extra components, serialized once. */
+  readonly #cover = new Map<string, string[]>()
+
+  constructor(policy: CompiledPolicy) {
+    this.#settings = policy.envelope
+    for (const signer of Object.values(policy.signers)) this.#signersByKeyId.set(signer.keyId, signer)
+    this.#directories = new KeyDirectories(policy.envelope)
+    this.#directoryInvokers = new Map(policy.keyDirectories.map((d) => [d.origin, d.invoker]))
+    for (const pack of policy.packs) this.#cover.set(pack.id, pack.envelope.cover.map(serializedComponent))
+  }
+
+  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce): Promise<EnvelopeOutcome> {
+    const reject = (problem: EnvelopeProblem, signer: string | null = null): EnvelopeOutcome => ({
+      kind: 'reject',
+      reason: { reason: 'envelope_invalid', problem, signer, accepted: pack.auth },
+    })
+    const { headers } = request
+    const found = this.#candidates(headers, pack)
+    if (typeof found === 'string') return reject(found)
+    const { input, signature, keyId, signer } = found
+    const signerName = 'name' in signer ? signer.name : signer.directory
+    const params = input[1]
+    const settings = this.#settings
+
+    const claimedAlg = params.get('alg')
+    if (claimedAlg !== undefined && 'algorithm' in signer && claimedAlg !== signer.algorithm) return reject('algorithm', signerName)
+    const created = params.get('created')
+    const expires = params.get('expires')
+    const nonce = params.get('nonce')
+    const now = Math.floor(Date.now() / 1000)
+    const skew = settings.clockSkewSeconds
+    if (typeof created !== 'number' || !Number.isInteger(created)) return reject('created_missing', signerName)
+    if (created > now + skew) return reject('created_future', signerName)
+    if (now - created > settings.maxAgeSeconds + skew) return reject('too_old', signerName)
+    if (expires !== undefined && (typeof expires !== 'number' || !Number.isInteger(expires) || now > expires + skew)) return reject('expired', signerName)
+    if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > MAX_NONCE_LENGTH)) return reject('malformed', signerName)
+    if (settings.nonceRequired && nonce === undefined) return reject('nonce_missing', signerName)
+
+    const hasBody = request.body !== null && request.method !== 'GET' && request.method !== 'HEAD' && headers.get('content-length') !== '0'
+    const covered = new Set(input[0].map((item) => serializeItem(item)))
+    const delegated = headers.get(settings.delegationHeader)
+    if (!coversFloor(covered, url, hasBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return reject('components_missing', signerName)
+    if (delegated !== null && !covered.has(serializedComponent(settings.delegationHeader))) return reject('components_missing', signerName)
+
+    let base: string
+    try {
+      base = signatureBase({ method: request.method, url, headers }, input)
+    } catch (error) {
+      if (error instanceof SignatureBaseError) return reject('component_invalid', signerName)
+      throw error
+    }
+
+    let algorithm: SignatureAlgorithm
+    let key: CryptoKey
+    if ('name' in signer) {
+      algorithm = signer.algorithm
+      const imported = await this.#signerKey(signer, env)
+      if (imported === null) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: `Worker secret ${signer.secretName ?? ''} is not set or not base64` } }
+      key = imported
+    } else {
+      if (params.get('tag') !== WEB_BOT_AUTH_TAG) return reject('malformed', signerName)
+      const lookup = await this.#directories.lookup(signer.directory, keyId)
+      if (!lookup.ok) {
+        if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: lookup.unavailable } }
+        return reject('signer_unknown', signerName)
+      }
+      if (claimedAlg !== undefined && claimedAlg !== lookup.algorithm) return reject('algorithm', signerName)
+      algorithm = lookup.algorithm
+      key = lookup.key
+    }
+    if (!(await verifySignature(algorithm, key, base, signature))) return reject('signature', signerName)
+
+    let authentication: Authentication
+    const { invoker } = signer
+    if (delegated !== null) {
+      if (!('name' in signer) || !signer.delegate) return reject('delegation_refused', signerName)
+      const user = delegated.trim()
+      if (user === '' || user.length > MAX_DELEGATED_ID_LENGTH || !/^[\x21-\x7e]+$/.test(user)) return reject('malformed', signerName)
+      authentication = { invoker: { id: user, kind: 'chat', meta: { signer: invoker.id } }, auth: { method: 'envelope', signer: signerName } }
+    } else {
+      authentication = {
+        invoker: { id: invoker.id, kind: invoker.kind, ...(invoker.label !== undefined ? { label: invoker.label } : {}), meta: { ...invoker.meta } },
+        auth: { method: 'envelope', signer: signerName },
+      }
+    }
+
+    let expectedDigest: ExpectedDigest | null = null
+    if (hasBody) {
+      const field = headers.get('content-digest')
+      expectedDigest = field === null ? null : parseContentDigest(field)
+      if (expectedDigest === null) return reject('digest_missing', signerName)
+    }
+
+    if (typeof nonce === 'string') {
+      const lifetime = (typeof expires === 'number' ? Math.min(expires, created + settings.maxAgeSeconds) : created + settings.maxAgeSeconds) + skew - now
+      if (!(await claimNonce(`${signerName}\n${keyId}\n${nonce}`, Math.max(1, lifetime) * 1000))) return reject('replayed', signerName)
+    }
+    return { kind: 'ok', authentication, expectedDigest }
+  }
+
+  /**
+   * The one signature to verify. Signatures by keys the pack does not know are ignored (another
+   * hop may have signed too); of those it knows, there must be exactly one, as two could name
+   * two callers.
+   */
+  #candidates(headers: Headers, pack: CompiledPack): Candidate | EnvelopeProblem {
+    const inputField = headers.get('signature-input')
+    const signatureField = headers.get('signature')
+    if (inputField === null || signatureField === null) return 'malformed'
+    let inputs
+    let signatures
+    try {
+      inputs = parseDictionary(inputField)
+      signatures = parseDictionary(signatureField)
+    } catch {
+      return 'malformed'
+    }
+    const known: Candidate[] = []
+    for (const [label, member] of inputs) {
+      if (!Array.isArray(member[0])) return 'malformed'
+      const input = member as InnerList
+      const value = signatures.get(label)?.[0]
+      if (!(value instanceof ArrayBuffer)) return 'malformed'
+      const keyId = input[1].get('keyid')
+      if (typeof keyId !== 'string') continue
+      const signer = this.#signersByKeyId.get(keyId)
+      if (signer !== undefined) {
+        if (pack.envelope.signers.includes(signer.name)) known.push({ input, signature: new Uint8Array(value), keyId, signer })
+        continue
+      }
+      const directory = this.#directoryOf(headers, input, pack)
+      if (directory !== null) known.push({ input, signature: new Uint8Array(value), keyId, signer: directory })
+    }
+    if (known.length === 0) return 'signer_unknown'
+    if (known.length > 1) return 'ambiguous'
+    return known[0] as Candidate
+  }
+
+  /** The trusted directory a signature names through a covered `Signature-Agent`, if any. */
+  #directoryOf(headers: Headers, input: InnerList, pack: CompiledPack): { directory: string; invoker: SignerInvoker } | null {
+    const value = headers.get(SIGNATURE_AGENT)
+    const component = input[0].find(([name]) => name === SIGNATURE_AGENT)
+    if (value === null || component === undefined) return null
+    const url = signatureAgentUrl(value, component)
+    if (url === null) return null
+    let origin: string
+    try {
+      origin = new URL(url).origin
+    } catch {
+      return null
+    }
+    const invoker = this.#directoryInvokers.get(origin)
+    if (invoker === undefined || !pack.envelope.directories.includes(origin)) return null
+    return { directory: origin, invoker }
+  }
+
+  #signerKey(signer: CompiledSigner, env: Bindings): Promise<CryptoKey | null> {
+    if (signer.secretName !== null) {
+      const secret = namedSecret(env, signer.secretName)
+      const bytes = secret === null ? null : base64Bytes(secret)
+      if (bytes === null) return Promise.resolve(null)
+      const cacheKey = `${signer.name}\n${secret}`
+      let key = this.#keys.get(cacheKey)
+      if (key === undefined) this.#keys.set(cacheKey, (key = importHmacKey(bytes)))
+      return key
+    }
+    let key = this.#keys.get(signer.name)
+    if (key === undefined) {
+      key = importPublicKey(signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>, signer.jwk as never)
+      this.#keys.set(signer.name, key)
+    }
+    return key
+  }
+}
+
+function coversFloor(covered: Set<string>, url: URL, hasBody: boolean): boolean {
+  // @target-uri carries scheme, authority, path and query at once.
+  const target = covered.has(TARGET_URI)
+  if (!covered.has(METHOD)) return false
+  if (!target && !(covered.has(AUTHORITY) && covered.has(PATH))) return false
+  if (url.search !== '' && !target && !covered.has(QUERY)) return false
+  if (hasBody && !covered.has(CONTENT_DIGEST)) return false
+  return true
+}
+
+/** `content-type` → `"content-type"`; `@query-param;name=q` → `"@query-param";name="q"`. */
+export function serializedComponent(component: string): string {
+  const [name, ...params] = component.split(';')
+  const map = new Map<string, string | boolean>()
+  for (const param of params) {
+    const eq = param.indexOf('=')
+    if (eq < 0) map.set(param.trim(), true)
+    else map.set(param.slice(0, eq).trim(), param.slice(eq + 1).trim().replace(/^"|"$/g, ''))
+  }
+  return serializeItem([name as string, map])
+}
+
+/**
+ * `Signature-Agent` names the directory: an sf-string in the first drafts, a dictionary member
+ * (picked by the component's `key`, or the only member) in the current one.
+ */
+function signatureAgentUrl(value: string, component: Item): string | null {
+  const key = component[1].get('key')
+  try {
+    if (typeof key === 'string') {
+      const member = parseDictionary(value).get(key)?.[0]
+      return typeof member === 'string' ? member : null
+    }
+    const item = parseItem(value)[0]
+    if (typeof item === 'string') return item
+  } catch {
+    try {
+      const members = [...parseDictionary(value).values()]
+      const only = members.length === 1 ? members[0]?.[0] : undefined
+      return typeof only === 'string' ? only : null
+    } catch {
+      return null
+    }
+  }
+  return null
+}
+
+function base64Bytes(text: string): Uint8Array | null {
+  try {
+    const binary = atob(text.trim())
+    const out = new Uint8Array(binary.length)
+    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)
+    return out.length > 0 ? out : null
+  } catch {
+    return null
+  }
+}
