@@ -153,6 +153,7 @@ const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
   nonce_missing: 'The signature needs a nonce (see Accept-Signature).',
   created_missing: 'The signature needs a created parameter (see Accept-Signature).',
   digest_missing: 'A request with a body needs a Content-Digest (sha-256 or sha-512) covered by the signature.',
+  length_missing: 'A signed request with a body needs Content-Length.',
   ambiguous: 'More than one signature by a known signer was presented; send exactly one.',
   // One text for the rest: which check failed is for the log, not for a forger.
   malformed: 'The request signature is not valid for this pack.',

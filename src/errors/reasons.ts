@@ -74,6 +74,7 @@ export type EnvelopeProblem =
   | 'signature'
   | 'delegation_refused'
   | 'digest_missing'
+  | 'length_missing'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
 export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'

@@ -6,7 +6,8 @@
  *
  *   /_control/signal?name=N      raise signal N          /_control/seen?name=N   whether N was raised
  *   /sse-lockstep?name=N         event 1, wait for signal N, event 2, end
- *   /upload                      counts body bytes; raises "upload-started" at the first chunk
+ *   /upload                      counts body bytes; raises "upload-started" at the first chunk and
+ *                                "upload-complete-<x-request-id>" when the whole request arrived
  *   /slow?ms=M                   sends headers after M ms
  *   /ws                          WebSocket echo (prefixes "echo:")
  *   anything else                JSON { method, path, headers, body_bytes }
@@ -68,6 +69,7 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
       bytes += chunk.length
     })
     req.on('end', () => {
+      if (url.pathname === '/upload') raise(`upload-complete-${String(req.headers['x-request-id'])}`)
       res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] })
       res.end(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body_bytes: bytes }))
     })

@@ -35,7 +35,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     })
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null
     const expectedDigest = c.get('expectedDigest')
-    const checked = hasBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest) : null
+    const checked = hasBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest, request.headers.get('content-length')) : null
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), upstreamTimeoutMs)
     let upstream: Response

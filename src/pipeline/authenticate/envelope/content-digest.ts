@@ -40,7 +40,7 @@ export interface CheckedBody {
   readonly mismatched: boolean
 }
 
-export function checkedBody(body: ReadableStream<Uint8Array>, expected: ExpectedDigest): CheckedBody {
+export function checkedBody(body: ReadableStream<Uint8Array>, expected: ExpectedDigest, contentLength: string | null = null): CheckedBody {
   const digest = new crypto.DigestStream(expected.algorithm)
   const writer = digest.getWriter()
   let held: Uint8Array | null = null
@@ -63,8 +63,19 @@ export function checkedBody(body: ReadableStream<Uint8Array>, expected: Expected
       },
     }),
   )
+  // With a declared length the upstream request is framed by Content-Length, so a stream that
+  // errors before its last bytes leaves the backend an incomplete request. Without one, workerd
+  // ends a chunked body cleanly even when its stream errors (measured: the backend saw a whole
+  // request, cut short), which is why the envelope step requires Content-Length on signed bodies.
+  const length = contentLength !== null && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : null
+  let framed: ReadableStream<Uint8Array> = checked
+  if (length !== null) {
+    const fixed = new FixedLengthStream(length)
+    checked.pipeTo(fixed.writable).catch(() => undefined)
+    framed = fixed.readable
+  }
   return {
-    body: checked,
+    body: framed,
     get mismatched() {
       return state.mismatched
     },

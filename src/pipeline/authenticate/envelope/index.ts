@@ -143,6 +143,9 @@ export class EnvelopeVerifier {
 
     let expectedDigest: ExpectedDigest | null = null
     if (hasBody) {
+      // The body is checked as it streams; only a length-framed upstream request lets a mismatch
+      // cut it off visibly (a chunked one would end cleanly, cut short), so the length is required.
+      if (!/^\d{1,15}$/.test(headers.get('content-length') ?? '')) return reject('length_missing', signerName)
       const field = headers.get('content-digest')
       expectedDigest = field === null ? null : parseContentDigest(field)
       if (expectedDigest === null) return reject('digest_missing', signerName)
