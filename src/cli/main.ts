@@ -9,6 +9,7 @@ import { buildPolicies, GENERATED_MODULE } from './build-policies.ts'
 import { checkCommand, explainCommand } from './check.ts'
 import { decodeCommand } from './decode.ts'
 import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
+import { generateSignerCommand, signRequestCommand } from './signers.ts'
 import { generateSigningKeysCommand } from './signing-keys.ts'
 
 const HELP = `invoker-gateway <command>
@@ -29,6 +30,11 @@ const HELP = `invoker-gateway <command>
                                 the current signing key published for rotation
   decode TOKEN [--jwks URL --issuer ISS --audience PACK] [--method M --url URL]
                                 decode an X-Invoker header; with --jwks, verify it too
+  signers generate --name NAME [--alg ed25519|ecdsa-p256-sha256|rsa-pss-sha512|rsa-v1_5-sha256|hmac-sha256]
+                   [--keyid ID] [--key-out FILE] [--delegate]
+                                a request signer's key pair (private key to FILE) and its policy entry
+  sign URL --key FILE [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
+                                sign a request (RFC 9421) and print its headers; --send sends it
 
 Common option: --policies DIR (default: policies)`
 
@@ -58,6 +64,16 @@ async function main(argv: string[]): Promise<number> {
       issuer: { type: 'string' },
       audience: { type: 'string' },
       json: { type: 'boolean' },
+      keyid: { type: 'string' },
+      delegate: { type: 'boolean' },
+      key: { type: 'string' },
+      request: { type: 'string', short: 'X' },
+      header: { type: 'string', short: 'H', multiple: true },
+      data: { type: 'string', short: 'd' },
+      components: { type: 'string' },
+      'on-behalf-of': { type: 'string' },
+      send: { type: 'boolean' },
+      'key-out': { type: 'string' },
     },
   })
   switch (command) {
@@ -77,6 +93,11 @@ async function main(argv: string[]): Promise<number> {
       return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)
     case 'decode':
       return decodeCommand(positionals[0], values)
+    case 'signers':
+      if (positionals[0] !== 'generate') break
+      return generateSignerCommand({ ...values, alg: values.alg === 'EdDSA' ? undefined : values.alg, out: values['key-out'] })
+    case 'sign':
+      return signRequestCommand(positionals[0], { ...values, method: values.request ?? (values.method === 'GET' ? undefined : values.method) })
     case undefined:
     case 'help':
     case '--help':

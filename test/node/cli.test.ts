@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT, importJWK, type JWK } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
+import { createPublicKey } from 'node:crypto'
+import { createVerifier, httpbis } from 'http-message-signatures'
 import { parseApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
+import { compileYaml } from '../support/policy.ts'
 
 function cli(...args: string[]): { status: number; stdout: string; stderr: string } {
   const run = spawnSync(process.execPath, ['src/cli/main.ts', ...args], { encoding: 'utf8' })
@@ -111,5 +114,25 @@ describe('invoker-gateway CLI', () => {
     expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo')).toBe(0)
     expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'crm')).toBe(1)
     expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo', '--method', 'GET', '--url', 'http://b/y')).toBe(1)
+  })
+
+  it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512'])('signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature', async (alg) => {
+    const dir = mkdtempSync(join(tmpdir(), 'igw-signer-'))
+    const keyFile = join(dir, 'signer.json')
+    const generated = cli('signers', 'generate', '--name', 'chat-host', '--alg', alg, '--key-out', keyFile, '--delegate')
+    expect(generated.status, generated.stderr).toBe(0)
+    const entry = generated.stdout.split('\n').slice(1).join('\n')
+    const { policy } = compileYaml({}, `issuer: https://gateway.test\nsigners:\n${entry}\n`)
+    expect(policy.signers['chat-host']).toMatchObject({ algorithm: alg, delegate: true })
+    const signed = cli('sign', 'https://gw.example/packs/x/run?q=1', '--key', keyFile, '-X', 'POST', '-d', '{"a":1}', '--on-behalf-of', 'alice')
+    expect(signed.status, signed.stderr).toBe(0)
+    const headers = Object.fromEntries(signed.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]))
+    expect(headers['signature-input']).toMatch(/^sig1=\("@method" "@authority" "@path" "@query" "content-digest" "on-behalf-of"\);created=\d+;expires=\d+;nonce="[^"]+";keyid="chat-host-[\d-]+";alg="/)
+    const publicKey = createPublicKey({ key: policy.signers['chat-host']?.jwk as never, format: 'jwk' })
+    const verified = await httpbis.verifyMessage(
+      { keyLookup: async () => ({ id: policy.signers['chat-host']?.keyId, algs: [alg], verify: createVerifier(publicKey, alg) }) },
+      { method: 'POST', url: 'https://gw.example/packs/x/run?q=1', headers },
+    )
+    expect(verified).toBe(true)
   })
 })
