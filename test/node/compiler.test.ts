@@ -60,7 +60,9 @@ describe('policy compiler', () => {
     ['a rule naming an unknown key', ok + 'allow: [{ api_key: ghost }]\n', 'policies/weather.yaml:6:20: no API key is named "ghost"'],
     ['an unknown rule field', ok + 'deny: [{ user: x }]\n', 'policies/weather.yaml:6:10: unknown rule field "user"'],
     ['an empty rule', ok + 'allow: [{}]\n', 'policies/weather.yaml:6:9: an empty rule would match everyone'],
-    ['a method this version cannot verify', ok.replace('[api_key]', '[api_key, envelope]'), 'policies/weather.yaml:5:17: auth method "envelope" is not available'],
+    ['envelope without any signer', ok.replace('[api_key]', '[api_key, envelope]'), 'policies/weather.yaml:5:7: auth: envelope needs a signer or a key directory'],
+    ['envelope settings without envelope', ok + 'envelope: { cover: [content-type] }\n', 'policies/weather.yaml:6:1: envelope settings on a pack that does not accept signed requests'],
+    ['a method listed twice', ok.replace('[api_key]', '[api_key, api_key]'), 'policies/weather.yaml:5:17: auth method "api_key" is listed twice'],
     ['bearer without any issuer', ok.replace('[api_key]', '[api_key, bearer]'), 'policies/weather.yaml:5:7: auth: bearer needs at least one entry under issuers'],
     ['session without a session section', ok.replace('[api_key]', '[session]'), 'policies/weather.yaml:5:7: auth: session needs a session section'],
     ['bearer settings without bearer', ok + 'bearer: { issuers: [idp] }\n', 'policies/weather.yaml:6:1: bearer settings on a pack that does not accept bearer tokens'],
@@ -152,6 +154,61 @@ session:
       'policies/weather.yaml:5:7: the pack would accept opaque tokens from idp and partner: name at most one issuer with introspection under bearer.issuers',
     ])
     expect(compileErrors({ weather: pack + 'bearer: { issuers: [idp, ghost] }\n' }, issuers)).toEqual(['policies/weather.yaml:6:26: no issuer is named "ghost" in _gateway.yaml'])
+  })
+
+  const signersYaml = `
+issuer: https://gateway.test
+signers:
+  chat-host:
+    keyid: chat-host-1
+    algorithm: ed25519
+    jwk: { kty: OKP, crv: Ed25519, x: JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs }
+    delegate: true
+  hmac-bot:
+    keyid: hmac-1
+    algorithm: hmac-sha256
+    secret: HMAC_BOT_SECRET
+key_directories:
+  - origin: https://bots.example.com
+`
+  const envelopePack = ok.replace('[api_key]', '[envelope]')
+
+  it('compiles signers, key directories and the envelope settings', () => {
+    const { policy } = compileYaml({ weather: envelopePack + 'envelope: { cover: [content-type, "@query-param;name=q"] }\n' }, signersYaml)
+    expect(policy.signers['chat-host']).toEqual({
+      name: 'chat-host',
+      keyId: 'chat-host-1',
+      algorithm: 'ed25519',
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs' },
+      secretName: null,
+      delegate: true,
+      invoker: { id: 'signer:chat-host', kind: 'agent', meta: {} },
+    })
+    expect(policy.signers['hmac-bot']).toMatchObject({ secretName: 'HMAC_BOT_SECRET', jwk: null, delegate: false })
+    expect(policy.keyDirectories).toEqual([{ origin: 'https://bots.example.com', invoker: { id: 'https://bots.example.com', kind: 'agent', meta: {} } }])
+    expect(policy.envelope).toEqual({ maxAgeSeconds: 300, clockSkewSeconds: 30, nonceRequired: true, delegationHeader: 'on-behalf-of', directoryTimeoutMs: 2000, directoryCacheMs: 600_000 })
+    expect(policy.packs[0]?.envelope).toEqual({ signers: ['chat-host', 'hmac-bot'], directories: ['https://bots.example.com'], cover: ['content-type', '@query-param;name=q'] })
+  })
+
+  it.each([
+    ['an HMAC signer without a secret', (g: string) => g.replace('    secret: HMAC_BOT_SECRET\n', ''), 'hmac-sha256 needs secret: NAME'],
+    ['an asymmetric signer with a secret', (g: string) => g.replace('    delegate: true', '    delegate: true\n    secret: X'), 'ed25519 verifies with a public key (jwk), not a secret'],
+    ['a key of the wrong type', (g: string) => g.replace('algorithm: ed25519', 'algorithm: ecdsa-p256-sha256'), 'ecdsa-p256-sha256 needs a EC P-256 key'],
+    ['a private key', (g: string) => g.replace('x: JrQ', 'd: abc, x: JrQ'), 'jwk is a public key'],
+    ['two signers with one keyid', (g: string) => g.replace('keyid: hmac-1', 'keyid: chat-host-1'), 'keyid "chat-host-1" is already used by signer "chat-host"'],
+    ['an unknown algorithm', (g: string) => g.replace('algorithm: ed25519', 'algorithm: rsa-sha1'), 'signers.chat-host.algorithm: expected one of'],
+  ])('refuses %s', (_, edit, message) => {
+    const errors = compileErrors({ weather: envelopePack }, edit(signersYaml))
+    expect(errors.some((e) => e.includes(message)), errors.join('\n')).toBe(true)
+  })
+
+  it('refuses a pack naming an unknown signer or directory, or a component that is none', () => {
+    const errors = compileErrors({ weather: envelopePack + 'envelope: { signers: [ghost], directories: [https://evil.example.com], cover: ["Content-Type"] }\n' }, signersYaml)
+    expect(errors).toEqual([
+      'policies/weather.yaml:6:23: no signer is named "ghost" in _gateway.yaml',
+      'policies/weather.yaml:6:47: "https://evil.example.com" is not under key_directories in _gateway.yaml',
+      'policies/weather.yaml:6:80: a component is a lower-case field name or a derived component (@method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=…)',
+    ])
   })
 
   it('compiles rate limits with their defaults', () => {

@@ -38,7 +38,6 @@ import {
   packFile,
   parseDuration,
   RULE_FIELDS,
-  SUPPORTED_AUTH_METHODS,
   type RawClaimMapping,
   type RawFixture,
   type RawGatewayFile,
@@ -366,9 +365,7 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
 
   const auth: AcceptedMethod[] = []
   raw.auth.forEach((method, i) => {
-    if (!SUPPORTED_AUTH_METHODS.includes(method)) {
-      errors.push(located.error(['auth', i], `auth method "${method}" is not available in this version of the gateway (available: ${SUPPORTED_AUTH_METHODS.join(', ')})`))
-    } else if (auth.includes(method)) {
+    if (auth.includes(method)) {
       errors.push(located.error(['auth', i], `auth method "${method}" is listed twice`))
     } else auth.push(method)
   })

@@ -80,8 +80,6 @@ const agent = z
   .strict()
 
 export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
-/** Methods this version of the gateway can verify; the others are refused at build time. */
-export const SUPPORTED_AUTH_METHODS: readonly string[] = ['api_key', 'bearer', 'session', 'envelope']
 
 const origin = z
   .string()
