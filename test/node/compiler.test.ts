@@ -206,7 +206,7 @@ key_directories:
     const errors = compileErrors({ weather: envelopePack + 'envelope: { signers: [ghost], directories: [https://evil.example.com], cover: ["Content-Type"] }\n' }, signersYaml)
     expect(errors).toEqual([
       'policies/weather.yaml:6:23: no signer is named "ghost" in _gateway.yaml',
-      'policies/weather.yaml:6:47: "https://evil.example.com" is not under key_directories in _gateway.yaml',
+      'policies/weather.yaml:6:45: "https://evil.example.com" is not under key_directories in _gateway.yaml',
       'policies/weather.yaml:6:80: a component is a lower-case field name or a derived component (@method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=…)',
     ])
   })
