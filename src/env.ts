@@ -7,7 +7,7 @@
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
-import type { ExpectedDigest } from './pipeline/authenticate/envelope/content-digest.ts'
+import type { ExpectedDigest } from './pipeline/authenticate/envelope/expected-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'

@@ -17,6 +17,7 @@ interface Env extends Bindings {
   BENCH_API_KEY: string
   BENCH_BEARER: string
   BENCH_JWKS: string
+  BENCH_SIGNED: string
 }
 
 const answer = '{"ok":true}'
@@ -45,6 +46,8 @@ function requestFor(name: string, env: Env): Request {
       return new Request('https://gw.bench/keyed/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
     case 'bearer':
       return new Request('https://gw.bench/bearer/x', { headers: { authorization: `Bearer ${env.BENCH_BEARER}` } })
+    case 'signed':
+      return new Request('https://gw.bench/signed/x', { headers: JSON.parse(env.BENCH_SIGNED) as Record<string, string> })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
     default: // refused (no key) and floor

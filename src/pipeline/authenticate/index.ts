@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { Bindings, GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
@@ -29,6 +29,17 @@ export interface Consumed {
 const NOTHING_CONSUMED: Consumed = { headers: [], cookie: null }
 /** A verified signature's fields; Content-Digest stays (the backend may check the body too). */
 const ENVELOPE_CONSUMED: Consumed = { headers: ['signature', 'signature-input', 'signature-agent'], cookie: null }
+
+function consumedBy(credential: Credential): Consumed {
+  switch (credential.method) {
+    case 'session':
+      return { headers: [], cookie: credential.cookie.name }
+    case 'envelope':
+      return ENVELOPE_CONSUMED
+    default:
+      return { headers: [credential.header], cookie: null }
+  }
+}
 
 export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
@@ -59,8 +70,9 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
     return record === null ? null : indexEntry(record)
   }
 
-  async function verify(credential: Credential, pack: CompiledPack, env: Bindings): Promise<AuthnResult> {
+  async function verify(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>): Promise<AuthnResult> {
     const accepted = pack.auth
+    const env = c.env
     switch (credential.method) {
       case 'api_key':
         if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
@@ -72,7 +84,8 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         // Only looked for on packs that accept sessions, with a session configured.
         return (session as SessionVerifier).verify(credential.cookie, pack, env)
       case 'envelope':
-        throw new Error('signed requests are verified by the envelope verifier')
+        // Only looked for on packs that accept signed requests.
+        return envelope.verify(c.req.raw, c.get('url'), pack, env, nonceClaimer(env))
       case 'unknown_scheme':
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
     }
@@ -94,18 +107,11 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         if (credential.method === 'session' && !originTrusted(c.req.method, headers, c.get('url').origin, pack)) {
           throw new GatewayError({ reason: 'csrf_refused', origin: headers.get('origin') })
         }
-        if (credential.method === 'envelope') {
-          const result = await envelope.verify(c.req.raw, c.get('url'), pack, c.env, nonceClaimer(c.env))
-          if (result.kind === 'reject') throw new GatewayError(result.reason)
-          c.set('authentication', result.authentication)
-          c.set('expectedDigest', result.expectedDigest)
-          c.set('consumed', ENVELOPE_CONSUMED)
-          break
-        }
-        const result = await verify(credential, pack, c.env)
+        const result = await verify(credential, pack, c)
         if (result.kind === 'reject') throw new GatewayError(result.reason)
         c.set('authentication', result.authentication)
-        c.set('consumed', credential.method === 'session' ? { headers: [], cookie: credential.cookie.name } : { headers: [credential.header], cookie: null })
+        c.set('expectedDigest', result.expectedDigest ?? null)
+        c.set('consumed', consumedBy(credential))
         break
       }
       case 'none': {

@@ -8,11 +8,9 @@
  */
 import { parseDictionary } from 'structured-headers'
 import { constantTimeEqual } from '../../../keys/digest.ts'
+import type { ExpectedDigest } from './expected-digest.ts'
 
-export interface ExpectedDigest {
-  algorithm: 'SHA-256' | 'SHA-512'
-  digest: Uint8Array
-}
+export type { ExpectedDigest }
 
 /** The strongest supported digest in the field, or `null` if it names none (or is malformed). */
 export function parseContentDigest(value: string): ExpectedDigest | null {

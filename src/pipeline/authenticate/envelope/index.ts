@@ -11,13 +11,14 @@
  */
 import { parseDictionary, parseItem, serializeItem, type InnerList, type Item } from 'structured-headers'
 import { namedSecret, type Bindings } from '../../../env.ts'
-import type { EnvelopeProblem, Reason } from '../../../errors/reasons.ts'
+import type { EnvelopeProblem } from '../../../errors/reasons.ts'
 import type { Authentication } from '../../../invoker.ts'
 import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, SignatureAlgorithm, SignerInvoker } from '../../../policy/types.ts'
 import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
 import { parseContentDigest, type ExpectedDigest } from './content-digest.ts'
 import { KeyDirectories } from './directory.ts'
 import { SignatureBaseError, signatureBase } from './signature-base.ts'
+import type { AuthnResult } from '../result.ts'
 
 /** Longest nonce remembered; far above the 64 bytes Web Bot Auth uses. */
 const MAX_NONCE_LENGTH = 256
@@ -25,9 +26,6 @@ const MAX_NONCE_LENGTH = 256
 const MAX_DELEGATED_ID_LENGTH = 256
 const WEB_BOT_AUTH_TAG = 'web-bot-auth'
 
-export type EnvelopeOutcome =
-  | { kind: 'ok'; authentication: Authentication; expectedDigest: ExpectedDigest | null }
-  | { kind: 'reject'; reason: Reason }
 
 /** Remembers a nonce for `ttlMs`; false when it was already there (a replay). */
 export type ClaimNonce = (key: string, ttlMs: number) => Promise<boolean>
@@ -66,8 +64,8 @@ export class EnvelopeVerifier {
     for (const pack of policy.packs) this.#cover.set(pack.id, pack.envelope.cover.map(serializedComponent))
   }
 
-  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce): Promise<EnvelopeOutcome> {
-    const reject = (problem: EnvelopeProblem, signer: string | null = null): EnvelopeOutcome => ({
+  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce): Promise<AuthnResult> {
+    const reject = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult => ({
       kind: 'reject',
       reason: { reason: 'envelope_invalid', problem, signer, accepted: pack.auth },
     })
