@@ -37,3 +37,10 @@ export const ANSWER_CACHE_MAX_ENTRIES = 10_000
 
 /** Most characters of an `iss` the gateway reads from an unverified token before refusing it. */
 export const MAX_ISSUER_LENGTH = 512
+
+/**
+ * Longest time a verified bearer token's claims are reused without verifying its signature
+ * again (never past its exp, never after its key leaves the issuer's JWKS). Short, so that an
+ * operator who removes an issuer's key by hand sees it take effect within a minute.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 60_000

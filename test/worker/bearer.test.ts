@@ -206,8 +206,10 @@ describe('bearer JWTs from a real OpenID provider', () => {
     await expectInvalidToken(await gw.fetch('/packs/agents/run', bearer(stranger)))
   })
 
-  it('refuses a token from a configured issuer the pack does not accept', async () => {
-    await expectInvalidToken(await gw.fetch('/packs/partners/run', bearer(await token())))
+  it('refuses a token from a configured issuer the pack does not accept, even once verified for another pack', async () => {
+    const verified = await token()
+    expect((await gw.fetch('/packs/agents/run', bearer(verified))).status).toBe(200)
+    await expectInvalidToken(await gw.fetch('/packs/partners/run', bearer(verified)))
   })
 
   it('refuses a bearer token on a pack that does not accept bearer tokens', async () => {

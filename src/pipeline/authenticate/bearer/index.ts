@@ -5,7 +5,11 @@
  *
  * @module
  */
+import type { JWK, JWTVerifyGetKey } from 'jose'
+import { VERIFIED_TOKEN_TTL_MS } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
+import { sha256Hex } from '../../../keys/digest.ts'
+import { AnswerCache } from '../answer-cache.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
 import { grantedScopes, mapClaims, missingScopes, type Claims } from '../claims.ts'
@@ -27,6 +31,8 @@ export class BearerVerifier {
   readonly #keySources: Map<string, IssuerKeySource>
   readonly #packs = new Map<string, PackIssuers>()
   readonly #introspector = new Introspector()
+  /** Tokens whose signature already verified, by digest: see {@link BearerVerifier.verifyJwt}. */
+  readonly #verified = new AnswerCache<Extract<JwtOutcome, { ok: true }>>()
 
   constructor(policy: CompiledPolicy) {
     for (const issuer of Object.values(policy.issuers)) this.#byIss.set(issuer.issuer, issuer)
@@ -52,8 +58,35 @@ export class BearerVerifier {
     return { kind: 'ok', authentication }
   }
 
-  /** A JWT from one of `accepted` issuers, without scope checks (session cookies use this too). */
+  /**
+   * A JWT from one of `accepted` issuers, without scope checks (session cookies use this too).
+   *
+   * A client sends the same access token many times; its signature is verified once, and the
+   * verified claims are then reused (by a digest of the token) until the token expires or for
+   * {@link VERIFIED_TOKEN_TTL_MS}, whichever is first, and only while the issuer still publishes
+   * the key that signed it: a key rotated out of the JWKS ends the reuse at the next refresh.
+   * Tokens of shared-secret issuers are not reused (a changed secret must take effect at once).
+   */
   async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {
+    const digest = await sha256Hex(token)
+    const reused = this.#verified.get(digest)
+    if (reused !== undefined && accepted.has(reused.issuer.name) && this.#stillPublished(reused)) return reused
+    const outcome = await this.#verifyJwtUncached(token, accepted, env)
+    if (outcome.ok && this.#keySources.get(outcome.issuer.name)?.kind === 'set') {
+      const exp = typeof outcome.claims.exp === 'number' ? outcome.claims.exp * 1000 : 0
+      this.#verified.set(digest, outcome, Math.min(VERIFIED_TOKEN_TTL_MS, exp - Date.now()))
+    }
+    return outcome
+  }
+
+  #stillPublished(verified: Extract<JwtOutcome, { ok: true }>): boolean {
+    const source = this.#keySources.get(verified.issuer.name)
+    if (source?.kind !== 'set') return false
+    const keys = (source.getKey as JWTVerifyGetKey & { jwks?: () => { keys: JWK[] } | undefined }).jwks?.()?.keys ?? []
+    return verified.kid === null ? keys.length > 0 : keys.some((key) => key.kid === verified.kid)
+  }
+
+  async #verifyJwtUncached(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {
     const iss = unverifiedIssuer(token)
     if (iss === null) return { ok: false, problem: 'malformed', issuer: null }
     const issuer = this.#byIss.get(iss)

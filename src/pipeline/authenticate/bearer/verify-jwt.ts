@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose'
+import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyResult } from 'jose'
 import { MAX_ISSUER_LENGTH } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
@@ -16,7 +16,7 @@ import { KeySourceUnavailable, sharedSecret, type IssuerKeySource } from './issu
 export type JwtProblem = Exclude<TokenProblem, 'inactive'>
 
 export type JwtOutcome =
-  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload }
+  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload; kid: string | null }
   | { ok: false; problem: JwtProblem; issuer: string | null }
   | { ok: false; unavailable: string; issuer: string }
 
@@ -46,15 +46,15 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     ...(issuer.maxTokenAgeSeconds !== null ? { maxTokenAge: issuer.maxTokenAgeSeconds } : {}),
   }
   try {
-    let payload: JWTPayload
+    let verified: JWTVerifyResult
     if (source.kind === 'secret') {
       const secret = sharedSecret(env, source.secretName)
       if (secret === null) return { ok: false, unavailable: `Worker secret ${source.secretName} is not set`, issuer: issuer.name }
-      payload = (await jwtVerify(token, secret, options)).payload
+      verified = await jwtVerify(token, secret, options)
     } else {
-      payload = (await jwtVerify(token, source.getKey, options)).payload
+      verified = await jwtVerify(token, source.getKey, options)
     }
-    return { ok: true, issuer, claims: payload }
+    return { ok: true, issuer, claims: verified.payload, kid: verified.protectedHeader.kid ?? null }
   } catch (error) {
     return failure(error, issuer.name)
   }
