@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AuthMethod, JsonValue } from '../invoker.ts'
+import type { AuthMethod, Invoker, JsonValue } from '../invoker.ts'
 
 export const COMPILED_POLICY_VERSION = 1
 
@@ -26,12 +26,8 @@ export interface CompiledPolicy {
 
 export type SignatureAlgorithm = 'ed25519' | 'ecdsa-p256-sha256' | 'rsa-pss-sha512' | 'rsa-v1_5-sha256' | 'hmac-sha256'
 
-export interface SignerInvoker {
-  id: string
-  kind: string
-  label?: string
-  meta: Record<string, JsonValue>
-}
+/** The invoker a signer or a key directory stands for. */
+export type SignerInvoker = Invoker
 
 export interface CompiledSigner {
   name: string

@@ -27,6 +27,7 @@ import {
   type CompiledRule,
   type CompiledSession,
   type CompiledSigner,
+  type SignerInvoker,
   type RateLimitKeySource,
   type RuleField,
 } from '../types.ts'
@@ -43,6 +44,7 @@ import {
   type RawGatewayFile,
   type RawPackFile,
   type RawRule,
+  type RawSigner,
 } from './schema.ts'
 
 export interface SourceFile {
@@ -205,10 +207,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const issuers = compileIssuers(gateway, errors)
   const session = compileSession(gateway, issuers, errors)
   const signers = compileSigners(gateway, errors)
-  const keyDirectories = gateway.value.key_directories.map((d) => ({
-    origin: d.origin,
-    invoker: { id: d.invoker.id ?? d.origin, kind: d.invoker.kind, ...(d.invoker.label !== undefined ? { label: d.invoker.label } : {}), meta: d.invoker.meta as Record<string, JsonValue> },
-  }))
+  const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
   const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
@@ -464,6 +463,10 @@ function isComponentIdentifier(text: string): boolean {
   return /^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(text)
 }
 
+function signerInvoker(raw: RawSigner['invoker'], defaultId: string): SignerInvoker {
+  return { id: raw.id ?? defaultId, kind: raw.kind, ...(raw.label !== undefined ? { label: raw.label } : {}), meta: raw.meta as Record<string, JsonValue> }
+}
+
 function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, CompiledSigner> {
   const out: Record<string, CompiledSigner> = {}
   const byKeyId = new Map<string, string>()
@@ -485,7 +488,6 @@ function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[])
       }
     }
     if (errors.length > before) continue
-    const invoker = raw.invoker
     out[name] = {
       name,
       keyId: raw.keyid,
@@ -493,7 +495,7 @@ function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[])
       jwk: (raw.jwk as Record<string, JsonValue> | undefined) ?? null,
       secretName: raw.secret ?? null,
       delegate: raw.delegate,
-      invoker: { id: invoker.id ?? `signer:${name}`, kind: invoker.kind, ...(invoker.label !== undefined ? { label: invoker.label } : {}), meta: invoker.meta as Record<string, JsonValue> },
+      invoker: signerInvoker(raw.invoker, `signer:${name}`),
     }
   }
   return out

@@ -249,6 +249,18 @@ const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Wo
 
 export const SIGNATURE_ALGORITHMS = ['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256', 'hmac-sha256'] as const
 
+/** The invoker a signer (or a key directory) stands for. */
+const agentInvoker = (idDefault: string) =>
+  z
+    .object({
+      id: z.string().min(1).optional().describe(idDefault),
+      kind: z.string().min(1).default('agent'),
+      label: z.string().optional(),
+      meta: z.record(z.string(), jsonValue).default({}),
+    })
+    .strict()
+    .default({ kind: 'agent', meta: {} })
+
 const signer = z
   .object({
     keyid: z.string().min(1).max(256).describe('The keyid the signer puts in Signature-Input.'),
@@ -256,30 +268,14 @@ const signer = z
     jwk: z.record(z.string(), jsonValue).optional().describe('The public key (asymmetric algorithms).'),
     secret: secretName.optional().describe('Name of the Worker secret holding the HMAC key (hmac-sha256).'),
     delegate: z.boolean().default(false).describe('May act for users by covering the delegation header.'),
-    invoker: z
-      .object({
-        id: z.string().min(1).optional().describe('signer:<name> when absent.'),
-        kind: z.string().min(1).default('agent'),
-        label: z.string().optional(),
-        meta: z.record(z.string(), jsonValue).default({}),
-      })
-      .strict()
-      .default({ kind: 'agent', meta: {} }),
+    invoker: agentInvoker('signer:<name> when absent.'),
   })
   .strict()
 
 const keyDirectory = z
   .object({
     origin: origin.describe('Origin of a Web Bot Auth key directory (served at /.well-known/http-message-signatures-directory).'),
-    invoker: z
-      .object({
-        id: z.string().min(1).optional().describe('The directory origin when absent.'),
-        kind: z.string().min(1).default('agent'),
-        label: z.string().optional(),
-        meta: z.record(z.string(), jsonValue).default({}),
-      })
-      .strict()
-      .default({ kind: 'agent', meta: {} }),
+    invoker: agentInvoker('The directory origin when absent.'),
   })
   .strict()
 
