@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { base64url } from 'jose'
 import { ANONYMOUS_ID_HASH_CHARS } from '../../constants.ts'
 import type { Authentication } from '../../invoker.ts'
 
@@ -18,13 +19,7 @@ export function clientAddress(headers: Headers): string | null {
 export async function anonymousInvoker(address: string, key: CryptoKey): Promise<Authentication> {
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(address)))
   return {
-    invoker: { id: 'anon:' + base64url(mac).slice(0, ANONYMOUS_ID_HASH_CHARS), kind: 'anonymous', meta: {} },
+    invoker: { id: 'anon:' + base64url.encode(mac).slice(0, ANONYMOUS_ID_HASH_CHARS), kind: 'anonymous', meta: {} },
     auth: { method: 'anonymous' },
   }
-}
-
-function base64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }

@@ -70,6 +70,11 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   return out
 }
 
+/** Whether the request carries a body to forward (and, when signed, to check against Content-Digest). */
+export function hasBody(request: Request): boolean {
+  return request.body !== null && request.method !== 'GET' && request.method !== 'HEAD' && request.headers.get('content-length') !== '0'
+}
+
 /** Whether the request asks for a WebSocket upgrade (RFC 6455 §4.1). */
 export function isWebSocketUpgrade(headers: Headers): boolean {
   return headers.get('upgrade')?.toLowerCase() === 'websocket'

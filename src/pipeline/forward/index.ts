@@ -12,7 +12,7 @@ import type { CompiledPolicy } from '../../policy/types.ts'
 import { clientAddress } from '../authenticate/anonymous.ts'
 import { checkedBody } from '../authenticate/envelope/content-digest.ts'
 import { applyRateLimitHeaders } from '../rate-limit/headers.ts'
-import { isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
+import { hasBody, isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
 
 export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
   const { headerName, upstreamTimeoutMs } = policy.gateway
@@ -33,9 +33,9 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       host: incomingUrl.host,
       websocket,
     })
-    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null
+    const withBody = hasBody(request)
     const expectedDigest = c.get('expectedDigest')
-    const checked = hasBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest, request.headers.get('content-length')) : null
+    const checked = withBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest, request.headers.get('content-length')) : null
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), upstreamTimeoutMs)
     let upstream: Response
@@ -43,7 +43,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       upstream = await fetch(route.upstreamUrl + route.query, {
         method: request.method,
         headers,
-        body: checked ? checked.body : hasBody ? request.body : null,
+        body: checked ? checked.body : withBody ? request.body : null,
         redirect: 'manual',
         signal: controller.signal,
       })

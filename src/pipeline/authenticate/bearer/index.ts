@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { JWK, JWTVerifyGetKey } from 'jose'
 import { VERIFIED_TOKEN_TTL_MS } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
@@ -70,7 +69,7 @@ export class BearerVerifier {
   async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {
     const digest = await sha256Hex(token)
     const reused = this.#verified.get(digest)
-    if (reused !== undefined && accepted.has(reused.issuer.name) && this.#stillPublished(reused)) return reused
+    if (reused !== undefined && accepted.has(reused.issuer.name) && (await this.#stillPublished(reused))) return reused
     const outcome = await this.#verifyJwtUncached(token, accepted, env)
     if (outcome.ok && this.#keySources.get(outcome.issuer.name)?.kind === 'set') {
       const exp = typeof outcome.claims.exp === 'number' ? outcome.claims.exp * 1000 : 0
@@ -79,11 +78,20 @@ export class BearerVerifier {
     return outcome
   }
 
-  #stillPublished(verified: Extract<JwtOutcome, { ok: true }>): boolean {
+  /**
+   * Whether the issuer's key set still resolves the token's `alg` and `kid`. Asking the set itself
+   * (not a copy of its JWKS) keeps jose's refresh rules: past `max_age` it refetches, and a key
+   * that left the JWKS no longer resolves.
+   */
+  async #stillPublished(verified: Extract<JwtOutcome, { ok: true }>): Promise<boolean> {
     const source = this.#keySources.get(verified.issuer.name)
     if (source?.kind !== 'set') return false
-    const keys = (source.getKey as JWTVerifyGetKey & { jwks?: () => { keys: JWK[] } | undefined }).jwks?.()?.keys ?? []
-    return verified.kid === null ? keys.length > 0 : keys.some((key) => key.kid === verified.kid)
+    try {
+      await source.getKey(verified.header)
+      return true
+    } catch {
+      return false
+    }
   }
 
   async #verifyJwtUncached(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {

@@ -11,6 +11,7 @@ import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import type { Claims } from '../claims.ts'
+import { fetchJson, isJsonObject } from '../fetch-json.ts'
 
 export type IntrospectionOutcome =
   | { ok: true; claims: Claims }
@@ -31,9 +32,10 @@ export class Introspector {
     const secret = namedSecret(env, config.clientSecretName)
     if (secret === null) return { ok: false, unavailable: `Worker secret ${config.clientSecretName} is not set` }
 
-    let response: Response
-    try {
-      response = await fetch(config.endpoint, {
+    const answered = await fetchJson(
+      'introspection',
+      config.endpoint,
+      {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
@@ -42,33 +44,20 @@ export class Introspector {
           authorization: 'Basic ' + btoa(`${formEncode(config.clientId)}:${formEncode(secret)}`),
         },
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
-        signal: AbortSignal.timeout(config.timeoutMs),
-        redirect: 'manual',
-      })
-    } catch (error) {
-      return { ok: false, unavailable: error instanceof Error && error.name === 'TimeoutError' ? 'introspection timed out' : 'introspection unreachable' }
-    }
-    if (response.status === 400) {
+      },
+      config.timeoutMs,
+    )
+    if (!answered.ok && answered.status === 400) {
       // The provider refuses to look at this token at all (oidc-provider does so for JWT-shaped
       // strings): whatever it is, it is no token of this issuer.
-      await response.body?.cancel()
       const answer: Answer = { ok: false, problem: 'inactive' }
       this.#cache.set(digest, answer, config.negativeTtlMs)
       return answer
     }
-    if (response.status !== 200) {
-      // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
-      await response.body?.cancel()
-      return { ok: false, unavailable: `introspection answered ${response.status}` }
-    }
-    let body: unknown
-    try {
-      body = await response.json()
-    } catch {
-      return { ok: false, unavailable: 'introspection answered no JSON' }
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, unavailable: 'introspection answered no JSON object' }
-    const claims = body as Claims
+    // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
+    if (!answered.ok) return { ok: false, unavailable: answered.problem }
+    if (!isJsonObject(answered.json)) return { ok: false, unavailable: 'introspection answered no JSON object' }
+    const claims: Claims = answered.json
     const now = Date.now()
     const answer = judge(claims, issuer, now / 1000)
     const exp = typeof claims['exp'] === 'number' ? claims['exp'] * 1000 : Infinity

@@ -6,11 +6,14 @@
  *
  * @module
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet } from 'jose'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 
-export type IssuerKeySource = { kind: 'set'; getKey: JWTVerifyGetKey } | { kind: 'secret'; secretName: string }
+/** jose's key sets, remote or local: both resolve a header to a key without needing the token. */
+type KeySet = ReturnType<typeof createRemoteJWKSet> | ReturnType<typeof createLocalJWKSet>
+
+export type IssuerKeySource = { kind: 'set'; getKey: KeySet } | { kind: 'secret'; secretName: string }
 
 /**
  * jose's remote set forgets its keys when a refresh fails. This fetch keeps the last good JWKS
@@ -86,16 +89,9 @@ export function issuerKeySources(issuers: Record<string, CompiledIssuer>): Map<s
 }
 
 const encoder = new TextEncoder()
-const secretBytes = new Map<string, Uint8Array>()
 
-/** The HMAC key of a Worker secret, encoded once per isolate; `null` when the secret is unset. */
+/** The HMAC key of a Worker secret; `null` when the secret is unset. */
 export function sharedSecret(env: Bindings, name: string): Uint8Array | null {
   const value = namedSecret(env, name)
-  if (value === null) return null
-  let bytes = secretBytes.get(value)
-  if (bytes === undefined) {
-    bytes = encoder.encode(value)
-    secretBytes.set(value, bytes)
-  }
-  return bytes
+  return value === null ? null : encoder.encode(value)
 }

@@ -16,7 +16,7 @@ import { KeySourceUnavailable, sharedSecret, type IssuerKeySource } from './issu
 export type JwtProblem = Exclude<TokenProblem, 'inactive'>
 
 export type JwtOutcome =
-  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload; kid: string | null }
+  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload; header: { alg: string; kid?: string } }
   | { ok: false; problem: JwtProblem; issuer: string | null }
   | { ok: false; unavailable: string; issuer: string }
 
@@ -54,7 +54,8 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     } else {
       verified = await jwtVerify(token, source.getKey, options)
     }
-    return { ok: true, issuer, claims: verified.payload, kid: verified.protectedHeader.kid ?? null }
+    const { alg, kid } = verified.protectedHeader
+    return { ok: true, issuer, claims: verified.payload, header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid } }
   } catch (error) {
     return failure(error, issuer.name)
   }

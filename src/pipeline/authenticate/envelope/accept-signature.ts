@@ -4,15 +4,16 @@
  *
  * @module
  */
-import { parseItem, serializeDictionary, type Item } from 'structured-headers'
+import { serializeDictionary } from 'structured-headers'
 import type { CompiledPack, EnvelopeSettings } from '../../../policy/types.ts'
-import { serializedComponent } from './index.ts'
+import { hasBody } from '../../forward/headers.ts'
+import { componentItem } from './signature-base.ts'
 
 export function acceptSignature(pack: CompiledPack, settings: EnvelopeSettings, request: Request, url: URL): string {
   const components = ['@method', '@authority', '@path']
   if (url.search !== '') components.push('@query')
-  if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') components.push('content-digest')
-  const items: Item[] = [...components, ...pack.envelope.cover].map((c) => parseItem(serializedComponent(c)))
+  if (hasBody(request)) components.push('content-digest')
+  const items = [...components, ...pack.envelope.cover].map(componentItem)
   const params = new Map<string, boolean>([['created', true]])
   if (settings.nonceRequired) params.set('nonce', true)
   return serializeDictionary(new Map([['sig1', [items, params]]]))

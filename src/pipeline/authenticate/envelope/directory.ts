@@ -9,6 +9,7 @@
  */
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { EnvelopeSettings, SignatureAlgorithm } from '../../../policy/types.ts'
+import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import { algorithmOfJwk, importPublicKey } from './algorithms.ts'
 
 export const DIRECTORY_PATH = '/.well-known/http-message-signatures-directory'
@@ -61,27 +62,14 @@ export class KeyDirectories {
   }
 
   async #fetch(origin: string): Promise<Fetched | string> {
-    let response: Response
-    try {
-      response = await fetch(origin + DIRECTORY_PATH, {
-        headers: { accept: 'application/http-message-signatures-directory+json, application/json' },
-        signal: AbortSignal.timeout(this.#settings.directoryTimeoutMs),
-        redirect: 'manual',
-      })
-    } catch (error) {
-      return error instanceof Error && error.name === 'TimeoutError' ? 'key directory timed out' : 'key directory unreachable'
-    }
-    if (response.status !== 200) {
-      await response.body?.cancel()
-      return `key directory answered ${response.status}`
-    }
-    let body: unknown
-    try {
-      body = await response.json()
-    } catch {
-      return 'key directory answered no JSON'
-    }
-    const list = (body as { keys?: unknown } | null)?.keys
+    const answered = await fetchJson(
+      'key directory',
+      origin + DIRECTORY_PATH,
+      { headers: { accept: 'application/http-message-signatures-directory+json, application/json' } },
+      this.#settings.directoryTimeoutMs,
+    )
+    if (!answered.ok) return answered.problem
+    const list = isJsonObject(answered.json) ? answered.json['keys'] : undefined
     if (!Array.isArray(list) || list.length > MAX_DIRECTORY_KEYS) return 'key directory has no key list'
     const keys = new Map<string, DirectoryKey>()
     for (const item of list) {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseDictionary, parseItem, serializeItem, type InnerList, type Item } from 'structured-headers'
+import { base64ToArrayBuffer, parseDictionary, parseItem, serializeItem, type InnerList, type Item } from 'structured-headers'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { EnvelopeProblem } from '../../../errors/reasons.ts'
 import type { Authentication } from '../../../invoker.ts'
@@ -17,7 +17,8 @@ import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, Si
 import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
 import { parseContentDigest, type ExpectedDigest } from './content-digest.ts'
 import { KeyDirectories } from './directory.ts'
-import { SignatureBaseError, signatureBase } from './signature-base.ts'
+import { hasBody } from '../../forward/headers.ts'
+import { componentItem, SignatureBaseError, signatureBase } from './signature-base.ts'
 import type { AuthnResult } from '../result.ts'
 
 /** Longest nonce remembered; far above the 64 bytes Web Bot Auth uses. */
@@ -55,13 +56,15 @@ export class EnvelopeVerifier {
   readonly #keys = new Map<string, Promise<CryptoKey>>()
   /** Per pack: the extra components, serialized once. */
   readonly #cover = new Map<string, string[]>()
+  readonly #delegationComponent: string
 
   constructor(policy: CompiledPolicy) {
     this.#settings = policy.envelope
     for (const signer of Object.values(policy.signers)) this.#signersByKeyId.set(signer.keyId, signer)
     this.#directories = new KeyDirectories(policy.envelope)
     this.#directoryInvokers = new Map(policy.keyDirectories.map((d) => [d.origin, d.invoker]))
-    for (const pack of policy.packs) this.#cover.set(pack.id, pack.envelope.cover.map(serializedComponent))
+    for (const pack of policy.packs) this.#cover.set(pack.id, pack.envelope.cover.map((c) => serializeItem(componentItem(c))))
+    this.#delegationComponent = serializeItem(componentItem(policy.envelope.delegationHeader))
   }
 
   async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce): Promise<AuthnResult> {
@@ -91,11 +94,11 @@ export class EnvelopeVerifier {
     if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > MAX_NONCE_LENGTH)) return reject('malformed', signerName)
     if (settings.nonceRequired && nonce === undefined) return reject('nonce_missing', signerName)
 
-    const hasBody = request.body !== null && request.method !== 'GET' && request.method !== 'HEAD' && headers.get('content-length') !== '0'
+    const withBody = hasBody(request)
     const covered = new Set(input[0].map((item) => serializeItem(item)))
     const delegated = headers.get(settings.delegationHeader)
-    if (!coversFloor(covered, url, hasBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return reject('components_missing', signerName)
-    if (delegated !== null && !covered.has(serializedComponent(settings.delegationHeader))) return reject('components_missing', signerName)
+    if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return reject('components_missing', signerName)
+    if (delegated !== null && !covered.has(this.#delegationComponent)) return reject('components_missing', signerName)
 
     let base: string
     try {
@@ -133,14 +136,11 @@ export class EnvelopeVerifier {
       if (user === '' || user.length > MAX_DELEGATED_ID_LENGTH || !/^[\x21-\x7e]+$/.test(user)) return reject('malformed', signerName)
       authentication = { invoker: { id: user, kind: 'chat', meta: { signer: invoker.id } }, auth: { method: 'envelope', signer: signerName } }
     } else {
-      authentication = {
-        invoker: { id: invoker.id, kind: invoker.kind, ...(invoker.label !== undefined ? { label: invoker.label } : {}), meta: { ...invoker.meta } },
-        auth: { method: 'envelope', signer: signerName },
-      }
+      authentication = { invoker: { ...invoker, meta: { ...invoker.meta } }, auth: { method: 'envelope', signer: signerName } }
     }
 
     let expectedDigest: ExpectedDigest | null = null
-    if (hasBody) {
+    if (withBody) {
       // The body is checked as it streams; only a length-framed upstream request lets a mismatch
       // cut it off visibly (a chunked one would end cleanly, cut short), so the length is required.
       if (!/^\d{1,15}$/.test(headers.get('content-length') ?? '')) return reject('length_missing', signerName)
@@ -241,18 +241,6 @@ function coversFloor(covered: Set<string>, url: URL, hasBody: boolean): boolean 
   return true
 }
 
-/** `content-type` → `"content-type"`; `@query-param;name=q` → `"@query-param";name="q"`. */
-export function serializedComponent(component: string): string {
-  const [name, ...params] = component.split(';')
-  const map = new Map<string, string | boolean>()
-  for (const param of params) {
-    const eq = param.indexOf('=')
-    if (eq < 0) map.set(param.trim(), true)
-    else map.set(param.slice(0, eq).trim(), param.slice(eq + 1).trim().replace(/^"|"$/g, ''))
-  }
-  return serializeItem([name as string, map])
-}
-
 /**
  * `Signature-Agent` names the directory: an sf-string in the first drafts, a dictionary member
  * (picked by the component's `key`, or the only member) in the current one.
@@ -280,10 +268,8 @@ function signatureAgentUrl(value: string, component: Item): string | null {
 
 function base64Bytes(text: string): Uint8Array | null {
   try {
-    const binary = atob(text.trim())
-    const out = new Uint8Array(binary.length)
-    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)
-    return out.length > 0 ? out : null
+    const bytes = new Uint8Array(base64ToArrayBuffer(text.trim()))
+    return bytes.length > 0 ? bytes : null
   } catch {
     return null
   }

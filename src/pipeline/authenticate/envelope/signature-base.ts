@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  arrayBufferToBase64,
   parseDictionary,
   parseItem,
   parseList,
@@ -38,6 +39,23 @@ export class SignatureBaseError extends Error {
 /** Fields whose structured type is known (RFC 9421 §2.1.1: the verifier must know it for `sf`). */
 const DICTIONARY_FIELDS = new Set(['signature', 'signature-input', 'content-digest', 'repr-digest', 'want-content-digest', 'want-repr-digest', 'accept-signature', 'signature-agent', 'priority', 'example-dict'])
 const LIST_FIELDS = new Set(['example-list'])
+
+const encoder = new TextEncoder()
+
+/**
+ * A component identifier as policy writes it (`content-type`, `@query-param;name=q`) as the
+ * structured item RFC 9421 serializes (`"content-type"`, `"@query-param";name="q"`).
+ */
+export function componentItem(component: string): Item {
+  const [name, ...params] = component.split(';')
+  const map: Parameters = new Map()
+  for (const param of params) {
+    const eq = param.indexOf('=')
+    if (eq < 0) map.set(param.trim(), true)
+    else map.set(param.slice(0, eq).trim(), param.slice(eq + 1).trim().replace(/^"|"$/g, ''))
+  }
+  return [name as string, map]
+}
 
 export function signatureBase(message: SignedMessage, signature: InnerList): string {
   const [components] = signature
@@ -131,6 +149,6 @@ function field(headers: Headers, name: string, params: Parameters): string {
   }
   // Field lines arrive already combined by the runtime (", "), which is what §2.1 asks for;
   // `bs` then wraps that one combined value.
-  if (bs) return `:${btoa(String.fromCharCode(...new TextEncoder().encode(value)))}:`
+  if (bs) return `:${arrayBufferToBase64(encoder.encode(value))}:`
   return value.trim()
 }

@@ -12,6 +12,7 @@ import type { CompiledPack, CompiledSession } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import type { BearerVerifier } from '../bearer/index.ts'
 import { mapClaims, type Claims } from '../claims.ts'
+import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import type { AuthnResult } from '../result.ts'
 
 type Lookup = { ok: true; claims: Claims } | { ok: false; refused: true } | { ok: false; unavailable: string }
@@ -51,33 +52,15 @@ export class SessionVerifier {
     const digest = await sha256Hex(cookie)
     const cached = this.#cache.get(digest)
     if (cached !== undefined) return cached
-    let response: Response
-    try {
-      // Only the session cookie goes to the app: none of the caller's other cookies or headers.
-      response = await fetch(verify.endpoint, {
-        headers: { cookie, accept: 'application/json' },
-        signal: AbortSignal.timeout(verify.timeoutMs),
-        redirect: 'manual',
-      })
-    } catch (error) {
-      return { ok: false, unavailable: error instanceof Error && error.name === 'TimeoutError' ? 'session endpoint timed out' : 'session endpoint unreachable' }
-    }
+    // Only the session cookie goes to the app: none of the caller's other cookies or headers.
+    const answered = await fetchJson('session endpoint', verify.endpoint, { headers: { cookie, accept: 'application/json' } }, verify.timeoutMs)
     let answer: Extract<Lookup, { ok: true } | { refused: true }>
-    if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel()
+    if (!answered.ok) {
+      if (answered.status !== 401 && answered.status !== 403) return { ok: false, unavailable: answered.problem }
       answer = { ok: false, refused: true }
-    } else if (response.status !== 200) {
-      await response.body?.cancel()
-      return { ok: false, unavailable: `session endpoint answered ${response.status}` }
     } else {
-      let body: unknown
-      try {
-        body = await response.json()
-      } catch {
-        return { ok: false, unavailable: 'session endpoint answered no JSON' }
-      }
       // Better Auth answers `null` for a cookie that names no live session.
-      answer = typeof body === 'object' && body !== null && !Array.isArray(body) ? { ok: true, claims: body as Claims } : { ok: false, refused: true }
+      answer = isJsonObject(answered.json) ? { ok: true, claims: answered.json } : { ok: false, refused: true }
     }
     this.#cache.set(digest, answer, answer.ok ? verify.cacheTtlMs : verify.negativeTtlMs)
     return answer
