@@ -169,8 +169,11 @@ describe('bearer JWTs from a real OpenID provider', () => {
     expect(payload['invoker']).toMatchObject({ id: OIDC_CLIENTS.agent.id, kind: 'service', meta: { org: 'acme' } })
     expect(payload['auth']).toEqual({ method: 'bearer', issuer: 'idp' })
     // Without the introspection secret the gateway could not ask again: the answer is cached.
-    const cachedOnly = gateway(PACKS, gatewayYaml(), undefined, SECRETS)
-    expect((await cachedOnly.fetch('/packs/agents/run', bearer(opaque))).status).toBe(200)
+    const withoutSecret = { ...bearer(opaque), bindings: { IDP_INTROSPECTION_SECRET: undefined } }
+    expect((await gw.fetch('/packs/agents/run', withoutSecret)).status).toBe(200)
+    // A token it has not seen yet does need the endpoint, which it cannot ask without the secret.
+    const fresh = await token(OIDC_CLIENTS.agent, { resource: OPAQUE_RESOURCE, scope: 'agents:read' })
+    expect((await gw.fetch('/packs/agents/run', { ...bearer(fresh), bindings: { IDP_INTROSPECTION_SECRET: undefined } })).status).toBe(503)
   })
 
   it('refuses an opaque token the provider does not know, and refuses introspection without its secret with 503', async () => {

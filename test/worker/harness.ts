@@ -13,7 +13,8 @@ import { compileYaml } from '../support/policy.ts'
 export const backendOrigin = (): string => env.TEST_BACKEND_ORIGIN
 
 export interface Gateway {
-  fetch(input: string, init?: RequestInit & { ip?: string | null }): Promise<Response>
+  /** `bindings` replaces some of the gateway's bindings for this one request (a secret removed…). */
+  fetch(input: string, init?: RequestInit & { ip?: string | null; bindings?: Record<string, unknown> }): Promise<Response>
 }
 
 export function gateway(
@@ -29,11 +30,12 @@ export function gateway(
   const app = createGateway(compileYaml(withBackend, gatewayYaml).policy)
   return {
     async fetch(input, init = {}) {
-      const { ip = '203.0.113.7', ...rest } = init
+      const { ip = '203.0.113.7', bindings: override = {}, ...rest } = init
       const request = new Request(new URL(input, 'https://gw.test'), rest)
       if (ip !== null) request.headers.set('cf-connecting-ip', ip)
       const ctx = createExecutionContext()
-      const response = await app.fetch(request, signingKeys === null ? bindings : { ...bindings, INVOKER_SIGNING_KEYS: signingKeys }, ctx)
+      const base = signingKeys === null ? bindings : { ...bindings, INVOKER_SIGNING_KEYS: signingKeys }
+      const response = await app.fetch(request, { ...base, ...override }, ctx)
       await waitOnExecutionContext(ctx)
       return response
     },
