@@ -12,7 +12,7 @@ import { importJWK, type JWK } from 'jose'
 export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'HS256'
 
 export interface SigningKeySet {
-  signer: { key: CryptoKey | Uint8Array; kid: string; alg: SigningAlgorithm }
+  signer: { key: CryptoKey; kid: string; alg: SigningAlgorithm }
   /** Public JWKs of every asymmetric key in the set, for `/.well-known/jwks.json`. */
   publicJwks: JWK[]
   /** Keys the anonymous invoker id (`anon:` + HMAC of the client address). */
@@ -54,12 +54,22 @@ async function importKeySet(secret: string): Promise<LoadedKeys> {
   const secretMaterial = first.kty === 'oct' ? first.k : first.d
   if (!secretMaterial) return { ok: false, problem: 'the first key in INVOKER_SIGNING_KEYS has no private part' }
   try {
-    const key = await importJWK(first, first.alg)
+    const key = await importSigningKey(first)
     const anonymousIdKey = await deriveAnonymousIdKey(secretMaterial)
     return { ok: true, keys: { signer: { key, kid: first.kid, alg: first.alg }, publicJwks, anonymousIdKey } }
   } catch {
     return { ok: false, problem: 'the first key in INVOKER_SIGNING_KEYS could not be imported' }
   }
+}
+
+/**
+ * jose's `importJWK` gives an HS256 (`oct`) key as raw bytes, which `sign` would import again on
+ * every request; an HMAC CryptoKey is imported once here instead, like the asymmetric keys.
+ */
+async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<CryptoKey> {
+  const key = await importJWK(jwk, jwk.alg)
+  if (!(key instanceof Uint8Array)) return key
+  return crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
 }
 
 function checkJwk(jwk: JWK): string | null {

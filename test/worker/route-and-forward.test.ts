@@ -1,3 +1,4 @@
+import { base64url, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { backendOrigin, gateway, mintKey, type Echo, type Gateway, type MintedKey } from './harness.ts'
 
@@ -218,6 +219,27 @@ describe('errors and configuration', () => {
     expect(keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', kid: 'test-EdDSA', use: 'sig' })
     expect(keys[0]).not.toHaveProperty('d')
     expect(response.headers.get('cache-control')).toContain('max-age')
+  })
+
+  it('signs X-Invoker with each supported algorithm: EdDSA, ES256 and HS256 (a shared secret, never published)', async () => {
+    const secret = crypto.getRandomValues(new Uint8Array(32))
+    const es256 = await generateKeyPair('ES256', { extractable: true })
+    const cases = [
+      { alg: 'ES256', jwk: { ...(await exportJWK(es256.privateKey)), alg: 'ES256', kid: 'es' }, verifyWith: es256.publicKey, published: 1 },
+      { alg: 'HS256', jwk: { kty: 'oct', k: base64url.encode(secret), alg: 'HS256', kid: 'hs' }, verifyWith: secret, published: 0 },
+    ]
+    for (const { alg, jwk, verifyWith, published } of cases) {
+      const signed = gateway({ echo: PACKS.echo }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`, JSON.stringify({ keys: [jwk] }))
+      // Twice: the second request signs with the key imported by the first.
+      for (let i = 0; i < 2; i++) {
+        const token = (await echoOf(await signed.fetch('/packs/echo/x', as(alice)))).headers['x-invoker'] as string
+        const { protectedHeader } = await jwtVerify(token, verifyWith, { issuer: 'https://gateway.test', audience: 'echo', typ: 'invoker+jwt', algorithms: [alg] })
+        expect(protectedHeader).toMatchObject({ alg, kid: jwk.kid })
+      }
+      const { keys } = (await (await signed.fetch('/.well-known/jwks.json')).json()) as { keys: Record<string, unknown>[] }
+      expect(keys).toHaveLength(published)
+      expect(JSON.stringify(keys)).not.toContain(base64url.encode(secret))
+    }
   })
 
   it('answers 503, not 500, without a usable signing key, and leaks nothing of it', async () => {

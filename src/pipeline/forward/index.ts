@@ -55,12 +55,16 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     } finally {
       clearTimeout(timer)
     }
-    const responseHeaders = new Headers(upstream.headers)
-    responseHeaders.set('x-request-id', requestId)
-    applyRateLimitHeaders(responseHeaders, c.get('rateLimitHeaders'))
     if (upstream.status === 101 && upstream.webSocket) {
-      return new Response(null, { status: 101, webSocket: upstream.webSocket, headers: responseHeaders })
+      const headers = new Headers(upstream.headers)
+      headers.set('x-request-id', requestId)
+      return new Response(null, { status: 101, webSocket: upstream.webSocket, headers })
     }
-    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders })
+    // The upstream response's own headers are immutable; a Response built from it copies them
+    // natively (status, status text and headers in one step) and takes its body stream as is.
+    const response = new Response(upstream.body, upstream)
+    response.headers.set('x-request-id', requestId)
+    applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
+    return response
   }
 }
