@@ -27,10 +27,10 @@ import { compilePolicies, formatError } from '../src/policy/compiler/compile.ts'
 import { freePort } from '../test/support/ports.ts'
 import { startUpstashRestAdapter } from '../test/support/upstash-rest.ts'
 
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3)
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const LATENCY_REQUESTS = Number(process.env['BENCH_LATENCY_REQUESTS'] ?? 1000)
 const MINIMAL_SIGNER = 'reference: minimal signing proxy (hash key, sign, forward)'
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 16)
 const COMPATIBILITY_DATE = '2026-11-01'
 const OUT = resolve('bench/out')
@@ -179,6 +179,7 @@ async function load(url: string, headers: Record<string, string>, workerdPid: nu
 
 interface Latency {
   p50: number
+  p90: number
   p99: number
 }
 
@@ -210,7 +211,7 @@ async function latencyAtRest(url: string, headers: Record<string, string>, count
     }
     micros.sort((a, b) => a - b)
     const at = (q: number): number => micros[Math.min(micros.length - 1, Math.floor(q * micros.length))] as number
-    return { p50: at(0.5), p99: at(0.99) }
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
   } finally {
     agent.destroy()
   }
@@ -228,27 +229,27 @@ async function measureCpu(pid: number, port: number): Promise<CpuResult[]> {
   const cases = [
     { name: 'floor (pass-through handler, same loop)', key: 'floor' },
     { name: 'gateway: API key', key: 'api_key' },
+    { name: 'gateway: API key, X-Invoker signed with HS256', key: 'api_key_hs256' },
     { name: 'gateway: bearer JWT (JWKS cached)', key: 'bearer' },
     { name: 'gateway: signed request (ed25519, RFC 9421)', key: 'signed' },
     { name: 'gateway: anonymous', key: 'anonymous' },
     { name: 'gateway: refused (no key, 401)', key: 'refused' },
   ]
-  const out: CpuResult[] = []
-  for (const c of cases) {
-    const call = async (n: number): Promise<void> => {
-      const response = await fetch(`http://127.0.0.1:${port}/?case=${c.key}&n=${n}`)
-      if (response.status !== 200) throw new Error(await response.text())
-    }
-    await call(500)
-    const runs: number[] = []
-    for (let i = 0; i < 3; i++) {
-      const before = processCpuMicros(pid)
-      await call(CPU_ITERATIONS)
-      runs.push((processCpuMicros(pid) - before) / CPU_ITERATIONS)
-    }
-    out.push({ name: c.name, microseconds: median(runs) })
+  const call = async (key: string, n: number): Promise<void> => {
+    const response = await fetch(`http://127.0.0.1:${port}/?case=${key}&n=${n}`)
+    if (response.status !== 200) throw new Error(await response.text())
   }
-  return out
+  for (const c of cases) await call(c.key, 500)
+  // Cases interleaved over the runs, so that drift in the machine's speed hits them alike.
+  const runs = new Map<string, number[]>()
+  for (let run = 0; run < 3; run++) {
+    for (const c of cases) {
+      const before = processCpuMicros(pid)
+      await call(c.key, CPU_ITERATIONS)
+      runs.set(c.key, [...(runs.get(c.key) ?? []), (processCpuMicros(pid) - before) / CPU_ITERATIONS])
+    }
+  }
+  return cases.map((c) => ({ name: c.name, microseconds: median(runs.get(c.key) ?? []) }))
 }
 const CPU_ITERATIONS = Number(process.env['BENCH_CPU_ITERATIONS'] ?? 10_000)
 
@@ -318,7 +319,7 @@ async function main(): Promise<void> {
         port: ports['gateway-upstash'],
         bindings: { INVOKER_SIGNING_KEYS: signingKeys, UPSTASH_REDIS_REST_URL: upstash?.url ?? '', UPSTASH_REDIS_REST_TOKEN: upstash?.token ?? '' },
       },
-      { name: 'cpu', port: ports.cpu, bindings: { INVOKER_SIGNING_KEYS: signingKeys, BENCH_API_KEY: key, BENCH_BEARER: bearer, BENCH_JWKS: idpJwks, BENCH_SIGNED: JSON.stringify(await signedHeaders('gw.bench')) } },
+      { name: 'cpu', port: ports.cpu, bindings: { INVOKER_SIGNING_KEYS: signingKeys, BENCH_API_KEY: key, BENCH_BEARER: bearer, BENCH_JWKS: idpJwks, BENCH_SIGNED: JSON.stringify(await signedHeaders('gw.bench')), BENCH_HS256_KEYS: hmacSigningKeys } },
     ]),
   )
 
@@ -393,8 +394,10 @@ async function main(): Promise<void> {
       return {
         name: c.name,
         p50: median(list.map((l) => l.latency.p50)),
+        p90: median(list.map((l) => l.latency.p90)),
         p99: median(list.map((l) => l.latency.p99)),
         addedP50: median(list.map((l) => l.latency.p50 - bareOf(l.round).p50)),
+        addedP90: median(list.map((l) => l.latency.p90 - bareOf(l.round).p90)),
         addedP99: median(list.map((l) => l.latency.p99 - bareOf(l.round).p99)),
       }
     })
@@ -426,7 +429,7 @@ function render(r: {
   startedAt: Date
   machine: string
   rows: { name: string; rps: number; p50: number; p99: number; rpsRatio: number; addedP99: number; workerdCpu: number }[]
-  latencyRows: { name: string; p50: number; p99: number; addedP50: number; addedP99: number }[]
+  latencyRows: { name: string; p50: number; p90: number; p99: number; addedP50: number; addedP90: number; addedP99: number }[]
   cpu: CpuResult[]
   startup: Record<string, { first: number; steady: number }>
   listening: number
@@ -477,15 +480,18 @@ function render(r: {
     '',
     `One keep-alive connection, one request at a time (nothing queued), ${LATENCY_REQUESTS} timed requests per configuration and round after 50 untimed ones, interleaved over ${ROUNDS} rounds; medians over rounds. Timed in the client (Node, \`performance.now()\`), so it includes the loopback hops to workerd and to the backend.`,
     '',
-    '| configuration | p50 ms | p99 ms | added p50 ms | added p99 ms |',
-    '|---|---:|---:|---:|---:|',
-    ...r.latencyRows.map((row) => `| ${row.name} | ${fmt(row.p50 / 1000, 2)} | ${fmt(row.p99 / 1000, 2)} | ${fmt(row.addedP50 / 1000, 2)} | ${fmt(row.addedP99 / 1000, 2)} |`),
+    '| configuration | p50 ms | p90 ms | p99 ms | added p50 ms | added p90 ms | added p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...r.latencyRows.map(
+      (row) =>
+        `| ${row.name} | ${fmt(row.p50 / 1000, 2)} | ${fmt(row.p90 / 1000, 2)} | ${fmt(row.p99 / 1000, 2)} | ${fmt(row.addedP50 / 1000, 2)} | ${fmt(row.addedP90 / 1000, 2)} | ${fmt(row.addedP99 / 1000, 2)} |`,
+    ),
     '',
-    'Budget (SPEC §10): ≤ 1 ms added p99. The p99 of a single connection on this shared virtual machine moves by a millisecond or more between rounds for the bare Worker alone (scheduler and idle wake-ups), so the p50 column is the steadier measure of what a configuration adds.',
+    'Budget (SPEC §10): ≤ 1 ms added p99. On this shared virtual machine the p99 of one connection moves by several milliseconds between runs for the bare Worker alone (a request in a hundred meets a scheduler or idle wake-up delay, and the p99 sits at that threshold), so the added p99 here is noise of either sign; the p50 and p90 columns are the steady measure of what a configuration adds to a request.',
     '',
     '## CPU per request in the handler',
     '',
-    `The gateway's own handler (\`createGateway(policy).fetch\`) run ${CPU_ITERATIONS} times in a loop inside workerd, with \`fetch\` answered in-process (no network), so only the gateway's work is timed: routing, authentication, authorization, signing the X-Invoker token, building the upstream request and the log line. CPU time is workerd's own (all threads, from /proc, median of 3 runs). The floor row is a pass-through handler in the same loop: the cost of building the requests and responses the loop itself needs.`,
+    `The gateway's own handler (\`createGateway(policy).fetch\`) run ${CPU_ITERATIONS} times in a loop inside workerd, with \`fetch\` answered in-process (no network), so only the gateway's work is timed: routing, authentication, authorization, signing the X-Invoker token, building the upstream request and the log line. CPU time is workerd's own (all threads, from /proc, median of 3 runs, the cases interleaved). The floor row is a pass-through handler in the same loop: the cost of building the requests and responses the loop itself needs.`,
     '',
     '| case | µs per request (loop total) | µs above the floor (the gateway\'s own) |',
     '|---|---:|---:|',

@@ -18,6 +18,8 @@ interface Env extends Bindings {
   BENCH_BEARER: string
   BENCH_JWKS: string
   BENCH_SIGNED: string
+  /** The same gateway's signing keys as one HS256 secret, for the `api_key_hs256` case. */
+  BENCH_HS256_KEYS: string
 }
 
 const answer = '{"ok":true}'
@@ -43,6 +45,7 @@ const floor = {
 function requestFor(name: string, env: Env): Request {
   switch (name) {
     case 'api_key':
+    case 'api_key_hs256':
       return new Request('https://gw.bench/keyed/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
     case 'bearer':
       return new Request('https://gw.bench/bearer/x', { headers: { authorization: `Bearer ${env.BENCH_BEARER}` } })
@@ -63,8 +66,9 @@ export default {
     const iterations = Number(params.get('n') ?? 1000)
     const handler = name === 'floor' ? floor : gateway
     const expected = name === 'refused' ? 401 : 200
+    const handlerEnv = name === 'api_key_hs256' ? { ...env, INVOKER_SIGNING_KEYS: env.BENCH_HS256_KEYS } : env
     for (let i = 0; i < iterations; i++) {
-      const response = await handler.fetch(requestFor(name, env), env, ctx)
+      const response = await handler.fetch(requestFor(name, env), handlerEnv, ctx)
       await response.arrayBuffer()
       if (response.status !== expected) return new Response(`case ${name}: status ${response.status}`, { status: 500 })
     }
