@@ -261,6 +261,25 @@ const median = (values: number[]): number => {
 const fmt = (n: number, digits = 0): string => n.toFixed(digits)
 const pct = (n: number): string => `${(n * 100).toFixed(0)}%`
 
+/**
+ * Measures every configuration once per round, the order reversed every other round, so that
+ * drift in the machine's speed hits all of them alike. Each run is paired with the bare Worker's
+ * run of the same round, which the ratios are taken against.
+ */
+async function interleaved<T>(configs: Config[], label: string, measure: (c: Config) => Promise<T>): Promise<Map<string, { value: T; bare: T }[]>> {
+  const byRound: Map<string, T>[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const results = new Map<string, T>()
+    for (const c of round % 2 === 0 ? configs : [...configs].reverse()) {
+      console.error(`${label} ${round + 1}/${ROUNDS}: ${c.name}`)
+      results.set(c.name, await measure(c))
+    }
+    byRound.push(results)
+  }
+  const bareName = configs.find((c) => c.worker === 'bare')?.name as string
+  return new Map(configs.map((c) => [c.name, byRound.map((results) => ({ value: results.get(c.name) as T, bare: results.get(bareName) as T }))]))
+}
+
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true })
   const startedAt = new Date()
@@ -364,41 +383,19 @@ async function main(): Promise<void> {
       startup[c.name] = { first: times[0] as number, steady: median(times.slice(1)) }
     }
 
-    const samples = new Map<string, { sample: Sample; round: number }[]>()
-    const bareByRound: Sample[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? configs : [...configs].reverse()
-      for (const c of order) {
-        console.error(`round ${round + 1}/${ROUNDS}: ${c.name}`)
-        const sample = await load(url(c), c.headers, workerd.pid as number)
-        if (c.worker === 'bare') bareByRound[round] = sample
-        samples.set(c.name, [...(samples.get(c.name) ?? []), { sample, round }])
-      }
-    }
-
-    // Latency at rest, interleaved like the load rounds.
-    const latencies = new Map<string, { latency: Latency; round: number }[]>()
-    const bareLatencyByRound: Latency[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? configs : [...configs].reverse()
-      for (const c of order) {
-        console.error(`latency ${round + 1}/${ROUNDS}: ${c.name}`)
-        const latency = await latencyAtRest(url(c), c.headers, LATENCY_REQUESTS)
-        if (c.worker === 'bare') bareLatencyByRound[round] = latency
-        latencies.set(c.name, [...(latencies.get(c.name) ?? []), { latency, round }])
-      }
-    }
+    const loads = await interleaved(configs, 'load', (c) => load(url(c), c.headers, workerd.pid as number))
+    // Latency at rest after the load rounds, interleaved the same way.
+    const latencies = await interleaved(configs, 'latency', (c) => latencyAtRest(url(c), c.headers, LATENCY_REQUESTS))
     const latencyRows = configs.map((c) => {
-      const list = latencies.get(c.name) ?? []
-      const bareOf = (round: number): Latency => bareLatencyByRound[round] as Latency
+      const runs = latencies.get(c.name) ?? []
       return {
         name: c.name,
-        p50: median(list.map((l) => l.latency.p50)),
-        p90: median(list.map((l) => l.latency.p90)),
-        p99: median(list.map((l) => l.latency.p99)),
-        addedP50: median(list.map((l) => l.latency.p50 - bareOf(l.round).p50)),
-        addedP90: median(list.map((l) => l.latency.p90 - bareOf(l.round).p90)),
-        addedP99: median(list.map((l) => l.latency.p99 - bareOf(l.round).p99)),
+        p50: median(runs.map((r) => r.value.p50)),
+        p90: median(runs.map((r) => r.value.p90)),
+        p99: median(runs.map((r) => r.value.p99)),
+        addedP50: median(runs.map((r) => r.value.p50 - r.bare.p50)),
+        addedP90: median(runs.map((r) => r.value.p90 - r.bare.p90)),
+        addedP99: median(runs.map((r) => r.value.p99 - r.bare.p99)),
       }
     })
 
@@ -406,14 +403,16 @@ async function main(): Promise<void> {
     const cpu = await measureCpu(workerd.pid as number, ports.cpu)
 
     const rows = configs.map((c) => {
-      const list = samples.get(c.name) ?? []
-      const rps = median(list.map((s) => s.sample.rps))
-      const p50 = median(list.map((s) => s.sample.p50))
-      const p99 = median(list.map((s) => s.sample.p99))
-      const rpsRatio = median(list.map((s) => s.sample.rps / (bareByRound[s.round] as Sample).rps))
-      const addedP99 = median(list.map((s) => s.sample.p99 - (bareByRound[s.round] as Sample).p99))
-      const workerdCpu = median(list.map((s) => s.sample.workerdCpu))
-      return { name: c.name, rps, p50, p99, rpsRatio, addedP99, workerdCpu }
+      const runs = loads.get(c.name) ?? []
+      return {
+        name: c.name,
+        rps: median(runs.map((r) => r.value.rps)),
+        p50: median(runs.map((r) => r.value.p50)),
+        p99: median(runs.map((r) => r.value.p99)),
+        rpsRatio: median(runs.map((r) => r.value.rps / r.bare.rps)),
+        addedP99: median(runs.map((r) => r.value.p99 - r.bare.p99)),
+        workerdCpu: median(runs.map((r) => r.value.workerdCpu)),
+      }
     })
 
     const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; ${osType()} ${release()}; Node ${process.version}; workerd ${(await run(workerdBin, ['--version'])).stdout.trim()}`

@@ -55,14 +55,12 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     } finally {
       clearTimeout(timer)
     }
-    if (upstream.status === 101 && upstream.webSocket) {
-      const headers = new Headers(upstream.headers)
-      headers.set('x-request-id', requestId)
-      return new Response(null, { status: 101, webSocket: upstream.webSocket, headers })
-    }
-    // The upstream response's own headers are immutable; a Response built from it copies them
-    // natively (status, status text and headers in one step) and takes its body stream as is.
-    const response = new Response(upstream.body, upstream)
+    // A Response built from the upstream one copies status and headers natively (the upstream's
+    // own headers are immutable) and takes its body stream, or its WebSocket, as is.
+    const response =
+      upstream.status === 101 && upstream.webSocket
+        ? new Response(null, { status: 101, webSocket: upstream.webSocket, headers: upstream.headers })
+        : new Response(upstream.body, upstream)
     response.headers.set('x-request-id', requestId)
     applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
     return response
