@@ -165,6 +165,21 @@ describe('through wrangler dev', () => {
     expect(status).toBe(401)
   })
 
+  it('answers a WebSocket upgrade with the request id and, on a limited route, the RateLimit headers', async () => {
+    const headers = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+      const socket = new WebSocket(gateway.replace('http', 'ws') + '/packs/public/ws')
+      socket.on('upgrade', (response) => {
+        resolve(response.headers)
+        socket.terminate()
+      })
+      socket.on('unexpected-response', (_, response) => reject(new Error(`status ${response.statusCode}`)))
+      socket.on('error', reject)
+    })
+    expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(headers['ratelimit-policy']).toContain('"anon-ip"')
+    expect(headers['ratelimit']).toContain('"anon-ip"')
+  })
+
   async function raw(request: string | Buffer): Promise<string> {
     const url = new URL(gateway)
     return new Promise((resolve) => {
