@@ -5,6 +5,9 @@
  * request is counted by path, so a test can tell how often the gateway asked.
  *
  *   GET /__hits?path=P     how many requests for path P arrived (this one not counted)
+ *   /scripted/…?json=J     200 with the JSON object J (plus a claim `padding` of N bytes with
+ *              [&pad=N]    &pad=N): a provider that answers what a test needs and a real one
+ *                          will not (an introspection answer issued in the future, a huge one)
  *   anything else          500, or no answer at all
  */
 import { createServer, type Server } from 'node:http'
@@ -27,6 +30,13 @@ export async function startTroubleServer(mode: 'error' | 'hang'): Promise<Troubl
     }
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1)
     req.resume()
+    const scripted = url.pathname.startsWith('/scripted/') ? url.searchParams.get('json') : null
+    if (scripted !== null) {
+      const pad = Number(url.searchParams.get('pad') ?? 0)
+      const body = pad > 0 ? JSON.stringify({ ...(JSON.parse(scripted) as object), padding: 'x'.repeat(pad) }) : scripted
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+      return
+    }
     if (mode === 'error') res.writeHead(500, { 'content-type': 'text/plain' }).end('failing for the test')
     // 'hang': neither headers nor body; the connection stays open until the client gives up.
   })

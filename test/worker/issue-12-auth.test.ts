@@ -398,3 +398,56 @@ describe('item 14: every 401 names the schemes the pack accepts, and only those'
     }
   })
 })
+
+/**
+ * An issuer whose introspection endpoint answers `answer` (a scripted provider on loopback: no
+ * real one issues tokens in the future or answers with a megabyte).
+ */
+function scriptedIssuer(answer: Record<string, unknown>, pad = 0): { gateway: Gateway; path: string } {
+  const path = `/scripted/${crypto.randomUUID()}`
+  const endpoint = `${TROUBLE}${path}?json=${encodeURIComponent(JSON.stringify(answer))}${pad > 0 ? `&pad=${pad}` : ''}`
+  const yaml = `
+issuer: https://gateway.test
+issuers:
+  scripted:
+    issuer: https://scripted.issue-12.test
+    audience: ${AGENTS_RESOURCE}
+    algorithms: [ES256]
+    clock_tolerance: 30s
+    introspection: { endpoint: ${JSON.stringify(endpoint)}, client_id: gateway, client_secret: FAILING_INTROSPECTION_SECRET }
+    claims: { label: name }
+`
+  const pack = 'pack: opaque\nupstream: $BACKEND\nmatch: { path_prefix: /packs/opaque }\nauth: [bearer]\n'
+  return { gateway: gateway({ opaque: pack }, yaml, undefined, SECRETS), path }
+}
+
+describe('introspection answers from a scripted provider', () => {
+  const now = () => Math.floor(Date.now() / 1000)
+  const active = (claims: Record<string, unknown> = {}) => ({ active: true, iss: 'https://scripted.issue-12.test', aud: AGENTS_RESOURCE, sub: 'svc-1', name: 'Service one', iat: now(), exp: now() + 300, ...claims })
+
+  it('item 5: refuses an introspection answer issued in the future, or after it expires', async () => {
+    const good = scriptedIssuer(active())
+    expect((await good.gateway.fetch('/packs/opaque/run', bearer('opaque-token-1'))).status).toBe(200)
+    const future = scriptedIssuer(active({ iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 }))
+    const lines = await logged(async () => {
+      const response = await future.gateway.fetch('/packs/opaque/run', bearer('opaque-token-2'))
+      expect(response.status).toBe(401)
+      expect(await detail(response)).toBe('The token is not valid yet.')
+      const afterExp = scriptedIssuer(active({ iat: now() + 20, exp: now() + 10 }))
+      expect((await afterExp.gateway.fetch('/packs/opaque/run', bearer('opaque-token-3'))).status).toBe(401)
+    })
+    expect(lines.map((line) => line['problem'])).toEqual(['issued_in_future', 'issued_after_expiry'])
+  })
+
+  it('item 12: a huge introspection answer is cached as the small invoker it maps to', async () => {
+    // 1 MB of claims: far above what one cache entry may hold (32 KiB), so only the mapped
+    // invoker, not the raw answer, can be what is cached.
+    const huge = scriptedIssuer(active(), 1_000_000)
+    const first = await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))
+    expect(first.status).toBe(200)
+    const { payload } = await verifiedInvoker(huge.gateway, ((await first.json()) as Echo).headers['x-invoker'] as string, 'opaque')
+    expect(payload['invoker']).toEqual({ id: 'svc-1', kind: 'service', label: 'Service one', meta: {} })
+    expect((await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))).status).toBe(200)
+    expect(await hits(TROUBLE, huge.path)).toBe(1)
+  })
+})
