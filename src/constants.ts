@@ -52,6 +52,14 @@ export const ANSWER_CACHE_MAX_ENTRY_BYTES = 32 * 1024
 export const ANSWER_CACHE_ENTRY_OVERHEAD_BYTES = 128
 
 /**
+ * Largest answer read from a service the gateway asks (a JWKS, an introspection or session
+ * answer, a key directory): far above any real one (a JWKS of a dozen RSA keys is ~10 KB), low
+ * enough that a misbehaving service cannot fill the isolate's memory; a larger one is refused
+ * while it is read and counts as the service failing.
+ */
+export const MAX_FETCHED_ANSWER_BYTES = 1024 * 1024
+
+/**
  * How long a failed introspection or session lookup is remembered for the credential that asked
  * (RFC 7662 / the app's session endpoint answered 5xx, timed out, or was unreachable): the same
  * client retrying does not hit a failing endpoint again before then. Equal to the Retry-After

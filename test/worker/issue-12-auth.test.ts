@@ -401,7 +401,7 @@ describe('item 14: every 401 names the schemes the pack accepts, and only those'
 
 /**
  * An issuer whose introspection endpoint answers `answer` (a scripted provider on loopback: no
- * real one issues tokens in the future or answers with a megabyte).
+ * real one issues tokens in the future or answers with megabytes).
  */
 function scriptedIssuer(answer: Record<string, unknown>, pad = 0): { gateway: Gateway; path: string } {
   const path = `/scripted/${crypto.randomUUID()}`
@@ -440,14 +440,23 @@ describe('introspection answers from a scripted provider', () => {
   })
 
   it('item 12: a huge introspection answer is cached as the small invoker it maps to', async () => {
-    // 1 MB of claims: far above what one cache entry may hold (32 KiB), so only the mapped
+    // 500 KB of claims: far above what one cache entry may hold (32 KiB), so only the mapped
     // invoker, not the raw answer, can be what is cached.
-    const huge = scriptedIssuer(active(), 1_000_000)
+    const huge = scriptedIssuer(active(), 500_000)
     const first = await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))
     expect(first.status).toBe(200)
     const { payload } = await verifiedInvoker(huge.gateway, ((await first.json()) as Echo).headers['x-invoker'] as string, 'opaque')
     expect(payload['invoker']).toEqual({ id: 'svc-1', kind: 'service', label: 'Service one', meta: {} })
     expect((await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))).status).toBe(200)
     expect(await hits(TROUBLE, huge.path)).toBe(1)
+  })
+
+  it('item 12: an answer over 1 MiB is refused while it is read, as a provider failing', async () => {
+    const endless = scriptedIssuer(active(), 2_000_000)
+    const lines = await logged(async () => {
+      const response = await endless.gateway.fetch('/packs/opaque/run', bearer('opaque-token-5'))
+      expect(response.status).toBe(503)
+    })
+    expect(lines[0]).toMatchObject({ reason: 'issuer_unavailable', problem: 'introspection answered more than 1048576 bytes' })
   })
 })

@@ -7,7 +7,9 @@
  * @module
  */
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose'
+import { MAX_FETCHED_ANSWER_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
+import { readLimited } from '../fetch-json.ts'
 import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 
 /** A key resolver as jose's sets are: a header in, a key out, without needing the token. */
@@ -57,7 +59,13 @@ export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => nu
       await response.body?.cancel()
       return failed(`JWKS endpoint answered ${response.status}`)
     }
-    const body = await response.text()
+    let body: string | null
+    try {
+      body = await readLimited(response, MAX_FETCHED_ANSWER_BYTES)
+    } catch (error) {
+      return failed('JWKS endpoint failed while answering', error)
+    }
+    if (body === null) return failed(`JWKS endpoint answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes`)
     if (!isKeySet(body)) return failed('JWKS endpoint sent no key set')
     lastGood = { body, at: now() }
     lastFailure = null
