@@ -32,8 +32,8 @@ const CLOCK = { now: (): number => Date.now() }
 export class AnswerCache<T extends object> {
   readonly #lru: LRUCache<string, T>
 
-  /** @param sizeOf the bytes a value holds (see {@link jsonBytes}); the key's own are added. */
-  constructor(sizeOf: (value: T) => number, limits: AnswerCacheLimits = DEFAULT_LIMITS) {
+  /** @param sizeOf the bytes a value holds (its JSON's by default); the key's own are added. */
+  constructor(sizeOf: (value: T) => number = jsonBytes, limits: AnswerCacheLimits = DEFAULT_LIMITS) {
     this.#lru = new LRUCache<string, T>({
       max: limits.maxEntries,
       maxSize: limits.maxBytes,
