@@ -20,6 +20,8 @@ export default defineConfig({
                 TEST_VOLATILE_ISSUER: inject('volatileIssuer'),
                 TEST_BETTER_AUTH_ORIGIN: inject('betterAuthOrigin'),
                 TEST_SIGNERS_ORIGIN: inject('signersOrigin'),
+                TEST_TROUBLE_ERROR_ORIGIN: inject('troubleErrorOrigin'),
+                TEST_TROUBLE_HANG_ORIGIN: inject('troubleHangOrigin'),
               },
             },
           })),

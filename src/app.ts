@@ -28,6 +28,7 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   app.use(requestLog())
   app.get('/.well-known/jwks.json', jwksRoute)
   const adminKeys = adminKeyRoutes(policy)
+  const challengeContext = { sessionCookie: policy.session?.cookies[0] ?? null }
   app.post(ADMIN_KEYS_PATH, adminKeys.mint)
   app.delete(`${ADMIN_KEYS_PATH}/:keyId`, adminKeys.revoke)
   app.all('*', route(policy), cors(policy), authenticate(policy), authorize(), rateLimit(policy), sign(policy), forward(policy))
@@ -35,7 +36,7 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
     if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.get('requestId'), error: String(error) }))
     c.set('failure', reason)
-    const response = problemResponse(reason, c.get('requestId'))
+    const response = problemResponse(reason, c.get('requestId'), challengeContext)
     applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
     const pack = c.get('route')?.pack
     if (response.status === 401 && pack?.auth.includes('envelope')) {
@@ -71,7 +72,7 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
       auth_method: authentication?.auth.method ?? null,
       api_key: authentication?.auth.api_key ?? null,
       decision: failure
-        ? failure.reason === 'denied' || failure.reason === 'rate_limited' || statusOf(failure) === 401
+        ? failure.reason === 'denied' || failure.reason === 'rate_limited' || statusOf(failure) === 401 || statusOf(failure) === 403
           ? 'deny'
           : 'error'
         : decision && !decision.allowed

@@ -30,10 +30,42 @@ export const INVOKER_TOKEN_TYPE = 'invoker+jwt'
 export const SIGNING_KEYS_SECRET = 'INVOKER_SIGNING_KEYS'
 
 /**
- * Most answers (introspected tokens, sessions) one isolate remembers. Bounded so that a caller
- * sending endless distinct tokens costs memory only up to here; the oldest entry leaves first.
+ * Most answers (introspected tokens, verified JWTs, sessions) one cache of an isolate remembers.
+ * Bounded so that a caller sending endless distinct tokens costs memory only up to here; the
+ * least recently used entry leaves first.
  */
 export const ANSWER_CACHE_MAX_ENTRIES = 10_000
+
+/**
+ * Most bytes one answer cache holds. A Worker isolate has 128 MB; the three answer caches
+ * together stay under a tenth of it, whatever size of claims callers bring.
+ */
+export const ANSWER_CACHE_MAX_BYTES = 4 * 1024 * 1024
+
+/**
+ * Largest single answer remembered. A mapped invoker is a few hundred bytes; one far larger
+ * (a huge meta claim) is verified again on each use rather than crowding out everyone else's.
+ */
+export const ANSWER_CACHE_MAX_ENTRY_BYTES = 32 * 1024
+
+/** What a cache entry costs beyond its key and value (map slot, entry object, TTL bookkeeping). */
+export const ANSWER_CACHE_ENTRY_OVERHEAD_BYTES = 128
+
+/**
+ * Largest answer read from a service the gateway asks (a JWKS, an introspection or session
+ * answer, a key directory): far above any real one (a JWKS of a dozen RSA keys is ~10 KB), low
+ * enough that a misbehaving service cannot fill the isolate's memory; a larger one is refused
+ * while it is read and counts as the service failing.
+ */
+export const MAX_FETCHED_ANSWER_BYTES = 1024 * 1024
+
+/**
+ * How long a failed introspection or session lookup is remembered for the credential that asked
+ * (RFC 7662 / the app's session endpoint answered 5xx, timed out, or was unreachable): the same
+ * client retrying does not hit a failing endpoint again before then. Equal to the Retry-After
+ * the 503 carries.
+ */
+export const ENDPOINT_FAILURE_COOLDOWN_MS = 5_000
 
 /** Most characters of an `iss` the gateway reads from an unverified token before refusing it. */
 export const MAX_ISSUER_LENGTH = 512

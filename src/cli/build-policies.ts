@@ -5,7 +5,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { compilePolicies, formatError } from '../policy/compiler/compile.ts'
+import { formatError } from '../policy/compiler/compile.ts'
+import { compilePoliciesWithKeys } from '../policy/compiler/key-imports.ts'
 import { readPolicyDir } from '../policy/compiler/node-files.ts'
 import { jsonSchemas } from '../policy/compiler/schema.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
@@ -37,8 +38,8 @@ function writeIfChanged(path: string, text: string): void {
   writeFileSync(path, text)
 }
 
-export function buildPolicies(policiesDir: string, outFile: string): boolean {
-  const result = compilePolicies(readPolicyDir(policiesDir))
+export async function buildPolicies(policiesDir: string, outFile: string): Promise<boolean> {
+  const result = await compilePoliciesWithKeys(readPolicyDir(policiesDir))
   if (!result.ok) {
     for (const error of result.errors) console.error(formatError(error))
     console.error(`policy build failed: ${result.errors.length} error(s)`)

@@ -1,17 +1,18 @@
-import { compilePolicies, formatError, type CompileResult } from '../policy/compiler/compile.ts'
+import { formatError, type CompileResult } from '../policy/compiler/compile.ts'
+import { compilePoliciesWithKeys } from '../policy/compiler/key-imports.ts'
 import { readPolicyDir } from '../policy/compiler/node-files.ts'
 import { explain, type InvokerSpec } from '../policy/explain.ts'
 import { runFixture } from '../policy/fixtures.ts'
 
-function compileOrReport(dir: string): Extract<CompileResult, { ok: true }> | null {
-  const result = compilePolicies(readPolicyDir(dir))
+async function compileOrReport(dir: string): Promise<Extract<CompileResult, { ok: true }> | null> {
+  const result = await compilePoliciesWithKeys(readPolicyDir(dir))
   if (result.ok) return result
   for (const error of result.errors) console.error(formatError(error))
   return null
 }
 
-export function checkCommand(dir: string): number {
-  const compiled = compileOrReport(dir)
+export async function checkCommand(dir: string): Promise<number> {
+  const compiled = await compileOrReport(dir)
   if (!compiled) return 1
   let failed = 0
   for (const fixture of compiled.fixtures) {
@@ -25,12 +26,12 @@ export function checkCommand(dir: string): number {
   return failed === 0 ? 0 : 1
 }
 
-export function explainCommand(
+export async function explainCommand(
   dir: string,
   options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string },
-): number {
+): Promise<number> {
   if (!options.url) throw new Error('explain needs --url')
-  const compiled = compileOrReport(dir)
+  const compiled = await compileOrReport(dir)
   if (!compiled) return 1
   let who: InvokerSpec
   if (options['api-key']) who = { api_key: options['api-key'] }

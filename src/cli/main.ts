@@ -78,11 +78,11 @@ async function main(argv: string[]): Promise<number> {
   })
   switch (command) {
     case 'build':
-      return buildPolicies(values.policies, values.out) ? 0 : 1
+      return (await buildPolicies(values.policies, values.out)) ? 0 : 1
     case 'check':
-      return checkCommand(values.policies)
+      return await checkCommand(values.policies)
     case 'explain':
-      return explainCommand(values.policies, values)
+      return await explainCommand(values.policies, values)
     case 'keys':
       if (positionals[0] === 'create') return createKeyCommand(values)
       if (positionals[0] === 'mint') return mintKeyCommand(values)

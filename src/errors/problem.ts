@@ -9,13 +9,16 @@ import type { DenyingList, EnvelopeProblem, Reason, TokenProblem } from './reaso
 
 export const PROBLEM_TYPE_BASE = 'urn:invoker-gateway:problem:'
 const REALM = 'invoker-gateway'
+/** The admin endpoint is another protection space (RFC 9110 §11.5): its token opens no pack. */
+const ADMIN_REALM = 'invoker-gateway-admin'
 
 interface Wire {
   status: number
   slug: string
   title: string
   detail: string
-  challenge?: AcceptedMethod[]
+  /** The schemes a 401 names in `WWW-Authenticate`: a pack's accepted methods, or the admin endpoint's. */
+  challenge?: AcceptedMethod[] | 'admin'
   retryAfterSeconds?: number
   bearerError?: 'invalid_token' | 'invalid_request' | 'insufficient_scope'
   /** RFC 6750 §3 `error_description`: for the developer of the client, never a credential. */
@@ -104,7 +107,7 @@ function toWire(r: Reason): Wire {
     case 'store_unavailable':
       return { status: 503, slug: 'store-unavailable', title: 'Service Unavailable', detail: 'The gateway\'s store is unavailable; try again shortly.', retryAfterSeconds: 1 }
     case 'admin_unauthorized':
-      return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail: 'The admin token is missing or wrong.' }
+      return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail: 'The admin token is missing or wrong.', challenge: 'admin' }
     case 'admin_bad_request':
       return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The request was refused: ${r.problem}.` }
     case 'admin_conflict':
@@ -133,6 +136,7 @@ const TOKEN_TEXT: Record<TokenProblem, string> = {
   expired: 'The token has expired.',
   not_yet_valid: 'The token is not valid yet.',
   inactive: 'The token is not active.',
+  issued_in_future: 'The token is not valid yet.',
   // One text for the rest: which check failed is for the log, not for a token forger.
   malformed: 'The token is not valid for this pack.',
   issuer_unknown: 'The token is not valid for this pack.',
@@ -142,6 +146,7 @@ const TOKEN_TEXT: Record<TokenProblem, string> = {
   key_unknown: 'The token is not valid for this pack.',
   type: 'The token is not valid for this pack.',
   claims: 'The token is not valid for this pack.',
+  issued_after_expiry: 'The token is not valid for this pack.',
 }
 
 const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
@@ -171,30 +176,68 @@ const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {
   agent_allow: (agent) => `The invoker is not on the allow list of agent ${agent}.`,
 }
 
+/**
+ * A 401 for a pack. RFC 9110 §15.5.2: a 401 carries at least one challenge, and a pack that
+ * accepts no credential method (anonymous callers only) has none to name: there, a presented
+ * credential it will not take (or a caller it cannot identify) is a 403 instead.
+ */
 function unauthenticated(
   detail: string,
   challenge: AcceptedMethod[],
   bearerError?: Wire['bearerError'],
 ): Wire {
+  if (challenge.length === 0) return { status: 403, slug: 'forbidden', title: 'Forbidden', detail }
   return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail, challenge, ...(bearerError ? { bearerError } : {}) }
 }
 
+/** What a challenge names beyond the method: the session cookie a session pack reads. */
+export interface ChallengeContext {
+  sessionCookie: string | null
+}
+
 /**
- * `WWW-Authenticate` challenges (RFC 9110 §11.6.1) for the methods a pack accepts; the Bearer
- * one with RFC 6750 §3 parameters. Descriptions and scopes are the gateway's own text, quoted
- * safely as they contain no `"` or `\\`.
+ * `WWW-Authenticate` challenges (RFC 9110 §11.6.1) for the methods a pack accepts, one per
+ * method and only those:
+ *
+ * - `bearer`: `Bearer` with the RFC 6750 §3 parameters;
+ * - `api_key`: `ApiKey` (no registered scheme; the name the header and `Authorization: ApiKey` use);
+ * - `session`: `Cookie` with the cookie's name (the scheme of draft-broyer-http-cookie-auth:
+ *   the credential travels in a cookie that the app sets);
+ * - `envelope`: `Signature` (RFC 9421 registers no scheme; the name draft-cavage-http-signatures
+ *   gave it), next to the `Accept-Signature` field that says what to sign.
+ *
+ * The admin endpoint names its own realm. Descriptions, scopes and cookie names are the gateway's
+ * own text (cookie names are RFC 6265 tokens), quoted safely as they contain no `"` or `\\`.
  */
-export function challenges(accepted: AcceptedMethod[], wire: Pick<Wire, 'bearerError' | 'bearerDescription' | 'scope'> = {}): string[] {
+export function challenges(
+  accepted: AcceptedMethod[] | 'admin',
+  wire: Pick<Wire, 'bearerError' | 'bearerDescription' | 'scope'> = {},
+  context: ChallengeContext = { sessionCookie: null },
+): string[] {
+  if (accepted === 'admin') return [`Bearer realm="${ADMIN_REALM}"`]
   const out: string[] = []
   const error = wire.bearerError ? `, error="${wire.bearerError}"` : ''
-  let bearer = `Bearer realm="${REALM}"${error}`
-  if (wire.bearerDescription) bearer += `, error_description="${wire.bearerDescription}"`
-  if (wire.scope) bearer += `, scope="${wire.scope}"`
   for (const method of accepted) {
-    if (method === 'api_key') out.push(`ApiKey realm="${REALM}"${error}`)
-    if (method === 'bearer' || method === 'session') out.push(bearer)
+    switch (method) {
+      case 'api_key':
+        out.push(`ApiKey realm="${REALM}"${error}`)
+        break
+      case 'bearer': {
+        let bearer = `Bearer realm="${REALM}"${error}`
+        if (wire.bearerDescription) bearer += `, error_description="${wire.bearerDescription}"`
+        if (wire.scope) bearer += `, scope="${wire.scope}"`
+        out.push(bearer)
+        break
+      }
+      case 'session':
+        out.push(`Cookie realm="${REALM}"${context.sessionCookie !== null ? `, cookie-name="${context.sessionCookie}"` : ''}`)
+        break
+      case 'envelope':
+        out.push(`Signature realm="${REALM}"`)
+        break
+    }
   }
-  return [...new Set(out)]
+  return out
 }
 
 /** Status a reason answers with (used by logs and explain without building a Response). */
@@ -202,7 +245,7 @@ export function statusOf(reason: Reason): number {
   return toWire(reason).status
 }
 
-export function problemResponse(reason: Reason, requestId: string): Response {
+export function problemResponse(reason: Reason, requestId: string, context?: ChallengeContext): Response {
   const wire = toWire(reason)
   const body = {
     type: PROBLEM_TYPE_BASE + wire.slug,
@@ -218,7 +261,7 @@ export function problemResponse(reason: Reason, requestId: string): Response {
   })
   if (wire.retryAfterSeconds !== undefined) headers.set('retry-after', String(wire.retryAfterSeconds))
   if (wire.challenge) {
-    for (const challenge of challenges(wire.challenge, wire)) headers.append('www-authenticate', challenge)
+    for (const challenge of challenges(wire.challenge, wire, context)) headers.append('www-authenticate', challenge)
   }
   return new Response(JSON.stringify(body), { status: wire.status, headers })
 }

@@ -56,6 +56,8 @@ export type TokenProblem =
   | 'type'
   | 'claims'
   | 'inactive'
+  | 'issued_in_future'
+  | 'issued_after_expiry'
 
 /** Why a signed request was refused (for the log; clients see a short text). */
 export type EnvelopeProblem =

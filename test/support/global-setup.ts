@@ -10,6 +10,7 @@ import { startUpstashRestAdapter } from './upstash-rest.ts'
 import { startOidcProvider } from './oidc.ts'
 import { startBetterAuth } from './better-auth.ts'
 import { startIndependentSigners } from './independent-signers.ts'
+import { startTroubleServer } from './trouble.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,6 +23,8 @@ declare module 'vitest' {
     volatileIssuer: string
     betterAuthOrigin: string
     signersOrigin: string
+    troubleErrorOrigin: string
+    troubleHangOrigin: string
   }
 }
 
@@ -43,6 +46,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('betterAuthOrigin', betterAuth.origin)
   const signers = await startIndependentSigners()
   project.provide('signersOrigin', signers.origin)
+  // Failing services (500, or no answer): JWKS, introspection, session endpoints, key directories.
+  const troubleError = await startTroubleServer('error')
+  project.provide('troubleErrorOrigin', troubleError.origin)
+  const troubleHang = await startTroubleServer('hang')
+  project.provide('troubleHangOrigin', troubleHang.origin)
   return async () => {
     await backend.close()
     await upstash.close()
@@ -51,5 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await volatile.close()
     await betterAuth.close()
     await signers.close()
+    await troubleError.close()
+    await troubleHang.close()
   }
 }

@@ -9,6 +9,8 @@ declare namespace Cloudflare {
     TEST_VOLATILE_ISSUER: string
     TEST_BETTER_AUTH_ORIGIN: string
     TEST_SIGNERS_ORIGIN: string
+    TEST_TROUBLE_ERROR_ORIGIN: string
+    TEST_TROUBLE_HANG_ORIGIN: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

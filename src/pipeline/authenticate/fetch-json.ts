@@ -2,10 +2,12 @@
  * One JSON call to a service the gateway's verdict depends on (token introspection, an app's
  * session endpoint, a key directory): bounded by a timeout, never following a redirect, and any
  * failure told apart from an answer, so that the caller can say "unavailable" (503) rather than
- * "invalid". Problem texts name the service, never what was sent to it.
+ * "invalid". Problem texts name the service, never what was sent to it. An answer larger than
+ * {@link MAX_FETCHED_ANSWER_BYTES} is refused while it is read, never held whole.
  *
  * @module
  */
+import { MAX_FETCHED_ANSWER_BYTES } from '../../constants.ts'
 
 export type JsonAnswer = { ok: true; json: unknown } | { ok: false; status: number | null; problem: string }
 
@@ -21,10 +23,45 @@ export async function fetchJson(service: string, url: string, init: RequestInit,
     await response.body?.cancel()
     return { ok: false, status: response.status, problem: `${service} answered ${response.status}` }
   }
+  let text: string | null
   try {
-    return { ok: true, json: await response.json() }
+    text = await readLimited(response, MAX_FETCHED_ANSWER_BYTES)
+  } catch (error) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError'
+    return { ok: false, status: 200, problem: `${service} ${timedOut ? 'timed out' : 'failed'} while answering` }
+  }
+  if (text === null) return { ok: false, status: 200, problem: `${service} answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes` }
+  try {
+    return { ok: true, json: JSON.parse(text) as unknown }
   } catch {
     return { ok: false, status: 200, problem: `${service} answered no JSON` }
+  }
+}
+
+/**
+ * The body as text, or `null` (and the rest cancelled) once it passes `maxBytes`. By hand: the
+ * Fetch API reads a body whole or not at all, and a service that answers without end must cost
+ * the isolate no more than `maxBytes`.
+ */
+export async function readLimited(response: Response, maxBytes: number): Promise<string | null> {
+  const declared = Number(response.headers.get('content-length') ?? 0)
+  if (declared > maxBytes || response.body === null) {
+    await response.body?.cancel()
+    return declared > maxBytes ? null : ''
+  }
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  let read = 0
+  let text = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return text + decoder.decode()
+    read += value.byteLength
+    if (read > maxBytes) {
+      await reader.cancel()
+      return null
+    }
+    text += decoder.decode(value, { stream: true })
   }
 }
 

@@ -792,3 +792,10 @@ function checkRouteOverlaps(packs: CompiledPack[], origin: Map<string, Located<R
 }
 
 export type { RawFixture }
+
+/** An error at a path inside a policy file, for checks that run after compiling (key imports). */
+export function errorAt(file: SourceFile, path: Path, message: string): PolicyError {
+  const lines = new LineCounter()
+  const doc = parseDocument(file.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  return new Located(file.path, doc, lines, undefined).error(path, message)
+}

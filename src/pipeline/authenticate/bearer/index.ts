@@ -8,14 +8,16 @@
 import { VERIFIED_TOKEN_TTL_MS } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
+import type { Authentication } from '../../../invoker.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
 import { grantedScopes, mapClaims, missingScopes, type Claims } from '../claims.ts'
 import type { AuthnResult } from '../result.ts'
+import { frozen, grantedBytes, type Granted } from './granted.ts'
 import { Introspector } from './introspect.ts'
 import { issuerKeySources, type IssuerKeySource } from './issuer-keys.ts'
-import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtOutcome } from './verify-jwt.ts'
+import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtProblem } from './verify-jwt.ts'
 
 interface PackIssuers {
   accepted: ReadonlySet<string>
@@ -23,18 +25,49 @@ interface PackIssuers {
   opaque: CompiledIssuer | null
 }
 
-type Verified = { ok: true; issuer: CompiledIssuer; claims: Claims } | { ok: false; result: AuthnResult }
+/**
+ * What a verified JWT is used for, and how its claims become an invoker: the same token maps to
+ * a `service` as a bearer token and to an `authUser` as a session cookie, so the use is part of
+ * what a reused answer is keyed by.
+ */
+export interface JwtUse {
+  readonly name: 'bearer' | 'session'
+  map(issuer: CompiledIssuer, claims: Claims): Authentication | null
+}
+
+const BEARER_USE: JwtUse = {
+  name: 'bearer',
+  map: (issuer, claims) => mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name }),
+}
+
+export type JwtAnswer =
+  | { ok: true; issuer: CompiledIssuer; granted: Granted }
+  | { ok: false; problem: JwtProblem; issuer: string | null }
+  | { ok: false; unavailable: string; issuer: string }
+
+/** A verified JWT as it is reused: what it granted, and the key that signed it. */
+interface Reused {
+  issuer: string
+  granted: Granted
+  header: { alg: string; kid?: string }
+}
+
+type Verified = { ok: true; granted: Granted } | { ok: false; result: AuthnResult }
 
 export class BearerVerifier {
   readonly #byIss = new Map<string, CompiledIssuer>()
+  readonly #byName = new Map<string, CompiledIssuer>()
   readonly #keySources: Map<string, IssuerKeySource>
   readonly #packs = new Map<string, PackIssuers>()
   readonly #introspector = new Introspector()
-  /** Tokens whose signature already verified, by digest: see {@link BearerVerifier.verifyJwt}. */
-  readonly #verified = new AnswerCache<Extract<JwtOutcome, { ok: true }>>()
+  /** Tokens whose signature already verified: see {@link BearerVerifier.verifyJwt}. */
+  readonly #verified = new AnswerCache<Reused>((reused) => grantedBytes(reused.granted) + reused.issuer.length * 2)
 
   constructor(policy: CompiledPolicy) {
-    for (const issuer of Object.values(policy.issuers)) this.#byIss.set(issuer.issuer, issuer)
+    for (const issuer of Object.values(policy.issuers)) {
+      this.#byIss.set(issuer.issuer, issuer)
+      this.#byName.set(issuer.name, issuer)
+    }
     this.#keySources = issuerKeySources(policy.issuers)
     for (const pack of policy.packs) {
       const opaque = pack.bearerIssuers.map((name) => policy.issuers[name] as CompiledIssuer).find((issuer) => issuer.introspection !== null)
@@ -49,52 +82,30 @@ export class BearerVerifier {
       ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env)
       : await this.#introspect(token, issuers.opaque, pack, env)
     if (!verified.ok) return verified.result
-    const { issuer, claims } = verified
-    const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
-    if (authentication === null) return invalid(pack, 'claims', issuer.name)
-    const missing = missingScopes(grantedScopes(claims), pack.requiredScopes)
+    // Scopes are the pack's own requirement: checked on every use, cached answer or not.
+    const missing = missingScopes(verified.granted.scopes, pack.requiredScopes)
     if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing } }
-    return { kind: 'ok', authentication }
+    return { kind: 'ok', authentication: verified.granted.authentication }
   }
 
   /**
-   * A JWT from one of `accepted` issuers, without scope checks (session cookies use this too).
+   * A JWT from one of `accepted` issuers, mapped for `use`, without scope checks (session cookies
+   * use this too).
    *
    * A client sends the same access token many times; its signature is verified once, and the
-   * verified claims are then reused (by a digest of the token) until the token expires or for
-   * {@link VERIFIED_TOKEN_TTL_MS}, whichever is first, and only while the issuer still publishes
-   * the key that signed it: a key rotated out of the JWKS ends the reuse at the next refresh.
-   * Tokens of shared-secret issuers are not reused (a changed secret must take effect at once).
+   * mapped answer is then reused (keyed by the use and a digest of the token, which fixes the
+   * token's issuer) until the token expires, reaches its issuer's `max_token_age`, or for
+   * {@link VERIFIED_TOKEN_TTL_MS}, whichever is first; only for packs that accept that issuer;
+   * and only while the issuer still publishes the key that signed it: a key rotated out of the
+   * JWKS ends the reuse at the next refresh. Tokens of shared-secret issuers are not reused (a
+   * changed secret must take effect at once).
    */
-  async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {
-    const digest = await sha256Hex(token)
-    const reused = this.#verified.get(digest)
-    if (reused !== undefined && accepted.has(reused.issuer.name) && (await this.#stillPublished(reused))) return reused
-    const outcome = await this.#verifyJwtUncached(token, accepted, env)
-    if (outcome.ok && this.#keySources.get(outcome.issuer.name)?.kind === 'set') {
-      const exp = typeof outcome.claims.exp === 'number' ? outcome.claims.exp * 1000 : 0
-      this.#verified.set(digest, outcome, Math.min(VERIFIED_TOKEN_TTL_MS, exp - Date.now()))
+  async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings, use: JwtUse = BEARER_USE): Promise<JwtAnswer> {
+    const key = `${use.name}\n${await sha256Hex(token)}`
+    const reused = this.#verified.get(key)
+    if (reused !== undefined && accepted.has(reused.issuer) && (await this.#stillPublished(reused))) {
+      return { ok: true, issuer: this.#byName.get(reused.issuer) as CompiledIssuer, granted: reused.granted }
     }
-    return outcome
-  }
-
-  /**
-   * Whether the issuer's key set still resolves the token's `alg` and `kid`. Asking the set itself
-   * (not a copy of its JWKS) keeps jose's refresh rules: past `max_age` it refetches, and a key
-   * that left the JWKS no longer resolves.
-   */
-  async #stillPublished(verified: Extract<JwtOutcome, { ok: true }>): Promise<boolean> {
-    const source = this.#keySources.get(verified.issuer.name)
-    if (source?.kind !== 'set') return false
-    try {
-      await source.getKey(verified.header)
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  async #verifyJwtUncached(token: string, accepted: ReadonlySet<string>, env: Bindings): Promise<JwtOutcome> {
     const iss = unverifiedIssuer(token)
     if (iss === null) return { ok: false, problem: 'malformed', issuer: null }
     const issuer = this.#byIss.get(iss)
@@ -102,12 +113,34 @@ export class BearerVerifier {
     const source = this.#keySources.get(issuer.name)
     // An issuer configured only for introspection has no keys: its JWTs are never trusted unseen.
     if (source === undefined) return { ok: false, problem: 'key_unknown', issuer: issuer.name }
-    return verifyJwt(token, issuer, source, env)
+    const outcome = await verifyJwt(token, issuer, source, env)
+    if (!outcome.ok) return outcome
+    const authentication = use.map(issuer, outcome.claims)
+    if (authentication === null) return { ok: false, problem: 'claims', issuer: issuer.name }
+    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims) }
+    if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header: outcome.header }, reuseTtlMs(issuer, outcome.claims))
+    return { ok: true, issuer, granted }
+  }
+
+  /**
+   * Whether the issuer's key set still resolves the token's `alg` and `kid`. Asking the set itself
+   * (not a copy of its JWKS) keeps jose's refresh rules: past `max_age` it refetches, and a key
+   * that left the JWKS no longer resolves.
+   */
+  async #stillPublished(reused: Reused): Promise<boolean> {
+    const source = this.#keySources.get(reused.issuer)
+    if (source?.kind !== 'set') return false
+    try {
+      await source.getKey(reused.header)
+      return true
+    } catch {
+      return false
+    }
   }
 
   async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings): Promise<Verified> {
     const outcome = await this.verifyJwt(token, accepted, env)
-    if (outcome.ok) return { ok: true, issuer: outcome.issuer, claims: outcome.claims }
+    if (outcome.ok) return { ok: true, granted: outcome.granted }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(outcome.issuer, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, outcome.issuer) }
   }
@@ -115,10 +148,22 @@ export class BearerVerifier {
   async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings): Promise<Verified> {
     if (issuer === null) return { ok: false, result: invalid(pack, 'malformed', null) }
     const outcome = await this.#introspector.introspect(token, issuer, env)
-    if (outcome.ok) return { ok: true, issuer, claims: outcome.claims }
+    if (outcome.ok) return { ok: true, granted: outcome.granted }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(issuer.name, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, issuer.name) }
   }
+}
+
+/** How long a verified JWT's answer may be reused: never past what would refuse the token. */
+function reuseTtlMs(issuer: CompiledIssuer, claims: Claims): number {
+  const now = Date.now()
+  let until = now + VERIFIED_TOKEN_TTL_MS
+  if (typeof claims['exp'] === 'number') until = Math.min(until, claims['exp'] * 1000)
+  else until = now
+  if (issuer.maxTokenAgeSeconds !== null && typeof claims['iat'] === 'number') {
+    until = Math.min(until, (claims['iat'] + issuer.maxTokenAgeSeconds) * 1000)
+  }
+  return until - now
 }
 
 function invalid(pack: CompiledPack, problem: TokenProblem, issuer: string | null): AuthnResult {

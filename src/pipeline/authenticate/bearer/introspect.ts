@@ -1,33 +1,57 @@
 /**
  * Opaque access tokens (RFC 7662): the issuer's introspection endpoint says whether a token is
- * active and what it stands for. Answers are cached by a digest of the token, an active one
- * never past the token's `exp`, so a busy caller costs one introspection per TTL, not per
- * request. A failing endpoint is "unavailable" (503), never "valid" and never cached.
+ * active and what it stands for. Answers are cached, an active one never past the token's `exp`,
+ * so a busy caller costs one introspection per TTL, not per request.
+ *
+ * A cached answer is keyed by everything that decided it: the issuer (whose endpoint, client,
+ * `iss`, audiences, clock tolerance and claim mapping judged the answer) and a digest of the
+ * token. An issuer's answer therefore never speaks for another issuer, whichever pack asks.
+ *
+ * A failing endpoint is "unavailable" (503), never "valid"; the failure is remembered for the
+ * token that met it for {@link ENDPOINT_FAILURE_COOLDOWN_MS}, so a client retrying at once does
+ * not hit a failing endpoint on every request.
  *
  * @module
  */
+import { ENDPOINT_FAILURE_COOLDOWN_MS } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
-import type { Claims } from '../claims.ts'
+import { grantedScopes, mapClaims, type Claims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
+import { frozen, grantedBytes, type Granted } from './granted.ts'
+
+export type IntrospectionProblem =
+  | 'inactive'
+  | 'audience'
+  | 'issuer_unknown'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'issued_in_future'
+  | 'issued_after_expiry'
+  | 'claims'
 
 export type IntrospectionOutcome =
-  | { ok: true; claims: Claims }
-  | { ok: false; problem: 'inactive' | 'audience' | 'issuer_unknown' | 'expired' | 'not_yet_valid' }
+  | { ok: true; granted: Granted }
+  | { ok: false; problem: IntrospectionProblem }
   | { ok: false; unavailable: string }
 
-type Answer = Extract<IntrospectionOutcome, { ok: true }> | Extract<IntrospectionOutcome, { problem: string }>
+const INACTIVE: IntrospectionOutcome = { ok: false, problem: 'inactive' }
+
+function outcomeBytes(outcome: IntrospectionOutcome): number {
+  if (outcome.ok) return grantedBytes(outcome.granted)
+  return 'unavailable' in outcome ? outcome.unavailable.length * 2 : 0
+}
 
 export class Introspector {
-  readonly #cache = new AnswerCache<Answer>()
+  readonly #cache = new AnswerCache<IntrospectionOutcome>(outcomeBytes)
 
   async introspect(token: string, issuer: CompiledIssuer, env: Bindings): Promise<IntrospectionOutcome> {
     const config = issuer.introspection
-    if (config === null) return { ok: false, problem: 'inactive' }
-    const digest = await sha256Hex(token)
-    const cached = this.#cache.get(digest)
+    if (config === null) return INACTIVE
+    const key = `${issuer.name}\n${config.endpoint}\n${config.clientId}\n${await sha256Hex(token)}`
+    const cached = this.#cache.get(key)
     if (cached !== undefined) return cached
     const secret = namedSecret(env, config.clientSecretName)
     if (secret === null) return { ok: false, unavailable: `Worker secret ${config.clientSecretName} is not set` }
@@ -50,18 +74,20 @@ export class Introspector {
     if (!answered.ok && answered.status === 400) {
       // The provider refuses to look at this token at all (oidc-provider does so for JWT-shaped
       // strings): whatever it is, it is no token of this issuer.
-      const answer: Answer = { ok: false, problem: 'inactive' }
-      this.#cache.set(digest, answer, config.negativeTtlMs)
-      return answer
+      this.#cache.set(key, INACTIVE, config.negativeTtlMs)
+      return INACTIVE
     }
     // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
-    if (!answered.ok) return { ok: false, unavailable: answered.problem }
-    if (!isJsonObject(answered.json)) return { ok: false, unavailable: 'introspection answered no JSON object' }
+    if (!answered.ok || !isJsonObject(answered.json)) {
+      const failure: IntrospectionOutcome = { ok: false, unavailable: answered.ok ? 'introspection answered no JSON object' : answered.problem }
+      this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
+      return failure
+    }
     const claims: Claims = answered.json
     const now = Date.now()
-    const answer = judge(claims, issuer, now / 1000)
+    const answer = judge(claims, issuer, Math.floor(now / 1000))
     const exp = typeof claims['exp'] === 'number' ? claims['exp'] * 1000 : Infinity
-    this.#cache.set(digest, answer, answer.ok ? Math.min(config.cacheTtlMs, exp - now) : config.negativeTtlMs, now)
+    this.#cache.set(key, answer, answer.ok ? Math.min(config.cacheTtlMs, exp - now) : config.negativeTtlMs)
     return answer
   }
 }
@@ -72,16 +98,23 @@ function formEncode(value: string): string {
 
 /**
  * An active answer must also be meant for this gateway: its issuer (when given) and its audience
- * are checked as for a JWT, so a token the provider issued to another API is not accepted here.
+ * are checked as for a JWT, so a token the provider issued to another API is not accepted here;
+ * its times as for a JWT too (RFC 7519 §4.1.6: a token is not issued in the future, nor after it
+ * expired). Only the mapped invoker and the granted scopes are kept, never the raw answer.
  */
-function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): Answer {
-  if (claims['active'] !== true) return { ok: false, problem: 'inactive' }
+function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): IntrospectionOutcome {
+  if (claims['active'] !== true) return INACTIVE
   if (claims['iss'] !== undefined && claims['iss'] !== issuer.issuer) return { ok: false, problem: 'issuer_unknown' }
   const aud = claims['aud']
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
   if (!audiences.some((a) => issuer.audiences.includes(a as string))) return { ok: false, problem: 'audience' }
   const tolerance = issuer.clockToleranceSeconds
-  if (typeof claims['exp'] === 'number' && nowSeconds - tolerance >= claims['exp']) return { ok: false, problem: 'expired' }
-  if (typeof claims['nbf'] === 'number' && nowSeconds + tolerance < claims['nbf']) return { ok: false, problem: 'not_yet_valid' }
-  return { ok: true, claims }
+  const { exp, nbf, iat } = claims
+  if (typeof exp === 'number' && nowSeconds - tolerance >= exp) return { ok: false, problem: 'expired' }
+  if (typeof nbf === 'number' && nowSeconds + tolerance < nbf) return { ok: false, problem: 'not_yet_valid' }
+  if (typeof iat === 'number' && iat > nowSeconds + tolerance) return { ok: false, problem: 'issued_in_future' }
+  if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
+  const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
+  if (authentication === null) return { ok: false, problem: 'claims' }
+  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) } }
 }

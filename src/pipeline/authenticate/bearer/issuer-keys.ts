@@ -6,50 +6,90 @@
  *
  * @module
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose'
+import { MAX_FETCHED_ANSWER_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
+import { readLimited } from '../fetch-json.ts'
 import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 
-/** jose's key sets, remote or local: both resolve a header to a key without needing the token. */
-type KeySet = ReturnType<typeof createRemoteJWKSet> | ReturnType<typeof createLocalJWKSet>
+/** A key resolver as jose's sets are: a header in, a key out, without needing the token. */
+type KeySet = (protectedHeader: JWSHeaderParameters, token?: FlattenedJWSInput) => Promise<CryptoKey>
 
 export type IssuerKeySource = { kind: 'set'; getKey: KeySet } | { kind: 'secret'; secretName: string }
+
+/** The JWKS endpoint failed and no last good keys were left to use, or a key does not import. */
+export class KeySourceUnavailable extends Error {
+  override readonly name = 'KeySourceUnavailable'
+}
 
 /**
  * jose's remote set forgets its keys when a refresh fails. This fetch keeps the last good JWKS
  * and serves it again while the endpoint fails (an error, a non-200, a timeout), but only for
  * `staleMs` after it was last fetched: an outage at the IdP does not lock out valid tokens, and
  * keys the IdP has withdrawn do not live on for ever.
+ *
+ * jose limits refetches only after a success (its cooldown counts from the last good fetch), so
+ * with no good keys every token would fetch a failing endpoint again. A failure is therefore
+ * remembered for `cooldownMs`, the same limit an unknown `kid` meets: until it passes, the
+ * endpoint is not asked and the answer is the failure again (or the last good keys).
  */
-/** The JWKS endpoint failed and no last good keys were left to use. */
-export class KeySourceUnavailable extends Error {
-  override readonly name = 'KeySourceUnavailable'
-}
-
-export function staleOnErrorFetch(staleMs: number, now: () => number = Date.now): typeof fetch {
+export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => number = Date.now): typeof fetch {
   let lastGood: { body: string; at: number } | null = null
-  const stale = (cause: unknown): Response => {
+  let lastFailure: { problem: string; at: number } | null = null
+  const stale = (problem: string, cause?: unknown): Response => {
     if (lastGood !== null && now() - lastGood.at <= staleMs) {
       return new Response(lastGood.body, { status: 200, headers: { 'content-type': 'application/json' } })
     }
-    const timedOut = cause instanceof Error && cause.name === 'TimeoutError'
-    throw new KeySourceUnavailable(timedOut ? 'JWKS endpoint timed out' : 'JWKS endpoint failed', { cause })
+    throw new KeySourceUnavailable(problem, { cause })
+  }
+  const failed = (problem: string, cause?: unknown): Response => {
+    lastFailure = { problem, at: now() }
+    return stale(problem, cause)
   }
   return async (input, init) => {
+    if (lastFailure !== null && now() - lastFailure.at < cooldownMs) return stale(lastFailure.problem)
     let response: Response
     try {
       response = await fetch(input, init)
     } catch (error) {
-      return stale(error)
+      const timedOut = error instanceof Error && error.name === 'TimeoutError'
+      return failed(timedOut ? 'JWKS endpoint timed out' : 'JWKS endpoint failed', error)
     }
     if (response.status !== 200) {
       await response.body?.cancel()
-      return stale(new Error(`JWKS endpoint answered ${response.status}`))
+      return failed(`JWKS endpoint answered ${response.status}`)
     }
-    const body = await response.text()
-    if (!isKeySet(body)) return stale(new Error('JWKS endpoint sent no key set'))
+    let body: string | null
+    try {
+      body = await readLimited(response, MAX_FETCHED_ANSWER_BYTES)
+    } catch (error) {
+      return failed('JWKS endpoint failed while answering', error)
+    }
+    if (body === null) return failed(`JWKS endpoint answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes`)
+    if (!isKeySet(body)) return failed('JWKS endpoint sent no key set')
     lastGood = { body, at: now() }
+    lastFailure = null
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })
+  }
+}
+
+/**
+ * A key the issuer publishes (or the policy holds inline) that WebCrypto refuses to import is
+ * the operator's or the issuer's problem, not the caller's: the token can be neither admitted
+ * nor called invalid, so it is "unavailable" (503, and the log says which). jose's own answers
+ * (no key for this `kid`, a JWKS that failed) pass through unchanged; jose never caches a failed
+ * import, so a fixed key works from the next request on.
+ */
+function importFailuresUnavailable(set: KeySet, issuer: string): KeySet {
+  return async (protectedHeader, token) => {
+    try {
+      return await set(protectedHeader, token)
+    } catch (error) {
+      if (error instanceof KeySourceUnavailable) throw error
+      if (error instanceof errors.JOSEError && !(error instanceof errors.JOSENotSupported)) throw error
+      const what = error instanceof Error ? error.name : 'error'
+      throw new KeySourceUnavailable(`a key of issuer ${issuer} does not import (${what})`, { cause: error })
+    }
   }
 }
 
@@ -62,20 +102,23 @@ function isKeySet(body: string): boolean {
   }
 }
 
-function keySource(keys: IssuerKeys): IssuerKeySource {
+function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
   switch (keys.source) {
     case 'jwks_uri':
       return {
         kind: 'set',
-        getKey: createRemoteJWKSet(new URL(keys.url), {
-          cacheMaxAge: keys.maxAgeMs,
-          cooldownDuration: keys.cooldownMs,
-          timeoutDuration: keys.timeoutMs,
-          [customFetch]: staleOnErrorFetch(keys.staleMs),
-        }),
+        getKey: importFailuresUnavailable(
+          createRemoteJWKSet(new URL(keys.url), {
+            cacheMaxAge: keys.maxAgeMs,
+            cooldownDuration: keys.cooldownMs,
+            timeoutDuration: keys.timeoutMs,
+            [customFetch]: staleOnErrorFetch(keys.staleMs, keys.cooldownMs),
+          }),
+          issuer,
+        ),
       }
     case 'jwks':
-      return { kind: 'set', getKey: createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet) }
+      return { kind: 'set', getKey: importFailuresUnavailable(createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet), issuer) }
     case 'secret':
       return { kind: 'secret', secretName: keys.secretName }
   }
@@ -84,7 +127,7 @@ function keySource(keys: IssuerKeys): IssuerKeySource {
 /** Built once per gateway, so the remote sets (and their caches) live as long as the isolate. */
 export function issuerKeySources(issuers: Record<string, CompiledIssuer>): Map<string, IssuerKeySource> {
   const out = new Map<string, IssuerKeySource>()
-  for (const issuer of Object.values(issuers)) if (issuer.keys !== null) out.set(issuer.name, keySource(issuer.keys))
+  for (const issuer of Object.values(issuers)) if (issuer.keys !== null) out.set(issuer.name, keySource(issuer.keys, issuer.name))
   return out
 }
 

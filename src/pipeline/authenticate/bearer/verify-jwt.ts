@@ -54,6 +54,14 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     } else {
       verified = await jwtVerify(token, source.getKey, options)
     }
+    // jose checks `iat` only against a max_token_age. A token issued in the future (or after it
+    // expires) is no token its issuer meant (RFC 7519 §4.1.6); it may be one minted ahead of
+    // time to outlive a key or a revocation, so it is refused (RFC 8725 §3.10).
+    const { iat, exp } = verified.payload
+    if (typeof iat === 'number') {
+      if (iat > Math.floor(Date.now() / 1000) + issuer.clockToleranceSeconds) return { ok: false, problem: 'issued_in_future', issuer: issuer.name }
+      if (typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry', issuer: issuer.name }
+    }
     const { alg, kid } = verified.protectedHeader
     return { ok: true, issuer, claims: verified.payload, header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid } }
   } catch (error) {
@@ -65,7 +73,7 @@ function failure(error: unknown, issuer: string): JwtOutcome {
   if (error instanceof errors.JWTExpired) return { ok: false, problem: 'expired', issuer }
   if (error instanceof errors.JWTClaimValidationFailed) {
     const problem: JwtProblem =
-      error.claim === 'aud' ? 'audience' : error.claim === 'nbf' ? 'not_yet_valid' : error.claim === 'typ' ? 'type' : error.claim === 'iss' ? 'issuer_unknown' : 'claims'
+      error.claim === 'aud' ? 'audience' : error.claim === 'nbf' ? 'not_yet_valid' : error.claim === 'iat' ? 'issued_in_future' : error.claim === 'typ' ? 'type' : error.claim === 'iss' ? 'issuer_unknown' : 'claims'
     return { ok: false, problem, issuer }
   }
   if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return { ok: false, problem: 'algorithm', issuer }

@@ -4,16 +4,10 @@
  *
  * @module
  */
-import { importJWK, type JWK } from 'jose'
+import type { JWK } from 'jose'
 import type { SignatureAlgorithm } from '../../../policy/types.ts'
 
-/** The JOSE name of each algorithm's key, for jose's importer. */
-const JOSE_ALG: Record<Exclude<SignatureAlgorithm, 'hmac-sha256'>, string> = {
-  ed25519: 'Ed25519',
-  'ecdsa-p256-sha256': 'ES256',
-  'rsa-pss-sha512': 'PS512',
-  'rsa-v1_5-sha256': 'RS256',
-}
+export { importPublicKey } from './public-key.ts'
 
 /** WebCrypto parameters of `verify` (RFC 9421 §3.3: PSS salt of 64 bytes; ECDSA as r‖s). */
 const VERIFY_PARAMS: Record<SignatureAlgorithm, Parameters<typeof crypto.subtle.verify>[0]> = {
@@ -22,11 +16,6 @@ const VERIFY_PARAMS: Record<SignatureAlgorithm, Parameters<typeof crypto.subtle.
   'rsa-pss-sha512': { name: 'RSA-PSS', saltLength: 64 },
   'rsa-v1_5-sha256': { name: 'RSASSA-PKCS1-v1_5' },
   'hmac-sha256': { name: 'HMAC' },
-}
-
-export async function importPublicKey(algorithm: Exclude<SignatureAlgorithm, 'hmac-sha256'>, jwk: JWK): Promise<CryptoKey> {
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...publicJwk } = jwk
-  return (await importJWK({ ...publicJwk, ext: true }, JOSE_ALG[algorithm])) as CryptoKey
 }
 
 export function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {

@@ -3,7 +3,10 @@
  * directory (`/.well-known/http-message-signatures-directory`) lists its public keys, and the
  * `keyid` of a signature is the JWK thumbprint (RFC 7638) of one of them. Only directories the
  * policy trusts are ever fetched; each is cached, refetched at most every `REFETCH_MS` for an
- * unknown key id, and its last good copy is used while it cannot be fetched.
+ * unknown key id, and its last good copy is used while it cannot be fetched. A failed fetch
+ * counts against the same limit: a directory that is down is asked again only `REFETCH_MS`
+ * later, not on every request that names it (until then the answer is its last good copy, or
+ * "unavailable").
  *
  * @module
  */
@@ -14,14 +17,14 @@ import { algorithmOfJwk, importPublicKey } from './algorithms.ts'
 
 export const DIRECTORY_PATH = '/.well-known/http-message-signatures-directory'
 
-/** Least time between two fetches of one directory for a key id it did not list. */
+/** Least time between two fetches of one directory for a key id it did not list, or after a failure. */
 const REFETCH_MS = 30_000
 /** A directory larger than this is not a key directory. */
 const MAX_DIRECTORY_KEYS = 64
 
 interface DirectoryKey {
   algorithm: SignatureAlgorithm
-  key: Promise<CryptoKey>
+  key: CryptoKey
 }
 
 interface Fetched {
@@ -29,10 +32,17 @@ interface Fetched {
   at: number
 }
 
+/** One directory: its last good copy, and its last failure (what it was, and when). */
+interface DirectoryState {
+  fetched: Fetched | null
+  failed: { problem: string; at: number } | null
+}
+
 export type DirectoryLookup = { ok: true; algorithm: SignatureAlgorithm; key: CryptoKey } | { ok: false; unknown: true } | { ok: false; unavailable: string }
 
 export class KeyDirectories {
-  readonly #cache = new Map<string, Fetched>()
+  /** By origin; only origins under `key_directories` ever get here, so policy bounds its size. */
+  readonly #cache = new Map<string, DirectoryState>()
   readonly #settings: EnvelopeSettings
 
   constructor(settings: EnvelopeSettings) {
@@ -41,24 +51,21 @@ export class KeyDirectories {
 
   async lookup(origin: string, keyId: string): Promise<DirectoryLookup> {
     const now = Date.now()
-    let fetched = this.#cache.get(origin)
-    const fresh = fetched !== undefined && now - fetched.at < this.#settings.directoryCacheMs
-    if (fetched === undefined || !fresh || (!fetched.keys.has(keyId) && now - fetched.at >= REFETCH_MS)) {
+    let state = this.#cache.get(origin)
+    if (state === undefined) this.#cache.set(origin, (state = { fetched: null, failed: null }))
+    const { fetched, failed } = state
+    const fresh = fetched !== null && now - fetched.at < this.#settings.directoryCacheMs
+    const wanted = fetched === null || !fresh || (!fetched.keys.has(keyId) && now - fetched.at >= REFETCH_MS)
+    const coolingDown = failed !== null && now - failed.at < REFETCH_MS
+    if (wanted && !coolingDown) {
       const next = await this.#fetch(origin)
-      if (typeof next === 'string') {
-        if (fetched === undefined) return { ok: false, unavailable: next }
-      } else {
-        fetched = next
-        this.#cache.set(origin, next)
-      }
+      if (typeof next === 'string') state.failed = { problem: next, at: Date.now() }
+      else state = { fetched: next, failed: null }
+      this.#cache.set(origin, state)
     }
-    const entry = fetched?.keys.get(keyId)
-    if (entry === undefined) return { ok: false, unknown: true }
-    try {
-      return { ok: true, algorithm: entry.algorithm, key: await entry.key }
-    } catch {
-      return { ok: false, unknown: true }
-    }
+    if (state.fetched === null) return { ok: false, unavailable: state.failed?.problem ?? 'key directory not fetched' }
+    const entry = state.fetched.keys.get(keyId)
+    return entry === undefined ? { ok: false, unknown: true } : { ok: true, algorithm: entry.algorithm, key: entry.key }
   }
 
   async #fetch(origin: string): Promise<Fetched | string> {
@@ -71,20 +78,21 @@ export class KeyDirectories {
     if (!answered.ok) return answered.problem
     const list = isJsonObject(answered.json) ? answered.json['keys'] : undefined
     if (!Array.isArray(list) || list.length > MAX_DIRECTORY_KEYS) return 'key directory has no key list'
-    const keys = new Map<string, DirectoryKey>()
-    for (const item of list) {
-      if (typeof item !== 'object' || item === null) continue
-      const jwk = item as JWK
-      const algorithm = algorithmOfJwk(jwk)
-      if (algorithm === null || algorithm === 'hmac-sha256') continue
-      try {
-        const key = importPublicKey(algorithm, jwk)
-        key.catch(() => undefined) // a key that fails to import is "unknown" when asked for
-        keys.set(await calculateJwkThumbprint(jwk, 'sha256'), { algorithm, key })
-      } catch {
-        // A malformed entry is skipped; the others still count.
-      }
-    }
-    return { keys, at: Date.now() }
+    // Keys are imported here, once per fetch: only keys that imported are kept, so a failed
+    // import is never cached (it is simply not in the directory as far as the gateway goes).
+    const imported = await Promise.all(
+      list.map(async (item: unknown): Promise<[string, DirectoryKey] | null> => {
+        if (typeof item !== 'object' || item === null) return null
+        const jwk = item as JWK
+        const algorithm = algorithmOfJwk(jwk)
+        if (algorithm === null || algorithm === 'hmac-sha256') return null
+        try {
+          return [await calculateJwkThumbprint(jwk, 'sha256'), { algorithm, key: await importPublicKey(algorithm, jwk) }]
+        } catch {
+          return null // a malformed entry, or one that does not import, is skipped; the others still count
+        }
+      }),
+    )
+    return { keys: new Map(imported.filter((entry) => entry !== null)), at: Date.now() }
   }
 }

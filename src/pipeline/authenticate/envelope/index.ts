@@ -17,6 +17,7 @@ import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, Si
 import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
 import { parseContentDigest, type ExpectedDigest } from './content-digest.ts'
 import { KeyDirectories } from './directory.ts'
+import { KeyImports } from './signer-keys.ts'
 import { hasBody } from '../../forward/headers.ts'
 import { componentItem, SignatureBaseError, signatureBase } from './signature-base.ts'
 import type { AuthnResult } from '../result.ts'
@@ -53,7 +54,7 @@ export class EnvelopeVerifier {
   readonly #signersByKeyId = new Map<string, CompiledSigner>()
   readonly #directories: KeyDirectories
   readonly #directoryInvokers: Map<string, SignerInvoker>
-  readonly #keys = new Map<string, Promise<CryptoKey>>()
+  readonly #keys = new KeyImports()
   /** Per pack: the extra components, serialized once. */
   readonly #cover = new Map<string, string[]>()
   readonly #delegationComponent: string
@@ -113,8 +114,8 @@ export class EnvelopeVerifier {
     if ('name' in signer) {
       algorithm = signer.algorithm
       const imported = await this.#signerKey(signer, env)
-      if (imported === null) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: `Worker secret ${signer.secretName ?? ''} is not set or not base64` } }
-      key = imported
+      if (!imported.ok) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: imported.problem } }
+      key = imported.key
     } else {
       if (params.get('tag') !== WEB_BOT_AUTH_TAG) return reject('malformed', signerName)
       const lookup = await this.#directories.lookup(signer.directory, keyId)
@@ -212,22 +213,24 @@ export class EnvelopeVerifier {
     return { directory: origin, invoker }
   }
 
-  #signerKey(signer: CompiledSigner, env: Bindings): Promise<CryptoKey | null> {
-    if (signer.secretName !== null) {
-      const secret = namedSecret(env, signer.secretName)
-      const bytes = secret === null ? null : base64Bytes(secret)
-      if (bytes === null) return Promise.resolve(null)
-      const cacheKey = `${signer.name}\n${secret}`
-      let key = this.#keys.get(cacheKey)
-      if (key === undefined) this.#keys.set(cacheKey, (key = importHmacKey(bytes)))
-      return key
+  /**
+   * The signer's key. One that does not import is the operator's problem, not the caller's: the
+   * answer is 503 with the reason in the log, and the import is tried again on the next request
+   * (the build imports every policy key the same way, so this is a secret or a runtime surprise).
+   */
+  async #signerKey(signer: CompiledSigner, env: Bindings): Promise<{ ok: true; key: CryptoKey } | { ok: false; problem: string }> {
+    try {
+      if (signer.secretName !== null) {
+        const secret = namedSecret(env, signer.secretName)
+        const bytes = secret === null ? null : base64Bytes(secret)
+        if (secret === null || bytes === null) return { ok: false, problem: `Worker secret ${signer.secretName} is not set or not base64` }
+        return { ok: true, key: await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)) }
+      }
+      const algorithm = signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>
+      return { ok: true, key: await this.#keys.get(signer.name, '', () => importPublicKey(algorithm, signer.jwk as never)) }
+    } catch (error) {
+      return { ok: false, problem: `the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})` }
     }
-    let key = this.#keys.get(signer.name)
-    if (key === undefined) {
-      key = importPublicKey(signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>, signer.jwk as never)
-      this.#keys.set(signer.name, key)
-    }
-    return key
   }
 }
 

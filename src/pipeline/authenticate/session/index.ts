@@ -1,68 +1,84 @@
 /**
  * Browser sessions (SPEC §3): a cookie named in policy, verified either as a JWT of a configured
  * issuer or by asking the app that set it (e.g. Better Auth's `GET /api/auth/get-session`). The
- * app's answers are cached by a digest of the cookie for a short TTL (refusals too): a cookie
- * signed out at the app stops working at most `cache_ttl` later.
+ * app's answers are cached, as the invoker they map to, by the endpoint and a digest of the
+ * cookie for a short TTL (refusals too): a cookie signed out at the app stops working at most
+ * `cache_ttl` later. A failing endpoint is remembered for the cookie that met it for
+ * {@link ENDPOINT_FAILURE_COOLDOWN_MS}: a browser retrying does not hit a failing app each time.
  *
  * @module
  */
+import { ENDPOINT_FAILURE_COOLDOWN_MS } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
+import type { Authentication } from '../../../invoker.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledPack, CompiledSession } from '../../../policy/types.ts'
-import { AnswerCache } from '../answer-cache.ts'
-import type { BearerVerifier } from '../bearer/index.ts'
-import { mapClaims, type Claims } from '../claims.ts'
+import { AnswerCache, jsonBytes } from '../answer-cache.ts'
+import { frozen } from '../bearer/granted.ts'
+import type { BearerVerifier, JwtUse } from '../bearer/index.ts'
+import { mapClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import type { AuthnResult } from '../result.ts'
 
-type Lookup = { ok: true; claims: Claims } | { ok: false; refused: true } | { ok: false; unavailable: string }
+type Lookup = { ok: true; authentication: Authentication } | { ok: false; refused: true } | { ok: false; unavailable: string }
+
+const REFUSED: Lookup = { ok: false, refused: true }
+
+function lookupBytes(lookup: Lookup): number {
+  if (lookup.ok) return jsonBytes(lookup.authentication)
+  return 'unavailable' in lookup ? lookup.unavailable.length * 2 : 0
+}
 
 export class SessionVerifier {
   readonly #session: CompiledSession
   readonly #bearer: BearerVerifier
-  readonly #cache = new AnswerCache<Extract<Lookup, { ok: true } | { refused: true }>>()
+  readonly #cache = new AnswerCache<Lookup>(lookupBytes)
+  /** Session JWTs: the one issuer, and the mapping of a signed-in user. */
+  readonly #jwtIssuers: ReadonlySet<string>
+  readonly #jwtUse: JwtUse
 
   constructor(session: CompiledSession, bearer: BearerVerifier) {
     this.#session = session
     this.#bearer = bearer
+    const verify = session.verify
+    this.#jwtIssuers = new Set(verify.by === 'jwt' ? [verify.issuer] : [])
+    this.#jwtUse = { name: 'session', map: (issuer, claims) => mapClaims(verify.claims, claims, { method: 'session', issuer: issuer.name }) }
   }
 
   async verify(cookie: { name: string; value: string }, pack: CompiledPack, env: Bindings): Promise<AuthnResult> {
     const verify = this.#session.verify
     if (verify.by === 'jwt') {
-      const outcome = await this.#bearer.verifyJwt(cookie.value, new Set([verify.issuer]), env)
-      if (outcome.ok) {
-        const authentication = mapClaims(verify.claims, outcome.claims, { method: 'session', issuer: verify.issuer })
-        if (authentication !== null) return { kind: 'ok', authentication }
-        return refused(pack)
-      }
+      const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse)
+      if (outcome.ok) return { kind: 'ok', authentication: outcome.granted.authentication }
       if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
       return refused(pack)
     }
     const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify)
-    if (!lookup.ok) {
-      if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: lookup.unavailable } }
-      return refused(pack)
-    }
-    const authentication = mapClaims(verify.claims, lookup.claims, { method: 'session' })
-    return authentication === null ? refused(pack) : { kind: 'ok', authentication }
+    if (lookup.ok) return { kind: 'ok', authentication: lookup.authentication }
+    if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: lookup.unavailable } }
+    return refused(pack)
   }
 
   async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>): Promise<Lookup> {
-    const digest = await sha256Hex(cookie)
-    const cached = this.#cache.get(digest)
+    const key = `${verify.endpoint}\n${await sha256Hex(cookie)}`
+    const cached = this.#cache.get(key)
     if (cached !== undefined) return cached
     // Only the session cookie goes to the app: none of the caller's other cookies or headers.
     const answered = await fetchJson('session endpoint', verify.endpoint, { headers: { cookie, accept: 'application/json' } }, verify.timeoutMs)
-    let answer: Extract<Lookup, { ok: true } | { refused: true }>
+    let answer: Lookup
     if (!answered.ok) {
-      if (answered.status !== 401 && answered.status !== 403) return { ok: false, unavailable: answered.problem }
-      answer = { ok: false, refused: true }
+      if (answered.status !== 401 && answered.status !== 403) {
+        const failure: Lookup = { ok: false, unavailable: answered.problem }
+        this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
+        return failure
+      }
+      answer = REFUSED
     } else {
       // Better Auth answers `null` for a cookie that names no live session.
-      answer = isJsonObject(answered.json) ? { ok: true, claims: answered.json } : { ok: false, refused: true }
+      const authentication = isJsonObject(answered.json) ? mapClaims(verify.claims, answered.json, { method: 'session' }) : null
+      answer = authentication === null ? REFUSED : { ok: true, authentication: frozen(authentication) }
     }
-    this.#cache.set(digest, answer, answer.ok ? verify.cacheTtlMs : verify.negativeTtlMs)
+    this.#cache.set(key, answer, answer.ok ? verify.cacheTtlMs : verify.negativeTtlMs)
     return answer
   }
 }
