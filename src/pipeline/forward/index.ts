@@ -35,6 +35,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       proto: incomingUrl.protocol.slice(0, -1),
       host: incomingUrl.host,
       websocket,
+      methodOverride: c.get('methodOverride'),
     })
     const controller = new AbortController()
     // Aborted without a reason: workerd logs a fetch aborted with one as an uncaught exception.
