@@ -11,7 +11,7 @@
  * @module
  */
 
-export type BoundedBody = { ok: true; bytes: Uint8Array } | { ok: false }
+export type BoundedBody = { ok: true; bytes: Uint8Array } | { ok: false; problem: 'too_large' | 'unreadable' }
 
 /** The request's `Content-Length`, or `null` when it has none (or one that is not a length). */
 export function declaredLength(headers: Headers): number | null {
@@ -19,13 +19,16 @@ export function declaredLength(headers: Headers): number | null {
   return value !== null && /^\d{1,15}$/.test(value) ? Number(value) : null
 }
 
-/** The body's bytes, or `{ ok: false }` once it is known to be longer than `limit` bytes. */
+/**
+ * The body's bytes; `too_large` once it is known to be longer than `limit` bytes, `unreadable`
+ * when the sender's stream failed (a client that went away mid-body).
+ */
 export async function readBounded(request: Request, limit: number): Promise<BoundedBody> {
   const declared = declaredLength(request.headers)
   const body = request.body
   if (declared !== null && declared > limit) {
     stopReading(body)
-    return { ok: false }
+    return { ok: false, problem: 'too_large' }
   }
   if (body === null) return { ok: true, bytes: new Uint8Array(0) }
   const reader = body.getReader()
@@ -34,12 +37,18 @@ export async function readBounded(request: Request, limit: number): Promise<Boun
   const chunks: Uint8Array[] = []
   let total = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let next: ReadableStreamReadResult<Uint8Array>
+    try {
+      next = await reader.read()
+    } catch {
+      return { ok: false, problem: 'unreadable' }
+    }
+    const { done, value } = next
     if (done) break
     const chunk = value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer)
     if (total + chunk.byteLength > (buffer?.byteLength ?? limit)) {
       stopReading(reader)
-      return { ok: false }
+      return { ok: false, problem: 'too_large' }
     }
     if (buffer !== null) buffer.set(chunk, total)
     else chunks.push(chunk)

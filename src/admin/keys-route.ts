@@ -78,7 +78,7 @@ function storeOrFail(c: Context<GatewayEnv>): GatewayStore {
 /** The body, capped while it is read: a larger one is refused (413) without being read whole. */
 async function readJson(request: Request): Promise<unknown> {
   const read = await readBounded(request, ADMIN_MAX_BODY_BYTES)
-  if (!read.ok) throw new GatewayError({ reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES })
+  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES } : { reason: 'body_unreadable' })
   try {
     return JSON.parse(new TextDecoder().decode(read.bytes)) as unknown
   } catch {

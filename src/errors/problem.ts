@@ -86,6 +86,8 @@ function toWire(r: Reason): Wire {
       return unauthenticated('The body does not match its Content-Digest.', r.accepted)
     case 'body_too_large':
       return { status: 413, slug: 'content-too-large', title: 'Content Too Large', detail: `The request body is larger than this endpoint takes (${r.limitBytes} bytes).` }
+    case 'body_unreadable':
+      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: 'The request body ended before it was complete.' }
     case 'method_override_invalid':
       return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The method override was refused: ${r.problem}.` }
     case 'no_client_address':

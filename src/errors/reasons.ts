@@ -32,6 +32,7 @@ export type Reason =
   | { reason: 'envelope_unavailable'; problem: string }
   | { reason: 'content_digest_mismatch'; accepted: AcceptedMethod[] }
   | { reason: 'body_too_large'; limitBytes: number }
+  | { reason: 'body_unreadable' }
   | { reason: 'method_override_invalid'; problem: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }

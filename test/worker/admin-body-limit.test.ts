@@ -62,6 +62,19 @@ describe('the admin endpoint body', () => {
     expect(body.pulled()).toBeLessThanOrEqual(CAP + 2 * 4096)
   })
 
+  it('item 13: a body whose sender goes away is 400, not 500', async () => {
+    let sent = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ === 1) return controller.error(new Error('the client went away'))
+        controller.enqueue(new Uint8Array(1024).fill(0x20))
+      },
+    })
+    const response = await gw.fetch(PATH, { method: 'POST', headers, body })
+    expect(response.status).toBe(400)
+    expect(response.headers.get('content-type')).toBe('application/problem+json')
+  })
+
   it('item 13: a body within the cap still mints', async () => {
     const { key, keyId } = generateApiKey()
     const response = await gw.fetch(PATH, { method: 'POST', headers, body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: 'capped', packs: ['deploys'] }) })

@@ -97,6 +97,17 @@ function chunked(text: string): { stream: ReadableStream<Uint8Array>; pulled: ()
   return { stream, pulled: () => Math.min(offset, bytes.length) }
 }
 
+/** A body whose sender goes away after `chunks` pieces of 16 KiB. */
+function failing(chunks: number): ReadableStream<Uint8Array> {
+  let sent = 0
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent++ === chunks) return controller.error(new Error('the client went away'))
+      controller.enqueue(new Uint8Array(16 * 1024).fill(0x61))
+    },
+  })
+}
+
 interface Received {
   arrived: boolean
   body_bytes: number
@@ -198,6 +209,21 @@ describe('signed bodies are verified before they are forwarded', () => {
     expect(await bodyClaim(target, verified, 'streaming')).toBe('verified')
     const unframed = await send(target, '/packs/streaming/upload', await signed('POST', '/packs/streaming/upload', body), chunked(body).stream)
     expect(unframed.status).toBe(413)
+  })
+})
+
+describe('signed bodies that end early', () => {
+  it('item 4: a signed body whose sender goes away is 400, never a 500, and never reaches the backend whole', async () => {
+    const body = 'a'.repeat(300_000)
+    const buffered = await send(gw, '/packs/agents/upload', { ...(await signed('POST', '/packs/agents/upload', body)), 'content-length': '300000' }, failing(4))
+    expect(buffered.status).toBe(400)
+    expect(await buffered.json()).toMatchObject({ status: 400, detail: 'The request body ended before it was complete.' })
+    expect((await received(buffered)).arrived).toBe(false)
+
+    const target = withBodySettings()
+    const streamed = await send(target, '/packs/streaming/upload', { ...(await signed('POST', '/packs/streaming/upload', body)), 'content-length': '300000' }, failing(8))
+    expect(streamed.status).toBe(400)
+    expect((await received(streamed)).complete).toBe(false)
   })
 })
 

@@ -66,6 +66,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       })
     } catch {
       if (streamed?.mismatched) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: route.pack.auth })
+      if (streamed?.unreadable) throw new GatewayError({ reason: 'body_unreadable' })
       throw new GatewayError(timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' })
     } finally {
       clearTimeout(timer)
@@ -88,7 +89,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
  */
 async function verifiedBody(request: Request, expected: ExpectedDigest, pack: CompiledPack): Promise<Uint8Array> {
   const read = await readBounded(request, pack.signedBody.limitBytes)
-  if (!read.ok) throw new GatewayError({ reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes })
+  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } : { reason: 'body_unreadable' })
   if (!(await digestMatches(read.bytes, expected))) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
   return read.bytes
 }

@@ -46,6 +46,8 @@ export interface StreamedBody {
   body: ReadableStream<Uint8Array>
   /** Whether the body turned out not to match (known once the body has been read). */
   readonly mismatched: boolean
+  /** Whether the client's body failed before its end (the upstream request is aborted). */
+  readonly unreadable: boolean
 }
 
 /**
@@ -61,16 +63,16 @@ export interface StreamedBody {
  * is not logged.
  */
 export function streamedBody(body: ReadableStream<Uint8Array>, expected: DigestValue, length: number, abort: () => void): StreamedBody {
-  const state = { mismatched: false }
+  const state = { mismatched: false, unreadable: false }
   const framed = new FixedLengthStream(length)
-  void pump(body, framed.writable.getWriter(), expected, () => {
-    state.mismatched = true
-    abort()
-  }, abort)
+  void pump(body, framed.writable.getWriter(), expected, state, abort)
   return {
     body: framed.readable,
     get mismatched() {
       return state.mismatched
+    },
+    get unreadable() {
+      return state.unreadable
     },
   }
 }
@@ -79,8 +81,8 @@ async function pump(
   body: ReadableStream<Uint8Array>,
   out: WritableStreamDefaultWriter<Uint8Array>,
   expected: DigestValue,
-  onMismatch: () => void,
-  onFailure: () => void,
+  state: { mismatched: boolean; unreadable: boolean },
+  abort: () => void,
 ): Promise<void> {
   const digest = new crypto.DigestStream(expected.algorithm)
   const hasher = digest.getWriter()
@@ -88,7 +90,10 @@ async function pump(
   let held: Uint8Array | null = null
   try {
     for (;;) {
-      const { done, value } = await reader.read()
+      const { done, value } = await reader.read().catch((error: unknown) => {
+        state.unreadable = true
+        throw error
+      })
       if (done) break
       await hasher.write(value)
       if (held !== null) await out.write(held)
@@ -96,7 +101,8 @@ async function pump(
     }
     await hasher.close()
     if (!constantTimeEqual(new Uint8Array(await digest.digest), expected.digest)) {
-      onMismatch()
+      state.mismatched = true
+      abort()
       return
     }
     if (held !== null) await out.write(held)
@@ -105,7 +111,7 @@ async function pump(
     // The client's body failed or the upstream request ended: end the other side too (the fetch
     // reports what happened to it; an abort after it settled changes nothing).
     reader.cancel().catch(() => undefined)
-    onFailure()
+    abort()
   }
 }
 
