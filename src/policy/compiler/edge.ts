@@ -8,7 +8,8 @@
  */
 import { DEFAULT_SIGNED_BODY_LIMIT_BYTES, MAX_SIGNED_BODY_LIMIT_BYTES } from '../../constants.ts'
 import type { CompiledAgent, CompiledPack } from '../types.ts'
-import { parseSize, type RawPackFile } from './schema.ts'
+import type { RawPackFile } from './schema.ts'
+import { parseSize } from './size.ts'
 
 export type EdgeSettings = Pick<CompiledPack, 'signedBody' | 'methodOverride' | 'strictPaths'>
 

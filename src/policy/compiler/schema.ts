@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from 'zod'
+import { size } from './size.ts'
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/
 
@@ -14,13 +15,6 @@ export const duration = z
   .string()
   .regex(DURATION, { message: 'a duration is a whole number and a unit: 500ms, 30s, 1m, 1h, 1d' })
   .describe('A whole number and a unit: ms, s, m, h, d (e.g. 30s, 1m).')
-
-const SIZE = /^(\d+)(B|KiB|MiB)$/
-
-export const size = z
-  .string()
-  .regex(SIZE, { message: 'a size is a whole number and a unit: 512KiB, 1MiB (B, KiB, MiB)' })
-  .describe('A whole number and a unit: B, KiB, MiB (e.g. 1MiB).')
 
 const identifier = z
   .string()
@@ -118,11 +112,7 @@ export const packFile = z
       .default(false)
       .describe('Forward the credential the gateway consumed (Authorization, x-api-key) to the backend.'),
     method_override: z
-      .array(
-        z.string().regex(/^x-(http-method-override|http-method|method-override)$/i, {
-          message: 'a method-override header is X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override',
-        }),
-      )
+      .array(z.string().regex(/^x-(http-method-override|http-method|method-override)$/i, { message: 'a method-override header is X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override' }))
       .optional()
       .describe('Method-override headers the backend honours: forwarded on POST only, and rules see the method they name. All are dropped when absent.'),
     strict_paths: z
@@ -387,12 +377,6 @@ export function parseDuration(text: string): number {
   if (!found) throw new Error(`not a duration: ${text}`)
   const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[found[2] as 'ms' | 's' | 'm' | 'h' | 'd']
   return Number(found[1]) * unit
-}
-
-export function parseSize(text: string): number {
-  const found = SIZE.exec(text)
-  if (!found) throw new Error(`not a size: ${text}`)
-  return Number(found[1]) * { B: 1, KiB: 1024, MiB: 1024 * 1024 }[found[2] as 'B' | 'KiB' | 'MiB']
 }
 
 /** JSON Schemas for editors (yaml-language-server reads the `$schema` comment in each file). */
