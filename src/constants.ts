@@ -76,3 +76,23 @@ export const MAX_ISSUER_LENGTH = 512
  * operator who removes an issuer's key by hand sees it take effect within a minute.
  */
 export const VERIFIED_TOKEN_TTL_MS = 60_000
+
+/**
+ * Default largest signed body the gateway holds in memory to check its Content-Digest before any
+ * byte of it is forwarded (issue 12, item 4). Request bodies of signed calls to agents are
+ * prompts and tool arguments: kilobytes, rarely more.
+ */
+export const DEFAULT_SIGNED_BODY_LIMIT_BYTES = 1024 * 1024
+
+/**
+ * Largest `envelope.body_limit` a pack may set. A Worker isolate has 128 MB of memory, shared by
+ * every request it serves at once; a buffered body is held once (read into one buffer), so at
+ * 8 MiB a dozen concurrent uploads of the maximum size still leave most of it to everything else.
+ */
+export const MAX_SIGNED_BODY_LIMIT_BYTES = 8 * 1024 * 1024
+
+/**
+ * Largest body the admin endpoint reads. A mint request is a few hundred bytes of JSON; the cap
+ * is applied while reading, so a larger one costs at most this much.
+ */
+export const ADMIN_MAX_BODY_BYTES = 8 * 1024

@@ -32,6 +32,10 @@ export interface GatewayEnv {
     /** The request URL, parsed once. */
     url: URL
     route: RouteMatch
+    /** The method rules and rate limits see: the request's, or the override the pack honours. */
+    method: string
+    /** The method-override headers forwarded with their method, when the pack honours one. */
+    methodOverride: { headers: readonly string[]; method: string } | null
     authentication: Authentication
     decision: Decision
     invokerToken: string

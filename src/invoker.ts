@@ -38,6 +38,13 @@ export interface AuthFacts {
   issuer?: string
   /** Policy name of the signer (or the key directory's origin) when method is `envelope`. */
   signer?: string
+  /**
+   * A signed request's body: `verified` when its Content-Digest was checked before any byte was
+   * forwarded; `streamed` when the pack lets large signed bodies stream, so the backend reads
+   * bytes that are checked only at their end (a mismatch aborts the request). Absent without a
+   * signed body.
+   */
+  body?: 'verified' | 'streamed'
 }
 
 export interface Authentication {

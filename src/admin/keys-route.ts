@@ -15,11 +15,13 @@
  * @module
  */
 import type { Context } from 'hono'
+import { ADMIN_MAX_BODY_BYTES } from '../constants.ts'
 import type { GatewayEnv } from '../env.ts'
 import { constantTimeEqual, sha256Bytes } from '../keys/digest.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { JsonValue } from '../invoker.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
+import { readBounded } from '../read-body.ts'
 import { callStore, storeFor } from '../store/index.ts'
 import type { GatewayStore, MintedKeyRecord } from '../store/types.ts'
 
@@ -28,7 +30,6 @@ export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
 const KEY_ID = /^[0-9A-Za-z]{8}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
-const MAX_BODY_BYTES = 8 * 1024
 
 export function adminKeyRoutes(policy: CompiledPolicy) {
   const policyNames = new Set(Object.values(policy.apiKeys).map((k) => k.name))
@@ -74,11 +75,12 @@ function storeOrFail(c: Context<GatewayEnv>): GatewayStore {
   return store
 }
 
+/** The body, capped while it is read: a larger one is refused (413) without being read whole. */
 async function readJson(request: Request): Promise<unknown> {
-  const text = await request.text()
-  if (text.length > MAX_BODY_BYTES) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the body is too large' })
+  const read = await readBounded(request, ADMIN_MAX_BODY_BYTES)
+  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES } : { reason: 'body_unreadable' })
   try {
-    return JSON.parse(text) as unknown
+    return JSON.parse(new TextDecoder().decode(read.bytes)) as unknown
   } catch {
     throw new GatewayError({ reason: 'admin_bad_request', problem: 'the body is not JSON' })
   }

@@ -87,6 +87,12 @@ function toWire(r: Reason): Wire {
       return { status: 503, slug: 'signer-unavailable', title: 'Service Unavailable', detail: 'The signer\'s keys cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
     case 'content_digest_mismatch':
       return unauthenticated('The body does not match its Content-Digest.', r.accepted)
+    case 'body_too_large':
+      return { status: 413, slug: 'content-too-large', title: 'Content Too Large', detail: `The request body is larger than this endpoint takes (${r.limitBytes} bytes).` }
+    case 'body_unreadable':
+      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: 'The request body ended before it was complete.' }
+    case 'method_override_invalid':
+      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The method override was refused: ${r.problem}.` }
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
     case 'denied':
@@ -158,7 +164,7 @@ const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
   nonce_missing: 'The signature needs a nonce (see Accept-Signature).',
   created_missing: 'The signature needs a created parameter (see Accept-Signature).',
   digest_missing: 'A request with a body needs a Content-Digest (sha-256 or sha-512) covered by the signature.',
-  length_missing: 'A signed request with a body needs Content-Length.',
+  agent_not_origin: 'Signature-Agent must name the key directory by its origin alone (scheme, host and port).',
   ambiguous: 'More than one signature by a known signer was presented; send exactly one.',
   // One text for the rest: which check failed is for the log, not for a forger.
   malformed: 'The request signature is not valid for this pack.',

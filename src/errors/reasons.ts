@@ -31,6 +31,9 @@ export type Reason =
   | { reason: 'envelope_invalid'; problem: EnvelopeProblem; signer: string | null; accepted: AcceptedMethod[] }
   | { reason: 'envelope_unavailable'; problem: string }
   | { reason: 'content_digest_mismatch'; accepted: AcceptedMethod[] }
+  | { reason: 'body_too_large'; limitBytes: number }
+  | { reason: 'body_unreadable' }
+  | { reason: 'method_override_invalid'; problem: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
@@ -76,7 +79,7 @@ export type EnvelopeProblem =
   | 'signature'
   | 'delegation_refused'
   | 'digest_missing'
-  | 'length_missing'
+  | 'agent_not_origin'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
 export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'

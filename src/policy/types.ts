@@ -154,6 +154,18 @@ export interface CompiledPack {
   cors: CompiledCors | null
   /** Signers and directories the pack accepts, and what a signature must cover beyond the floor. */
   envelope: { signers: string[]; directories: string[]; cover: string[] }
+  /**
+   * Signed bodies: read and checked against Content-Digest before forwarding up to `limitBytes`;
+   * a larger one is refused (413) unless `stream`, and then streams, checked at its end.
+   */
+  signedBody: { limitBytes: number; stream: boolean }
+  /**
+   * Method-override headers (lower case) the backend honours: forwarded on POST only, and then
+   * the method they name is the one rules and rate limits see. Empty: all are dropped.
+   */
+  methodOverride: string[]
+  /** Refuse paths a backend may read differently from the gateway (double encoding, `;`, …). */
+  strictPaths: boolean
 }
 
 export interface CompiledCors {

@@ -5,6 +5,8 @@
  * instead of passing it.
  *
  *   /_control/signal?name=N      raise signal N          /_control/seen?name=N   whether N was raised
+ *   /_control/received?id=R      what arrived of the request whose X-Request-Id is R:
+ *                                { arrived, body_bytes, complete } (arrived is false if nothing did)
  *   /sse-lockstep?name=N         event 1, wait for signal N, event 2, end
  *   /upload                      counts body bytes; raises "upload-started" at the first chunk and
  *                                "upload-complete-<x-request-id>" when the whole request arrived
@@ -38,9 +40,22 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
           waiters.set(name, [...(waiters.get(name) ?? []), () => (clearTimeout(timer), resolve(true))])
         })
 
+  /** Every request that reached the backend, by the X-Request-Id the gateway gave it. */
+  const received = new Map<string, { body_bytes: number; complete: boolean }>()
+
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://backend')
     const name = url.searchParams.get('name') ?? ''
+    if (url.pathname === '/_control/received') {
+      const entry = received.get(url.searchParams.get('id') ?? '')
+      res.end(JSON.stringify(entry ? { arrived: true, ...entry } : { arrived: false, body_bytes: 0, complete: false }))
+      return
+    }
+    const requestId = req.headers['x-request-id']
+    const record = { body_bytes: 0, complete: false }
+    if (typeof requestId === 'string') received.set(requestId, record)
+    req.on('data', (chunk: Buffer) => (record.body_bytes += chunk.length))
+    req.on('end', () => (record.complete = true))
     if (url.pathname === '/_control/signal') {
       raise(name)
       res.end('ok')

@@ -6,7 +6,7 @@
  *
  *   GET  /keys                                           public keys and key ids, for policy
  *   POST /sign/httpsig       { alg, keyid, request, fields, nonce?, created?, expires? }
- *   POST /sign/web-bot-auth  { request, components? }
+ *   POST /sign/web-bot-auth  { request, components?, signature_agent? }
  *   GET  /.well-known/http-message-signatures-directory  the bot key
  *
  * A signing answer is the request's headers with the signature fields added.
@@ -117,7 +117,8 @@ export async function startIndependentSigners(): Promise<IndependentSigners> {
         if (req.url === '/sign/web-bot-auth' && req.method === 'POST') {
           const body = await read(req)
           const request = body['request'] as SignableRequest
-          const headers = new Headers({ ...request.headers, 'signature-agent': JSON.stringify(origin) })
+          // The directory's origin, or another Signature-Agent value a test asks for (any string).
+          const headers = new Headers({ ...request.headers, 'signature-agent': JSON.stringify((body['signature_agent'] as string | undefined) ?? origin) })
           const signer = await signerFromJWK(botJwk as JsonWebKey)
           const now = new Date()
           const signature = await signatureHeaders(

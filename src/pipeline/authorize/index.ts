@@ -11,7 +11,7 @@ export const authorize = (): MiddlewareHandler<GatewayEnv> =>
   async function authorize(c, next) {
     const { pack, agent } = c.get('route')
     const authentication = c.get('authentication')
-    const decision = decide(pack, agent, authentication, c.req.method)
+    const decision = decide(pack, agent, authentication, c.get('method'))
     c.set('decision', decision)
     const refusal = refusalFor(pack, agent, authentication, decision)
     if (refusal) throw new GatewayError(refusal)

@@ -11,6 +11,7 @@ const base = {
   proto: 'https',
   host: 'agents.example.com',
   websocket: false,
+  methodOverride: null,
 }
 
 describe('upstreamHeaders', () => {
@@ -64,5 +65,22 @@ describe('upstreamHeaders', () => {
     expect(upstreamHeaders(withCookies, { ...base, consumed }).get('cookie')).toBe('theme=dark; lang=en')
     expect(upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, consumed }).has('cookie')).toBe(false)
     expect(upstreamHeaders(withCookies, { ...base, consumed, passCredentials: true }).get('cookie')).toBe('theme=dark; better-auth.session_token=abc.def; lang=en')
+  })
+
+  it('item 17: drops request-rewriting, method-override and client-address fields', () => {
+    const rewriting = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-prefix', 'x-forwarded-port', 'x-host']
+    const overrides = ['x-http-method-override', 'x-http-method', 'x-method-override']
+    const addresses = ['true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-originating-ip', 'x-remote-addr']
+    const sent = new Headers([...rewriting, ...overrides, ...addresses].map((name) => [name, name === 'x-http-method' || name.includes('override') ? 'DELETE' : '/admin']))
+    const out = upstreamHeaders(sent, base)
+    for (const name of [...rewriting, ...overrides, ...addresses]) expect(out.has(name), name).toBe(false)
+    expect(out.get('x-forwarded-for')).toBe('203.0.113.9')
+  })
+
+  it('item 17: forwards only the override fields the pack honours, carrying the method decided on', () => {
+    const sent = new Headers({ 'x-http-method-override': 'delete', 'x-method-override': 'PUT' })
+    const out = upstreamHeaders(sent, { ...base, methodOverride: { headers: ['x-http-method-override'], method: 'DELETE' } })
+    expect(out.get('x-http-method-override')).toBe('DELETE')
+    expect(out.has('x-method-override')).toBe(false)
   })
 })

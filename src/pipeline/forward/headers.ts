@@ -1,12 +1,14 @@
 /**
  * What the backend receives (SPEC §6). Forwarding strips before it adds: hop-by-hop fields,
- * every client-sent X-Invoker* field, the consumed credential, and client-sent forwarding
- * fields go first; then the gateway sets its own.
+ * every client-sent X-Invoker* field, the consumed credential, client-sent forwarding fields,
+ * fields that rewrite the request's URL or method, and client-address fields go first; then the
+ * gateway sets its own.
  *
  * @module
  */
 import type { Consumed } from '../authenticate/index.ts'
 import { withoutCookie } from '../authenticate/session/cookie.ts'
+import { METHOD_OVERRIDE_HEADERS } from '../route/method-override.ts'
 
 /** RFC 9110 §7.6.1: connection-specific fields, plus the fields the Connection header names. */
 const HOP_BY_HOP = new Set([
@@ -24,6 +26,84 @@ const HOP_BY_HOP = new Set([
 /** The gateway is the edge: whatever a client says about forwarding is replaced, not appended to. */
 const CLIENT_FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-id', 'host'])
 
+/**
+ * Fields some backends read as the request's "real" URL, host, scheme or port, so that a caller
+ * admitted for one path could name another (issue 12, item 17). Dropped always: the gateway
+ * decides on the URL it received, and forwards that URL.
+ *
+ * - `x-original-url`, `x-rewrite-url`: IIS URL Rewrite; honoured by Symfony and Zend as the path.
+ * - `x-original-uri`: nginx `auth_request` setups; read by apps as the request URI.
+ * - `x-forwarded-uri`, `x-forwarded-path`, `x-forwarded-prefix`: Traefik, Spring's
+ *   ForwardedHeaderFilter and ASP.NET Core's UsePathBase rebuild the path from them.
+ * - `x-original-host`, `x-host`, `x-forwarded-server`, `x-http-host-override`: host overrides
+ *   (the gateway sets `x-forwarded-host`).
+ * - `x-forwarded-port`, `x-forwarded-scheme`, `x-forwarded-ssl`, `front-end-https`,
+ *   `x-url-scheme`, `x-original-proto`: scheme and port overrides (the gateway sets
+ *   `x-forwarded-proto`).
+ */
+const REQUEST_REWRITING = new Set([
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-prefix',
+  'x-original-host',
+  'x-host',
+  'x-forwarded-server',
+  'x-http-host-override',
+  'x-forwarded-port',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'front-end-https',
+  'x-url-scheme',
+  'x-original-proto',
+])
+
+/**
+ * Method overrides (see route/method-override.ts): dropped unless the pack lists them, and then
+ * forwarded on POST only, carrying the method the decision was made on.
+ */
+const METHOD_OVERRIDE = new Set<string>(METHOD_OVERRIDE_HEADERS)
+
+/**
+ * Client-address fields the gateway does not set: the backend learns the caller's address from
+ * `x-forwarded-for` alone, which the gateway writes from the address the edge saw. Each of these
+ * is a CDN's or a proxy's convention that some framework trusts (Express `trust proxy`
+ * libraries, Rails' `remote_ip`, Django middlewares), so a client could name any address.
+ *
+ * - `true-client-ip` (Cloudflare Enterprise, Akamai), `x-client-ip`, `client-ip`,
+ *   `x-cluster-client-ip` (Rackspace, Riverbed), `fastly-client-ip`, `x-originating-ip`
+ *   (Exchange), `x-remote-ip`, `x-remote-addr`, `x-proxyuser-ip` (Google), `x-forwarded`,
+ *   `forwarded-for`, `x-envoy-external-address`, `x-azure-clientip`, `x-azure-socketip`,
+ *   `x-appengine-user-ip`.
+ * - `cf-connecting-ip`, `cf-connecting-ipv6`, `cf-pseudo-ipv4`: Cloudflare sets them on the
+ *   request the Worker receives (the gateway reads `cf-connecting-ip` as the client address),
+ *   but copied onto the upstream request they would be indistinguishable from a client's own
+ *   (e.g. under `wrangler dev`, or behind another proxy): the address travels in
+ *   `x-forwarded-for` instead.
+ */
+const CLIENT_ADDRESS = new Set([
+  'true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-proxyuser-ip',
+  'x-forwarded',
+  'forwarded-for',
+  'x-envoy-external-address',
+  'x-azure-clientip',
+  'x-azure-socketip',
+  'x-appengine-user-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'cf-pseudo-ipv4',
+])
+
 export interface UpstreamHeaderInput {
   invokerHeader: string
   token: string
@@ -34,6 +114,8 @@ export interface UpstreamHeaderInput {
   proto: string
   host: string
   websocket: boolean
+  /** The method-override headers the pack honours and this request carries, with their method. */
+  methodOverride: { headers: readonly string[]; method: string } | null
 }
 
 export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): Headers {
@@ -48,6 +130,7 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   const droppedCookie = input.passCredentials ? null : input.consumed.cookie
   for (const [name, value] of incoming) {
     if (HOP_BY_HOP.has(name) || named.has(name) || CLIENT_FORWARDING.has(name)) continue
+    if (REQUEST_REWRITING.has(name) || METHOD_OVERRIDE.has(name) || CLIENT_ADDRESS.has(name)) continue
     // Any X-Invoker* field, and anything under the configured header's name: the backend trusts these.
     if (name.startsWith('x-invoker') || name.startsWith(input.invokerHeader)) continue
     if (dropped?.has(name)) continue
@@ -62,6 +145,7 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
     out.set('upgrade', 'websocket')
     out.set('connection', 'Upgrade')
   }
+  if (input.methodOverride) for (const name of input.methodOverride.headers) out.set(name, input.methodOverride.method)
   if (input.clientAddress) out.set('x-forwarded-for', input.clientAddress)
   out.set('x-forwarded-proto', input.proto)
   out.set('x-forwarded-host', input.host)

@@ -1,16 +1,19 @@
 /**
  * Step 6: forward to the backend and stream the answer back. Bodies are passed as streams in
- * both directions, so an SSE event or an upload chunk crosses the gateway as soon as it exists.
- * The timeout covers the wait for response headers only; a long stream is not cut off.
+ * both directions, so an SSE event or an upload chunk crosses the gateway as soon as it exists;
+ * the one exception is a signed body, which is read and checked against its Content-Digest
+ * before it is forwarded (unless the pack lets large ones stream). The timeout covers the wait
+ * for response headers only; a long stream is not cut off.
  *
  * @module
  */
 import type { Handler } from 'hono'
 import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
-import type { CompiledPolicy } from '../../policy/types.ts'
+import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
+import { declaredLength, readBounded } from '../../read-body.ts'
 import { clientAddress } from '../authenticate/anonymous.ts'
-import { checkedBody } from '../authenticate/envelope/content-digest.ts'
+import { digestMatches, streamedBody, type ExpectedDigest, type StreamedBody } from '../authenticate/envelope/content-digest.ts'
 import { applyRateLimitHeaders } from '../rate-limit/headers.ts'
 import { hasBody, isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
 
@@ -32,26 +35,39 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       proto: incomingUrl.protocol.slice(0, -1),
       host: incomingUrl.host,
       websocket,
+      methodOverride: c.get('methodOverride'),
     })
-    const withBody = hasBody(request)
-    const expectedDigest = c.get('expectedDigest')
-    const checked = withBody && expectedDigest ? checkedBody(request.body as ReadableStream<Uint8Array>, expectedDigest, request.headers.get('content-length')) : null
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), upstreamTimeoutMs)
+    // Aborted without a reason: workerd logs a fetch aborted with one as an uncaught exception.
+    const abort = (): void => controller.abort()
+    const withBody = hasBody(request)
+    const expected = withBody ? c.get('expectedDigest') : null
+    let streamed: StreamedBody | null = null
+    let body: BodyInit | null = withBody ? request.body : null
+    if (expected?.stream) {
+      streamed = streamedBody(request.body as ReadableStream<Uint8Array>, expected, declaredLength(request.headers) ?? 0, abort)
+      body = streamed.body
+    } else if (expected) {
+      body = await verifiedBody(request, expected, route.pack)
+    }
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      abort()
+    }, upstreamTimeoutMs)
     let upstream: Response
     try {
       upstream = await fetch(route.upstreamUrl + route.query, {
         method: request.method,
         headers,
-        body: checked ? checked.body : withBody ? request.body : null,
+        body,
         redirect: 'manual',
         signal: controller.signal,
       })
     } catch {
-      if (checked?.mismatched) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: route.pack.auth })
-      throw new GatewayError(
-        controller.signal.aborted ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' },
-      )
+      if (streamed?.mismatched) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: route.pack.auth })
+      if (streamed?.unreadable) throw new GatewayError({ reason: 'body_unreadable' })
+      throw new GatewayError(timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' })
     } finally {
       clearTimeout(timer)
     }
@@ -65,4 +81,15 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
     return response
   }
+}
+
+/**
+ * The signed body, read whole (up to the pack's limit) and checked: the backend receives the
+ * very bytes that matched the digest, or nothing at all.
+ */
+async function verifiedBody(request: Request, expected: ExpectedDigest, pack: CompiledPack): Promise<Uint8Array> {
+  const read = await readBounded(request, pack.signedBody.limitBytes)
+  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } : { reason: 'body_unreadable' })
+  if (!(await digestMatches(read.bytes, expected))) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
+  return read.bytes
 }

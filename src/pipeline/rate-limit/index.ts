@@ -30,7 +30,7 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       pack,
       agent,
       authentication: c.get('authentication'),
-      method: c.req.method,
+      method: c.get('method'),
       clientAddress: clientAddress(c.req.raw.headers),
     }
     const rules = applicableRules(subject)

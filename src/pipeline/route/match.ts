@@ -6,7 +6,7 @@
  * @module
  */
 import type { CompiledAgent, CompiledPack } from '../../policy/types.ts'
-import { normalizePath, pathSegments } from './normalize-path.ts'
+import { ambiguity, normalizePath, pathSegments } from './normalize-path.ts'
 import { matchesPattern } from './path-pattern.ts'
 
 export interface RouteMatch {
@@ -16,7 +16,7 @@ export interface RouteMatch {
   upstreamPath: string
   /** Upstream URL without query: the `htu` claim. */
   upstreamUrl: string
-  /** Raw query including `?`, or ''. Forwarded as sent. */
+  /** Query including `?` as the URL parser serialized it, or ''. Forwarded as is; no decision reads it. */
   query: string
 }
 
@@ -34,6 +34,10 @@ export function matchRoute(packs: readonly CompiledPack[], url: URL): RouteResul
     if (prefix !== '' && !(path === prefix || path.startsWith(prefix + '/'))) continue
     const stripped = pack.stripPrefix ? path.slice(prefix.length) || '/' : path
     const upstreamPath = stripped.startsWith('/') ? stripped : '/' + stripped
+    if (pack.strictPaths) {
+      const problem = ambiguity(upstreamPath)
+      if (problem !== null) return { ok: false, notFound: false, problem }
+    }
     return {
       ok: true,
       match: {

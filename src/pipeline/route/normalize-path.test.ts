@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normalizePath } from './normalize-path.ts'
+import { ambiguity, normalizePath } from './normalize-path.ts'
 
 describe('normalizePath', () => {
   it.each([
@@ -32,5 +32,49 @@ describe('normalizePath', () => {
     ['packs/echo', 'relative path'],
   ])('refuses %s (%s)', (raw) => {
     expect(normalizePath(raw).ok).toBe(false)
+  })
+})
+
+describe('ambiguity (strict paths)', () => {
+  const strict = (raw: string): string | null => {
+    const normalized = normalizePath(raw)
+    if (!normalized.ok) throw new Error(normalized.problem)
+    return ambiguity(normalized.path)
+  }
+
+  it.each([
+    ['/agents/%252e%252e/admin', 'double-encoded dot'],
+    ['/agents/InternalCRMQuery%252Frun', 'double-encoded slash'],
+    ['/agents/%255C', 'double-encoded backslash'],
+    ['/agents/%25%32%65%25%32%65/x', 'double encoding spelled with encoded digits'],
+    ['/agents/%2549nternalCRMQuery', 'any other double encoding'],
+    ['/agents;x=1/InternalCRMQuery', 'matrix parameters'],
+    ['/agents/InternalCRMQuery;jsessionid=1/run', 'a session id parameter'],
+    ['/agents/InternalCRMQuery%3Bx/run', 'an encoded ;'],
+    ['/agents/InternalCRMQuery./run', 'a trailing dot'],
+    ['/agents/InternalCRMQuery.../run', 'trailing dots'],
+    ['/agents/InternalCRMQuery%20/run', 'a trailing space'],
+    ['/agents/InternalCRMQuery%09', 'a trailing tab'],
+    ['/agents/InternalCRMQuery::$DATA', 'an NTFS stream'],
+    ['/agents/InternalCRMQuery%3A%3A%24DATA/run', 'an encoded NTFS stream'],
+    ['/agents/run:stream:$DATA', 'a named NTFS stream'],
+    ['/agents/InternalCRMQuery%3F/run', 'an encoded ?'],
+    ['/agents/InternalCRMQuery%23/run', 'an encoded #'],
+    ['/agents/a%0Ab', 'a control character'],
+    ['/agents/%C0%AE%C0%AE/x', 'an overlong dot'],
+    ['/agents/%FF', 'an escape that is no UTF-8'],
+  ])('item 18: refuses %s (%s)', (raw) => {
+    expect(strict(raw)).not.toBeNull()
+  })
+
+  it.each([
+    ['/agents/InternalCRMQuery/run'],
+    ['/agents/%7Euser/file.txt'],
+    ['/agents/caf%C3%A9'],
+    ['/v1/models/gemini:generateContent'],
+    ['/a/b-c_d~e/'],
+    ['/'],
+  ])('item 18: lets %s through', (raw) => {
+    expect(strict(raw)).toBeNull()
   })
 })

@@ -72,3 +72,38 @@ export function pathSegments(path: string): string[] {
   const trimmed = path.endsWith('/') ? path.slice(1, -1) : path.slice(1)
   return trimmed === '' ? [] : trimmed.split('/')
 }
+
+/**
+ * Why a normalized path might reach a different resource on the backend than the one the
+ * gateway matched, or `null` (issue 12, item 18). Refused on packs whose agents make the path
+ * decide access (`strict_paths`), because a backend that reads such a segment its own way can
+ * map it onto a path an agent list guards:
+ *
+ * - a `%` left after one decoding (`%252e`, `%252f`, `%2549`): a backend or framework that
+ *   decodes twice sees `.`, `/` or another letter where the gateway saw an escape;
+ * - `;` (matrix or path parameters, `;jsessionid=1`): servlet containers and others drop them;
+ * - a segment ending in `.` or whitespace: Windows and IIS strip both;
+ * - `:$` (`::$DATA`, `:name:$DATA`): an NTFS alternate data stream of a file;
+ * - an encoded `?` or `#`: a backend that decodes before splitting ends the path there;
+ * - control characters, and escapes that are not valid UTF-8 (an overlong `%C0%AE` is a `.` to
+ *   lenient decoders).
+ */
+export function ambiguity(path: string): string | null {
+  for (const segment of path.split('/')) {
+    if (segment === '') continue
+    let decoded: string
+    try {
+      // Throws on escapes that are not UTF-8, overlong forms included (ECMA-262 Decode).
+      decoded = decodeURIComponent(segment)
+    } catch {
+      return 'a segment is not valid UTF-8 once decoded'
+    }
+    if (decoded.includes('%')) return 'the path is percent-encoded twice (%25)'
+    if (decoded.includes(';')) return 'a segment carries ";" parameters'
+    if (/[\s.]$/.test(decoded)) return 'a segment ends in a dot or a space'
+    if (decoded.includes(':$')) return 'a segment names an NTFS stream (":$")'
+    if (/[?#]/.test(decoded)) return 'a segment holds an encoded "?" or "#"'
+    if (/[\x00-\x1f\x7f]/.test(decoded)) return 'a segment holds a control character'
+  }
+  return null
+}

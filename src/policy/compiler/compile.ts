@@ -32,6 +32,7 @@ import {
   type RuleField,
 } from '../types.ts'
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
+import { compileEdgeSettings } from './edge.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
 import {
   fixtureFile,
@@ -407,6 +408,8 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   const scopes = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean))
   const cors = compileCors(raw)
   const envelope = compileEnvelopePack(raw, auth, context, located, errors)
+  const edge = compileEdgeSettings(raw, agents)
+  for (const problem of edge.problems) errors.push(located.error(problem.path, problem.message))
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -426,6 +429,7 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     requiredScopes: { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) },
     cors,
     envelope,
+    ...edge.settings,
   }
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from 'zod'
+import { size } from './size.ts'
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/
 
@@ -110,6 +111,14 @@ export const packFile = z
       .boolean()
       .default(false)
       .describe('Forward the credential the gateway consumed (Authorization, x-api-key) to the backend.'),
+    method_override: z
+      .array(z.string().regex(/^x-(http-method-override|http-method|method-override)$/i, { message: 'a method-override header is X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override' }))
+      .optional()
+      .describe('Method-override headers the backend honours: forwarded on POST only, and rules see the method they name. All are dropped when absent.'),
+    strict_paths: z
+      .boolean()
+      .optional()
+      .describe('Refuse (400) paths a backend may read differently: double encoding (%25), ";" parameters, segments ending in "." or a space, NTFS streams (":$"), encoded "?" or "#". Default: true on packs with agents.'),
     allow: z.array(rule).optional().describe('When present, only invokers matching an entry are admitted.'),
     deny: z.array(rule).optional().describe('Invokers matching an entry are refused. Deny wins over allow.'),
     agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), agent).optional(),
@@ -133,6 +142,13 @@ export const packFile = z
         signers: z.array(z.string()).min(1).optional().describe('Names of the signers (in _gateway.yaml) this pack accepts; all when absent.'),
         directories: z.array(origin).optional().describe('Key directory origins this pack accepts; all trusted ones when absent, none with [].'),
         cover: z.array(z.string()).optional().describe('Components a signature must cover beyond @method, @authority, @path, @query and content-digest, e.g. content-type or "@query-param;name=q".'),
+        body_limit: size
+          .optional()
+          .describe('Largest signed body read and checked against its Content-Digest before it is forwarded (default 1MiB, at most 8MiB); a larger one is refused with 413 unless stream_body is true.'),
+        stream_body: z
+          .boolean()
+          .optional()
+          .describe('Stream signed bodies above body_limit (with Content-Length) to the backend, checked only at their end: X-Invoker then says auth.body "streamed".'),
       })
       .strict()
       .optional()

@@ -1,19 +1,27 @@
 /**
- * `Content-Digest` (RFC 9530) checked while the body streams to the backend. The digest is
- * computed as the bytes pass (workerd's `DigestStream`), and the last chunk is held back until
- * it has been compared: a body that does not match never reaches the backend whole, and the
- * upstream request is aborted instead.
+ * `Content-Digest` (RFC 9530) of a signed body, checked before the backend may act on the body.
+ *
+ * By default the body is read (up to the pack's `envelope.body_limit`), its digest compared,
+ * and only then are the very bytes that were checked forwarded: not one byte of a body that
+ * does not match reaches the backend. A pack may opt in to streaming bodies above its limit;
+ * such a body is hashed as it passes and its last chunk held back until the digest matched, and
+ * a mismatch aborts the upstream request, so the backend never sees it whole (but has read the
+ * rest, which the X-Invoker token says with `auth.body: "streamed"`).
  *
  * @module
  */
 import { parseDictionary } from 'structured-headers'
 import { constantTimeEqual } from '../../../keys/digest.ts'
+import type { CompiledPack } from '../../../policy/types.ts'
+import { declaredLength } from '../../../read-body.ts'
 import type { ExpectedDigest } from './expected-digest.ts'
 
 export type { ExpectedDigest }
 
+export type DigestValue = Pick<ExpectedDigest, 'algorithm' | 'digest'>
+
 /** The strongest supported digest in the field, or `null` if it names none (or is malformed). */
-export function parseContentDigest(value: string): ExpectedDigest | null {
+export function parseContentDigest(value: string): DigestValue | null {
   let members
   try {
     members = parseDictionary(value)
@@ -28,54 +36,93 @@ export function parseContentDigest(value: string): ExpectedDigest | null {
   return null
 }
 
-export class ContentDigestMismatch extends Error {
-  override readonly name = 'ContentDigestMismatch'
+/** Whether `bytes` is the body the digest names. */
+export async function digestMatches(bytes: Uint8Array, expected: DigestValue): Promise<boolean> {
+  return constantTimeEqual(new Uint8Array(await crypto.subtle.digest(expected.algorithm, bytes)), expected.digest)
 }
 
-export interface CheckedBody {
+export interface StreamedBody {
+  /** Framed by the declared length, so that a cut-off body is an incomplete request upstream. */
   body: ReadableStream<Uint8Array>
   /** Whether the body turned out not to match (known once the body has been read). */
   readonly mismatched: boolean
+  /** Whether the client's body failed before its end (the upstream request is aborted). */
+  readonly unreadable: boolean
 }
 
-export function checkedBody(body: ReadableStream<Uint8Array>, expected: ExpectedDigest, contentLength: string | null = null): CheckedBody {
-  const digest = new crypto.DigestStream(expected.algorithm)
-  const writer = digest.getWriter()
-  let held: Uint8Array | null = null
-  const state = { mismatched: false }
-  const checked = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      async transform(chunk, controller) {
-        await writer.write(chunk)
-        if (held !== null) controller.enqueue(held)
-        held = chunk
-      },
-      async flush(controller) {
-        await writer.close()
-        if (!constantTimeEqual(new Uint8Array(await digest.digest), expected.digest)) {
-          state.mismatched = true
-          controller.error(new ContentDigestMismatch('the body does not match Content-Digest'))
-          return
-        }
-        if (held !== null) controller.enqueue(held)
-      },
-    }),
-  )
-  // With a declared length the upstream request is framed by Content-Length, so a stream that
-  // errors before its last bytes leaves the backend an incomplete request. Without one, workerd
-  // ends a chunked body cleanly even when its stream errors (measured: the backend saw a whole
-  // request, cut short), which is why the envelope step requires Content-Length on signed bodies.
-  const length = contentLength !== null && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : null
-  let framed: ReadableStream<Uint8Array> = checked
-  if (length !== null) {
-    const fixed = new FixedLengthStream(length)
-    checked.pipeTo(fixed.writable).catch(() => undefined)
-    framed = fixed.readable
-  }
+/**
+ * Streams a signed body of `length` bytes upstream, checking it on the way.
+ *
+ * The upstream request is framed by Content-Length (a `FixedLengthStream`): workerd ends a
+ * chunked upstream body cleanly even when its source fails (measured: the backend saw a whole,
+ * shortened request), while a length-framed one that stops short is visibly incomplete.
+ *
+ * A mismatch calls `abort()`, which aborts the upstream fetch, rather than erroring the stream:
+ * workerd logs a body stream that errors, or a fetch aborted with a reason, as an "uncaught
+ * exception" even when the fetch's rejection is handled (measured); an abort without a reason
+ * is not logged.
+ */
+export function streamedBody(body: ReadableStream<Uint8Array>, expected: DigestValue, length: number, abort: () => void): StreamedBody {
+  const state = { mismatched: false, unreadable: false }
+  const framed = new FixedLengthStream(length)
+  void pump(body, framed.writable.getWriter(), expected, state, abort)
   return {
-    body: framed,
+    body: framed.readable,
     get mismatched() {
       return state.mismatched
     },
+    get unreadable() {
+      return state.unreadable
+    },
   }
+}
+
+async function pump(
+  body: ReadableStream<Uint8Array>,
+  out: WritableStreamDefaultWriter<Uint8Array>,
+  expected: DigestValue,
+  state: { mismatched: boolean; unreadable: boolean },
+  abort: () => void,
+): Promise<void> {
+  const digest = new crypto.DigestStream(expected.algorithm)
+  const hasher = digest.getWriter()
+  const reader = body.getReader()
+  let held: Uint8Array | null = null
+  try {
+    for (;;) {
+      const { done, value } = await reader.read().catch((error: unknown) => {
+        state.unreadable = true
+        throw error
+      })
+      if (done) break
+      await hasher.write(value)
+      if (held !== null) await out.write(held)
+      held = value
+    }
+    await hasher.close()
+    if (!constantTimeEqual(new Uint8Array(await digest.digest), expected.digest)) {
+      state.mismatched = true
+      abort()
+      return
+    }
+    if (held !== null) await out.write(held)
+    await out.close()
+  } catch {
+    // The client's body failed or the upstream request ended: end the other side too (the fetch
+    // reports what happened to it; an abort after it settled changes nothing).
+    reader.cancel().catch(() => undefined)
+    abort()
+  }
+}
+
+/**
+ * How a signed body is handled, from its declared length alone (so the X-Invoker token can say
+ * it before the body is read): read and checked first, streamed (the pack opted in and the body
+ * is declared larger than its limit), or refused. A body without Content-Length is read up to
+ * the limit: it cannot stream, as only a length-framed upstream request shows a cut-off.
+ */
+export function signedBodyPlan(headers: Headers, settings: CompiledPack['signedBody']): 'verify' | 'stream' | 'too_large' {
+  const declared = declaredLength(headers)
+  if (declared === null || declared <= settings.limitBytes) return 'verify'
+  return settings.stream ? 'stream' : 'too_large'
 }

@@ -15,7 +15,7 @@ import type { EnvelopeProblem } from '../../../errors/reasons.ts'
 import type { Authentication } from '../../../invoker.ts'
 import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, SignatureAlgorithm, SignerInvoker } from '../../../policy/types.ts'
 import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
-import { parseContentDigest, type ExpectedDigest } from './content-digest.ts'
+import { parseContentDigest, signedBodyPlan, type ExpectedDigest } from './content-digest.ts'
 import { KeyDirectories } from './directory.ts'
 import { KeyImports } from './signer-keys.ts'
 import { hasBody } from '../../forward/headers.ts'
@@ -91,11 +91,16 @@ export class EnvelopeVerifier {
     if (typeof created !== 'number' || !Number.isInteger(created)) return reject('created_missing', signerName)
     if (created > now + skew) return reject('created_future', signerName)
     if (now - created > settings.maxAgeSeconds + skew) return reject('too_old', signerName)
-    if (expires !== undefined && (typeof expires !== 'number' || !Number.isInteger(expires) || now > expires + skew)) return reject('expired', signerName)
+    if (expires !== undefined && (typeof expires !== 'number' || !Number.isInteger(expires) || expires < created)) return reject('malformed', signerName)
+    // RFC 9421 §2.3: `expires` is the signer's own word on when the signature ends; no leeway
+    // stretches it (clock_skew widens only how far `created` may lie ahead).
+    if (typeof expires === 'number' && now > expires) return reject('expired', signerName)
     if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > MAX_NONCE_LENGTH)) return reject('malformed', signerName)
     if (settings.nonceRequired && nonce === undefined) return reject('nonce_missing', signerName)
 
     const withBody = hasBody(request)
+    const bodyPlan = withBody ? signedBodyPlan(headers, pack.signedBody) : null
+    if (bodyPlan === 'too_large') return { kind: 'reject', reason: { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } }
     const covered = new Set(input[0].map((item) => serializeItem(item)))
     const delegated = headers.get(settings.delegationHeader)
     if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return reject('components_missing', signerName)
@@ -141,13 +146,13 @@ export class EnvelopeVerifier {
     }
 
     let expectedDigest: ExpectedDigest | null = null
-    if (withBody) {
-      // The body is checked as it streams; only a length-framed upstream request lets a mismatch
-      // cut it off visibly (a chunked one would end cleanly, cut short), so the length is required.
-      if (!/^\d{1,15}$/.test(headers.get('content-length') ?? '')) return reject('length_missing', signerName)
+    if (bodyPlan !== null) {
+      // Checked by the forward step: before any byte is forwarded, or at the end of a stream.
       const field = headers.get('content-digest')
-      expectedDigest = field === null ? null : parseContentDigest(field)
-      if (expectedDigest === null) return reject('digest_missing', signerName)
+      const digest = field === null ? null : parseContentDigest(field)
+      if (digest === null) return reject('digest_missing', signerName)
+      expectedDigest = { ...digest, stream: bodyPlan === 'stream' }
+      authentication.auth.body = bodyPlan === 'stream' ? 'streamed' : 'verified'
     }
 
     if (typeof nonce === 'string') {
@@ -188,6 +193,7 @@ export class EnvelopeVerifier {
         continue
       }
       const directory = this.#directoryOf(headers, input, pack)
+      if (directory === 'agent_not_origin') return directory
       if (directory !== null) known.push({ input, signature: new Uint8Array(value), keyId, signer: directory })
     }
     if (known.length === 0) return 'signer_unknown'
@@ -196,7 +202,7 @@ export class EnvelopeVerifier {
   }
 
   /** The trusted directory a signature names through a covered `Signature-Agent`, if any. */
-  #directoryOf(headers: Headers, input: InnerList, pack: CompiledPack): { directory: string; invoker: SignerInvoker } | null {
+  #directoryOf(headers: Headers, input: InnerList, pack: CompiledPack): { directory: string; invoker: SignerInvoker } | 'agent_not_origin' | null {
     const value = headers.get(SIGNATURE_AGENT)
     const component = input[0].find(([name]) => name === SIGNATURE_AGENT)
     if (value === null || component === undefined) return null
@@ -210,6 +216,9 @@ export class EnvelopeVerifier {
     }
     const invoker = this.#directoryInvokers.get(origin)
     if (invoker === undefined || !pack.envelope.directories.includes(origin)) return null
+    // Web Bot Auth names a directory by its origin: a path (dot segments included), a query,
+    // userinfo or another spelling of a trusted origin is refused, never reduced to it.
+    if (url !== origin && url !== origin + '/') return 'agent_not_origin'
     return { directory: origin, invoker }
   }
 
