@@ -4,10 +4,12 @@
  * (Starlette + InvokerMiddleware under uvicorn), a Node one (Express + the packed tarball's
  * adapter, CommonJS, on Node 20 where the system has it) and a Worker (Hono + the tarball's
  * adapter, in workerd). Each accepts the gateway's tokens and refuses forged, expired, replayed,
- * other-request, other-pack and missing ones with the right reason code.
+ * other-request, other-pack and missing ones with the right reason code. The Python backend runs
+ * as two replicas sharing the README's Redis replay cache (its code block, run as it is, against a
+ * real redis-server), so a token used at one is refused by the other.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,6 +18,7 @@ import { generateApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
 import { compilePolicies, formatError } from '../../src/policy/compiler/compile.ts'
 import { freePort } from '../support/ports.ts'
 import { PYTHON, pythonEnv } from '../support/python.ts'
+import { RedisServer } from '../support/redis.ts'
 import { testSigningKeys } from '../support/signing-keys.ts'
 import { bundleWorker, consumerProject, nodeBinaries, serveWorkers } from '../support/verifier-package.ts'
 
@@ -31,6 +34,8 @@ const origins = {} as Record<Backend, string>
 let apiKey: string
 const children: ChildProcess[] = []
 let logs = ''
+let redis: RedisServer | undefined
+let replicaOrigin: string
 
 interface Echo {
   backend: string
@@ -104,17 +109,29 @@ beforeAll(async () => {
   ])
   children.push(workerd)
 
-  const python = start(PYTHON, ['-m', 'uvicorn', 'starlette_app:app', '--host', '127.0.0.1', '--port', String(pythonPort), '--app-dir', 'test/e2e/backends', '--log-level', 'warning'], {
-    env: pythonEnv({ ...backendEnv, AUDIENCE: 'python' }),
-  })
+  // Two Python replicas (the gateway forwards to the first) sharing the README's Redis replay cache.
+  redis = await RedisServer.start()
+  const readme = readFileSync('README.md', 'utf8')
+  const block = [...readme.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] as string).find((code) => code.includes('class RedisReplayCache'))
+  if (!block) throw new Error('README.md has no Python Redis replay cache example')
+  writeFileSync(join(dir, 'readme_replay.py'), block)
+  const replicaPort = await freePort()
+  replicaOrigin = `http://127.0.0.1:${replicaPort}`
+  const pythonBackend = (port: number, extra: Record<string, string>): ChildProcess =>
+    start(PYTHON, ['-m', 'uvicorn', 'starlette_app:app', '--host', '127.0.0.1', '--port', String(port), '--app-dir', 'test/e2e/backends', '--log-level', 'warning'], {
+      env: pythonEnv({ ...backendEnv, AUDIENCE: 'python', REDIS_URL: `redis://127.0.0.1:${redis?.port}`, PYTHONPATH: `packages/verifier-python/src:${dir}`, ...extra }),
+    })
+  const python = pythonBackend(pythonPort, {})
+  const replica = pythonBackend(replicaPort, { REWRITE_FROM: replicaOrigin, REWRITE_TO: origins.python })
   copyFileSync(resolve('test/e2e/backends/express-backend.cjs'), join(dir, 'express-backend.cjs'))
   const node = nodeBinaries().at(-1) as { path: string }
   const express = start(node.path, ['express-backend.cjs'], { cwd: dir, env: { ...process.env, ...backendEnv, AUDIENCE: 'node', PORT: String(nodePort) } })
-  await Promise.all([waitFor(origins.python, python, 'the Python backend'), waitFor(origins.node, express, 'the Node backend'), waitFor(`${gateway}/.well-known/jwks.json`, undefined, 'the gateway')])
+  await Promise.all([waitFor(origins.python, python, 'the Python backend'), waitFor(replicaOrigin, replica, 'the Python replica'), waitFor(origins.node, express, 'the Node backend'), waitFor(`${gateway}/.well-known/jwks.json`, undefined, 'the gateway')])
 }, 300_000)
 
-afterAll(() => {
+afterAll(async () => {
   for (const child of children) child.kill('SIGTERM')
+  await redis?.stop()
 })
 
 async function viaGateway(backend: Backend, path = '/hello?x=1', init: RequestInit = {}): Promise<{ response: Response; echo: Echo }> {
@@ -176,6 +193,20 @@ describe.each(BACKENDS)('the %s backend', (backend) => {
 
   it('refuses a request without the header (missing)', async () => {
     expect(await direct(backend, '/hello', null)).toMatchObject({ status: 401, reason: 'missing' })
+  })
+})
+
+describe('replay protection across processes', () => {
+  it("a token used at one Python replica is refused by the other (the README's Redis replay cache)", async () => {
+    const { echo } = await viaGateway('python', '/shared')
+    const atReplica = async (path: string): Promise<string> => {
+      const response = await fetch(`${replicaOrigin}${path}`, { headers: { 'x-invoker': echo.x_invoker } })
+      return ((await response.json()) as { reason?: string }).reason ?? 'accepted'
+    }
+    // Every other check passes at the replica (its URL rewrite maps it onto the gateway's upstream):
+    // only the shared cache can refuse it.
+    expect(await atReplica('/shared')).toBe('replayed')
+    expect(await atReplica('/other')).toBe('wrong_request')
   })
 })
 
