@@ -9,7 +9,7 @@
  * real redis-server), so a token used at one is refused by the other.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -36,6 +36,7 @@ const children: ChildProcess[] = []
 let logs = ''
 let redis: RedisServer | undefined
 let replicaOrigin: string
+let projectDir: string | undefined
 
 interface Echo {
   backend: string
@@ -77,6 +78,7 @@ beforeAll(async () => {
   origins.node = `http://127.0.0.1:${nodePort}`
   origins.worker = `http://127.0.0.1:${workerPort}`
   const { dir } = await consumerProject(['express@^5', 'hono@^4'])
+  projectDir = dir
 
   // The gateway: policies compiled by the real compiler, one pack per backend.
   const minted = generateApiKey()
@@ -130,8 +132,15 @@ beforeAll(async () => {
 }, 300_000)
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM')
+  await Promise.all(
+    children.map((child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined
+      child.kill('SIGTERM')
+      return new Promise((r) => child.once('exit', r))
+    }),
+  )
   await redis?.stop()
+  if (projectDir) rmSync(projectDir, { recursive: true, force: true })
 })
 
 async function viaGateway(backend: Backend, path = '/hello?x=1', init: RequestInit = {}): Promise<{ response: Response; echo: Echo }> {

@@ -5,7 +5,7 @@
  * collect, or runs nothing fails the first test.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -18,7 +18,8 @@ interface PytestResult {
   longrepr: string
 }
 
-const report = join(mkdtempSync(join(tmpdir(), 'igw-pytest-')), 'report.json')
+const reportDir = mkdtempSync(join(tmpdir(), 'igw-pytest-'))
+const report = join(reportDir, 'report.json')
 const run = spawnSync(PYTHON, ['-m', 'pytest', 'packages/verifier-python/tests', '-q', '-p', 'no:cacheprovider'], {
   encoding: 'utf8',
   env: pythonEnv({ INVOKER_PYTEST_REPORT: report }),
@@ -26,6 +27,7 @@ const run = spawnSync(PYTHON, ['-m', 'pytest', 'packages/verifier-python/tests',
 })
 const parsed = existsSync(report) ? (JSON.parse(readFileSync(report, 'utf8')) as { exitstatus: number; results: PytestResult[] }) : null
 const results = parsed?.results ?? []
+rmSync(reportDir, { recursive: true, force: true })
 
 describe('Python verifier (pytest)', () => {
   it('pytest ran and collected the suite', () => {

@@ -7,7 +7,7 @@
  * entry (no `node:` imports), which this test does not run.
  */
 import { execFile, type ChildProcess } from 'node:child_process'
-import { copyFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -44,8 +44,12 @@ import('./run-vectors.mjs').then(async ({ runVectors }) => console.log(JSON.stri
   )
 }, 300_000)
 
-afterAll(() => {
-  workerd?.kill('SIGTERM')
+afterAll(async () => {
+  if (workerd && workerd.exitCode === null) {
+    workerd.kill('SIGTERM')
+    await new Promise((r) => workerd?.once('exit', r))
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 describe('the packed tarball', () => {
