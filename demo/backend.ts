@@ -1,7 +1,7 @@
 /**
  * The demo backend: a plain Node HTTP server standing for an unchanged agent backend. It trusts
- * nothing but a verified X-Invoker (checked with the package's own `verifyInvoker()` against the
- * gateway's JWKS) and answers what it received, so you can see exactly what the gateway sends.
+ * nothing but a verified X-Invoker (checked with `@invoker-gateway/verifier`, the package backends
+ * install, against the gateway's JWKS) and answers what it received, so you can see exactly what the gateway sends.
  *
  *   GET /stream  → server-sent events, one every 500 ms (watch them arrive one by one)
  *   GET /ws      → a WebSocket that greets the verified invoker and echoes messages
@@ -9,7 +9,8 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { WebSocketServer } from 'ws'
-import { InvokerVerificationError, verifyInvoker, type RequestLike } from '../src/verifier/verify-invoker.ts'
+// The published package (packages/verifier, built by `npm start`), as a backend installs it.
+import { createInvokerVerifier, InvokerVerificationError, type RequestLike } from '@invoker-gateway/verifier'
 
 export interface DemoBackendOptions {
   port: number
@@ -20,28 +21,21 @@ export interface DemoBackendOptions {
 }
 
 export function nodeRequest(req: IncomingMessage): RequestLike {
-  return {
-    method: req.method ?? 'GET',
-    url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
-    headers: {
-      get: (name) => {
-        const value = req.headers[name.toLowerCase()]
-        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value
-      },
-    },
-  }
+  return { method: req.method ?? 'GET', url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, headers: req.headers }
 }
 
 export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
+  const verifier = createInvokerVerifier({ jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
   const server = createServer(async (req, res) => {
     const raw = req.headers['x-invoker']
     let verified
     try {
-      verified = await verifyInvoker(nodeRequest(req), { jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
+      verified = await verifier.verify(nodeRequest(req))
     } catch (error) {
-      const code = error instanceof InvokerVerificationError ? error.code : 'invalid'
-      res.writeHead(401, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ error: `X-Invoker not verified: ${code}`, x_invoker: raw ?? null }))
+      const reason = error instanceof InvokerVerificationError ? error.reason : 'error'
+      const status = error instanceof InvokerVerificationError ? error.status : 500
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: `X-Invoker not verified: ${reason}`, reason, x_invoker: raw ?? null }))
       return
     }
     const path = new URL(req.url ?? '/', 'http://backend').pathname
@@ -83,7 +77,7 @@ export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
   const sockets = new WebSocketServer({ noServer: true })
   server.on('upgrade', async (req, socket, head) => {
     try {
-      const { invoker } = await verifyInvoker(nodeRequest(req), { jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
+      const { invoker } = await verifier.verify(nodeRequest(req))
       sockets.handleUpgrade(req, socket, head, (ws) => {
         ws.send(`hello ${invoker.id}`)
         ws.on('message', (data) => ws.send(`echo: ${String(data)}`))

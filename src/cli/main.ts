@@ -29,7 +29,8 @@ const HELP = `invoker-gateway <command>
                                 a JWK set for \`wrangler secret put INVOKER_SIGNING_KEYS\`; --previous keeps
                                 the current signing key published for rotation
   decode TOKEN [--jwks URL --issuer ISS --audience PACK] [--method M --url URL]
-                                decode an X-Invoker header; with --jwks, verify it too
+                                decode an X-Invoker header; with --jwks, verify it too (a refusal
+                                prints its reason code: expired, audience, wrong_request…)
   signers generate --name NAME [--alg ed25519|ecdsa-p256-sha256|rsa-pss-sha512|rsa-v1_5-sha256|hmac-sha256]
                    [--keyid ID] [--key-out FILE] [--delegate]
                                 a request signer's key pair (private key to FILE) and its policy entry

@@ -69,7 +69,7 @@ async function importKeySet(secret: string): Promise<LoadedKeys> {
 async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<CryptoKey> {
   const key = await importJWK(jwk, jwk.alg)
   if (!(key instanceof Uint8Array)) return key
-  return crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  return crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
 }
 
 function checkJwk(jwk: JWK): string | null {

@@ -19,9 +19,15 @@ function cli(...args: string[]): { status: number; stdout: string; stderr: strin
 
 /** For commands that talk to a server in this process (spawnSync would block it). */
 function cliAsync(...args: string[]): Promise<number> {
+  return cliAsyncOutput(...args).then((r) => r.status)
+}
+
+function cliAsyncOutput(...args: string[]): Promise<{ status: number; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], { stdio: 'ignore' })
-    child.on('exit', (code) => resolve(code ?? -1))
+    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (code) => resolve({ status: code ?? -1, stderr }))
   })
 }
 
@@ -112,8 +118,11 @@ describe('invoker-gateway CLI', () => {
     expect(decoded.status).toBe(0)
     expect(JSON.parse(decoded.stdout)).toMatchObject({ header: { typ: 'invoker+jwt' }, claims: { sub: 'u1', aud: 'echo' } })
     expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo')).toBe(0)
-    expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'crm')).toBe(1)
-    expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo', '--method', 'GET', '--url', 'http://b/y')).toBe(1)
+    // A refusal prints the verifier's reason code, the one a backend gets.
+    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'crm')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: audience)') })
+    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://other', '--audience', 'echo')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: issuer)') })
+    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo', '--method', 'GET', '--url', 'http://b/y')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: wrong_request)') })
+    expect(await cliAsyncOutput('decode', 'not-a-token')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: malformed)') })
   })
 
   it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512'])('signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature', async (alg) => {
