@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util'
 import { buildPolicies, GENERATED_MODULE } from './build-policies.ts'
 import { checkCommand, explainCommand } from './check.ts'
 import { decodeCommand } from './decode.ts'
+import { deployCommand } from './deploy.ts'
+import { productionCheck } from './guard/index.ts'
 import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSignerCommand, signRequestCommand } from './signers.ts'
 import { generateSigningKeysCommand } from './signing-keys.ts'
@@ -15,7 +17,12 @@ import { generateSigningKeysCommand } from './signing-keys.ts'
 const HELP = `invoker-gateway <command>
 
   build                         compile policies/ into ${GENERATED_MODULE} (run by wrangler's [build])
-  check                         validate every policy and run the decision fixtures in policies/tests/
+  check [--production [--env E]]
+                                validate every policy and run the decision fixtures in policies/tests/;
+                                --production adds the deploy guard (demo keys, private addresses, http
+                                upstreams, expired keys, unused names, missing secrets…)
+  deploy [wrangler deploy options]
+                                the deploy guard, then \`wrangler deploy\` when nothing refuses (npm run deploy)
   explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
                                 print the decision for a request and an invoker, and the rule behind it
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
@@ -40,6 +47,8 @@ Common option: --policies DIR (default: policies)`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  // Everything after `deploy` belongs to wrangler deploy; the guard reads only --env from it.
+  if (command === 'deploy') return deployCommand(rest)
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -74,13 +83,15 @@ async function main(argv: string[]): Promise<number> {
       'on-behalf-of': { type: 'string' },
       send: { type: 'boolean' },
       'key-out': { type: 'string' },
+      production: { type: 'boolean' },
+      env: { type: 'string', short: 'e' },
     },
   })
   switch (command) {
     case 'build':
       return buildPolicies(values.policies, values.out) ? 0 : 1
     case 'check':
-      return checkCommand(values.policies)
+      return values.production ? productionCheck({ policies: values.policies, env: values.env }) : checkCommand(values.policies)
     case 'explain':
       return explainCommand(values.policies, values)
     case 'keys':
