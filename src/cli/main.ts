@@ -12,7 +12,7 @@ import { deployCommand } from './deploy.ts'
 import { productionCheck } from './guard/index.ts'
 import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSignerCommand, signRequestCommand } from './signers.ts'
-import { generateSigningKeysCommand } from './signing-keys.ts'
+import { generateSigningKeysCommand, rotateSigningKeysCommand } from './signing-keys.ts'
 
 const HELP = `invoker-gateway <command>
 
@@ -35,12 +35,17 @@ const HELP = `invoker-gateway <command>
   signing-keys generate [--alg EdDSA|ES256] [--previous FILE]
                                 a JWK set for \`wrangler secret put INVOKER_SIGNING_KEYS\`; --previous keeps
                                 the current signing key published for rotation
+  signing-keys rotate [--alg EdDSA|ES256] [--jwks URL|FILE] [--keep 1d] [--prepublish]
+                                a new INVOKER_SIGNING_KEYS (stdout) and the previous_signing_keys lines
+                                (stderr) that keep the published keys until a date; no old private key needed.
+                                The published keys are read from <issuer>/.well-known/jwks.json unless --jwks
   decode TOKEN [--jwks URL --issuer ISS --audience PACK] [--method M --url URL]
                                 decode an X-Invoker header; with --jwks, verify it too
   signers generate --name NAME [--alg ed25519|ecdsa-p256-sha256|rsa-pss-sha512|rsa-v1_5-sha256|hmac-sha256]
                    [--keyid ID] [--key-out FILE] [--delegate]
-                                a request signer's key pair (private key to FILE) and its policy entry
-  sign URL --key FILE [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
+                                a request signer's key pair and its policy entry; the private key goes to
+                                ~/.config/invoker-gateway/signers/NAME.signer.json (0600) unless --key-out
+  sign URL --key FILE|NAME [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
                                 sign a request (RFC 9421) and print its headers; --send sends it
 
 Common option: --policies DIR (default: policies)`
@@ -84,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
       send: { type: 'boolean' },
       'key-out': { type: 'string' },
       production: { type: 'boolean' },
+      keep: { type: 'string' },
+      prepublish: { type: 'boolean' },
       env: { type: 'string', short: 'e' },
     },
   })
@@ -100,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals[0] === 'revoke') return revokeKeyCommand(positionals[1], values)
       break
     case 'signing-keys':
+      if (positionals[0] === 'rotate') return rotateSigningKeysCommand({ alg: values.alg, jwks: values.jwks, keep: values.keep, prepublish: values.prepublish, policies: values.policies })
       if (positionals[0] !== 'generate') break
       return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)
     case 'decode':
