@@ -14,7 +14,7 @@ if (npmNode && major < 22) {
   if (existsSync(bundled)) {
     const version = JSON.parse(readFileSync(bundled, 'utf8')).version
     console.error(
-      `invoker-gateway: npm ran on Node ${npmNode}, so it warned (EBADENGINE) that wrangler and miniflare need Node >= 22.\n` +
+      `invoker-gateway: npm ran on Node ${npmNode}, so it warned (EBADENGINE) that wrangler and its parts (miniflare, kv-asset-handler) need Node >= 22.\n` +
         `Every npm script here runs them on Node ${version} from node_modules/.bin: nothing to do.`,
     )
   } else {

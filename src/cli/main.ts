@@ -24,7 +24,10 @@ const HELP = `invoker-gateway <command>
   deploy [wrangler deploy options]
                                 the deploy guard, then \`wrangler deploy\` when nothing refuses (npm run deploy)
   explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
-                                print the decision for a request and an invoker, and the rule behind it
+                                print the decision for a request (method GET unless --method) and an
+                                invoker, and the rule behind it. --invoker '{"id":…,"kind":…,"meta":{…}}'
+                                authenticated by the pack's one method besides API keys; where the pack
+                                takes several, add "method": "bearer" | "session" | "envelope"
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
   keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
