@@ -1,13 +1,20 @@
 /**
- * `npm start`: compile the policies, start the demo backend, run the gateway with `wrangler dev`
- * on http://127.0.0.1:8787. Ctrl-C stops both.
+ * `npm start [-- --port N] [--backend-port N]`: compile the policies, start the demo backend, run
+ * the gateway with `wrangler dev` on http://127.0.0.1:8787 (or the port given). Ctrl-C stops both.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { startDemoBackend } from './backend.ts'
 import { ensureDevVars } from './dev-vars.ts'
+import { START_USAGE, startOptions, type StartOptions } from './start-options.ts'
 
-const gatewayPort = Number(process.env['GATEWAY_PORT'] ?? 8787)
-const backendPort = Number(process.env['DEMO_BACKEND_PORT'] ?? 8788)
+let options: StartOptions
+try {
+  options = startOptions(process.argv.slice(2), process.env)
+} catch (error) {
+  console.error(`${error instanceof Error ? error.message : String(error)}\n${START_USAGE}`)
+  process.exit(2)
+}
+const { gatewayPort, backendPort } = options
 const gatewayOrigin = `http://127.0.0.1:${gatewayPort}`
 const env = { ...process.env, DEMO_BACKEND_PORT: String(backendPort), WRANGLER_SEND_METRICS: 'false' }
 

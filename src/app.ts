@@ -26,7 +26,7 @@ import type { CompiledPolicy } from './policy/types.ts'
 export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>()
   app.use(requestLog())
-  app.get('/.well-known/jwks.json', jwksRoute)
+  app.get('/.well-known/jwks.json', jwksRoute(policy))
   const adminKeys = adminKeyRoutes(policy)
   const challengeContext = { sessionCookie: policy.session?.cookies[0] ?? null }
   app.post(ADMIN_KEYS_PATH, adminKeys.mint)

@@ -1,17 +1,56 @@
+import { existsSync } from 'node:fs'
 import { generateApiKey, sha256Hex } from '../keys/api-key-format.ts'
+import { compilePolicies } from '../policy/compiler/compile.ts'
+import { readPolicyDir } from '../policy/compiler/node-files.ts'
+
+/**
+ * Refuses, before any key exists, what would make the key useless or wrong: an expiry already
+ * past, packs the policy does not have or that take no API keys, a name the policy already uses.
+ * Returns the expiry in Unix seconds. The packs are checked against `policies/` when it compiles
+ * (for `keys mint`, the gateway checks them again against what it runs).
+ */
+function checkNewKey(command: string, options: { name: string; packs: string[]; expires?: string | undefined; policies?: string | undefined }): number | undefined {
+  let expiresAt: number | undefined
+  if (options.expires) {
+    const time = Date.parse(options.expires)
+    if (Number.isNaN(time)) throw new Error('--expires is an ISO 8601 date')
+    if (time <= Date.now()) throw new Error(`--expires ${options.expires} is in the past: the key would be refused from its first use`)
+    expiresAt = Math.floor(time / 1000)
+  }
+  const dir = options.policies ?? 'policies'
+  if (!existsSync(dir)) {
+    if (options.packs.length > 0) console.error(`(${dir}/ not found: the packs were not checked here)`)
+    return expiresAt
+  }
+  const compiled = compilePolicies(readPolicyDir(dir))
+  if (!compiled.ok) {
+    console.error(`(${dir}/ does not compile: the packs were not checked here; run \`invoker-gateway check\`)`)
+    return expiresAt
+  }
+  const packs = new Map(compiled.policy.packs.map((p) => [p.id, p]))
+  for (const id of options.packs) {
+    const pack = packs.get(id)
+    if (!pack) throw new Error(`${command}: no pack is named "${id}" in ${dir}/ (packs: ${[...packs.keys()].join(', ') || 'none'})`)
+    if (!pack.auth.includes('api_key')) throw new Error(`${command}: pack "${id}" does not accept API keys (its auth: ${pack.auth.join(', ') || 'none'})`)
+  }
+  if (Object.values(compiled.policy.apiKeys).some((k) => k.name === options.name)) {
+    throw new Error(`${command}: ${dir}/_gateway.yaml already has a key named "${options.name}"`)
+  }
+  return expiresAt
+}
 
 /** Mints a key: the key is printed once (stdout), only its hash goes into the policy entry. */
-export async function createKeyCommand(options: { name?: string; packs?: string; expires?: string; label?: string }): Promise<number> {
+export async function createKeyCommand(options: { name?: string; packs?: string; expires?: string; label?: string; policies?: string }): Promise<number> {
   const name = options.name
   if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw new Error('keys create needs --name (lower-case letters, digits, "-", "_")')
-  if (options.expires && Number.isNaN(Date.parse(options.expires))) throw new Error('--expires is an ISO 8601 date')
+  checkNewKey('keys create', { name, packs: splitList(options.packs), expires: options.expires, policies: options.policies })
   const { key, keyId } = generateApiKey()
   const lines = [
     `  ${name}:`,
     `    key_id: "${keyId}"`,
     `    sha256: "${await sha256Hex(key)}"`,
   ]
-  if (options.packs) lines.push(`    packs: [${options.packs.split(',').map((p) => p.trim()).join(', ')}]`)
+  if (options.packs) lines.push(`    packs: [${splitList(options.packs).join(', ')}]`)
   if (options.expires) lines.push(`    expires: ${options.expires}`)
   if (options.label) lines.push(`    invoker: { label: ${JSON.stringify(options.label)} }`)
   console.log(key)
@@ -26,6 +65,11 @@ export interface RuntimeKeyOptions {
   expires?: string
   label?: string
   kind?: string
+  policies?: string
+}
+
+function splitList(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)
 }
 
 /**
@@ -37,14 +81,9 @@ export async function mintKeyCommand(options: RuntimeKeyOptions): Promise<number
   const { gateway, token } = adminTarget(options.gateway)
   const name = options.name
   if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw new Error('keys mint needs --name (lower-case letters, digits, "-", "_")')
-  const packs = (options.packs ?? '').split(',').map((p) => p.trim()).filter(Boolean)
+  const packs = splitList(options.packs)
   if (packs.length === 0) throw new Error('keys mint needs --packs a,b: a runtime key always names the packs it may call')
-  let expiresAt: number | undefined
-  if (options.expires) {
-    const time = Date.parse(options.expires)
-    if (Number.isNaN(time)) throw new Error('--expires is an ISO 8601 date')
-    expiresAt = Math.floor(time / 1000)
-  }
+  const expiresAt = checkNewKey('keys mint', { name, packs, expires: options.expires, policies: options.policies })
   const { key, keyId } = generateApiKey()
   const invoker = { ...(options.kind ? { kind: options.kind } : {}), ...(options.label ? { label: options.label } : {}) }
   const response = await fetch(new URL('/.well-known/invoker-gateway/keys', gateway), {

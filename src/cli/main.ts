@@ -8,16 +8,26 @@ import { parseArgs } from 'node:util'
 import { buildPolicies, GENERATED_MODULE } from './build-policies.ts'
 import { checkCommand, explainCommand } from './check.ts'
 import { decodeCommand } from './decode.ts'
+import { deployCommand } from './deploy.ts'
+import { productionCheck } from './guard/index.ts'
 import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSignerCommand, signRequestCommand } from './signers.ts'
-import { generateSigningKeysCommand } from './signing-keys.ts'
+import { generateSigningKeysCommand, rotateSigningKeysCommand } from './signing-keys.ts'
 
 const HELP = `invoker-gateway <command>
 
   build                         compile policies/ into ${GENERATED_MODULE} (run by wrangler's [build])
-  check                         validate every policy and run the decision fixtures in policies/tests/
+  check [--production [--env E]]
+                                validate every policy and run the decision fixtures in policies/tests/;
+                                --production adds the deploy guard (demo keys, private addresses, http
+                                upstreams, expired keys, unused names, missing secrets…)
+  deploy [wrangler deploy options]
+                                the deploy guard, then \`wrangler deploy\` when nothing refuses (npm run deploy)
   explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
-                                print the decision for a request and an invoker, and the rule behind it
+                                print the decision for a request (method GET unless --method) and an
+                                invoker, and the rule behind it. --invoker '{"id":…,"kind":…,"meta":{…}}'
+                                authenticated by the pack's one method besides API keys; where the pack
+                                takes several, add "method": "bearer" | "session" | "envelope"
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
   keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
@@ -28,19 +38,26 @@ const HELP = `invoker-gateway <command>
   signing-keys generate [--alg EdDSA|ES256] [--previous FILE]
                                 a JWK set for \`wrangler secret put INVOKER_SIGNING_KEYS\`; --previous keeps
                                 the current signing key published for rotation
+  signing-keys rotate [--alg EdDSA|ES256] [--jwks URL|FILE] [--keep 1d] [--prepublish]
+                                a new INVOKER_SIGNING_KEYS (stdout) and the previous_signing_keys lines
+                                (stderr) that keep the published keys until a date; no old private key needed.
+                                The published keys are read from <issuer>/.well-known/jwks.json unless --jwks
   decode TOKEN [--jwks URL --issuer ISS --audience PACK] [--method M --url URL]
                                 decode an X-Invoker header; with --jwks, verify it too (a refusal
                                 prints its reason code: expired, audience, wrong_request…)
   signers generate --name NAME [--alg ed25519|ecdsa-p256-sha256|rsa-pss-sha512|rsa-v1_5-sha256|hmac-sha256]
                    [--keyid ID] [--key-out FILE] [--delegate]
-                                a request signer's key pair (private key to FILE) and its policy entry
-  sign URL --key FILE [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
+                                a request signer's key pair and its policy entry; the private key goes to
+                                ~/.config/invoker-gateway/signers/NAME.signer.json (0600) unless --key-out
+  sign URL --key FILE|NAME [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
                                 sign a request (RFC 9421) and print its headers; --send sends it
 
 Common option: --policies DIR (default: policies)`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  // Everything after `deploy` belongs to wrangler deploy; the guard reads only --env from it.
+  if (command === 'deploy') return deployCommand(rest)
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -75,13 +92,17 @@ async function main(argv: string[]): Promise<number> {
       'on-behalf-of': { type: 'string' },
       send: { type: 'boolean' },
       'key-out': { type: 'string' },
+      production: { type: 'boolean' },
+      keep: { type: 'string' },
+      prepublish: { type: 'boolean' },
+      env: { type: 'string', short: 'e' },
     },
   })
   switch (command) {
     case 'build':
       return (await buildPolicies(values.policies, values.out)) ? 0 : 1
     case 'check':
-      return await checkCommand(values.policies)
+      return values.production ? productionCheck({ policies: values.policies, env: values.env }) : checkCommand(values.policies)
     case 'explain':
       return await explainCommand(values.policies, values)
     case 'keys':
@@ -90,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals[0] === 'revoke') return revokeKeyCommand(positionals[1], values)
       break
     case 'signing-keys':
+      if (positionals[0] === 'rotate') return rotateSigningKeysCommand({ alg: values.alg, jwks: values.jwks, keep: values.keep, prepublish: values.prepublish, policies: values.policies })
       if (positionals[0] !== 'generate') break
       return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)
     case 'decode':

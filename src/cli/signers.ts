@@ -3,11 +3,12 @@
  * entry that admits it, and a signed request for testing, like curl with a key file. The
  * signature base comes from the very module the gateway verifies with, and WebCrypto signs.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { serializeDictionary, type InnerList, type Item } from 'structured-headers'
 import { signatureBase } from '../pipeline/authenticate/envelope/signature-base.ts'
 import { SIGNATURE_ALGORITHMS } from '../policy/compiler/schema.ts'
 import type { SignatureAlgorithm } from '../policy/types.ts'
+import { signerKeyPath, writePrivateKeyFile } from './private-key-file.ts'
 
 interface SignerFile {
   keyid: string
@@ -43,14 +44,14 @@ export async function generateSignerCommand(options: { name?: string; alg?: stri
   const algorithm = options.alg ?? 'ed25519'
   if (!isAlgorithm(algorithm)) throw new Error(`--alg is one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
   const keyid = options.keyid ?? `${name}-${new Date().toISOString().slice(0, 10)}`
-  const file = options.out ?? `${name}.signer.json`
+  const target = options.out ?? signerKeyPath(name)
   const secretName = `${name.toUpperCase().replace(/-/g, '_')}_SIGNER_SECRET`
   let signer: SignerFile
   let entry: string
   if (algorithm === 'hmac-sha256') {
     const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
     signer = { keyid, algorithm, secret }
-    entry = `    secret: ${secretName}          # wrangler secret put ${secretName}  (the "secret" of ${file})`
+    entry = `    secret: ${secretName}          # wrangler secret put ${secretName}  (the "secret" of the key file)`
   } else {
     const pair = (await crypto.subtle.generateKey(GENERATE[algorithm], true, ['sign', 'verify'])) as CryptoKeyPair
     const publicJwk = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JsonWebKey
@@ -58,8 +59,8 @@ export async function generateSignerCommand(options: { name?: string; alg?: stri
     signer = { keyid, algorithm, jwk: (await crypto.subtle.exportKey('jwk', pair.privateKey)) as JsonWebKey }
     entry = `    jwk: ${JSON.stringify(jwk)}`
   }
-  writeFileSync(file, JSON.stringify(signer, null, 2) + '\n', { mode: 0o600 })
-  console.error(`private key written to ${file} (keep it with the signer; the gateway never needs it)`)
+  const file = writePrivateKeyFile(target, JSON.stringify(signer, null, 2) + '\n')
+  console.error(`private key written to ${file} (mode 0600; keep it with the signer: the gateway never needs it)`)
   console.log(`# policies/_gateway.yaml, under signers:
   ${name}:
     keyid: ${keyid}
@@ -95,7 +96,9 @@ export interface SignOptions {
 /** Signs a request; prints the headers to add, or with --send, sends it and prints the answer. */
 export async function signRequestCommand(url: string | undefined, options: SignOptions): Promise<number> {
   if (!url || !options.key) throw new Error('usage: sign URL --key FILE [-X METHOD] [-H "name: value"]… [-d BODY] [--on-behalf-of USER] [--send]')
-  const signer = JSON.parse(readFileSync(options.key, 'utf8')) as SignerFile
+  // --key is a file, or the name of a signer generated into the default folder.
+  const keyFile = existsSync(options.key) || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(options.key) ? options.key : signerKeyPath(options.key)
+  const signer = JSON.parse(readFileSync(keyFile, 'utf8')) as SignerFile
   if (!isAlgorithm(signer.algorithm)) throw new Error(`the key file's algorithm is not one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
   const target = new URL(url)
   const method = (options.method ?? 'GET').toUpperCase()

@@ -22,6 +22,16 @@ export interface CompiledPolicy {
   keyDirectories: CompiledDirectory[]
   envelope: EnvelopeSettings
   packs: CompiledPack[]
+  /** Public keys of earlier signing keys, published in the JWKS until their date (rotation). */
+  previousSigningKeys: PreviousSigningKey[]
+}
+
+/** A public signing key that no longer signs but stays published until `untilSeconds`. */
+export interface PreviousSigningKey {
+  /** Public members only (kty, crv, x[, y], kid, alg, use). */
+  jwk: Record<string, string>
+  /** Unix seconds; the key leaves the JWKS at this time. */
+  untilSeconds: number
 }
 
 export type SignatureAlgorithm = 'ed25519' | 'ecdsa-p256-sha256' | 'rsa-pss-sha512' | 'rsa-v1_5-sha256' | 'hmac-sha256'

@@ -25,8 +25,9 @@ beforeAll(async () => {
   const port = await freePort()
   const backendPort = await freePort()
   gateway = `http://127.0.0.1:${port}`
-  child = spawn(process.execPath, ['demo/start.ts'], {
-    env: { ...process.env, GATEWAY_PORT: String(port), DEMO_BACKEND_PORT: String(backendPort) },
+  // As the README says: `npm start -- --port N`; the backend's port through its variable.
+  child = spawn(process.execPath, ['demo/start.ts', '--port', String(port)], {
+    env: { ...process.env, DEMO_BACKEND_PORT: String(backendPort) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

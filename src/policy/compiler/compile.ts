@@ -47,6 +47,7 @@ import {
   type RawRule,
   type RawSigner,
 } from './schema.ts'
+import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
 
 export interface SourceFile {
   /** Path as it should appear in messages, e.g. `policies/echo.yaml`. */
@@ -208,6 +209,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const issuers = compileIssuers(gateway, errors)
   const session = compileSession(gateway, issuers, errors)
   const signers = compileSigners(gateway, errors)
+  const previousSigningKeys = compilePreviousSigningKeys(gateway, errors)
   const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
   const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
   const compiledPacks: CompiledPack[] = []
@@ -273,6 +275,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
         directoryCacheMs: parseDuration(settings.envelope.directory_cache),
       },
       packs: compiledPacks,
+      previousSigningKeys,
     },
   }
 }

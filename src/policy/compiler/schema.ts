@@ -97,6 +97,11 @@ export const packFile = z
     upstream: z
       .string()
       .describe('Backend origin and optional base path. ${VAR} and ${VAR:-default} read the build environment.'),
+    allow_http_upstream: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Why a plain http: upstream is acceptable (e.g. "the backend is reached through a Workers VPC service"); the deploy guard refuses an http: upstream without it.'),
     match: z
       .object({
         host: z.string().optional().describe('Host name the pack answers on; any host when absent.'),
@@ -306,6 +311,16 @@ const envelopeSettings = z
   })
   .strict()
 
+/** A public key the gateway signed with before, still published until a date (key rotation). */
+const previousSigningKey = z
+  .object({
+    until: z
+      .union([z.string(), z.date()])
+      .describe('ISO 8601 date or date-time until which the key stays in /.well-known/jwks.json.'),
+    jwk: z.record(z.string(), jsonValue).describe('The public JWK (kty, crv, x[, y], kid, alg) as /.well-known/jwks.json served it.'),
+  })
+  .strict()
+
 export const gatewayFile = z
   .object({
     $schema: z.string().optional(),
@@ -328,6 +343,10 @@ export const gatewayFile = z
     envelope: envelopeSettings
       .default({ max_age: '5m', clock_skew: '30s', nonce: 'required', delegation_header: 'On-Behalf-Of', directory_timeout: '2s', directory_cache: '10m' })
       .describe('Rules every signed request follows.'),
+    previous_signing_keys: z
+      .array(previousSigningKey)
+      .default([])
+      .describe('Public keys of earlier signing keys, published besides INVOKER_SIGNING_KEYS until their date, so a rotation never needs the old private key (`signing-keys rotate` prints the entries).'),
   })
   .strict()
 

@@ -1,0 +1,65 @@
+/**
+ * `previous_signing_keys` in `_gateway.yaml`: public keys the gateway signed with before,
+ * published in `/.well-known/jwks.json` beside the keys of `INVOKER_SIGNING_KEYS` until a date.
+ * A rotation then needs only the new private key in the secret: the old public key lives in
+ * policy (public material, fine to commit), so nobody has to keep the old secret around.
+ *
+ * Only what the gateway can sign with is accepted (EdDSA over Ed25519, ES256 over P-256; an
+ * HS256 key is never published), and only public members are kept.
+ *
+ * @module
+ */
+import type { PreviousSigningKey } from '../types.ts'
+import type { PolicyError } from './compile.ts'
+import type { RawGatewayFile } from './schema.ts'
+
+/** The part of the compiler's located document this section needs. */
+interface GatewayDocument {
+  value: RawGatewayFile
+  error(path: readonly (string | number)[], message: string, onKey?: boolean): PolicyError
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
+
+const SHAPES: Record<string, { kty: string; crv: string; members: string[] }> = {
+  EdDSA: { kty: 'OKP', crv: 'Ed25519', members: ['x'] },
+  ES256: { kty: 'EC', crv: 'P-256', members: ['x', 'y'] },
+}
+
+export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: PolicyError[]): PreviousSigningKey[] {
+  const out: PreviousSigningKey[] = []
+  const kids = new Set<string>()
+  gateway.value.previous_signing_keys.forEach((entry, i) => {
+    const at = (...path: string[]): (string | number)[] => ['previous_signing_keys', i, ...path]
+    const time = entry.until instanceof Date ? entry.until.getTime() : Date.parse(entry.until)
+    if (Number.isNaN(time)) errors.push(gateway.error(at('until'), 'until is an ISO 8601 date or date-time'))
+    const jwk = entry.jwk
+    const privateMember = PRIVATE_MEMBERS.find((member) => member in jwk)
+    if (privateMember) {
+      errors.push(gateway.error(at('jwk'), `jwk is a public key: remove "${privateMember}" (never put a private key in policy)`))
+      return
+    }
+    const kid = jwk['kid']
+    if (typeof kid !== 'string' || kid === '') {
+      errors.push(gateway.error(at('jwk'), 'jwk needs the kid it was published with'))
+      return
+    }
+    if (kids.has(kid)) errors.push(gateway.error(at('jwk', 'kid'), `kid "${kid}" is listed twice`))
+    kids.add(kid)
+    const alg = typeof jwk['alg'] === 'string' ? jwk['alg'] : ''
+    const shape = SHAPES[alg]
+    if (!shape) {
+      errors.push(gateway.error(at('jwk'), 'jwk needs alg EdDSA or ES256 (HS256 keys are never published)'))
+      return
+    }
+    if (jwk['kty'] !== shape.kty || jwk['crv'] !== shape.crv || shape.members.some((m) => typeof jwk[m] !== 'string')) {
+      errors.push(gateway.error(at('jwk'), `an ${alg} key is kty ${shape.kty}, crv ${shape.crv} with ${shape.members.join(' and ')}`))
+      return
+    }
+    if (Number.isNaN(time)) return
+    const publicJwk: Record<string, string> = { kty: shape.kty, crv: shape.crv, kid, alg, use: 'sig' }
+    for (const member of shape.members) publicJwk[member] = jwk[member] as string
+    out.push({ jwk: publicJwk, untilSeconds: Math.floor(time / 1000) })
+  })
+  return out
+}
