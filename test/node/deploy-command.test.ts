@@ -36,7 +36,7 @@ function run(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ cod
 /** A copy of the project with production-ready policies (node_modules linked, not copied). */
 function productionProject(): string {
   const dir = mkdtempSync(join(tmpdir(), 'igw-deploy-'))
-  for (const entry of ['src', 'package.json', 'wrangler.toml', 'tsconfig.json']) cpSync(join(REPO, entry), join(dir, entry), { recursive: true })
+  for (const entry of ['src', 'packages/verifier/src', 'package.json', 'wrangler.toml', 'tsconfig.json']) cpSync(join(REPO, entry), join(dir, entry), { recursive: true })
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir')
   mkdirSync(join(dir, 'policies'))
   writeFileSync(join(dir, 'policies/_gateway.yaml'), `issuer: https://gateway.acme-corp.dev\napi_keys:\n  ci-bot: { key_id: "Ab12Cd34", sha256: "${'b'.repeat(64)}", packs: [crm] }\n`)
