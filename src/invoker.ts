@@ -38,6 +38,11 @@ export interface AuthFacts {
   issuer?: string
   /** Policy name of the signer (or the key directory's origin) when method is `envelope`. */
   signer?: string
+  /**
+   * The user a delegating signer acts for (its `On-Behalf-Of` value), bare; the invoker id is
+   * this name in the signer's namespace (`chat-host:alice`). Rules match it as `on_behalf_of`.
+   */
+  on_behalf_of?: string
 }
 
 export interface Authentication {

@@ -27,7 +27,7 @@ export function checkCommand(dir: string): number {
 
 export function explainCommand(
   dir: string,
-  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string },
+  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; signer?: string; 'on-behalf-of'?: string },
 ): number {
   if (!options.url) throw new Error('explain needs --url')
   const compiled = compileOrReport(dir)
@@ -35,11 +35,12 @@ export function explainCommand(
   let who: InvokerSpec
   if (options['api-key']) who = { api_key: options['api-key'] }
   else if (options.anonymous) who = { anonymous: true, ip: options.ip }
+  else if (options.signer) who = { signer: options.signer, ...(options['on-behalf-of'] !== undefined ? { on_behalf_of: options['on-behalf-of'] } : {}) }
   else if (options.invoker) {
     const parsed = JSON.parse(options.invoker) as Partial<Extract<InvokerSpec, { id: string }>>
     if (!parsed.id || !parsed.kind) throw new Error('--invoker needs at least {"id":…,"kind":…}')
     who = { id: parsed.id, kind: parsed.kind, meta: parsed.meta ?? {}, method: parsed.method ?? 'bearer', ...(parsed.label ? { label: parsed.label } : {}) }
-  } else throw new Error('explain needs --api-key, --anonymous or --invoker')
+  } else throw new Error('explain needs --api-key, --anonymous, --signer or --invoker')
   const result = explain(compiled.policy, { method: options.method, url: options.url }, who, Math.floor(Date.now() / 1000))
   console.log(JSON.stringify(result, null, 2))
   return 0

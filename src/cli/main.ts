@@ -16,7 +16,7 @@ const HELP = `invoker-gateway <command>
 
   build                         compile policies/ into ${GENERATED_MODULE} (run by wrangler's [build])
   check                         validate every policy and run the decision fixtures in policies/tests/
-  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
+  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --signer NAME [--on-behalf-of USER] | --invoker JSON)
                                 print the decision for a request and an invoker, and the rule behind it
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       anonymous: { type: 'boolean' },
       ip: { type: 'string', default: '192.0.2.1' },
       invoker: { type: 'string' },
+      signer: { type: 'string' },
       name: { type: 'string' },
       packs: { type: 'string' },
       expires: { type: 'string' },

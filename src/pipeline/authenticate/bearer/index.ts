@@ -51,9 +51,9 @@ export class BearerVerifier {
     if (!verified.ok) return verified.result
     const { issuer, claims } = verified
     const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
-    if (authentication === null) return invalid(pack, 'claims', issuer.name)
+    if (typeof authentication === 'string') return invalid(pack, authentication, issuer.name)
     const missing = missingScopes(grantedScopes(claims), pack.requiredScopes)
-    if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing } }
+    if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing }, authentication }
     return { kind: 'ok', authentication }
   }
 

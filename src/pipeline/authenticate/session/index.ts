@@ -11,7 +11,7 @@ import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledPack, CompiledSession } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import type { BearerVerifier } from '../bearer/index.ts'
-import { mapClaims, type Claims } from '../claims.ts'
+import { mapClaims, type Claims, type UnmappedClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import type { AuthnResult } from '../result.ts'
 
@@ -33,8 +33,8 @@ export class SessionVerifier {
       const outcome = await this.#bearer.verifyJwt(cookie.value, new Set([verify.issuer]), env)
       if (outcome.ok) {
         const authentication = mapClaims(verify.claims, outcome.claims, { method: 'session', issuer: verify.issuer })
-        if (authentication !== null) return { kind: 'ok', authentication }
-        return refused(pack)
+        if (typeof authentication !== 'string') return { kind: 'ok', authentication }
+        return refused(pack, authentication)
       }
       if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
       return refused(pack)
@@ -45,7 +45,7 @@ export class SessionVerifier {
       return refused(pack)
     }
     const authentication = mapClaims(verify.claims, lookup.claims, { method: 'session' })
-    return authentication === null ? refused(pack) : { kind: 'ok', authentication }
+    return typeof authentication === 'string' ? refused(pack, authentication) : { kind: 'ok', authentication }
   }
 
   async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>): Promise<Lookup> {
@@ -67,6 +67,6 @@ export class SessionVerifier {
   }
 }
 
-function refused(pack: CompiledPack): AuthnResult {
-  return { kind: 'reject', reason: { reason: 'session_invalid', accepted: pack.auth } }
+function refused(pack: CompiledPack, problem?: UnmappedClaims): AuthnResult {
+  return { kind: 'reject', reason: { reason: 'session_invalid', accepted: pack.auth, ...(problem !== undefined ? { problem } : {}) } }
 }
