@@ -20,6 +20,8 @@ export default defineConfig({
                 TEST_VOLATILE_ISSUER: inject('volatileIssuer'),
                 TEST_BETTER_AUTH_ORIGIN: inject('betterAuthOrigin'),
                 TEST_SIGNERS_ORIGIN: inject('signersOrigin'),
+                // Another seed for the property tests (test/worker/properties/), to explore beyond CI's.
+                TEST_PROPERTY_SEED: process.env['PROPERTY_SEED'] ?? '',
               },
             },
           })),

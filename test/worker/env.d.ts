@@ -9,6 +9,7 @@ declare namespace Cloudflare {
     TEST_VOLATILE_ISSUER: string
     TEST_BETTER_AUTH_ORIGIN: string
     TEST_SIGNERS_ORIGIN: string
+    TEST_PROPERTY_SEED: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }
