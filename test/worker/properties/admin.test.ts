@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { generateApiKey, sha256Hex } from '../../../src/keys/api-key-format.ts'
-import { ADMIN_TOKEN, headerText, propertyGateway, seed, send, type PropertyGateway } from './setup.ts'
+import { ADMIN_TOKEN, headerText, propertyGateway, PROPERTY_TIMEOUT_MS, seed, send, type PropertyGateway } from './setup.ts'
 
 let p: PropertyGateway
 beforeAll(async () => {
@@ -125,5 +125,5 @@ describe('property: admin endpoint bodies', () => {
       }),
       { numRuns: 150, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 })

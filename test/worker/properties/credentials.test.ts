@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AUDIENCE, GW, headerText, hs256, is2xx, PARTNER_ISS, propertyGateway, seed, send, sendable, SESSION_COOKIE, strangerKey, type PropertyGateway } from './setup.ts'
+import { AUDIENCE, GW, headerText, hs256, is2xx, PARTNER_ISS, propertyGateway, PROPERTY_TIMEOUT_MS, seed, send, sendable, SESSION_COOKIE, strangerKey, type PropertyGateway } from './setup.ts'
 
 let p: PropertyGateway
 beforeAll(async () => {
@@ -143,7 +143,7 @@ describe('property: Authorization', () => {
       }),
       { numRuns: 300, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 
   it('admits a valid token and alice\'s key (a positive control)', async () => {
     const token = await hs256({ alg: 'HS256' }, { iss: PARTNER_ISS, aud: AUDIENCE, sub: 'partner-user', exp: now() + 60 })
@@ -187,5 +187,5 @@ describe('property: Cookie', () => {
       }),
       { numRuns: 250, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 })

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { is2xx, propertyGateway, seed, send, strangerKey, type PropertyGateway } from './setup.ts'
+import { is2xx, propertyGateway, PROPERTY_TIMEOUT_MS, seed, send, strangerKey, type PropertyGateway } from './setup.ts'
 
 let p: PropertyGateway
 beforeAll(async () => {
@@ -83,7 +83,7 @@ describe('property: paths', () => {
       }),
       { numRuns: 300, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 
   it('the property sees the agent: alice reaches it, bob does not (a positive control)', async () => {
     expect((await send(p.gw, '/packs/keys/agents/secret/run', { headers: { 'x-api-key': p.alice.key } })).status).toBe(200)

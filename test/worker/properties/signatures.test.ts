@@ -8,7 +8,7 @@
 import fc from 'fast-check'
 import { arrayBufferToBase64, parseDictionary, serializeDictionary, type InnerList } from 'structured-headers'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { GW, headerText, is2xx, propertyGateway, seed, send, sendable, type PropertyGateway } from './setup.ts'
+import { GW, headerText, is2xx, propertyGateway, PROPERTY_TIMEOUT_MS, seed, send, sendable, type PropertyGateway } from './setup.ts'
 
 let p: PropertyGateway
 beforeAll(async () => {
@@ -103,7 +103,7 @@ describe('property: Signature-Input and Signature', () => {
       }),
       { numRuns: 200, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 
   it('a valid signature tampered with after signing is never a 2xx, nor is a replay', async () => {
     type Tamper = 'none' | 'signature' | 'method' | 'path' | 'query' | 'user' | 'body-digest' | 'input-param' | 'second-known' | 'unknown-extra' | 'replay'
@@ -170,7 +170,7 @@ describe('property: Signature-Input and Signature', () => {
       }),
       { numRuns: 200, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 
   it('generated Signature-Input and Signature fields are never a 500 or a 2xx', async () => {
     const label = fc.constantFrom('sig1', 'sig2', 'a', '*', '', 'SIG', '1')
@@ -186,7 +186,7 @@ describe('property: Signature-Input and Signature', () => {
       }),
       { numRuns: 200, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 })
 
 describe('property: Content-Digest', () => {
@@ -244,7 +244,7 @@ describe('property: Content-Digest', () => {
       }),
       { numRuns: 150, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 })
 
 describe('property: Signature-Agent', () => {
@@ -289,7 +289,7 @@ describe('property: Signature-Agent', () => {
       }),
       { numRuns: 120, seed },
     )
-  })
+  }, PROPERTY_TIMEOUT_MS)
 })
 
 describe('the signatures the properties start from are accepted (positive controls)', () => {
