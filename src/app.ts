@@ -60,6 +60,7 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
     const decision = c.get('decision')
     const failure = c.get('failure')
     const storeFailure = c.get('storeFailure')
+    const wouldDeny = c.get('wouldDeny')
     writeLogLine({
       request_id: requestId,
       method: c.req.method,
@@ -75,13 +76,13 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
         ? failure.reason === 'denied' || failure.reason === 'rate_limited' || statusOf(failure) === 401 || statusOf(failure) === 403
           ? 'deny'
           : 'error'
-        : decision && !decision.allowed
+        : wouldDeny || (decision && !decision.allowed)
           ? 'would_deny'
           : 'allow',
-      reason: failure?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
+      reason: failure?.reason ?? wouldDeny?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
       rule: failure?.reason === 'denied' || failure?.reason === 'rate_limited' ? failure.rule : (decision?.rule ?? null),
       // Why a token or session failed or its source was unavailable (never the credential itself).
-      problem: failure && 'problem' in failure ? failure.problem : null,
+      problem: failure && 'problem' in failure ? (failure.problem ?? null) : null,
       store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
       status: c.res.status,
       duration_ms: Date.now() - started,

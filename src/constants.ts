@@ -96,3 +96,36 @@ export const MAX_SIGNED_BODY_LIMIT_BYTES = 8 * 1024 * 1024
  * is applied while reading, so a larger one costs at most this much.
  */
 export const ADMIN_MAX_BODY_BYTES = 8 * 1024
+/*
+ * Limits on what a caller can get mapped into an invoker: token claims, introspection answers,
+ * session endpoint answers, a delegated user name, a runtime key's invoker (issue 12, item 2).
+ * Every such value is held against rules (glob matching is linear, but still per character)
+ * and copied into every X-Invoker token, whose header a backend may cap at 8–16 KiB. A value
+ * over a limit is refused (401, the log says `claim_too_large`), never cut short: a truncated
+ * id or email could be someone else's. Policy-defined invokers are held to the same limits at
+ * build time.
+ */
+
+/** Longest invoker id a caller can supply (a token's subject, a delegated user). OIDC Core §2 caps `sub` at 255 ASCII characters. */
+export const MAX_INVOKER_ID_LENGTH = 256
+
+/** Longest invoker label (a display name). */
+export const MAX_INVOKER_LABEL_LENGTH = 256
+
+/** Longest invoker kind a runtime key may set (policy kinds are short names too). */
+export const MAX_INVOKER_KIND_LENGTH = 64
+
+/** Longest email (`meta.email`): RFC 5321 §4.5.3.1 allows 64 octets of local part, `@`, 255 of domain. */
+export const MAX_INVOKER_EMAIL_LENGTH = 320
+
+/** Longest string anywhere in `meta` (a value or a key): room for a long scope list, not for a document. */
+export const MAX_META_STRING_LENGTH = 1024
+
+/** Most entries of one list (or members of one object) in `meta`: Azure AD stops listing groups at 200. */
+export const MAX_META_ENTRIES = 256
+
+/** Deepest nesting of lists and objects in `meta` (a top-level value is depth 1). */
+export const MAX_META_DEPTH = 8
+
+/** Most characters of all strings and keys in `meta` together: keeps X-Invoker well under a backend's 16 KiB header limit. */
+export const MAX_META_TOTAL_CHARS = 8 * 1024

@@ -49,6 +49,11 @@ export interface GatewayEnv {
     expectedDigest: ExpectedDigest | null
     /** Why the request failed, set by `onError` for the log line. */
     failure: Reason
+    /**
+     * Report mode: what enforce mode would have refused the request with (a missing credential,
+     * a list, a scope); the request was forwarded and the log line says `would_deny` and this.
+     */
+    wouldDeny: Reason | undefined
   }
 }
 

@@ -45,6 +45,11 @@ export interface AuthFacts {
    * signed body.
    */
   body?: 'verified' | 'streamed'
+  /**
+   * The user a delegating signer acts for (its `On-Behalf-Of` value), bare; the invoker id is
+   * this name in the signer's namespace (`chat-host:alice`). Rules match it as `on_behalf_of`.
+   */
+  on_behalf_of?: string
 }
 
 export interface Authentication {

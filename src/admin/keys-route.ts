@@ -22,6 +22,7 @@ import { GatewayError } from '../errors/reasons.ts'
 import type { JsonValue } from '../invoker.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
 import { readBounded } from '../read-body.ts'
+import { invokerProblem } from '../pipeline/authenticate/claim-limits.ts'
 import { callStore, storeFor } from '../store/index.ts'
 import type { GatewayStore, MintedKeyRecord } from '../store/types.ts'
 
@@ -34,11 +35,13 @@ const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
 export function adminKeyRoutes(policy: CompiledPolicy) {
   const policyNames = new Set(Object.values(policy.apiKeys).map((k) => k.name))
   const packIds = new Set(policy.packs.map((p) => p.id))
+  /** Ids a runtime key may not take: anonymous callers' and the users of delegating signers (issue 12, item 3). */
+  const reservedIds = ['anon:', ...Object.values(policy.signers).flatMap((s) => (s.delegatedIdPrefix === null ? [] : [s.delegatedIdPrefix]))]
   const timeoutMs = policy.gateway.storeTimeoutMs
 
   async function mint(c: Context<GatewayEnv>): Promise<Response> {
     await authorizeAdmin(c)
-    const record = parseMintRequest(await readJson(c.req.raw), policy, policyNames, packIds)
+    const record = parseMintRequest(await readJson(c.req.raw), policy, policyNames, packIds, reservedIds)
     const store = storeOrFail(c)
     if (!(await callStore(() => store.putMintedKey(record), timeoutMs))) {
       throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
@@ -90,7 +93,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function parseMintRequest(body: unknown, policy: CompiledPolicy, policyNames: Set<string>, packIds: Set<string>): MintedKeyRecord {
+function parseMintRequest(body: unknown, policy: CompiledPolicy, policyNames: Set<string>, packIds: Set<string>, reservedIds: readonly string[]): MintedKeyRecord {
   const bad = (problem: string): never => {
     throw new GatewayError({ reason: 'admin_bad_request', problem })
   }
@@ -112,9 +115,14 @@ function parseMintRequest(body: unknown, policy: CompiledPolicy, policyNames: Se
   for (const field of Object.keys(invokerFields)) if (!['id', 'kind', 'label', 'meta'].includes(field)) bad(`unknown invoker field "${field}"`)
   const { id, kind, label, meta } = invokerFields
   if (id !== undefined && (typeof id !== 'string' || id === '')) bad('invoker.id is a non-empty string')
+  const reserved = reservedIds.find((prefix) => (id as string | undefined)?.startsWith(prefix))
+  if (reserved !== undefined) bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
   if (kind !== undefined && (typeof kind !== 'string' || kind === '')) bad('invoker.kind is a non-empty string')
   if (label !== undefined && typeof label !== 'string') bad('invoker.label is a string')
   if (meta !== undefined && !isObject(meta)) bad('invoker.meta is an object')
+  // The limits every invoker is held to (issue 12, item 2): refused, never cut short.
+  const oversized = invokerProblem({ id: id as string | undefined, kind: kind as string | undefined, label: label as string | undefined, meta: meta as Record<string, unknown> | undefined })
+  if (oversized !== null) bad(`invoker.${oversized}`)
   return {
     name: name as string,
     keyId: keyId as string,

@@ -52,7 +52,7 @@ export async function checkCommand(dir: string): Promise<number> {
 
 export async function explainCommand(
   dir: string,
-  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string },
+  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; signer?: string; 'on-behalf-of'?: string },
 ): Promise<number> {
   if (!options.url) throw new Error('explain needs --url')
   const compiled = await compileOrReport(dir)
@@ -60,13 +60,14 @@ export async function explainCommand(
   let who: InvokerSpec
   if (options['api-key']) who = { api_key: options['api-key'] }
   else if (options.anonymous) who = { anonymous: true, ip: options.ip }
+  else if (options.signer) who = { signer: options.signer, ...(options['on-behalf-of'] !== undefined ? { on_behalf_of: options['on-behalf-of'] } : {}) }
   else if (options.invoker) {
     const parsed = JSON.parse(options.invoker) as Partial<Extract<InvokerSpec, { id: string }>>
     if (!parsed.id || !parsed.kind) throw new Error('--invoker needs at least {"id":…,"kind":…}')
     const method = parsed.method ?? invokerMethod(compiled.policy, options.url)
     if (!INVOKER_METHODS.includes(method)) throw new Error(`"method" in --invoker is one of ${INVOKER_METHODS.join(', ')} (for an API key, use --api-key NAME)`)
     who = { id: parsed.id, kind: parsed.kind, meta: parsed.meta ?? {}, method, ...(parsed.label ? { label: parsed.label } : {}) }
-  } else throw new Error('explain needs --api-key, --anonymous or --invoker')
+  } else throw new Error('explain needs --api-key, --anonymous, --signer or --invoker')
   const result = explain(compiled.policy, { method: options.method, url: options.url }, who, Math.floor(Date.now() / 1000))
   console.log(JSON.stringify(result, null, 2))
   return 0

@@ -23,7 +23,7 @@ const HELP = `invoker-gateway <command>
                                 upstreams, expired keys, unused names, missing secrets…)
   deploy [wrangler deploy options]
                                 the deploy guard, then \`wrangler deploy\` when nothing refuses (npm run deploy)
-  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
+  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --signer NAME [--on-behalf-of USER] | --invoker JSON)
                                 print the decision for a request (method GET unless --method) and an
                                 invoker, and the rule behind it. --invoker '{"id":…,"kind":…,"meta":{…}}'
                                 authenticated by the pack's one method besides API keys; where the pack
@@ -70,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       anonymous: { type: 'boolean' },
       ip: { type: 'string', default: '192.0.2.1' },
       invoker: { type: 'string' },
+      signer: { type: 'string' },
       name: { type: 'string' },
       packs: { type: 'string' },
       expires: { type: 'string' },

@@ -153,6 +153,9 @@ const TOKEN_TEXT: Record<TokenProblem, string> = {
   type: 'The token is not valid for this pack.',
   claims: 'The token is not valid for this pack.',
   issued_after_expiry: 'The token is not valid for this pack.',
+  // Telling the holder lets a legitimate client find out why; it helps no forger.
+  claim_too_large: 'The token carries a claim larger than the gateway accepts.',
+  id_reserved: 'The token is not valid for this pack.',
 }
 
 const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
@@ -173,6 +176,7 @@ const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
   component_invalid: 'The request signature is not valid for this pack.',
   signature: 'The request signature is not valid for this pack.',
   delegation_refused: 'The request signature is not valid for this pack.',
+  delegation_reserved: 'The delegated user name starts with a prefix reserved for other kinds of invoker.',
 }
 
 const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {

@@ -25,7 +25,7 @@ export type Reason =
   | { reason: 'bearer_invalid'; problem: TokenProblem; issuer: string | null; accepted: AcceptedMethod[] }
   | { reason: 'issuer_unavailable'; issuer: string; problem: string }
   | { reason: 'insufficient_scope'; scopes: string[]; anyOf: boolean }
-  | { reason: 'session_invalid'; accepted: AcceptedMethod[] }
+  | { reason: 'session_invalid'; accepted: AcceptedMethod[]; problem?: 'claims' | 'claim_too_large' | 'id_reserved' }
   | { reason: 'session_unavailable'; problem: string }
   | { reason: 'csrf_refused'; origin: string | null }
   | { reason: 'envelope_invalid'; problem: EnvelopeProblem; signer: string | null; accepted: AcceptedMethod[] }
@@ -58,6 +58,8 @@ export type TokenProblem =
   | 'key_unknown'
   | 'type'
   | 'claims'
+  | 'claim_too_large'
+  | 'id_reserved'
   | 'inactive'
   | 'issued_in_future'
   | 'issued_after_expiry'
@@ -78,6 +80,7 @@ export type EnvelopeProblem =
   | 'component_invalid'
   | 'signature'
   | 'delegation_refused'
+  | 'delegation_reserved'
   | 'digest_missing'
   | 'agent_not_origin'
 

@@ -1,15 +1,17 @@
 /**
  * `explain`: the decision the gateway would take for a method, a URL and an invoker, with the
  * rule that made it. Runs the Worker's own routing and `decide()`; only the credential check is
- * replaced by naming the invoker (an API key by its policy name, an anonymous caller, or an
- * invoker as another method would produce it). Used by the CLI and by policy fixtures.
+ * replaced by naming the invoker (an API key by its policy name, an anonymous caller, a signer
+ * alone or acting for a user, or an invoker as another method would produce it). Used by the
+ * CLI and by policy fixtures.
  *
  * @module
  */
 import { statusOf } from '../errors/problem.ts'
-import type { Reason } from '../errors/reasons.ts'
+import type { EnvelopeProblem, Reason } from '../errors/reasons.ts'
 import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
 import { authenticationFor } from '../pipeline/authenticate/api-key.ts'
+import { delegatedAuthentication, signerAuthentication } from '../pipeline/authenticate/envelope/delegation.ts'
 import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
 import { matchRoute } from '../pipeline/route/match.ts'
 import type { CompiledPack, CompiledPolicy } from './types.ts'
@@ -17,6 +19,8 @@ import type { CompiledPack, CompiledPolicy } from './types.ts'
 export type InvokerSpec =
   | { api_key: string }
   | { anonymous: true; ip: string }
+  /** A request signed by a signer of the policy, acting for a user when `on_behalf_of` is given. */
+  | { signer: string; on_behalf_of?: string }
   | { id: string; kind: string; label?: string; meta: Record<string, unknown>; method: Exclude<AuthMethod, 'anonymous' | 'api_key'> }
 
 export interface Explanation {
@@ -39,22 +43,34 @@ export function explain(policy: CompiledPolicy, request: { method: string; url: 
   }
   const { pack, agent, upstreamUrl } = routed.match
   const base = { pack: pack.id, agent: agent?.name ?? null, upstreamUrl }
-  const authn = authenticate(policy, pack, who, nowSeconds)
+  let authn = authenticate(policy, pack, who, nowSeconds)
+  // Report mode forwards a caller without a credential as anonymous, as the Worker does.
+  let wouldDeny: Reason | null = null
+  if ('reason' in authn && authn.reason === 'credential_missing' && pack.mode === 'report' && 'anonymous' in who) {
+    wouldDeny = authn
+    authn = anonymousFor(who.ip)
+  }
   if ('reason' in authn) return { ...outcome('unauthenticated', authn, null), ...base }
   const decision: Decision = decide(pack, agent, authn, method)
   const refusal = refusalFor(pack, agent, authn, decision)
-  if (refusal) {
+  if (refusal && pack.mode !== 'report') {
     const kind = refusal.reason === 'denied' ? 'deny' : 'unauthenticated'
     return { ...outcome(kind, refusal, authn), ...base, rule: decision.rule }
   }
+  wouldDeny ??= refusal
   return {
-    decision: decision.allowed ? 'allow' : 'report',
+    decision: wouldDeny === null ? 'allow' : 'report',
     status: 200,
     ...base,
-    reason: decision.allowed ? 'allowed' : 'denied',
+    reason: wouldDeny?.reason ?? 'allowed',
     rule: decision.rule,
     invoker: authn,
   }
+}
+
+/** Explain has no signing key, so it names the address; the Worker uses a keyed hash of it. */
+function anonymousFor(ip: string): Authentication {
+  return { invoker: { id: `anon:${ip}`, kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }
 }
 
 function outcome(decision: Explanation['decision'], reason: Reason, invoker: Authentication | null): Explanation {
@@ -74,8 +90,16 @@ function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSp
   }
   if ('anonymous' in who) {
     if (!pack.anonymous) return { reason: 'credential_missing', accepted }
-    // Explain has no signing key, so it names the address; the Worker uses a keyed hash of it.
-    return { invoker: { id: `anon:${who.ip}`, kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }
+    return anonymousFor(who.ip)
+  }
+  if ('signer' in who) {
+    if (!accepted.includes('envelope')) return { reason: 'method_not_accepted', method: 'envelope', accepted }
+    const signer = policy.signers[who.signer]
+    const refused = (problem: EnvelopeProblem): Reason => ({ reason: 'envelope_invalid', problem, signer: who.signer, accepted })
+    if (signer === undefined || !pack.envelope.signers.includes(signer.name)) return refused('signer_unknown')
+    if (who.on_behalf_of === undefined) return signerAuthentication(signer.name, signer.invoker)
+    const delegated = delegatedAuthentication(signer, who.on_behalf_of, policy.envelope.reservedUserPrefixes)
+    return typeof delegated === 'string' ? refused(delegated) : delegated
   }
   if (!accepted.includes(who.method)) return { reason: 'method_not_accepted', method: who.method, accepted }
   const invoker = { id: who.id, kind: who.kind, meta: who.meta as Record<string, JsonValue>, ...(who.label !== undefined ? { label: who.label } : {}) }

@@ -48,6 +48,12 @@ export interface CompiledSigner {
   /** The Worker secret holding an HMAC key; `null` for asymmetric signers. */
   secretName: string | null
   delegate: boolean
+  /**
+   * The namespace of the ids of the users a delegating signer acts for (`<prefix><user>`, the
+   * prefix ends in `:`), kept apart from every other kind of id at build time; `null` when the
+   * signer may not delegate.
+   */
+  delegatedIdPrefix: string | null
   invoker: SignerInvoker
 }
 
@@ -64,6 +70,11 @@ export interface EnvelopeSettings {
   delegationHeader: string
   directoryTimeoutMs: number
   directoryCacheMs: number
+  /**
+   * Prefixes a delegated user name may not start with: the id namespaces of the other kinds of
+   * invoker (`anon:`, `apikey:`) and every signer's delegation namespace.
+   */
+  reservedUserPrefixes: string[]
 }
 
 /** Maps the claims of a token (or the JSON of a session answer) to an invoker. */
@@ -71,6 +82,12 @@ export interface ClaimMapping {
   /** Claim paths tried in order for the id; each path is split on dots at build time. */
   id: string[][]
   idPrefix: string
+  /**
+   * Id namespaces of other kinds of invoker (`anon:`, `apikey:`, delegation namespaces) that an
+   * id with this prefix could still fall into; such an id is refused. Empty when the prefix
+   * already keeps the ids apart.
+   */
+  reservedIdPrefixes: string[]
   kind: string
   label: string[] | null
   email: string[] | null
@@ -217,12 +234,16 @@ export interface CompiledRule {
   conditions: CompiledCondition[]
 }
 
-export type RuleField = 'id' | 'kind' | 'label' | 'email' | 'api_key' | 'method' | `meta.${string}`
+export type RuleField = 'id' | 'kind' | 'label' | 'email' | 'api_key' | 'method' | 'on_behalf_of' | `meta.${string}`
 
 export interface CompiledCondition {
   field: RuleField
   patterns: CompiledPattern[]
 }
 
-/** `regex` is an anchored source built from a `*` glob at build time. */
-export type CompiledPattern = { exact: string } | { regex: string }
+/**
+ * A rule value: compared exactly, or a `*` glob split into its literal segments at build time
+ * (see `pipeline/authorize/glob.ts`; never a regular expression). Values of fields compared
+ * without case (`email`, `method`) are lower-cased at build time.
+ */
+export type CompiledPattern = { exact: string } | { glob: string[] }

@@ -110,6 +110,7 @@ session:
       claims: {
         id: [['sub'], ['client_id']],
         idPrefix: '',
+        reservedIdPrefixes: ['anon:', 'apikey:'],
         kind: 'service',
         label: ['name'],
         email: null,
@@ -182,11 +183,12 @@ key_directories:
       jwk: { kty: 'OKP', crv: 'Ed25519', x: 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs' },
       secretName: null,
       delegate: true,
+      delegatedIdPrefix: 'signer:chat-host:',
       invoker: { id: 'signer:chat-host', kind: 'agent', meta: {} },
     })
     expect(policy.signers['hmac-bot']).toMatchObject({ secretName: 'HMAC_BOT_SECRET', jwk: null, delegate: false })
     expect(policy.keyDirectories).toEqual([{ origin: 'https://bots.example.com', invoker: { id: 'https://bots.example.com', kind: 'agent', meta: {} } }])
-    expect(policy.envelope).toEqual({ maxAgeSeconds: 300, clockSkewSeconds: 30, nonceRequired: true, delegationHeader: 'on-behalf-of', directoryTimeoutMs: 2000, directoryCacheMs: 600_000 })
+    expect(policy.envelope).toEqual({ maxAgeSeconds: 300, clockSkewSeconds: 30, nonceRequired: true, delegationHeader: 'on-behalf-of', directoryTimeoutMs: 2000, directoryCacheMs: 600_000, reservedUserPrefixes: ['anon:', 'apikey:', 'signer:chat-host:'] })
     expect(policy.packs[0]?.envelope).toEqual({ signers: ['chat-host', 'hmac-bot'], directories: ['https://bots.example.com'], cover: ['content-type', '@query-param;name=q'] })
   })
 
@@ -237,11 +239,11 @@ key_directories:
     expect(compileErrors({ weather: ok }, 'issuer: x\napi_keys:\n  a: { key_id: short, sha256: nothex }\n')).toHaveLength(2)
   })
 
-  it('turns globs into anchored patterns at build time', () => {
+  it('splits globs into their literal segments at build time, never a regular expression', () => {
     const { policy } = compileYaml({ weather: ok + 'allow: [{ email: "*@example.com", kind: authUser }]\n' })
     expect(policy.packs[0]?.allow?.[0]?.conditions).toEqual([
       { field: 'kind', patterns: [{ exact: 'authUser' }] },
-      { field: 'email', patterns: [{ regex: '^.*@example\\.com$' }] },
+      { field: 'email', patterns: [{ glob: ['', '@example.com'] }] },
     ])
   })
 })

@@ -133,7 +133,7 @@ export async function generateVectors(): Promise<VectorFile> {
   await valid('signed request, delegated user, body verified', claims({
     requestId: 'req-0004',
     invoker: { id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } },
-    auth: { method: 'envelope', signer: 'chat-host', body: 'verified' } as AuthFacts,
+    auth: { method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice', body: 'verified' } as AuthFacts,
   }))
   await valid('signed request, body streamed before the check', claims({
     requestId: 'req-0005',

@@ -216,14 +216,14 @@ describe('signed requests from independent signers', () => {
     await expectRefused(await send(request, await webBotAuth(request, ['@authority', 'signature-agent'])), 'The signature does not cover what this pack requires (see Accept-Signature).')
   })
 
-  it('lets a delegating signer act for a user, who becomes the invoker with kind chat', async () => {
+  it('lets a delegating signer act for a user, who becomes the invoker with kind chat, in the signer\'s namespace', async () => {
     const request = { path: '/packs/agents/ask', headers: { 'on-behalf-of': 'alice' } }
     const response = await send(request, await httpsig('ed25519', 'chat-host-1', request, ['@method', '@authority', '@path', 'on-behalf-of']))
     expect(response.status).toBe(200)
     const { payload } = await verifiedInvoker(gw, ((await response.json()) as Echo).headers['x-invoker'] as string, 'agents')
-    expect(payload['sub']).toBe('alice')
-    expect(payload['invoker']).toEqual({ id: 'alice', kind: 'chat', meta: { signer: 'chat-host' } })
-    expect(payload['auth']).toEqual({ method: 'envelope', signer: 'chat-host' })
+    expect(payload['sub']).toBe('chat-host:alice')
+    expect(payload['invoker']).toEqual({ id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } })
+    expect(payload['auth']).toEqual({ method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice' })
   })
 
   it('requires the pack\'s extra components', async () => {

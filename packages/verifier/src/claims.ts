@@ -23,6 +23,8 @@ export interface AuthFacts {
   issuer?: string
   /** The request signer's policy name when `method` is `envelope`. */
   signer?: string
+  /** The user a delegating signer acts for, bare (`alice`); the invoker id is `<signer namespace>:alice`. */
+  on_behalf_of?: string
   /**
    * Only for signed requests with a body: `verified` when the gateway checked the body against
    * its `Content-Digest` before forwarding it, `streamed` when the pack streams signed bodies (the

@@ -1,12 +1,14 @@
 /**
  * Turns verified claims (a JWT payload, an introspection answer, a session answer) into an
  * invoker, by the mapping the policy compiled. Only the fields the policy names cross over:
- * tokens, session ids and other payload never reach `meta`.
+ * tokens, session ids and other payload never reach `meta`. Every value is held to the limits of
+ * `claim-limits.ts`: an oversized one refuses the credential, it is never cut short.
  *
  * @module
  */
 import type { AuthFacts, Authentication, JsonValue } from '../../invoker.ts'
 import type { ClaimMapping } from '../../policy/types.ts'
+import { metaBudget, metaValueProblem, textProblem } from './claim-limits.ts'
 
 export type Claims = Readonly<Record<string, unknown>>
 
@@ -25,34 +27,46 @@ function text(value: unknown): string | null {
   return null
 }
 
-function isJson(value: unknown, depth = 0): value is JsonValue {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value)
-  if (depth > 8 || typeof value !== 'object') return false
-  if (Array.isArray(value)) return value.every((item) => isJson(item, depth + 1))
-  return Object.values(value).every((item) => isJson(item, depth + 1))
-}
+/**
+ * Why the claims cannot be mapped: `claims` when they name nobody (no id claim),
+ * `claim_too_large` when a value is over a limit of `claim-limits.ts` (refused, not cut short),
+ * `id_reserved` when the id falls into another kind of invoker's namespace (`anon:`, `apikey:`,
+ * a signer's delegated users): an issuer without an `id_prefix` cannot pass its subjects off as
+ * those.
+ */
+export type UnmappedClaims = 'claims' | 'claim_too_large' | 'id_reserved'
 
-/** The invoker the claims stand for, or `null` when they name nobody (no id claim). */
-export function mapClaims(mapping: ClaimMapping, claims: Claims, auth: AuthFacts): Authentication | null {
+/** The invoker the claims stand for, or why there is none. */
+export function mapClaims(mapping: ClaimMapping, claims: Claims, auth: AuthFacts): Authentication | UnmappedClaims {
   let id: string | null = null
   for (const path of mapping.id) {
     id = text(at(claims, path))
     if (id !== null) break
   }
-  if (id === null) return null
+  if (id === null) return 'claims'
+  if (textProblem('id', id) !== null) return 'claim_too_large'
+  const fullId = mapping.idPrefix + id
+  for (const prefix of mapping.reservedIdPrefixes) if (fullId.startsWith(prefix)) return 'id_reserved'
   const meta: Record<string, JsonValue> = {}
+  const budget = metaBudget()
   if (mapping.email !== null) {
     const email = text(at(claims, mapping.email))
-    if (email !== null) meta['email'] = email
+    if (email !== null) {
+      if (textProblem('email', email) !== null || metaValueProblem('meta.email', email, budget) !== null) return 'claim_too_large'
+      meta['email'] = email
+    }
   }
   for (const { field, path } of mapping.meta) {
     const value = at(claims, path)
-    if (value !== undefined && isJson(value)) meta[field] = value
+    if (value === undefined) continue
+    // Claims come from JSON (a token payload, an endpoint's answer), so every value is JSON.
+    if (metaValueProblem(`meta.${field}`, value, budget) !== null) return 'claim_too_large'
+    meta[field] = value as JsonValue
   }
   const label = mapping.label === null ? null : text(at(claims, mapping.label))
+  if (label !== null && textProblem('label', label) !== null) return 'claim_too_large'
   return {
-    invoker: { id: mapping.idPrefix + id, kind: mapping.kind, ...(label !== null ? { label } : {}), meta },
+    invoker: { id: fullId, kind: mapping.kind, ...(label !== null ? { label } : {}), meta },
     auth,
   }
 }

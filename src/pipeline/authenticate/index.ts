@@ -108,14 +108,25 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
           throw new GatewayError({ reason: 'csrf_refused', origin: headers.get('origin') })
         }
         const result = await verify(credential, pack, c)
-        if (result.kind === 'reject') throw new GatewayError(result.reason)
-        c.set('authentication', result.authentication)
-        c.set('expectedDigest', result.expectedDigest ?? null)
+        if (result.kind === 'ok') {
+          c.set('authentication', result.authentication)
+          c.set('expectedDigest', result.expectedDigest ?? null)
+        } else {
+          // Report mode forwards a caller refused for an authorization reason, never an invalid credential.
+          if (pack.mode !== 'report' || result.authentication === undefined) throw new GatewayError(result.reason)
+          c.set('wouldDeny', result.reason)
+          c.set('authentication', result.authentication)
+          c.set('expectedDigest', null)
+        }
         c.set('consumed', consumedBy(credential))
         break
       }
       case 'none': {
-        if (!pack.anonymous) throw new GatewayError({ reason: 'credential_missing', accepted })
+        if (!pack.anonymous) {
+          if (pack.mode !== 'report') throw new GatewayError({ reason: 'credential_missing', accepted })
+          // Report mode: forwarded as an anonymous caller of its own, logged as would_deny (issue 12, item 16).
+          c.set('wouldDeny', { reason: 'credential_missing', accepted })
+        }
         const address = clientAddress(headers)
         if (address === null) throw new GatewayError({ reason: 'no_client_address', accepted })
         const keys = await loadSigningKeys(c.env.INVOKER_SIGNING_KEYS)

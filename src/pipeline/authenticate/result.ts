@@ -13,4 +13,12 @@ export type AuthnResult =
       /** Signed requests: the Content-Digest the body must match as it streams. */
       expectedDigest?: ExpectedDigest | null
     }
-  | { kind: 'reject'; reason: Reason }
+  | {
+      kind: 'reject'
+      reason: Reason
+      /**
+       * Set when the caller was authenticated but is refused for an authorization reason (a
+       * token without the pack's scopes): report mode forwards it as this invoker.
+       */
+      authentication?: Authentication
+    }

@@ -11,6 +11,7 @@
 import type { DenyingList, Reason } from '../../errors/reasons.ts'
 import type { Authentication, JsonValue } from '../../invoker.ts'
 import type { CompiledAgent, CompiledCondition, CompiledPack, CompiledPattern, CompiledRule } from '../../policy/types.ts'
+import { globMatches } from './glob.ts'
 
 export type Decision =
   | { allowed: true; rule: string | null }
@@ -56,6 +57,7 @@ function conditionHolds(condition: CompiledCondition, authn: Authentication, met
   else if (field === 'kind') value = invoker.kind
   else if (field === 'label') value = invoker.label
   else if (field === 'api_key') value = authn.auth.api_key
+  else if (field === 'on_behalf_of') value = authn.auth.on_behalf_of
   else if (field === 'method') {
     value = method
     ignoreCase = true
@@ -67,8 +69,9 @@ function conditionHolds(condition: CompiledCondition, authn: Authentication, met
   const candidates = Array.isArray(value) ? value : [value]
   for (const candidate of candidates) {
     if (typeof candidate === 'object' && candidate !== null) continue
-    const text = String(candidate)
-    for (const pattern of condition.patterns) if (patternMatches(pattern, text, ignoreCase)) return true
+    // Folded once per value; the compiler folded the patterns of these fields.
+    const text = ignoreCase ? String(candidate).toLowerCase() : String(candidate)
+    for (const pattern of condition.patterns) if (patternMatches(pattern, text)) return true
   }
   return false
 }
@@ -82,23 +85,16 @@ function metaPath(meta: Record<string, JsonValue>, path: string): JsonValue | un
   return node
 }
 
-/** Regular expressions are built from the compiled sources once per pattern and reused. */
-const compiledRegexes = new WeakMap<CompiledPattern, { exact: RegExp; folded: RegExp }>()
-
-function patternMatches(pattern: CompiledPattern, text: string, ignoreCase: boolean): boolean {
-  if ('exact' in pattern) return ignoreCase ? pattern.exact.toLowerCase() === text.toLowerCase() : pattern.exact === text
-  let regexes = compiledRegexes.get(pattern)
-  if (!regexes) {
-    regexes = { exact: new RegExp(pattern.regex, 's'), folded: new RegExp(pattern.regex, 'si') }
-    compiledRegexes.set(pattern, regexes)
-  }
-  return (ignoreCase ? regexes.folded : regexes.exact).test(text)
+/** Exact or glob; `text` and the pattern are already lower-case for fields compared without case. */
+function patternMatches(pattern: CompiledPattern, text: string): boolean {
+  return 'exact' in pattern ? pattern.exact === text : globMatches(pattern.glob, text)
 }
 
 /**
- * What a decision means for the request: `null` to go on (allowed, or denied in report mode),
- * else the reason to refuse it with. An anonymous caller that is refused is asked to
- * authenticate (401) where the pack accepts a method, rather than told it is forbidden.
+ * What a decision means for the request: `null` when it is allowed, else the reason enforce mode
+ * refuses it with (report mode forwards it and logs this reason). An anonymous caller that is
+ * refused is asked to authenticate (401) where the pack accepts a method, rather than told it is
+ * forbidden.
  */
 export function refusalFor(
   pack: CompiledPack,
@@ -106,7 +102,7 @@ export function refusalFor(
   authn: Authentication,
   decision: Decision,
 ): Reason | null {
-  if (decision.allowed || pack.mode === 'report') return null
+  if (decision.allowed) return null
   if (authn.auth.method === 'anonymous' && pack.auth.length > 0) return { reason: 'anonymous_denied', accepted: pack.auth }
   return { reason: 'denied', list: decision.list, rule: decision.rule, agent: agent?.name ?? null }
 }

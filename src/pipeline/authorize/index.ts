@@ -5,7 +5,7 @@ import { decide, refusalFor } from './decide.ts'
 
 /**
  * Step 3: apply the pack's and the agent's lists. In `mode: report` a denial is recorded (the
- * log line says `would_deny`) and the request goes on.
+ * log line says `would_deny` and why) and the request goes on.
  */
 export const authorize = (): MiddlewareHandler<GatewayEnv> =>
   async function authorize(c, next) {
@@ -14,6 +14,10 @@ export const authorize = (): MiddlewareHandler<GatewayEnv> =>
     const decision = decide(pack, agent, authentication, c.get('method'))
     c.set('decision', decision)
     const refusal = refusalFor(pack, agent, authentication, decision)
-    if (refusal) throw new GatewayError(refusal)
+    if (refusal) {
+      if (pack.mode !== 'report') throw new GatewayError(refusal)
+      // The first reason wins: a caller forwarded without a credential stays `credential_missing`.
+      c.set('wouldDeny', c.get('wouldDeny') ?? refusal)
+    }
     await next()
   }

@@ -29,7 +29,7 @@ export function matchRoute(packs: readonly CompiledPack[], url: URL): RouteResul
   const host = url.host.toLowerCase()
   const hostname = url.hostname.toLowerCase()
   for (const pack of packs) {
-    if (pack.host !== null && pack.host !== host && pack.host !== hostname) continue
+    if (pack.host !== null && !hostMatches(pack.host, host, hostname)) continue
     const prefix = pack.pathPrefix
     if (prefix !== '' && !(path === prefix || path.startsWith(prefix + '/'))) continue
     const stripped = pack.stripPrefix ? path.slice(prefix.length) || '/' : path
@@ -57,4 +57,29 @@ function matchAgent(agents: readonly CompiledAgent[], path: string): CompiledAge
   const segments = pathSegments(path.toLowerCase())
   for (const agent of agents) if (matchesPattern(agent.pattern, segments)) return agent
   return null
+}
+
+/**
+ * A pack's `host` matches the request's host with its port (`example.com:8787`), or its host
+ * name alone (`example.com` matches on every port). `host` and `hostname` are the request URL's,
+ * lower-cased.
+ */
+export function hostMatches(packHost: string, host: string, hostname: string): boolean {
+  return packHost === host || packHost === hostname
+}
+
+/**
+ * Whether some request could match both pack hosts, by {@link hostMatches}: the same host name,
+ * and the same port or no port on one of them. The build refuses such packs when their paths
+ * overlap too (issue 12, item 15), so file order never decides.
+ */
+export function hostsOverlap(a: string, b: string): boolean {
+  const [nameA, portA] = splitHost(a)
+  const [nameB, portB] = splitHost(b)
+  return nameA === nameB && (portA === null || portB === null || portA === portB)
+}
+
+function splitHost(host: string): [string, string | null] {
+  const colon = host.lastIndexOf(':')
+  return colon < 0 ? [host, null] : [host.slice(0, colon), host.slice(colon + 1)]
 }

@@ -3,8 +3,8 @@
  * environment come in, a policy or a list of `file:line:col` errors comes out, so the CLI,
  * the build step and the tests all run the same code.
  *
- * Everything that can be decided once is decided here: defaults, durations, globs turned into
- * anchored regular expressions, path prefixes normalized, agent patterns parsed and checked for
+ * Everything that can be decided once is decided here: defaults, durations, globs split into
+ * their literal segments, path prefixes normalized, agent patterns parsed and checked for
  * overlap, API key references resolved.
  *
  * @module
@@ -34,6 +34,11 @@ import {
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
 import { compileEdgeSettings } from './edge.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
+import { hostsOverlap } from '../../pipeline/route/match.ts'
+import { canonicalHost } from './hosts.ts'
+import { compileGlob } from '../../pipeline/authorize/glob.ts'
+import { applyIdNamespaces } from './id-namespaces.ts'
+import { checkInvokerLimits } from './invoker-limits.ts'
 import {
   fixtureFile,
   gatewayFile,
@@ -211,6 +216,9 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const signers = compileSigners(gateway, errors)
   const previousSigningKeys = compilePreviousSigningKeys(gateway, errors)
   const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
+  const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
+  checkInvokerLimits(gateway.value, reportAt)
+  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, directories: keyDirectories }, reportAt)
   const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
@@ -243,6 +251,9 @@ export function compilePolicies(input: CompileInput): CompileResult {
       if ('api_key' in fixture.invoker && !keyNames.has(fixture.invoker.api_key)) {
         errors.push(doc.error([i, 'invoker', 'api_key'], `no API key is named "${fixture.invoker.api_key}"`))
       }
+      if ('signer' in fixture.invoker && !(fixture.invoker.signer in signers)) {
+        errors.push(doc.error([i, 'invoker', 'signer'], `no signer is named "${fixture.invoker.signer}" in ${GATEWAY_FILE}`))
+      }
       fixtures.push({ ...fixture, file: doc.file, line })
     })
   }
@@ -273,6 +284,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
         delegationHeader: settings.envelope.delegation_header.toLowerCase(),
         directoryTimeoutMs: parseDuration(settings.envelope.directory_timeout),
         directoryCacheMs: parseDuration(settings.envelope.directory_cache),
+        reservedUserPrefixes,
       },
       packs: compiledPacks,
       previousSigningKeys,
@@ -364,6 +376,10 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   const host = raw.match.host?.toLowerCase() ?? null
   if (host !== null && !/^[a-z0-9.-]+(:\d+)?$/.test(host)) {
     errors.push(located.error(['match', 'host'], 'host is a host name, optionally with a port'))
+  } else if (host !== null && canonicalHost(host) !== host) {
+    // The matcher compares with the request URL's host, which is always spelled canonically.
+    const canonical = canonicalHost(host)
+    errors.push(located.error(['match', 'host'], `write the host as URLs spell it${canonical ? `: ${canonical}` : ' (a port is 1 to 65535)'}`))
   }
 
   const auth: AcceptedMethod[] = []
@@ -502,6 +518,7 @@ function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[])
       jwk: (raw.jwk as Record<string, JsonValue> | undefined) ?? null,
       secretName: raw.secret ?? null,
       delegate: raw.delegate,
+      delegatedIdPrefix: raw.delegate ? (raw.id_prefix ?? `${raw.invoker.id ?? `signer:${name}`}:`) : null,
       invoker: signerInvoker(raw.invoker, `signer:${name}`),
     }
   }
@@ -577,6 +594,8 @@ function compileClaims(raw: RawClaimMapping, defaults: { id: string[]; kind: str
   return {
     id: ids.map(path),
     idPrefix: raw.id_prefix,
+    // Filled once the signers' namespaces are known (id-namespaces.ts).
+    reservedIdPrefixes: [],
     kind: raw.kind ?? defaults.kind,
     label: label === undefined ? null : path(label),
     email: email === undefined ? null : path(email),
@@ -765,18 +784,17 @@ function compileRule(
         }
       }
     }
-    conditions.push({ field: field as RuleField, patterns: values.map(compilePattern) })
+    const foldCase = field === 'email' || field === 'method'
+    conditions.push({ field: field as RuleField, patterns: values.map((v) => compilePattern(v, foldCase)) })
   }
   return { ref, conditions }
 }
 
-function compilePattern(value: string): CompiledPattern {
-  if (!value.includes('*')) return { exact: value }
-  const source = value
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('.*')
-  return { regex: `^${source}$` }
+/** Exact, or a glob split on `*`: no regular expression is built from policy text (issue 12, item 2). */
+function compilePattern(value: string, foldCase: boolean): CompiledPattern {
+  const text = foldCase ? value.toLowerCase() : value
+  const glob = compileGlob(text)
+  return glob === null ? { exact: text } : { glob }
 }
 
 /** Two packs overlap when some request could be routed to both: refused, so order never matters. */
@@ -785,7 +803,8 @@ function checkRouteOverlaps(packs: CompiledPack[], origin: Map<string, Located<R
     for (let j = i + 1; j < packs.length; j++) {
       const a = packs[i] as CompiledPack
       const b = packs[j] as CompiledPack
-      if (a.host !== null && b.host !== null && a.host !== b.host) continue
+      // As the run-time matcher compares: `example.com` also answers `example.com:8787`.
+      if (a.host !== null && b.host !== null && !hostsOverlap(a.host, b.host)) continue
       const sa = pathSegments(a.pathPrefix || '/')
       const sb = pathSegments(b.pathPrefix || '/')
       const shorter = sa.length <= sb.length ? sa : sb

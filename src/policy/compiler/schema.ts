@@ -28,7 +28,7 @@ const jsonValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
 )
 
-export const RULE_FIELDS = ['id', 'kind', 'label', 'email', 'api_key', 'method'] as const
+export const RULE_FIELDS = ['id', 'kind', 'label', 'email', 'api_key', 'method', 'on_behalf_of'] as const
 
 /**
  * One allow or deny entry. Every field given must match (AND); a list value matches if any
@@ -42,6 +42,9 @@ export const rule = z
     email: ruleValue.optional().describe('The invoker\'s meta.email, matched without regard to case.'),
     api_key: ruleValue.optional().describe('Name of the API key (under api_keys in _gateway.yaml) that authenticated the call.'),
     method: ruleValue.optional().describe('HTTP method of the request.'),
+    on_behalf_of: ruleValue
+      .optional()
+      .describe('The user a delegating signer acts for (its On-Behalf-Of value), without the signer\'s namespace. Only delegated invokers have one.'),
   })
   .catchall(ruleValue)
   .describe('Matches an invoker. Other keys must be of the form meta.<field>.')
@@ -289,6 +292,11 @@ const signer = z
     jwk: z.record(z.string(), jsonValue).optional().describe('The public key (asymmetric algorithms).'),
     secret: secretName.optional().describe('Name of the Worker secret holding the HMAC key (hmac-sha256).'),
     delegate: z.boolean().default(false).describe('May act for users by covering the delegation header.'),
+    id_prefix: z
+      .string()
+      .regex(/^[\x21-\x7e]{0,63}:$/, { message: 'id_prefix is printable ASCII without spaces, at most 64 characters, ending in ":"' })
+      .optional()
+      .describe('Namespace of the ids of the users this signer acts for: <id_prefix><user>. "<invoker id>:" when absent.'),
     invoker: agentInvoker('signer:<name> when absent.'),
   })
   .strict()
@@ -352,6 +360,12 @@ export const gatewayFile = z
 
 const fixtureInvoker = z.union([
   z.object({ api_key: z.string() }).strict(),
+  z
+    .object({
+      signer: z.string().describe('A signer under signers in _gateway.yaml: the invoker it stands for.'),
+      on_behalf_of: z.string().optional().describe('The user a delegating signer acts for (the On-Behalf-Of value).'),
+    })
+    .strict(),
   z.object({ anonymous: z.literal(true), ip: z.string().default('192.0.2.1') }).strict(),
   z
     .object({

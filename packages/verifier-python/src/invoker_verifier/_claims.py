@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Sequence
 class VerifiedInvoker:
     #: ``{"id", "kind", "label"?, "meta"}``: the caller. ``id`` is opaque (``apikey:ci-bot``, ``anon:…``, ``<signer>:<user>``).
     invoker: Dict[str, Any]
-    #: How the gateway established it: ``{"method", "api_key"?, "issuer"?, "signer"?, "body"?}``.
+    #: How the gateway established it: ``{"method", "api_key"?, "issuer"?, "signer"?, "on_behalf_of"?, "body"?}``.
     auth: Dict[str, Any]
     #: False only when the body was streamed to the backend before the gateway checked it.
     body_verified: bool

@@ -12,7 +12,7 @@ import type { Authentication } from '../../../invoker.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
-import { grantedScopes, mapClaims, missingScopes, type Claims } from '../claims.ts'
+import { grantedScopes, mapClaims, missingScopes, type Claims, type UnmappedClaims } from '../claims.ts'
 import type { AuthnResult } from '../result.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 import { Introspector } from './introspect.ts'
@@ -32,7 +32,7 @@ interface PackIssuers {
  */
 export interface JwtUse {
   readonly name: 'bearer' | 'session'
-  map(issuer: CompiledIssuer, claims: Claims): Authentication | null
+  map(issuer: CompiledIssuer, claims: Claims): Authentication | UnmappedClaims
 }
 
 const BEARER_USE: JwtUse = {
@@ -83,9 +83,11 @@ export class BearerVerifier {
       : await this.#introspect(token, issuers.opaque, pack, env)
     if (!verified.ok) return verified.result
     // Scopes are the pack's own requirement: checked on every use, cached answer or not.
-    const missing = missingScopes(verified.granted.scopes, pack.requiredScopes)
-    if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing } }
-    return { kind: 'ok', authentication: verified.granted.authentication }
+    const { authentication, scopes } = verified.granted
+    const missing = missingScopes(scopes, pack.requiredScopes)
+    // Carries the invoker: report mode forwards a caller whose token lacks the pack's scopes.
+    if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing }, authentication }
+    return { kind: 'ok', authentication }
   }
 
   /**
@@ -116,7 +118,7 @@ export class BearerVerifier {
     const outcome = await verifyJwt(token, issuer, source, env)
     if (!outcome.ok) return outcome
     const authentication = use.map(issuer, outcome.claims)
-    if (authentication === null) return { ok: false, problem: 'claims', issuer: issuer.name }
+    if (typeof authentication === 'string') return { ok: false, problem: authentication, issuer: issuer.name }
     const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims) }
     if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header: outcome.header }, reuseTtlMs(issuer, outcome.claims))
     return { ok: true, issuer, granted }

@@ -18,7 +18,7 @@ import { namedSecret, type Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
-import { grantedScopes, mapClaims, type Claims } from '../claims.ts'
+import { grantedScopes, mapClaims, type Claims, type UnmappedClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 
@@ -30,7 +30,7 @@ export type IntrospectionProblem =
   | 'not_yet_valid'
   | 'issued_in_future'
   | 'issued_after_expiry'
-  | 'claims'
+  | UnmappedClaims
 
 export type IntrospectionOutcome =
   | { ok: true; granted: Granted }
@@ -115,6 +115,6 @@ function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): Intr
   if (typeof iat === 'number' && iat > nowSeconds + tolerance) return { ok: false, problem: 'issued_in_future' }
   if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
-  if (authentication === null) return { ok: false, problem: 'claims' }
+  if (typeof authentication === 'string') return { ok: false, problem: authentication }
   return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) } }
 }

@@ -16,6 +16,7 @@ import type { Authentication } from '../../../invoker.ts'
 import type { CompiledPack, CompiledPolicy, CompiledSigner, EnvelopeSettings, SignatureAlgorithm, SignerInvoker } from '../../../policy/types.ts'
 import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
 import { parseContentDigest, signedBodyPlan, type ExpectedDigest } from './content-digest.ts'
+import { delegatedAuthentication, signerAuthentication } from './delegation.ts'
 import { KeyDirectories } from './directory.ts'
 import { KeyImports } from './signer-keys.ts'
 import { hasBody } from '../../forward/headers.ts'
@@ -24,8 +25,6 @@ import type { AuthnResult } from '../result.ts'
 
 /** Longest nonce remembered; far above the 64 bytes Web Bot Auth uses. */
 const MAX_NONCE_LENGTH = 256
-/** Longest user id a delegating signer may name. */
-const MAX_DELEGATED_ID_LENGTH = 256
 const WEB_BOT_AUTH_TAG = 'web-bot-auth'
 
 
@@ -135,14 +134,14 @@ export class EnvelopeVerifier {
     if (!(await verifySignature(algorithm, key, base, signature))) return reject('signature', signerName)
 
     let authentication: Authentication
-    const { invoker } = signer
     if (delegated !== null) {
-      if (!('name' in signer) || !signer.delegate) return reject('delegation_refused', signerName)
-      const user = delegated.trim()
-      if (user === '' || user.length > MAX_DELEGATED_ID_LENGTH || !/^[\x21-\x7e]+$/.test(user)) return reject('malformed', signerName)
-      authentication = { invoker: { id: user, kind: 'chat', meta: { signer: invoker.id } }, auth: { method: 'envelope', signer: signerName } }
+      // The user's id goes into the signer's namespace (issue 12, item 3).
+      if (!('name' in signer)) return reject('delegation_refused', signerName)
+      const outcome = delegatedAuthentication(signer, delegated, settings.reservedUserPrefixes)
+      if (typeof outcome === 'string') return reject(outcome, signerName)
+      authentication = outcome
     } else {
-      authentication = { invoker: { ...invoker, meta: { ...invoker.meta } }, auth: { method: 'envelope', signer: signerName } }
+      authentication = signerAuthentication(signerName, signer.invoker)
     }
 
     let expectedDigest: ExpectedDigest | null = null

@@ -16,11 +16,11 @@ import type { CompiledPack, CompiledSession } from '../../../policy/types.ts'
 import { AnswerCache, jsonBytes } from '../answer-cache.ts'
 import { frozen } from '../bearer/granted.ts'
 import type { BearerVerifier, JwtUse } from '../bearer/index.ts'
-import { mapClaims } from '../claims.ts'
+import { mapClaims, type UnmappedClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import type { AuthnResult } from '../result.ts'
 
-type Lookup = { ok: true; authentication: Authentication } | { ok: false; refused: true } | { ok: false; unavailable: string }
+type Lookup = { ok: true; authentication: Authentication } | { ok: false; refused: true; problem?: UnmappedClaims } | { ok: false; unavailable: string }
 
 const REFUSED: Lookup = { ok: false, refused: true }
 
@@ -51,12 +51,12 @@ export class SessionVerifier {
       const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse)
       if (outcome.ok) return { kind: 'ok', authentication: outcome.granted.authentication }
       if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
-      return refused(pack)
+      return refused(pack, outcome.problem === 'claim_too_large' || outcome.problem === 'id_reserved' ? outcome.problem : undefined)
     }
     const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify)
     if (lookup.ok) return { kind: 'ok', authentication: lookup.authentication }
     if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: lookup.unavailable } }
-    return refused(pack)
+    return refused(pack, lookup.problem)
   }
 
   async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>): Promise<Lookup> {
@@ -76,13 +76,18 @@ export class SessionVerifier {
     } else {
       // Better Auth answers `null` for a cookie that names no live session.
       const authentication = isJsonObject(answered.json) ? mapClaims(verify.claims, answered.json, { method: 'session' }) : null
-      answer = authentication === null ? REFUSED : { ok: true, authentication: frozen(authentication) }
+      answer =
+        authentication === null
+          ? REFUSED
+          : typeof authentication === 'string'
+            ? { ok: false, refused: true, problem: authentication }
+            : { ok: true, authentication: frozen(authentication) }
     }
     this.#cache.set(key, answer, answer.ok ? verify.cacheTtlMs : verify.negativeTtlMs)
     return answer
   }
 }
 
-function refused(pack: CompiledPack): AuthnResult {
-  return { kind: 'reject', reason: { reason: 'session_invalid', accepted: pack.auth } }
+function refused(pack: CompiledPack, problem?: UnmappedClaims): AuthnResult {
+  return { kind: 'reject', reason: { reason: 'session_invalid', accepted: pack.auth, ...(problem !== undefined ? { problem } : {}) } }
 }
