@@ -1,11 +1,15 @@
 /**
  * The default store: Durable Objects reached through the `GATEWAY_STORE` binding, one RPC per
- * call. Object names spread the load (see durable-object-class.ts).
+ * call. Object names spread the load (see durable-object-class.ts). Nonce claims that arrive
+ * while a claim to the same shard is in flight wait for it and then go together in one RPC, so
+ * concurrent signed requests cost one round trip per shard, not one each; each claim is still
+ * its own atomic statement, so a nonce is claimed exactly once.
  *
  * @module
  */
+import { RUNTIME_KEY_SHARDS } from '../constants.ts'
 import type { GatewayStoreObject } from './durable-object-class.ts'
-import type { GatewayStore, MintedKeyRecord, RateLimitOutcome, RateLimitRequest } from './types.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
 
 const NONCE_SHARDS = 256
 
@@ -14,16 +18,25 @@ const NONCE_SHARDS = 256
  * of a class with a structured return value is too deep for TypeScript to instantiate.
  */
 interface StoreObjectStub {
-  count(algorithm: RateLimitRequest['algorithm'], limit: number, windowMs: number): Promise<RateLimitOutcome>
-  claim(key: string, ttlMs: number): Promise<boolean>
-  getKey(): Promise<MintedKeyRecord | null>
+  lease(algorithm: LeaseRequest['algorithm'], limit: number, windowMs: number, want: number, extra: number, adjustEpoch: number, adjustUnits: number): Promise<LeaseGrant>
+  claimMany(keys: string[], ttlMs: number[]): Promise<boolean[]>
+  getKey(keyId: string): Promise<MintedKeyRecord | null>
   putKey(record: MintedKeyRecord): Promise<boolean>
-  revokeKey(): Promise<boolean>
+  revokeKey(keyId: string): Promise<boolean>
+}
+
+interface PendingClaim {
+  key: string
+  ttlMs: number
+  resolve(claimed: boolean): void
+  reject(error: unknown): void
 }
 
 export class DurableObjectStore implements GatewayStore {
   readonly kind = 'durable_object'
   readonly #namespace: DurableObjectNamespace<GatewayStoreObject>
+  /** Claims waiting for a shard's call in flight; an entry exists only while one is. */
+  readonly #claims = new Map<number, PendingClaim[]>()
 
   constructor(namespace: DurableObjectNamespace<GatewayStoreObject>) {
     this.#namespace = namespace
@@ -33,30 +46,77 @@ export class DurableObjectStore implements GatewayStore {
     return this.#namespace.get(this.#namespace.idFromName(name)) as unknown as StoreObjectStub
   }
 
-  limit(request: RateLimitRequest): Promise<RateLimitOutcome> {
-    return this.#object(`rl:${request.counter}`).count(request.algorithm, request.limit, request.windowMs)
+  lease(request: LeaseRequest): Promise<LeaseGrant> {
+    const { algorithm, limit, windowMs, want, extra, adjust } = request
+    return this.#object(`rl:${request.counter}`).lease(algorithm, limit, windowMs, want, extra, adjust?.epoch ?? -1, adjust?.units ?? 0)
   }
 
   claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    return this.#object(`nonce:${shardOf(key)}`).claim(key, ttlMs)
+    const shard = shardOf(key, NONCE_SHARDS)
+    return new Promise((resolve, reject) => {
+      const queued = this.#claims.get(shard)
+      if (queued !== undefined) {
+        queued.push({ key, ttlMs, resolve, reject })
+        return
+      }
+      this.#claims.set(shard, [])
+      this.#sendClaims(shard, [{ key, ttlMs, resolve, reject }])
+    })
+  }
+
+  #sendClaims(shard: number, batch: PendingClaim[]): void {
+    const settle = (): void => {
+      const next = this.#claims.get(shard) ?? []
+      if (next.length === 0) this.#claims.delete(shard)
+      else {
+        this.#claims.set(shard, [])
+        this.#sendClaims(shard, next)
+      }
+    }
+    let call: Promise<boolean[]>
+    try {
+      call = this.#object(`nonce:${shard}`).claimMany(batch.map((c) => c.key), batch.map((c) => c.ttlMs))
+    } catch (error) {
+      call = Promise.reject(error)
+    }
+    call.then(
+      (claimed) => {
+        batch.forEach((c, i) => c.resolve(claimed[i] === true))
+        settle()
+      },
+      (error: unknown) => {
+        for (const c of batch) c.reject(error)
+        settle()
+      },
+    )
   }
 
   mintedKey(keyId: string): Promise<MintedKeyRecord | null> {
-    return this.#object(`key:${keyId}`).getKey()
+    return this.#keyShard(keyId).getKey(keyId)
   }
 
   putMintedKey(record: MintedKeyRecord): Promise<boolean> {
-    return this.#object(`key:${record.keyId}`).putKey(record)
+    return this.#keyShard(record.keyId).putKey(record)
   }
 
   revokeMintedKey(keyId: string): Promise<boolean> {
-    return this.#object(`key:${keyId}`).revokeKey()
+    return this.#keyShard(keyId).revokeKey(keyId)
+  }
+
+  /** One of RUNTIME_KEY_SHARDS objects, never one per key id (issue 12 item 8). */
+  #keyShard(keyId: string): StoreObjectStub {
+    return this.#object(keyShardName(keyId))
   }
 }
 
-/** FNV-1a: a cheap, stable spread of nonce keys over shards (not a security boundary). */
-function shardOf(key: string): number {
+/** The object that holds a runtime key's record: `keys:<0…RUNTIME_KEY_SHARDS-1>`. */
+export function keyShardName(keyId: string): string {
+  return `keys:${shardOf(keyId, RUNTIME_KEY_SHARDS)}`
+}
+
+/** FNV-1a: a cheap, stable spread of names over shards (not a security boundary). */
+function shardOf(key: string, shards: number): number {
   let hash = 0x811c9dc5
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  return (hash >>> 0) % NONCE_SHARDS
+  return (hash >>> 0) % shards
 }
