@@ -34,7 +34,7 @@ import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledRateLimit, RateLimitAlgorithm } from '../../policy/types.ts'
 import { leaseStep, type Adjustment, type CounterState } from '../../store/algorithms.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
-import { attempt, unavailable, type GatewayStore, type LeaseGrant, type RateLimitOutcome, type StoreUnavailableError } from '../../store/types.ts'
+import { attempt, StoreUnavailableError, unavailable, type GatewayStore, type LeaseGrant, type RateLimitOutcome } from '../../store/types.ts'
 
 /** A rule's decision for one request; `failure` is set when the store could not decide it. */
 export interface Taken extends RateLimitOutcome {
@@ -167,7 +167,7 @@ export class LeaseTable {
   async #bounded(call: Promise<LeaseGrant>): Promise<LeaseGrant | StoreUnavailableError> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<StoreUnavailableError>((resolve) => {
-      timer = setTimeout(() => resolve(unavailable(new TimeoutError(this.#timeoutMs))), this.#timeoutMs)
+      timer = setTimeout(() => resolve(new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true)), this.#timeoutMs)
     })
     try {
       return await Promise.race([call, deadline])
@@ -256,12 +256,6 @@ export class LeaseTable {
         return { ...admitted(rule.localLimit, grant.remaining, grant.resetAt, now), failure }
       }
     }
-  }
-}
-
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`)
   }
 }
 
