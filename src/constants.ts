@@ -85,6 +85,16 @@ export const LEASE_MAX_AGE_MS = 2_000
 export const STORE_FAILURE_BACKOFF_MS = 1_000
 
 /**
+ * A request waiting for a store call that another request started keeps a timer of its own, due
+ * this long after the call's store_timeout: on Workers each request is its own I/O context, and
+ * one that waits on another's I/O with nothing pending of its own is cancelled as hung. Should the
+ * request that started the call be cancelled, the timer also ends the wait (as a timeout). The
+ * margin leaves the starting request's own timer, due at store_timeout, time to decide first on a
+ * busy isolate (workerd's clock advances only between events).
+ */
+export const STORE_WAIT_GRACE_MS = 250
+
+/**
  * Counters one isolate keeps lease and refusal state for (each a few hundred bytes). The oldest
  * is forgotten first; its unspent units are lost until its window ends (under-admission, never
  * over-admission) and its refusals go back to the store.

@@ -29,6 +29,7 @@ import {
   LEASE_MAX_HEADROOM,
   RATE_LIMIT_COUNTERS_MAX_ENTRIES,
   STORE_FAILURE_BACKOFF_MS,
+  STORE_WAIT_GRACE_MS,
 } from '../../constants.ts'
 import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledRateLimit, RateLimitAlgorithm } from '../../policy/types.ts'
@@ -41,7 +42,24 @@ export interface Taken extends RateLimitOutcome {
   failure: StoreUnavailableError | null
 }
 
-type Waiter = (taken: Taken) => void
+/** A waiter told to look again: units came, or its turn to start the next store call. */
+const RETRY = Symbol('retry')
+type Outcome = Taken | typeof RETRY
+
+interface Waiter {
+  resolve(outcome: Outcome): void
+  done: boolean
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+/** One store call in flight for a counter. */
+interface Flight {
+  /** When store_timeout ends for this call (from its start; the digest before it is not counted). */
+  deadline: number
+  /** Answered, failed, or given up on; a later answer only adds units. */
+  settled: boolean
+  call: Promise<LeaseGrant> | null
+}
 
 class Counter {
   /** Raw key value, kept only until the store name (a digest of it) is known. */
@@ -57,7 +75,7 @@ class Counter {
   /** Once the lease is spent, refuse without the store until then. */
   blockedUntil = 0
   waiters: Waiter[] = []
-  calling = false
+  flight: Flight | null = null
   /** Requests seen since `demandSince` (the last call's start): the rate that sizes headroom. */
   demand = 0
   demandSince: number | null = null
@@ -97,16 +115,24 @@ export class LeaseTable {
 
   /**
    * Counts one request against the counter `prefix + value` (prefix names pack and rule). Answers
-   * at once when the lease or a refusal decides, else once the store call it waits for has.
+   * at once when the lease, a known refusal or a failing store decides, else once the store call
+   * it waits for has.
    */
   take(rule: CompiledRateLimit, prefix: string, value: string, now = Date.now()): Taken | Promise<Taken> {
     const key = prefix + value
-    let counter = this.#counters.get(key)
-    if (counter === undefined) {
-      counter = new Counter(prefix, value)
-      this.#counters.set(key, counter)
+    let c = this.#counters.get(key)
+    if (c === undefined) {
+      c = new Counter(prefix, value)
+      this.#counters.set(key, c)
     }
-    const c = counter
+    const decided = this.#decideNow(rule, c, now)
+    if (decided !== null) return decided
+    c.demand++
+    return this.#wait(rule, key, c)
+  }
+
+  /** The answer without the store: from the lease, a known refusal, or the failure backoff. */
+  #decideNow(rule: CompiledRateLimit, c: Counter, now: number): Taken | null {
     if (c.units > 0 && now < c.epochEnds && (now < c.renewAt || now < c.failedUntil)) {
       c.units--
       c.demand++
@@ -114,24 +140,57 @@ export class LeaseTable {
     }
     if (c.units === 0 && now < c.blockedUntil) return refused(rule.limit, c.resetAt, c.blockedUntil, null)
     if (now < c.failedUntil) return this.#degraded(rule, c, now, c.failure as StoreUnavailableError)
-    c.demand++
-    return new Promise<Taken>((resolve) => {
-      c.waiters.push(resolve)
-      if (!c.calling) void this.#call(rule, key, c)
-    })
+    return null
+  }
+
+  /**
+   * Waits for the counter's store call, starting it if none is in flight. Runs in the waiting
+   * request's own context: the call it starts is that request's I/O, and its timer keeps it alive.
+   */
+  async #wait(rule: CompiledRateLimit, key: string, c: Counter): Promise<Taken> {
+    for (;;) {
+      const waiter: Waiter = { resolve: () => undefined, done: false, timer: undefined }
+      const outcome = await new Promise<Outcome>((resolve) => {
+        waiter.resolve = resolve
+        c.waiters.push(waiter)
+        if (c.flight === null) void this.#call(rule, key, c)
+        this.#arm(rule, c, waiter)
+      })
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+      if (outcome !== RETRY) return outcome
+      const decided = this.#decideNow(rule, c, Date.now())
+      if (decided !== null) return decided
+    }
+  }
+
+  /** The waiter's own timer: due STORE_WAIT_GRACE_MS after the call's deadline. */
+  #arm(rule: CompiledRateLimit, c: Counter, waiter: Waiter): void {
+    const deadline = c.flight?.deadline ?? Date.now() + this.#timeoutMs
+    waiter.timer = setTimeout(() => this.#onWaiterTimer(rule, c, waiter), Math.max(0, deadline + STORE_WAIT_GRACE_MS - Date.now()))
+  }
+
+  #onWaiterTimer(rule: CompiledRateLimit, c: Counter, waiter: Waiter): void {
+    if (waiter.done) return
+    const flight = c.flight
+    if (flight === null) return settle(waiter, RETRY)
+    if (Date.now() < flight.deadline + STORE_WAIT_GRACE_MS) return this.#arm(rule, c, waiter)
+    // The call outlived its deadline and nobody ended it (its request may be gone): give up on it.
+    flight.settled = true
+    c.flight = null
+    this.#fail(rule, c, new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true), flight.call)
   }
 
   async #call(rule: CompiledRateLimit, key: string, c: Counter): Promise<void> {
-    c.calling = true
+    const flight: Flight = { deadline: Date.now() + this.#timeoutMs, settled: false, call: null }
+    c.flight = flight
     this.#counters.touch(key)
     let outcome: LeaseGrant | StoreUnavailableError
-    let call: Promise<LeaseGrant> | null = null
-    let want = 0
     try {
       if (c.storeName === null) {
         // A digest, not the value: ids and addresses stay out of the store's keys.
         c.storeName = `${c.prefix}${(await sha256Hex(c.value)).slice(0, 32)}`
         c.value = ''
+        if (flight.settled) return
       }
       const now = Date.now()
       if (c.units > 0) {
@@ -139,28 +198,30 @@ export class LeaseTable {
         c.adjust = merge(rule.algorithm, c.adjust, { epoch: c.epoch, units: c.units })
         c.units = 0
       }
-      want = c.waiters.length
       const request = {
         counter: c.storeName,
         algorithm: rule.algorithm,
         limit: rule.limit,
         windowMs: rule.windowMs,
-        want,
+        want: Math.max(1, c.waiters.length),
         extra: headroom(c, now),
         adjust: c.adjust,
       }
       // Sent once: if the call fails after the store applied it, sending it again would count it twice.
       c.adjust = null
       this.#storeCalls++
-      call = attempt(() => this.#store.lease(request))
-      outcome = await this.#bounded(call)
+      flight.deadline = now + this.#timeoutMs
+      flight.call = attempt(() => this.#store.lease(request))
+      outcome = await this.#bounded(flight.call)
     } catch (error) {
       outcome = unavailable(error)
     }
-    c.calling = false
-    if (outcome instanceof Error) this.#fail(rule, c, outcome, call)
+    // Given up on by a waiter's timer meanwhile: its late answer is handled by #fail's hook.
+    if (flight.settled) return
+    flight.settled = true
+    c.flight = null
+    if (outcome instanceof Error) this.#fail(rule, c, outcome, outcome.timedOut ? flight.call : null)
     else this.#apply(rule, key, c, outcome)
-    if (c.waiters.length > 0 && !c.calling && Date.now() >= c.failedUntil) void this.#call(rule, key, c)
   }
 
   /** The store call, or its failure once `store_timeout` has passed since it started. */
@@ -194,17 +255,20 @@ export class LeaseTable {
     let served = 0
     for (; served < waiters.length && c.units > 0; served++) {
       c.units--
-      ;(waiters[served] as Waiter)(admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, now))
+      settle(waiters[served] as Waiter, admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, now))
     }
     if (served === waiters.length) return
     if (grant.remaining === 0) {
       // The store is out until retryAt: refuse the rest here, and everyone after them until then.
       this.#counters.touch(key)
-      for (; served < waiters.length; served++) (waiters[served] as Waiter)(refused(rule.limit, c.resetAt, grant.retryAt, null))
+      for (; served < waiters.length; served++) settle(waiters[served] as Waiter, refused(rule.limit, c.resetAt, grant.retryAt, null))
       return
     }
-    // More requests arrived during the call than it asked for: they go in the next one.
-    c.waiters = waiters.slice(served)
+    // More requests arrived during the call than it asked for. They stay queued (so the next
+    // call asks for all of them), and the first is woken to start it from its own request. Should
+    // that request be gone, the others' timers wake them to do it.
+    c.waiters = waiters.slice(served + 1)
+    settle(waiters[served] as Waiter, RETRY)
   }
 
   #fail(rule: CompiledRateLimit, c: Counter, failure: StoreUnavailableError, call: Promise<LeaseGrant> | null): void {
@@ -215,7 +279,7 @@ export class LeaseTable {
       // The store may still answer: use what it granted (or give it back if a lease came first).
       call.then(
         (late) => {
-          if (c.units === 0 && !c.calling && Date.now() < late.epochEnds) {
+          if (c.units === 0 && c.flight === null && Date.now() < late.epochEnds) {
             c.units = late.granted
             c.epoch = late.epoch
             c.epochEnds = late.epochEnds
@@ -229,10 +293,10 @@ export class LeaseTable {
     }
     const waiters = c.waiters
     c.waiters = []
-    for (const waiter of waiters) waiter(this.#degraded(rule, c, now, failure))
+    for (const waiter of waiters) settle(waiter, this.#degraded(rule, c, now, failure))
   }
 
-  /** What `on_error` decides while the store cannot. */
+/** What `on_error` decides while the store cannot. */
   #degraded(rule: CompiledRateLimit, c: Counter, now: number, failure: StoreUnavailableError): Taken {
     switch (rule.onError) {
       case 'allow':
@@ -257,6 +321,12 @@ export class LeaseTable {
       }
     }
   }
+}
+
+function settle(waiter: Waiter, outcome: Outcome): void {
+  if (waiter.done) return
+  waiter.done = true
+  waiter.resolve(outcome)
 }
 
 function admitted(limit: number, remaining: number, resetAt: number, now: number): Taken {
