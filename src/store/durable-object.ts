@@ -28,15 +28,21 @@ interface StoreObjectStub {
 interface PendingClaim {
   key: string
   ttlMs: number
-  resolve(claimed: boolean): void
-  reject(error: unknown): void
+  /** Set when the call that carried the claim is over. */
+  result: boolean | Error | undefined
+}
+
+interface Shard {
+  queue: PendingClaim[]
+  /** The call in flight, made by a request that waits for it (others only follow it). */
+  inflight: Promise<void> | null
 }
 
 export class DurableObjectStore implements GatewayStore {
   readonly kind = 'durable_object'
   readonly #namespace: DurableObjectNamespace<GatewayStoreObject>
-  /** Claims waiting for a shard's call in flight; an entry exists only while one is. */
-  readonly #claims = new Map<number, PendingClaim[]>()
+  /** Nonce shards with a claim in flight; an entry exists only while one is. */
+  readonly #shards = new Map<number, Shard>()
 
   constructor(namespace: DurableObjectNamespace<GatewayStoreObject>) {
     this.#namespace = namespace
@@ -51,44 +57,41 @@ export class DurableObjectStore implements GatewayStore {
     return this.#object(`rl:${request.counter}`).lease(algorithm, limit, windowMs, want, extra, adjust?.epoch ?? -1, adjust?.units ?? 0)
   }
 
-  claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    const shard = shardOf(key, NONCE_SHARDS)
-    return new Promise((resolve, reject) => {
-      const queued = this.#claims.get(shard)
-      if (queued !== undefined) {
-        queued.push({ key, ttlMs, resolve, reject })
-        return
-      }
-      this.#claims.set(shard, [])
-      this.#sendClaims(shard, [{ key, ttlMs, resolve, reject }])
-    })
+  /**
+   * Claims arriving while a call to their shard is in flight queue up and go together in the
+   * next call, sent by one of them once the call before is over. Each claimer only follows calls
+   * made by others (on Workers, awaiting another request's promise is safe; having one's own
+   * promise resolved from another request is not: the waiter would resume inside that request).
+   */
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    const index = shardOf(key, NONCE_SHARDS)
+    let shard = this.#shards.get(index)
+    if (shard === undefined) {
+      shard = { queue: [], inflight: null }
+      this.#shards.set(index, shard)
+    }
+    const claim: PendingClaim = { key, ttlMs, result: undefined }
+    shard.queue.push(claim)
+    for (;;) {
+      shard.inflight ??= this.#send(index, shard)
+      await shard.inflight
+      if (claim.result instanceof Error) throw claim.result
+      if (claim.result !== undefined) return claim.result
+    }
   }
 
-  #sendClaims(shard: number, batch: PendingClaim[]): void {
-    const settle = (): void => {
-      const next = this.#claims.get(shard) ?? []
-      if (next.length === 0) this.#claims.delete(shard)
-      else {
-        this.#claims.set(shard, [])
-        this.#sendClaims(shard, next)
-      }
-    }
-    let call: Promise<boolean[]>
+  async #send(index: number, shard: Shard): Promise<void> {
+    const batch = shard.queue
+    shard.queue = []
     try {
-      call = this.#object(`nonce:${shard}`).claimMany(batch.map((c) => c.key), batch.map((c) => c.ttlMs))
+      const claimed = await this.#object(`nonce:${index}`).claimMany(batch.map((c) => c.key), batch.map((c) => c.ttlMs))
+      batch.forEach((c, i) => (c.result = claimed[i] === true))
     } catch (error) {
-      call = Promise.reject(error)
+      for (const c of batch) c.result = error instanceof Error ? error : new Error(String(error))
+    } finally {
+      shard.inflight = null
+      if (shard.queue.length === 0) this.#shards.delete(index)
     }
-    call.then(
-      (claimed) => {
-        batch.forEach((c, i) => c.resolve(claimed[i] === true))
-        settle()
-      },
-      (error: unknown) => {
-        for (const c of batch) c.reject(error)
-        settle()
-      },
-    )
   }
 
   mintedKey(keyId: string): Promise<MintedKeyRecord | null> {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { RUNTIME_KEY_CACHE_MAX_ENTRIES, RUNTIME_KEY_CACHE_TTL_MS } from '../constants.ts'
+import { RUNTIME_KEY_CACHE_MAX_ENTRIES, RUNTIME_KEY_CACHE_TTL_MS, STORE_WAIT_GRACE_MS } from '../constants.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { callStore } from './index.ts'
 import type { GatewayStore, MintedKeyRecord } from './types.ts'
@@ -42,7 +42,9 @@ export class MintedKeyLookups {
       this.#answers.delete(keyId)
     }
     const pending = this.#inflight.get(keyId)
-    if (pending !== undefined) return pending
+    // Joined with a timer of this request's own: on Workers, a request that waits on another
+    // request's I/O with nothing pending of its own is cancelled as hung.
+    if (pending !== undefined) return callStore(() => pending, timeoutMs + STORE_WAIT_GRACE_MS)
     const generation = this.#generation
     const read = callStore(() => this.#store.mintedKey(keyId), timeoutMs).then(
       (record) => {

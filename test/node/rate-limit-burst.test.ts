@@ -116,7 +116,7 @@ describe.each(['upstash', 'durable_object'] as const)('two gateway isolates shar
           const unexpected = statuses.filter((s) => s !== 200 && s !== 429)
           const expected = Math.min(size, limit)
           seen.push(`${algorithm} ${limit}: ${admitted}`)
-          if (unexpected.length > 0) failures.push(`${algorithm} limit ${limit} repeat ${repeat}: statuses ${[...new Set(unexpected)].join(',')}`)
+          if (unexpected.length > 0) failures.push(`${algorithm} limit ${limit} repeat ${repeat}: statuses ${JSON.stringify(Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((t) => t === s).length])))}`)
           if (admitted > limit || admitted < expected - underAdmissionBound(limit)) failures.push(`${algorithm} limit ${limit} repeat ${repeat}: admitted ${admitted}`)
         }
       }

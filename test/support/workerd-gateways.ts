@@ -60,7 +60,12 @@ export async function startWorkerdGateways(policy: CompiledPolicy, processes: Ga
       const config = join(dir, `process-${i}.capnp`)
       for (const g of gateways) if (g.store === 'own') mkdirSync(join(dir, `${g.name}-storage`))
       writeFileSync(config, capnp(gateways, ports as number[], dir))
-      const child = spawn(resolve('node_modules/.bin/workerd'), ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const verbose = Boolean(process.env['IGW_WORKERD_STDERR'])
+      const child = spawn(resolve('node_modules/.bin/workerd'), ['serve', config], { stdio: ['ignore', verbose ? 'pipe' : 'ignore', 'pipe'] })
+      // With IGW_WORKERD_STDERR set, the gateway's log lines that are not plain successes too.
+      child.stdout?.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) if (line.includes('"store_error":{') || line.includes('"status":5')) process.stderr.write(`${line}\n`)
+      })
       let stderr = ''
       child.stderr?.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-4000)

@@ -8,10 +8,12 @@
  *   what the store would have left). Requests are admitted from the lease with no store call.
  *   A lease ends with its window (or the token bucket's next refill); one older than
  *   LEASE_MAX_AGE_MS gives its unspent units back in the call that renews it.
- * - **Single flight.** One store call per counter at a time: requests that find no units wait for
- *   the call in flight and share its lease; those it could not cover start the next call. A
- *   request's `store_timeout` runs from the start of the store call it waits for, so time spent
- *   behind other requests in the isolate never counts against the store.
+ * - **Single flight.** One store call per counter at a time, asking for every request waiting:
+ *   requests that find no units follow the call in flight and take its units as they resume; if
+ *   others took them first, the next call starts from a request that still waits (never from one
+ *   about to finish: on Workers its I/O would end with it). A request's `store_timeout` runs from
+ *   the start of the store call it waits for, so time spent behind other requests in the isolate
+ *   never counts against the store.
  * - **Free refusals.** A grant that leaves the store at 0 says when the counter frees again;
  *   until then, once the lease is spent, the isolate refuses on its own.
  * - **Failure.** A call that fails or outlasts `store_timeout` ends in the rule's `on_error`
@@ -42,23 +44,20 @@ export interface Taken extends RateLimitOutcome {
   failure: StoreUnavailableError | null
 }
 
-/** A waiter told to look again: units came, or its turn to start the next store call. */
-const RETRY = Symbol('retry')
-type Outcome = Taken | typeof RETRY
-
-interface Waiter {
-  resolve(outcome: Outcome): void
-  done: boolean
-  timer: ReturnType<typeof setTimeout> | undefined
-}
-
 /** One store call in flight for a counter. */
 interface Flight {
   /** When store_timeout ends for this call (from its start; the digest before it is not counted). */
   deadline: number
   /** Answered, failed, or given up on; a later answer only adds units. */
   settled: boolean
-  call: Promise<LeaseGrant> | null
+  /**
+   * Settles once the call has been decided. Made by the request that started the call, and only
+   * followed by the others: on Workers, a request that awaits a promise of another request's
+   * context waits on it as its own I/O and resumes in its own context (workerd's promise context
+   * tagging), whereas one whose own promise is resolved from another request resumes inside that
+   * other request, and its later I/O dies with it.
+   */
+  done: Promise<void>
 }
 
 class Counter {
@@ -74,9 +73,10 @@ class Counter {
   resetAt = 0
   /** Once the lease is spent, refuse without the store until then. */
   blockedUntil = 0
-  waiters: Waiter[] = []
+  /** Requests waiting for the store; the next call asks for all of them. */
+  waiting = 0
   flight: Flight | null = null
-  /** Requests seen since `demandSince` (the last call's start): the rate that sizes headroom. */
+  /** Requests that arrived since `demandSince` (the last call's start): the rate that sizes headroom. */
   demand = 0
   demandSince: number | null = null
   adjust: Adjustment | null = null
@@ -125,9 +125,9 @@ export class LeaseTable {
       c = new Counter(prefix, value)
       this.#counters.set(key, c)
     }
+    c.demand++
     const decided = this.#decideNow(rule, c, now)
     if (decided !== null) return decided
-    c.demand++
     return this.#wait(rule, key, c)
   }
 
@@ -135,7 +135,6 @@ export class LeaseTable {
   #decideNow(rule: CompiledRateLimit, c: Counter, now: number): Taken | null {
     if (c.units > 0 && now < c.epochEnds && (now < c.renewAt || now < c.failedUntil)) {
       c.units--
-      c.demand++
       return admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, now)
     }
     if (c.units === 0 && now < c.blockedUntil) return refused(rule.limit, c.resetAt, c.blockedUntil, null)
@@ -144,53 +143,64 @@ export class LeaseTable {
   }
 
   /**
-   * Waits for the counter's store call, starting it if none is in flight. Runs in the waiting
-   * request's own context: the call it starts is that request's I/O, and its timer keeps it alive.
+   * Waits for the counter's store call (starting one, from this request, when none is in
+   * flight), then decides in this request's own context from what the call left: units, a
+   * refusal, or a failure. Units taken by others first mean another call.
    */
   async #wait(rule: CompiledRateLimit, key: string, c: Counter): Promise<Taken> {
-    for (;;) {
-      const waiter: Waiter = { resolve: () => undefined, done: false, timer: undefined }
-      const outcome = await new Promise<Outcome>((resolve) => {
-        waiter.resolve = resolve
-        c.waiters.push(waiter)
-        if (c.flight === null) void this.#call(rule, key, c)
-        this.#arm(rule, c, waiter)
-      })
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-      if (outcome !== RETRY) return outcome
-      const decided = this.#decideNow(rule, c, Date.now())
-      if (decided !== null) return decided
+    c.waiting++
+    try {
+      for (;;) {
+        const flight = c.flight ?? this.#start(rule, key, c)
+        await this.#follow(rule, c, flight)
+        const decided = this.#decideNow(rule, c, Date.now())
+        if (decided !== null) return decided
+      }
+    } finally {
+      c.waiting--
     }
   }
 
-  /** The waiter's own timer: due STORE_WAIT_GRACE_MS after the call's deadline. */
-  #arm(rule: CompiledRateLimit, c: Counter, waiter: Waiter): void {
-    const deadline = c.flight?.deadline ?? Date.now() + this.#timeoutMs
-    waiter.timer = setTimeout(() => this.#onWaiterTimer(rule, c, waiter), Math.max(0, deadline + STORE_WAIT_GRACE_MS - Date.now()))
-  }
-
-  #onWaiterTimer(rule: CompiledRateLimit, c: Counter, waiter: Waiter): void {
-    if (waiter.done) return
-    const flight = c.flight
-    if (flight === null) return settle(waiter, RETRY)
-    if (Date.now() < flight.deadline + STORE_WAIT_GRACE_MS) return this.#arm(rule, c, waiter)
-    // The call outlived its deadline and nobody ended it (its request may be gone): give up on it.
+  /**
+   * Follows a call, with a timer of this request's own, due STORE_WAIT_GRACE_MS after the call's
+   * deadline: should the request that started it be gone, nothing else would end the wait.
+   */
+  async #follow(rule: CompiledRateLimit, c: Counter, flight: Flight): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const own = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, flight.deadline + STORE_WAIT_GRACE_MS - Date.now()))
+    })
+    const result = await Promise.race([flight.done, own])
+    if (timer !== undefined) clearTimeout(timer)
+    if (result !== 'late' || flight.settled || Date.now() < flight.deadline + STORE_WAIT_GRACE_MS) return
+    // The call outlived its deadline and nobody ended it: give up on it (a late answer is used).
     flight.settled = true
-    c.flight = null
-    this.#fail(rule, c, new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true), flight.call)
+    if (c.flight === flight) c.flight = null
+    this.#fail(c, new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true))
   }
 
-  async #call(rule: CompiledRateLimit, key: string, c: Counter): Promise<void> {
-    const flight: Flight = { deadline: Date.now() + this.#timeoutMs, settled: false, call: null }
+  /** Starts a store call from the calling request. */
+  #start(rule: CompiledRateLimit, key: string, c: Counter): Flight {
+    let finished: () => void = () => undefined
+    const flight: Flight = {
+      deadline: Date.now() + this.#timeoutMs,
+      settled: false,
+      done: new Promise<void>((resolve) => (finished = resolve)),
+    }
     c.flight = flight
     this.#counters.touch(key)
+    void this.#run(rule, c, flight).finally(finished)
+    return flight
+  }
+
+  async #run(rule: CompiledRateLimit, c: Counter, flight: Flight): Promise<void> {
     let outcome: LeaseGrant | StoreUnavailableError
+    let call: Promise<LeaseGrant> | null = null
     try {
       if (c.storeName === null) {
         // A digest, not the value: ids and addresses stay out of the store's keys.
         c.storeName = `${c.prefix}${(await sha256Hex(c.value)).slice(0, 32)}`
         c.value = ''
-        if (flight.settled) return
       }
       const now = Date.now()
       if (c.units > 0) {
@@ -203,7 +213,7 @@ export class LeaseTable {
         algorithm: rule.algorithm,
         limit: rule.limit,
         windowMs: rule.windowMs,
-        want: Math.max(1, c.waiters.length),
+        want: Math.max(1, c.waiting),
         extra: headroom(c, now),
         adjust: c.adjust,
       }
@@ -211,17 +221,22 @@ export class LeaseTable {
       c.adjust = null
       this.#storeCalls++
       flight.deadline = now + this.#timeoutMs
-      flight.call = attempt(() => this.#store.lease(request))
-      outcome = await this.#bounded(flight.call)
+      call = attempt(() => this.#store.lease(request))
+      outcome = await this.#bounded(call)
     } catch (error) {
       outcome = unavailable(error)
     }
-    // Given up on by a waiter's timer meanwhile: its late answer is handled by #fail's hook.
-    if (flight.settled) return
+    if (flight.settled) {
+      // Given up on by a waiting request meanwhile: an answer that came anyway is a lease.
+      if (!(outcome instanceof Error)) this.#late(rule, c, outcome)
+      return
+    }
     flight.settled = true
-    c.flight = null
-    if (outcome instanceof Error) this.#fail(rule, c, outcome, outcome.timedOut ? flight.call : null)
-    else this.#apply(rule, key, c, outcome)
+    if (c.flight === flight) c.flight = null
+    if (outcome instanceof Error) {
+      this.#fail(c, outcome)
+      if (outcome.timedOut && call !== null) call.then((late) => this.#late(rule, c, late), () => undefined)
+    } else this.#apply(c, outcome)
   }
 
   /** The store call, or its failure once `store_timeout` has passed since it started. */
@@ -239,7 +254,8 @@ export class LeaseTable {
     }
   }
 
-  #apply(rule: CompiledRateLimit, key: string, c: Counter, grant: LeaseGrant): void {
+  /** A lease: the waiting requests take its units as they resume; later ones too. */
+  #apply(c: Counter, grant: LeaseGrant): void {
     const now = Date.now()
     c.failedUntil = 0
     c.failure = null
@@ -249,51 +265,26 @@ export class LeaseTable {
     c.renewAt = now + LEASE_MAX_AGE_MS
     c.storeRemaining = grant.remaining
     c.resetAt = grant.resetAt
+    // The store is out until retryAt: once these units are spent, refuse here until then.
     c.blockedUntil = grant.remaining === 0 ? grant.retryAt : 0
-    const waiters = c.waiters
-    c.waiters = []
-    let served = 0
-    for (; served < waiters.length && c.units > 0; served++) {
-      c.units--
-      settle(waiters[served] as Waiter, admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, now))
-    }
-    if (served === waiters.length) return
-    if (grant.remaining === 0) {
-      // The store is out until retryAt: refuse the rest here, and everyone after them until then.
-      this.#counters.touch(key)
-      for (; served < waiters.length; served++) settle(waiters[served] as Waiter, refused(rule.limit, c.resetAt, grant.retryAt, null))
-      return
-    }
-    // More requests arrived during the call than it asked for. They stay queued (so the next
-    // call asks for all of them), and the first is woken to start it from its own request. Should
-    // that request be gone, the others' timers wake them to do it.
-    c.waiters = waiters.slice(served + 1)
-    settle(waiters[served] as Waiter, RETRY)
   }
 
-  #fail(rule: CompiledRateLimit, c: Counter, failure: StoreUnavailableError, call: Promise<LeaseGrant> | null): void {
-    const now = Date.now()
-    c.failedUntil = now + STORE_FAILURE_BACKOFF_MS
+  /** An answer to a call already decided as failed: use its units, or give them back. */
+  #late(rule: CompiledRateLimit, c: Counter, late: LeaseGrant): void {
+    if (c.units === 0 && c.flight === null && Date.now() < late.epochEnds) {
+      c.units = late.granted
+      c.epoch = late.epoch
+      c.epochEnds = late.epochEnds
+      c.renewAt = Date.now() + LEASE_MAX_AGE_MS
+      c.storeRemaining = late.remaining
+      c.resetAt = late.resetAt
+    } else if (late.granted > 0) c.adjust = merge(rule.algorithm, c.adjust, { epoch: late.epoch, units: late.granted })
+  }
+
+  /** The waiting requests, and the next ones for STORE_FAILURE_BACKOFF_MS, decide by on_error. */
+  #fail(c: Counter, failure: StoreUnavailableError): void {
+    c.failedUntil = Date.now() + STORE_FAILURE_BACKOFF_MS
     c.failure = failure
-    if (failure.timedOut && call !== null) {
-      // The store may still answer: use what it granted (or give it back if a lease came first).
-      call.then(
-        (late) => {
-          if (c.units === 0 && c.flight === null && Date.now() < late.epochEnds) {
-            c.units = late.granted
-            c.epoch = late.epoch
-            c.epochEnds = late.epochEnds
-            c.renewAt = Date.now() + LEASE_MAX_AGE_MS
-            c.storeRemaining = late.remaining
-            c.resetAt = late.resetAt
-          } else if (late.granted > 0) c.adjust = merge(rule.algorithm, c.adjust, { epoch: late.epoch, units: late.granted })
-        },
-        () => undefined,
-      )
-    }
-    const waiters = c.waiters
-    c.waiters = []
-    for (const waiter of waiters) settle(waiter, this.#degraded(rule, c, now, failure))
   }
 
 /** What `on_error` decides while the store cannot. */
@@ -321,12 +312,6 @@ export class LeaseTable {
       }
     }
   }
-}
-
-function settle(waiter: Waiter, outcome: Outcome): void {
-  if (waiter.done) return
-  waiter.done = true
-  waiter.resolve(outcome)
 }
 
 function admitted(limit: number, remaining: number, resetAt: number, now: number): Taken {
