@@ -21,6 +21,17 @@ import { rateLimitHeaders, secondsUntil } from './headers.ts'
 import { LeaseTable, type Taken } from './lease-table.ts'
 import { applicableRules, keyValue, type RateLimitSubject } from './rules.ts'
 
+const prefixes = new WeakMap<CompiledRateLimit, string>()
+/** `<pack>:<rule>:`, built once per rule and isolate (ids cannot contain ':'). */
+function counterPrefix(packId: string, rule: CompiledRateLimit): string {
+  let prefix = prefixes.get(rule)
+  if (prefix === undefined) {
+    prefix = `${packId}:${rule.id}:`
+    prefixes.set(rule, prefix)
+  }
+  return prefix
+}
+
 /** Without a store, every rule's on_error decides (the degraded limiter, for `local`). */
 const NO_STORE = new UnavailableStore('no store is configured')
 
@@ -54,7 +65,7 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
     const taken = rules.map((rule): Taken | Promise<Taken> | null => {
       const value = keyValue(rule, subject)
       if (value === null) return null
-      const result = table.take(rule, `${pack.id}:${rule.id}:`, value, started)
+      const result = table.take(rule, counterPrefix(pack.id, rule), value, started)
       if (result instanceof Promise) waiting = true
       return result
     })
