@@ -44,7 +44,7 @@ export interface GatewayEnv {
     /** The credential that authenticated the call (headers, session cookie), removed before forwarding. */
     consumed: Consumed
     /** A rate-limit store call that failed, for the log line (the rule's on_error decided). */
-    storeFailure: { rule: string; onError: 'allow' | 'deny'; timedOut: boolean } | undefined
+    storeFailure: { rule: string; onError: 'local' | 'allow' | 'deny'; timedOut: boolean } | undefined
     /** The Content-Digest a signed request's body must match while it streams (envelopes). */
     expectedDigest: ExpectedDigest | null
     /** Why the request failed, set by `onError` for the log line. */

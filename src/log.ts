@@ -25,7 +25,7 @@ export interface RequestLogLine {
   /** The detail of a failed token or session check (`expired`, `JWKS endpoint timed out`…). */
   problem: string | null
   /** Set when a rate-limit store call failed: which rule, and whether its on_error let the request through. */
-  store_error: { rule: string; on_error: 'allow' | 'deny'; timed_out: boolean } | null
+  store_error: { rule: string; on_error: 'local' | 'allow' | 'deny'; timed_out: boolean } | null
   status: number
   duration_ms: number
 }

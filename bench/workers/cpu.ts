@@ -12,6 +12,7 @@
 import { createGateway } from '../../src/app.ts'
 import type { Bindings } from '../../src/env.ts'
 import { compiledPolicy } from '../out/policy.gen.ts'
+export { GatewayStoreObject } from '../../src/store/durable-object-class.ts'
 
 interface Env extends Bindings {
   BENCH_API_KEY: string
@@ -53,6 +54,9 @@ function requestFor(name: string, env: Env): Request {
       return new Request('https://gw.bench/signed/x', { headers: JSON.parse(env.BENCH_SIGNED) as Record<string, string> })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
+    case 'rate_limited':
+      // One rule, admitted from leases of the Durable Object store (in this process, so its CPU counts).
+      return new Request('https://gw.bench/limited/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
     default: // refused (no key) and floor
       return new Request('https://gw.bench/keyed/x')
   }

@@ -24,6 +24,7 @@ import type { CompiledPolicy } from '../policy/types.ts'
 import { readBounded } from '../read-body.ts'
 import { invokerProblem } from '../pipeline/authenticate/claim-limits.ts'
 import { callStore, storeFor } from '../store/index.ts'
+import { mintedKeyLookups } from '../store/minted-keys.ts'
 import type { GatewayStore, MintedKeyRecord } from '../store/types.ts'
 
 export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
@@ -43,9 +44,10 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     await authorizeAdmin(c)
     const record = parseMintRequest(await readJson(c.req.raw), policy, policyNames, packIds, reservedIds)
     const store = storeOrFail(c)
-    if (!(await callStore(() => store.putMintedKey(record), timeoutMs))) {
-      throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
-    }
+    const stored = await callStore(() => store.putMintedKey(record), timeoutMs)
+    // This isolate may remember the id as unknown: usable here from the next request on.
+    mintedKeyLookups(store).forget(record.keyId)
+    if (!stored) throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
     return c.json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201, { 'cache-control': 'no-store' })
   }
 
@@ -55,7 +57,10 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     if (!KEY_ID.test(keyId)) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
     if (policy.apiKeys[keyId]) throw new GatewayError({ reason: 'admin_conflict', problem: 'this key is defined in the policy; revoke it there' })
     const store = storeOrFail(c)
-    if (!(await callStore(() => store.revokeMintedKey(keyId), timeoutMs))) throw new GatewayError({ reason: 'admin_key_not_found' })
+    const revoked = await callStore(() => store.revokeMintedKey(keyId), timeoutMs)
+    // Refused here from the next request on; other isolates within RUNTIME_KEY_CACHE_TTL_MS.
+    mintedKeyLookups(store).forget(keyId)
+    if (!revoked) throw new GatewayError({ reason: 'admin_key_not_found' })
     return c.body(null, 204)
   }
 

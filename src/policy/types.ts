@@ -216,8 +216,13 @@ export interface CompiledRateLimit {
   algorithm: RateLimitAlgorithm
   /** Conditions that must all hold for the rule to count the request; `null` = any. */
   when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null }
-  onError: 'allow' | 'deny'
+  /** When the store fails or is slow: `local` limits in the isolate, `allow` serves, `deny` is 503. */
+  onError: RateLimitOnError
+  /** Requests per window one isolate admits on its own under `on_error: local` (≥ 1). */
+  localLimit: number
 }
+
+export type RateLimitOnError = 'local' | 'allow' | 'deny'
 
 export interface CompiledAgent {
   name: string

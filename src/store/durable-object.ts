@@ -1,11 +1,15 @@
 /**
  * The default store: Durable Objects reached through the `GATEWAY_STORE` binding, one RPC per
- * call. Object names spread the load (see durable-object-class.ts).
+ * call. Object names spread the load (see durable-object-class.ts). Nonce claims that arrive
+ * while a claim to the same shard is in flight wait for it and then go together in one RPC, so
+ * concurrent signed requests cost one round trip per shard, not one each; each claim is still
+ * its own atomic statement, so a nonce is claimed exactly once.
  *
  * @module
  */
+import { RUNTIME_KEY_SHARDS } from '../constants.ts'
 import type { GatewayStoreObject } from './durable-object-class.ts'
-import type { GatewayStore, MintedKeyRecord, RateLimitOutcome, RateLimitRequest } from './types.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
 
 const NONCE_SHARDS = 256
 
@@ -14,16 +18,31 @@ const NONCE_SHARDS = 256
  * of a class with a structured return value is too deep for TypeScript to instantiate.
  */
 interface StoreObjectStub {
-  count(algorithm: RateLimitRequest['algorithm'], limit: number, windowMs: number): Promise<RateLimitOutcome>
-  claim(key: string, ttlMs: number): Promise<boolean>
-  getKey(): Promise<MintedKeyRecord | null>
+  lease(algorithm: LeaseRequest['algorithm'], limit: number, windowMs: number, want: number, extra: number, adjustEpoch: number, adjustUnits: number): Promise<LeaseGrant>
+  claimMany(keys: string[], ttlMs: number[]): Promise<boolean[]>
+  getKey(keyId: string): Promise<MintedKeyRecord | null>
   putKey(record: MintedKeyRecord): Promise<boolean>
-  revokeKey(): Promise<boolean>
+  revokeKey(keyId: string): Promise<boolean>
+}
+
+interface PendingClaim {
+  key: string
+  ttlMs: number
+  /** Set when the call that carried the claim is over. */
+  result: boolean | Error | undefined
+}
+
+interface Shard {
+  queue: PendingClaim[]
+  /** The call in flight, made by a request that waits for it (others only follow it). */
+  inflight: Promise<void> | null
 }
 
 export class DurableObjectStore implements GatewayStore {
   readonly kind = 'durable_object'
   readonly #namespace: DurableObjectNamespace<GatewayStoreObject>
+  /** Nonce shards with a claim in flight; an entry exists only while one is. */
+  readonly #shards = new Map<number, Shard>()
 
   constructor(namespace: DurableObjectNamespace<GatewayStoreObject>) {
     this.#namespace = namespace
@@ -33,30 +52,74 @@ export class DurableObjectStore implements GatewayStore {
     return this.#namespace.get(this.#namespace.idFromName(name)) as unknown as StoreObjectStub
   }
 
-  limit(request: RateLimitRequest): Promise<RateLimitOutcome> {
-    return this.#object(`rl:${request.counter}`).count(request.algorithm, request.limit, request.windowMs)
+  lease(request: LeaseRequest): Promise<LeaseGrant> {
+    const { algorithm, limit, windowMs, want, extra, adjust } = request
+    return this.#object(`rl:${request.counter}`).lease(algorithm, limit, windowMs, want, extra, adjust?.epoch ?? -1, adjust?.units ?? 0)
   }
 
-  claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    return this.#object(`nonce:${shardOf(key)}`).claim(key, ttlMs)
+  /**
+   * Claims arriving while a call to their shard is in flight queue up and go together in the
+   * next call, sent by one of them once the call before is over. Each claimer only follows calls
+   * made by others (on Workers, awaiting another request's promise is safe; having one's own
+   * promise resolved from another request is not: the waiter would resume inside that request).
+   */
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    const index = shardOf(key, NONCE_SHARDS)
+    let shard = this.#shards.get(index)
+    if (shard === undefined) {
+      shard = { queue: [], inflight: null }
+      this.#shards.set(index, shard)
+    }
+    const claim: PendingClaim = { key, ttlMs, result: undefined }
+    shard.queue.push(claim)
+    for (;;) {
+      shard.inflight ??= this.#send(index, shard)
+      await shard.inflight
+      if (claim.result instanceof Error) throw claim.result
+      if (claim.result !== undefined) return claim.result
+    }
+  }
+
+  async #send(index: number, shard: Shard): Promise<void> {
+    const batch = shard.queue
+    shard.queue = []
+    try {
+      const claimed = await this.#object(`nonce:${index}`).claimMany(batch.map((c) => c.key), batch.map((c) => c.ttlMs))
+      batch.forEach((c, i) => (c.result = claimed[i] === true))
+    } catch (error) {
+      for (const c of batch) c.result = error instanceof Error ? error : new Error(String(error))
+    } finally {
+      shard.inflight = null
+      if (shard.queue.length === 0) this.#shards.delete(index)
+    }
   }
 
   mintedKey(keyId: string): Promise<MintedKeyRecord | null> {
-    return this.#object(`key:${keyId}`).getKey()
+    return this.#keyShard(keyId).getKey(keyId)
   }
 
   putMintedKey(record: MintedKeyRecord): Promise<boolean> {
-    return this.#object(`key:${record.keyId}`).putKey(record)
+    return this.#keyShard(record.keyId).putKey(record)
   }
 
   revokeMintedKey(keyId: string): Promise<boolean> {
-    return this.#object(`key:${keyId}`).revokeKey()
+    return this.#keyShard(keyId).revokeKey(keyId)
+  }
+
+  /** One of RUNTIME_KEY_SHARDS objects, never one per key id (issue 12 item 8). */
+  #keyShard(keyId: string): StoreObjectStub {
+    return this.#object(keyShardName(keyId))
   }
 }
 
-/** FNV-1a: a cheap, stable spread of nonce keys over shards (not a security boundary). */
-function shardOf(key: string): number {
+/** The object that holds a runtime key's record: `keys:<0…RUNTIME_KEY_SHARDS-1>`. */
+export function keyShardName(keyId: string): string {
+  return `keys:${shardOf(keyId, RUNTIME_KEY_SHARDS)}`
+}
+
+/** FNV-1a: a cheap, stable spread of names over shards (not a security boundary). */
+function shardOf(key: string, shards: number): number {
   let hash = 0x811c9dc5
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  return (hash >>> 0) % NONCE_SHARDS
+  return (hash >>> 0) % shards
 }

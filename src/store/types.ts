@@ -7,21 +7,47 @@
  * @module
  */
 import type { ApiKeyRecord, RateLimitAlgorithm } from '../policy/types.ts'
+import type { Adjustment } from './algorithms.ts'
 
-export interface RateLimitRequest {
-  /** Names the counter: pack, rule and hashed key (see pipeline/rate-limit/keys.ts). */
+/** One lease of rate-limit capacity (see algorithms.ts for what each field means). */
+export interface LeaseRequest {
+  /** Names the counter: pack, rule and hashed key (never the raw id or address). */
   counter: string
   algorithm: RateLimitAlgorithm
   limit: number
   windowMs: number
+  /** Units needed now (requests waiting); at least 1. */
+  want: number
+  /** Headroom wanted beyond `want`. */
+  extra: number
+  /** Unspent units to give back (> 0) or units admitted without the store to charge (< 0). */
+  adjust: Adjustment | null
 }
 
+export interface LeaseGrant {
+  /** Units granted: `want` if available (else all that were), plus any headroom. */
+  granted: number
+  /** Capacity the store has left after this grant. */
+  remaining: number
+  /** Unix ms when the counter's window resets (the RateLimit `t` parameter). */
+  resetAt: number
+  /** When `remaining` is 0: Unix ms when the store can first grant again (Retry-After). */
+  retryAt: number
+  /** The lease period the units belong to (a window index, or a token bucket's last refill). */
+  epoch: number
+  /** Unix ms after which the units may no longer be spent. */
+  epochEnds: number
+}
+
+/** What a rule decided for one request (from a lease, a refusal, or the degraded limiter). */
 export interface RateLimitOutcome {
   allowed: boolean
   limit: number
   remaining: number
-  /** Unix milliseconds when the counter next frees capacity. */
+  /** Unix milliseconds when the counter's window resets. */
   resetAt: number
+  /** When refused: Unix milliseconds when a request may succeed again. */
+  retryAt: number
 }
 
 /** A key minted at runtime: the same record as a policy key, plus when it was made. */
@@ -31,8 +57,8 @@ export interface MintedKeyRecord extends ApiKeyRecord {
 
 export interface GatewayStore {
   readonly kind: 'upstash' | 'durable_object'
-  /** Counts one request against the counter; one store round trip. */
-  limit(request: RateLimitRequest): Promise<RateLimitOutcome>
+  /** Takes a lease of rate-limit capacity; one atomic store round trip. */
+  lease(request: LeaseRequest): Promise<LeaseGrant>
   /** Sets `key` if it is absent, for `ttlMs`; true when this call set it (a first sighting). */
   claimOnce(key: string, ttlMs: number): Promise<boolean>
   mintedKey(keyId: string): Promise<MintedKeyRecord | null>
@@ -52,20 +78,37 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** Any failure of a store call, as the one error type callers decide on. */
+export function unavailable(error: unknown): StoreUnavailableError {
+  return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error instanceof Error ? error.message : String(error), false)
+}
+
 /**
- * Bounds a store call: a slow store must not hold the request. The call itself is not
- * cancelled (neither Upstash's client nor a Durable Object stub can abort one in flight).
+ * Starts a store call and never throws: a call that throws synchronously (a client that cannot
+ * be built, a stub that refuses its arguments) becomes a rejected promise, so every caller ends
+ * in its failure decision instead of a 500 (issue 12 item 11).
+ */
+export function attempt<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call().catch((error: unknown) => Promise.reject(unavailable(error)))
+  } catch (error) {
+    return Promise.reject(unavailable(error))
+  }
+}
+
+/**
+ * Bounds a store call: a slow store must not hold the request. The timer starts with the call
+ * and ends with it, so it measures the store, not time spent waiting in the isolate. The call
+ * itself is not cancelled (neither Upstash's client nor a Durable Object stub can abort one in
+ * flight); a late answer is the caller's to use or drop.
  */
 export function withTimeout<T>(call: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const started = attempt(call)
   let timer: ReturnType<typeof setTimeout> | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${timeoutMs} ms`, true)), timeoutMs)
   })
-  const attempt = call().catch((error: unknown) => {
-    if (error instanceof StoreUnavailableError) throw error
-    throw new StoreUnavailableError(error instanceof Error ? error.message : String(error), false)
-  })
-  return Promise.race([attempt, deadline]).finally(() => {
+  return Promise.race([started, deadline]).finally(() => {
     if (timer !== undefined) clearTimeout(timer)
   })
 }

@@ -1,35 +1,57 @@
 /**
- * The production store: Upstash Redis over its REST API, with `@upstash/ratelimit`'s scripts
- * for the counters. One Redis round trip per rule (concurrent calls from one isolate are
- * auto-pipelined into one HTTP request); keys already refused are answered from the library's
- * in-isolate ephemeral cache until their window resets, without a round trip.
+ * The production store: Upstash Redis over its REST API. A rate-limit lease is one EVALSHA of
+ * the gateway's own script (lease-script.ts), falling back to EVAL once when Redis does not know
+ * it yet; concurrent calls from one isolate (several rules, several counters, nonces) are
+ * auto-pipelined by the client into one HTTP request.
  *
  * The client is built with `retry: false`: its default retries a failed fetch for ~4 s, far
  * past any sensible `store_timeout`, and the rule's `on_error` is the policy's answer to a failure.
- * The library's own timeout is off: callers bound every store call with `withTimeout`, the same
- * for both stores, so a second timer per rule would only repeat it.
+ * Callers bound every call with `withTimeout` (or the lease table's own timer), the same for both
+ * stores.
+ *
+ * Per-isolate state here is bounded by the policy (no per-counter map): the lease table that
+ * remembers counters lives in pipeline/rate-limit and is bounded by entries.
  *
  * @module
  */
-import { Ratelimit } from '@upstash/ratelimit'
 import { Redis } from '@upstash/redis/cloudflare'
-import type { RateLimitAlgorithm } from '../policy/types.ts'
-import type { GatewayStore, MintedKeyRecord, RateLimitOutcome, RateLimitRequest } from './types.ts'
+import { LEASE_HEADROOM_DIVISOR, STORE_TTL_SLACK_MS } from '../constants.ts'
+import { ALGORITHM_CODES, LEASE_SCRIPT, LEASE_SCRIPT_SHA1 } from './lease-script.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
 
 const PREFIX = 'igw'
 
 export class UpstashStore implements GatewayStore {
   readonly kind = 'upstash'
   readonly #redis: Redis
-  readonly #limiters = new Map<string, Ratelimit>()
 
   constructor(url: string, token: string) {
     this.#redis = new Redis({ url, token, retry: false, enableTelemetry: false })
   }
 
-  async limit(request: RateLimitRequest): Promise<RateLimitOutcome> {
-    const result = await this.#limiter(request.algorithm, request.limit, request.windowMs).limit(request.counter)
-    return { allowed: result.success, limit: request.limit, remaining: result.remaining, resetAt: result.reset }
+  async lease(request: LeaseRequest): Promise<LeaseGrant> {
+    const keys = [`${PREFIX}:rl:${request.counter}`]
+    const args = [
+      ALGORITHM_CODES[request.algorithm],
+      request.limit,
+      request.windowMs,
+      Date.now(),
+      request.want,
+      request.extra,
+      request.adjust?.epoch ?? -1,
+      request.adjust?.units ?? 0,
+      LEASE_HEADROOM_DIVISOR,
+      STORE_TTL_SLACK_MS,
+    ]
+    let reply: unknown
+    try {
+      reply = await this.#redis.evalsha(LEASE_SCRIPT_SHA1, keys, args)
+    } catch (error) {
+      // A Redis that restarted or never saw the script: send it once (EVAL also caches it).
+      if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error
+      reply = await this.#redis.eval(LEASE_SCRIPT, keys, args)
+    }
+    return grantFrom(reply)
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
@@ -52,30 +74,15 @@ export class UpstashStore implements GatewayStore {
     await this.#redis.set(revokedName(keyId), 1)
     return true
   }
+}
 
-  #limiter(algorithm: RateLimitAlgorithm, limit: number, windowMs: number): Ratelimit {
-    const id = `${algorithm}:${limit}:${windowMs}`
-    let limiter = this.#limiters.get(id)
-    if (!limiter) {
-      const window = `${windowMs} ms` as const
-      limiter = new Ratelimit({
-        redis: this.#redis,
-        prefix: `${PREFIX}:rl`,
-        limiter:
-          algorithm === 'fixed_window'
-            ? Ratelimit.fixedWindow(limit, window)
-            : algorithm === 'sliding_window'
-              ? Ratelimit.slidingWindow(limit, window)
-              : Ratelimit.tokenBucket(limit, window, limit),
-        ephemeralCache: new Map(),
-        timeout: 0,
-        analytics: false,
-        enableProtection: false,
-      })
-      this.#limiters.set(id, limiter)
-    }
-    return limiter
+/** The script's `{ granted, remaining, resetAt, retryAt, epoch, epochEnds }`, checked. */
+function grantFrom(reply: unknown): LeaseGrant {
+  if (!Array.isArray(reply) || reply.length !== 6 || !reply.every((n) => typeof n === 'number' && Number.isFinite(n))) {
+    throw new Error('the lease script answered in an unexpected shape')
   }
+  const [granted, remaining, resetAt, retryAt, epoch, epochEnds] = reply as number[] as [number, number, number, number, number, number]
+  return { granted, remaining, resetAt, retryAt, epoch, epochEnds }
 }
 
 const keyName = (keyId: string): string => `${PREFIX}:key:${keyId}`

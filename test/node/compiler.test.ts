@@ -216,8 +216,17 @@ key_directories:
   it('compiles rate limits with their defaults', () => {
     const pack = compileYaml({ weather: ok + 'rate_limits:\n  - { id: x, by: meta.team, limit: 10, window: 1m, when: { method: [get, POST], kind: apiKey } }\n' }).policy.packs[0]
     expect(pack?.rateLimits).toEqual([
-      { id: 'x', by: 'meta.team', limit: 10, windowMs: 60_000, algorithm: 'sliding_window', when: { kinds: ['apiKey'], methods: ['GET', 'POST'], agents: null }, onError: 'allow' },
+      { id: 'x', by: 'meta.team', limit: 10, windowMs: 60_000, algorithm: 'sliding_window', when: { kinds: ['apiKey'], methods: ['GET', 'POST'], agents: null }, onError: 'local', localLimit: 5 },
     ])
+  })
+
+  it('compiles on_error: local with its local_fraction, and refuses a fraction without it', () => {
+    const rule = (extra: string): string => ok + `rate_limits:\n  - { id: x, by: invoker, limit: 7, window: 1m${extra} }\n`
+    expect(compileYaml({ weather: rule(', local_fraction: 0.3') }).policy.packs[0]?.rateLimits[0]).toMatchObject({ onError: 'local', localLimit: 2 })
+    // Never below one request per window.
+    expect(compileYaml({ weather: rule(', local_fraction: 0.01') }).policy.packs[0]?.rateLimits[0]).toMatchObject({ localLimit: 1 })
+    expect(compileErrors({ weather: rule(', on_error: deny, local_fraction: 0.5') })[0]).toMatch(/local_fraction applies only with on_error: local/)
+    expect(compileErrors({ weather: rule(', local_fraction: 1.5') })).toHaveLength(1)
   })
 
   it('refuses overlapping routes and duplicate pack ids', () => {

@@ -1,6 +1,7 @@
 /**
  * An Upstash-REST-compatible front for a real local Redis, so the real `@upstash/redis` client
- * and the real `@upstash/ratelimit` Lua scripts run in tests with no network. Implements what
+ * and Lua scripts (the gateway's lease script, Upstash-flagged scripts such as
+ * `@upstash/ratelimit`'s) run in tests with no network. Implements what
  * the client uses (../shared/notes/upstash-local-redis.md): POST `/`, `/pipeline`,
  * `/multi-exec`; bearer token; `Upstash-Encoding: base64` on every string at any depth;
  * numbers as JSON numbers; 400 for a failed single command, per-entry errors in pipelines.
@@ -8,7 +9,10 @@
  * Redis 7.0 rejects the Upstash-only `allow-key-locking` script flag, so scripts are rewritten
  * without it and EVALSHA of the original sha is mapped to the rewritten one.
  *
- * Test control (same token): POST /__control/redis/stop|start, /__control/delay?ms=N, /__control/flush.
+ * Test control (same token): POST /__control/redis/stop|start, /__control/delay?ms=N, /__control/flush,
+ * /__control/watch?match=S (start counting HTTP requests and commands whose arguments contain S),
+ * /__control/stats?match=S (the counts: `{ requests, commands }`; several tests can watch
+ * different strings at once, e.g. their own pack id, without seeing each other's traffic).
  */
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -39,6 +43,18 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
   const client = new RespClient(redis.port)
   const shaMap = new Map<string, string>()
   let delayMs = 0
+  const watched = new Map<string, { requests: number; commands: number }>()
+  const count = (commands: unknown[][]): void => {
+    if (watched.size === 0) return
+    const texts = commands.map((c) => c.map(String).join(' '))
+    for (const [match, counts] of watched) {
+      const hits = texts.filter((t) => t.includes(match)).length
+      if (hits > 0) {
+        counts.requests++
+        counts.commands += hits
+      }
+    }
+  }
 
   const prepare = (raw: unknown[]): string[] => {
     const args = raw.map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))
@@ -80,6 +96,8 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
       else if (action === 'redis/start') await redis.start()
       else if (action === 'delay') delayMs = Number(url.searchParams.get('ms') ?? 0)
       else if (action === 'flush') await client.send([['FLUSHALL']])
+      else if (action === 'watch') watched.set(url.searchParams.get('match') ?? '', { requests: 0, commands: 0 })
+      else if (action === 'stats') return send(200, { result: watched.get(url.searchParams.get('match') ?? '') ?? null })
       else return send(404, { error: 'unknown control' })
       return send(200, { result: 'OK' })
     }
@@ -95,12 +113,14 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
     try {
       if (url.pathname === '/' || url.pathname === '') {
         if (!Array.isArray(body)) return send(400, { error: 'ERR a command is a JSON array' })
+        count([body])
         const [reply] = await client.send([prepare(body)])
         if (reply instanceof RedisReplyError) return send(400, { error: reply.message })
         return send(200, { result: encode(reply as RespValue, base64) })
       }
       if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
         if (!Array.isArray(body) || !body.every(Array.isArray)) return send(400, { error: 'ERR a pipeline is an array of commands' })
+        count(body as unknown[][])
         const commands = (body as unknown[][]).map(prepare)
         if (url.pathname === '/pipeline') {
           const replies = await client.send(commands)

@@ -1,11 +1,12 @@
 /**
- * Rate limits against both real stores: Upstash (the real @upstash/redis client and
- * @upstash/ratelimit scripts, through the REST adapter, on a real redis-server) and the Durable
+ * Rate limits against both real stores: Upstash (the real @upstash/redis client and the
+ * gateway's lease script, through the REST adapter, on a real redis-server) and the Durable
  * Object store (real Durable Objects in workerd). Each test uses its own pack id, so counters
  * never carry over between tests.
  */
 import { env } from 'cloudflare:test'
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { STORE_FAILURE_BACKOFF_MS } from '../../src/constants.ts'
 import type { Bindings } from '../../src/env.ts'
 import { gateway, mintKey, type Gateway, type MintedKey } from './harness.ts'
 
@@ -225,6 +226,8 @@ describe('when the Upstash store fails', () => {
     const logged = lines.map((l) => JSON.parse(l) as { store_error: unknown }).find((l) => l.store_error)
     expect(logged?.store_error).toMatchObject({ rule: 'guarded', on_error: 'allow' })
     await control('redis/start')
+    // After a failure the isolate decides by on_error for STORE_FAILURE_BACKOFF_MS without asking.
+    await new Promise((resolve) => setTimeout(resolve, STORE_FAILURE_BACKOFF_MS + 50))
     const after = await gw.fetch(`/${id}/x`, withKey(alice))
     expect(after.status).toBe(200)
     expect(after.headers.get('ratelimit')).toMatch(/^"guarded";r=\d+/)
@@ -239,6 +242,7 @@ describe('when the Upstash store fails', () => {
     expect(Date.now() - started).toBeLessThan(2000)
     expect(((await during.json()) as { type: string }).type).toBe('urn:invoker-gateway:problem:store-unavailable')
     await control('redis/start')
+    await new Promise((resolve) => setTimeout(resolve, STORE_FAILURE_BACKOFF_MS + 50))
     expect((await gw.fetch(`/${id}/x`, withKey(alice))).status).toBe(200)
   })
 

@@ -111,7 +111,7 @@ describe('the admin endpoint', () => {
   })
 
   it('answers 503 when the store cannot say whether a runtime key exists', async () => {
-    const gw = gateway(PACKS, 'issuer: https://gateway.test\nstore_timeout: 200ms\n', undefined, { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 't' })
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\nstore_timeout: 200ms\n', undefined, { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 't', GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
     const { key } = generateApiKey()
     expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(503)
   })

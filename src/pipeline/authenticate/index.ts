@@ -11,6 +11,7 @@ import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 import { callStore, storeFor } from '../../store/index.ts'
+import { mintedKeyLookups } from '../../store/minted-keys.ts'
 import { anonymousInvoker, clientAddress } from './anonymous.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { BearerVerifier } from './bearer/index.ts'
@@ -59,14 +60,17 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
     }
   }
   /**
-   * Keys minted at runtime live in the store and are read on every use, never cached, so a
-   * revocation holds from the next request on. A store that cannot answer is a 503: a key it
-   * might hold can be neither admitted nor called unknown.
+   * Keys minted at runtime live in the store. They exist only while runtime keys are enabled
+   * (the GATEWAY_ADMIN_TOKEN secret is set): otherwise an unknown key id costs no store read
+   * (issue 12 item 8). Lookups, found or not, are trusted for a few seconds per isolate
+   * (store/minted-keys.ts), so revocation reaches every isolate within that bound. A store that
+   * cannot answer is a 503: a key it might hold can be neither admitted nor called unknown.
    */
   async function mintedEntry(env: Bindings, keyId: string): Promise<KeyIndexEntry | null> {
+    if (!env.GATEWAY_ADMIN_TOKEN) return null
     const store = storeFor(env)
     if (store === null) return null
-    const record = await callStore(() => store.mintedKey(keyId), storeTimeoutMs)
+    const record = await mintedKeyLookups(store).lookup(keyId, storeTimeoutMs)
     return record === null ? null : indexEntry(record)
   }
 

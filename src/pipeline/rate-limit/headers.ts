@@ -20,6 +20,7 @@ export interface RateLimitHeaders {
 }
 
 const policyItems = new WeakMap<CompiledRateLimit, string>()
+const ruleNames = new WeakMap<CompiledRateLimit, string>()
 
 /** `"id";q=<limit>;w=<window s>`, serialized once per rule and isolate. */
 export function policyItem(rule: CompiledRateLimit): string {
@@ -29,6 +30,20 @@ export function policyItem(rule: CompiledRateLimit): string {
     policyItems.set(rule, item)
   }
   return item
+}
+
+/**
+ * `"id";r=<remaining>;t=<seconds>`: the rule's name serialized once per rule and isolate, then
+ * the two parameters appended by hand, since non-negative integers serialize as plain decimals
+ * (RFC 8941 §4.1.4) and this runs on every request of a limited route.
+ */
+function currentItem(rule: CompiledRateLimit, remaining: number, seconds: number): string {
+  let name = ruleNames.get(rule)
+  if (name === undefined) {
+    name = serializeItem(rule.id)
+    ruleNames.set(rule, name)
+  }
+  return `${name};r=${Math.max(0, Math.floor(remaining))};t=${seconds}`
 }
 
 export function secondsUntil(resetAt: number, now: number): number {
@@ -46,10 +61,7 @@ export function rateLimitHeaders(
   for (const entry of counted) {
     if (closest === undefined || entry.outcome.remaining / entry.outcome.limit < closest.outcome.remaining / closest.outcome.limit) closest = entry
   }
-  const current =
-    closest === undefined
-      ? ''
-      : serializeItem(closest.rule.id, new Map([['r', closest.outcome.remaining], ['t', secondsUntil(closest.outcome.resetAt, now)]]))
+  const current = closest === undefined ? '' : currentItem(closest.rule, closest.outcome.remaining, secondsUntil(closest.outcome.resetAt, now))
   return { policy, current }
 }
 

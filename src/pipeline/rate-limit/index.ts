@@ -1,8 +1,10 @@
 /**
- * Step 4: rate limits (SPEC §5). Every rule of the pack that applies to the request counts it,
- * all concurrently (one store round trip each, pipelined by the Upstash client); all must
- * admit it. A store that fails or outlasts `store_timeout` leaves the decision to the rule's
- * `on_error`: `allow` serves and logs, `deny` answers 503.
+ * Step 4: rate limits (SPEC §5). Every rule of the pack that applies to the request counts it;
+ * all must admit it. Counting goes through this isolate's lease table (lease-table.ts): most
+ * requests are admitted or refused from a lease or a known refusal without a store call, and
+ * requests that need the store share one call per counter. A store that fails or outlasts
+ * `store_timeout` leaves the decision to the rule's `on_error`: `local` (default) limits in the
+ * isolate at a share of the limit, `allow` serves and logs, `deny` answers 503.
  *
  * Runs after authorization, so refused callers do not spend anyone's budget.
  *
@@ -11,18 +13,41 @@
 import type { MiddlewareHandler } from 'hono'
 import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
-import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
-import { storeFor } from '../../store/index.ts'
-import { StoreUnavailableError, withTimeout, type GatewayStore, type RateLimitOutcome } from '../../store/types.ts'
+import { storeFor, UnavailableStore } from '../../store/index.ts'
+import type { GatewayStore } from '../../store/types.ts'
 import { clientAddress } from '../authenticate/anonymous.ts'
 import { rateLimitHeaders, secondsUntil } from './headers.ts'
+import { LeaseTable, type Taken } from './lease-table.ts'
 import { applicableRules, keyValue, type RateLimitSubject } from './rules.ts'
 
-type Counted = { rule: CompiledRateLimit; outcome: RateLimitOutcome } | { rule: CompiledRateLimit; failure: StoreUnavailableError }
+const prefixes = new WeakMap<CompiledRateLimit, string>()
+/** `<pack>:<rule>:`, built once per rule and isolate (ids cannot contain ':'). */
+function counterPrefix(packId: string, rule: CompiledRateLimit): string {
+  let prefix = prefixes.get(rule)
+  if (prefix === undefined) {
+    prefix = `${packId}:${rule.id}:`
+    prefixes.set(rule, prefix)
+  }
+  return prefix
+}
+
+/** Without a store, every rule's on_error decides (the degraded limiter, for `local`). */
+const NO_STORE = new UnavailableStore('no store is configured')
 
 export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
   const timeoutMs = policy.gateway.storeTimeoutMs
+  // One table per store: leases are capacity in that store.
+  const tables = new WeakMap<GatewayStore, LeaseTable>()
+  const tableFor = (store: GatewayStore): LeaseTable => {
+    let table = tables.get(store)
+    if (table === undefined) {
+      table = new LeaseTable(store, timeoutMs)
+      tables.set(store, table)
+    }
+    return table
+  }
+
   return async function rateLimit(c, next) {
     const { pack, agent } = c.get('route')
     if (pack.rateLimits.length === 0) return next()
@@ -34,44 +59,36 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       clientAddress: clientAddress(c.req.raw.headers),
     }
     const rules = applicableRules(subject)
-    const store = storeFor(c.env)
-    const results = await Promise.all(
-      rules.map(async (rule): Promise<Counted | null> => {
-        const value = keyValue(rule, subject)
-        if (value === null) return null
-        // A digest, not the value: ids and addresses stay out of the store's keys.
-        return count(store, rule, `${pack.id}:${rule.id}:${(await sha256Hex(value)).slice(0, 32)}`, timeoutMs)
-      }),
-    )
-    const now = Date.now()
-    const counted: { rule: CompiledRateLimit; outcome: RateLimitOutcome }[] = []
-    let refusal: { rule: CompiledRateLimit; resetAt: number } | null = null
-    for (const result of results) {
-      if (result === null) continue
-      if ('failure' in result) {
-        c.set('storeFailure', { rule: result.rule.id, onError: result.rule.onError, timedOut: result.failure.timedOut })
-        if (result.rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: result.rule.id })
-        continue
+    const table = tableFor(storeFor(c.env) ?? NO_STORE)
+    const started = Date.now()
+    let waiting = false
+    const taken = rules.map((rule): Taken | Promise<Taken> | null => {
+      const value = keyValue(rule, subject)
+      if (value === null) return null
+      const result = table.take(rule, counterPrefix(pack.id, rule), value, started)
+      if (result instanceof Promise) waiting = true
+      return result
+    })
+    const results = waiting ? await Promise.all(taken) : (taken as (Taken | null)[])
+    const now = waiting ? Date.now() : started
+    const counted: { rule: CompiledRateLimit; outcome: Taken }[] = []
+    let refusal: { rule: CompiledRateLimit; retryAt: number } | null = null
+    for (let i = 0; i < rules.length; i++) {
+      const result = results[i]
+      const rule = rules[i] as CompiledRateLimit
+      if (result === null || result === undefined) continue
+      if (result.failure !== null) {
+        c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: result.failure.timedOut })
+        if (rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
+        if (rule.onError === 'allow') continue
       }
-      counted.push(result)
-      if (!result.outcome.allowed && (refusal === null || result.outcome.resetAt > refusal.resetAt)) {
-        refusal = { rule: result.rule, resetAt: result.outcome.resetAt }
-      }
+      counted.push({ rule, outcome: result })
+      if (!result.allowed && (refusal === null || result.retryAt > refusal.retryAt)) refusal = { rule, retryAt: result.retryAt }
     }
     c.set('rateLimitHeaders', rateLimitHeaders(rules, counted, now))
     if (refusal !== null) {
-      throw new GatewayError({ reason: 'rate_limited', rule: refusal.rule.id, retryAfterSeconds: Math.max(1, secondsUntil(refusal.resetAt, now)) })
+      throw new GatewayError({ reason: 'rate_limited', rule: refusal.rule.id, retryAfterSeconds: Math.max(1, secondsUntil(refusal.retryAt, now)) })
     }
     await next()
-  }
-}
-
-async function count(store: GatewayStore | null, rule: CompiledRateLimit, counter: string, timeoutMs: number): Promise<Counted> {
-  if (store === null) return { rule, failure: new StoreUnavailableError('no store is configured', false) }
-  try {
-    const outcome = await withTimeout(() => store.limit({ counter, algorithm: rule.algorithm, limit: rule.limit, windowMs: rule.windowMs }), timeoutMs)
-    return { rule, outcome }
-  } catch (error) {
-    return { rule, failure: error instanceof StoreUnavailableError ? error : new StoreUnavailableError(String(error), false) }
   }
 }

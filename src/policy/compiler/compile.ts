@@ -11,6 +11,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import type { z } from 'zod'
+import { DEFAULT_LOCAL_FRACTION } from '../../constants.ts'
 import type { JsonValue } from '../../invoker.ts'
 import {
   COMPILED_POLICY_VERSION,
@@ -746,6 +747,9 @@ function compileRateLimits(
         errors.push(located.error(at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])), `no agent is named "${name}" in this pack`))
       }
     })
+    if (rule.local_fraction !== undefined && rule.on_error !== 'local') {
+      errors.push(located.error(at('local_fraction'), 'local_fraction applies only with on_error: local'))
+    }
     out.push({
       id: rule.id,
       by: rule.by as RateLimitKeySource,
@@ -754,6 +758,7 @@ function compileRateLimits(
       algorithm: rule.algorithm,
       when: { kinds: list(rule.when?.kind), methods, agents: whenAgents },
       onError: rule.on_error,
+      localLimit: Math.max(1, Math.floor(rule.limit * (rule.local_fraction ?? DEFAULT_LOCAL_FRACTION))),
     })
   })
   return out

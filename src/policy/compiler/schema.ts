@@ -68,7 +68,16 @@ const rateLimit = z
       })
       .strict()
       .optional(),
-    on_error: z.enum(['allow', 'deny']).default('allow').describe('What to do when the store fails or is slow: allow (log and serve) or deny (503).'),
+    on_error: z
+      .enum(['local', 'allow', 'deny'])
+      .default('local')
+      .describe('What to do when the store fails or is slow: local (limit in each isolate at local_fraction of the limit, log), allow (log and serve) or deny (503).'),
+    local_fraction: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .optional()
+      .describe('With on_error: local, the share of the limit one isolate admits on its own while the store is down (default 0.5).'),
   })
   .strict()
   .describe('A rate limit; every rule of a pack that applies to a request must pass.')

@@ -1,0 +1,74 @@
+/**
+ * A real store (the Durable Object store in workerd, or Upstash) with faults added in front of
+ * it: a delay before each lease reaches the store, a store that throws synchronously or rejects,
+ * and a count of lease calls. The store behind it is real; only the way to it is made slow or
+ * broken, which the real Durable Object runtime offers no way to do.
+ */
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from '../../src/store/types.ts'
+
+export type Fault = 'none' | 'throw' | 'reject' | 'hang'
+
+export class FaultyStore implements GatewayStore {
+  readonly kind: GatewayStore['kind']
+  readonly #store: GatewayStore
+  delayMs = 0
+  fault: Fault = 'none'
+  leases = 0
+  /** Every lease request as sent (adjustments included), for assertions. */
+  readonly requests: LeaseRequest[] = []
+
+  constructor(store: GatewayStore) {
+    this.#store = store
+    this.kind = store.kind
+  }
+
+  lease(request: LeaseRequest): Promise<LeaseGrant> {
+    this.leases++
+    this.requests.push(request)
+    if (this.fault === 'throw') throw new TypeError('the client could not be used')
+    if (this.fault === 'reject') return Promise.reject(new Error('connection refused'))
+    if (this.fault === 'hang') return new Promise(() => undefined)
+    if (this.delayMs === 0) return this.#store.lease(request)
+    const delay = this.delayMs
+    return new Promise((resolve) => setTimeout(resolve, delay)).then(() => this.#store.lease(request))
+  }
+  claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return this.#store.claimOnce(key, ttlMs)
+  }
+  mintedKey(keyId: string): Promise<MintedKeyRecord | null> {
+    if (this.fault === 'throw') throw new TypeError('the client could not be used')
+    return this.#store.mintedKey(keyId)
+  }
+  putMintedKey(record: MintedKeyRecord): Promise<boolean> {
+    return this.#store.putMintedKey(record)
+  }
+  revokeMintedKey(keyId: string): Promise<boolean> {
+    return this.#store.revokeMintedKey(keyId)
+  }
+}
+
+/**
+ * The real Durable Object namespace, counting which objects the gateway addresses (each
+ * `idFromName` is followed by exactly one RPC in the store's code).
+ */
+export function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(namespace: DurableObjectNamespace<T>): {
+  namespace: DurableObjectNamespace<T>
+  calls: (prefix: string) => number
+  names: (prefix: string) => Set<string>
+} {
+  const seen: string[] = []
+  const counting = {
+    idFromName(name: string): DurableObjectId {
+      seen.push(name)
+      return namespace.idFromName(name)
+    },
+    get(id: DurableObjectId): DurableObjectStub<T> {
+      return namespace.get(id)
+    },
+  }
+  return {
+    namespace: counting as unknown as DurableObjectNamespace<T>,
+    calls: (prefix) => seen.filter((n) => n.startsWith(prefix)).length,
+    names: (prefix) => new Set(seen.filter((n) => n.startsWith(prefix))),
+  }
+}
