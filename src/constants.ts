@@ -129,3 +129,13 @@ export const MAX_META_DEPTH = 8
 
 /** Most characters of all strings and keys in `meta` together: keeps X-Invoker well under a backend's 16 KiB header limit. */
 export const MAX_META_TOTAL_CHARS = 8 * 1024
+
+/**
+ * Longest name (agent, rule, invoker kind, API key name) a metric data point carries. Workers
+ * Analytics Engine drops a point whose blobs pass 16 KB; eleven blobs of 128 characters (384
+ * bytes in UTF-8 at worst) stay far under it, and no real name is that long.
+ */
+export const METRIC_BLOB_MAX_CHARS = 128
+
+/** Hex digits of the invoker id's SHA-256 a metric keeps for refused requests: 64 bits group without collisions in practice. */
+export const METRIC_INVOKER_DIGEST_CHARS = 16

@@ -9,6 +9,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono'
+import { noteDegraded } from '../../degraded.ts'
 import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { sha256Hex } from '../../keys/digest.ts'
@@ -51,6 +52,8 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       if ('failure' in result) {
         c.set('storeFailure', { rule: result.rule.id, onError: result.rule.onError, timedOut: result.failure.timedOut })
         if (result.rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: result.rule.id })
+        // Served uncounted: a decision on a degraded input (issue 17, item 3).
+        noteDegraded(c, { kind: 'store_error', source: result.rule.id, stale_for: null, problem: result.failure.timedOut ? 'store call timed out' : 'store call failed' })
         continue
       }
       counted.push(result)
