@@ -4,34 +4,13 @@
  * returns at once (the runtime sends the point after the response); nothing here waits, parses
  * or copies beyond the three arrays the API takes.
  *
- * The layout is the dataset's schema: the README's queries and `cli stats` read these columns
- * by position, so a column is only ever added at the end, never moved.
+ * The layout (metrics-layout.ts) is the dataset's schema: the README's queries and `cli stats`
+ * read its columns by position.
  *
  * @module
  */
 import { METRIC_BLOB_MAX_CHARS } from './constants.ts'
 import type { RequestLogLine } from './log.ts'
-
-/** `blobN` (1-based) of each field. */
-export const METRIC_BLOBS = [
-  'pack',
-  'agent',
-  'decision',
-  'reason',
-  'auth_method',
-  'status_class',
-  'rule',
-  'invoker_kind',
-  'invoker_digest',
-  'api_key',
-  'degraded',
-] as const
-
-/** `doubleN` (1-based) of each field. */
-export const METRIC_DOUBLES = ['status', 'duration_ms', 'upstream_ms', 'gateway_ms', 'stale_for'] as const
-
-/** `index1`: the pack, so that Analytics Engine samples each pack on its own. */
-export const METRIC_INDEX = 'pack'
 
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
@@ -53,7 +32,7 @@ export function writeMetric(dataset: AnalyticsEngineDataset, line: RequestLogLin
   try {
     dataset.writeDataPoint({
       indexes: [line.pack ?? ''],
-      // Order: METRIC_BLOBS.
+      // Order: METRIC_BLOBS (metrics-layout.ts).
       blobs: [
         line.pack ?? '',
         bounded(line.agent),
@@ -67,7 +46,7 @@ export function writeMetric(dataset: AnalyticsEngineDataset, line: RequestLogLin
         bounded(line.api_key),
         degraded,
       ],
-      // Order: METRIC_DOUBLES.
+      // Order: METRIC_DOUBLES (metrics-layout.ts).
       doubles: [line.status, line.duration_ms, upstream, Math.max(0, line.duration_ms - upstream), staleFor],
     })
   } catch (error) {

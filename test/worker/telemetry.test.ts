@@ -10,7 +10,7 @@
 import { env } from 'cloudflare:test'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { METRIC_BLOBS, METRIC_DOUBLES } from '../../src/metrics.ts'
+import { METRIC_BLOBS, METRIC_DOUBLES } from '../../src/metrics-layout.ts'
 import { sha256Hex } from '../../src/keys/digest.ts'
 import { gateway, mintKey, type Echo, type Gateway, type MintedKey } from './harness.ts'
 import { localSigner, type LocalSigner } from './local-signer.ts'
