@@ -102,7 +102,7 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
     const metrics = c.env?.GATEWAY_METRICS
     if (metrics !== undefined) {
       // Only refusals carry the invoker's digest ("top refused invokers"): allowed requests skip the hash.
-      const refused = line.decision !== 'allow' && line.invoker_id !== null
+      const refused = (line.decision === 'deny' || line.decision === 'would_deny') && line.invoker_id !== null
       writeMetric(metrics, line, refused ? (await sha256Hex(line.invoker_id as string)).slice(0, METRIC_INVOKER_DIGEST_CHARS) : '')
     }
   }
