@@ -22,6 +22,7 @@ export default defineConfig({
                 TEST_SIGNERS_ORIGIN: inject('signersOrigin'),
                 TEST_TROUBLE_ERROR_ORIGIN: inject('troubleErrorOrigin'),
                 TEST_TROUBLE_HANG_ORIGIN: inject('troubleHangOrigin'),
+                TEST_FLAKY_ORIGIN: inject('flakyOrigin'),
                 // Another seed for the property tests (test/worker/properties/), to explore beyond CI's.
                 TEST_PROPERTY_SEED: process.env['PROPERTY_SEED'] ?? '',
               },

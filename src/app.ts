@@ -10,7 +10,11 @@ import { ADMIN_KEYS_PATH, adminKeyRoutes } from './admin/keys-route.ts'
 import type { GatewayEnv } from './env.ts'
 import { problemResponse, statusOf } from './errors/problem.ts'
 import { GatewayError, type Reason } from './errors/reasons.ts'
-import { writeLogLine } from './log.ts'
+import { sha256Hex } from './keys/digest.ts'
+import { writeLogLine, type RequestLogLine } from './log.ts'
+import { writeMetric } from './metrics.ts'
+import { METRIC_INVOKER_DIGEST_CHARS } from './constants.ts'
+import { traceContext } from './trace-context.ts'
 import { authenticate } from './pipeline/authenticate/index.ts'
 import { acceptSignature } from './pipeline/authenticate/envelope/accept-signature.ts'
 import { authorize } from './pipeline/authorize/index.ts'
@@ -52,8 +56,11 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
     const started = Date.now()
     const requestId = crypto.randomUUID()
     const url = new URL(c.req.url)
+    const headers = c.req.raw.headers
+    const trace = traceContext(headers.get('traceparent'), headers.get('tracestate'))
     c.set('requestId', requestId)
     c.set('url', url)
+    c.set('trace', trace)
     await next()
     const matched = c.get('route')
     const authentication = c.get('authentication')
@@ -61,8 +68,10 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
     const failure = c.get('failure')
     const storeFailure = c.get('storeFailure')
     const wouldDeny = c.get('wouldDeny')
-    writeLogLine({
+    const upstreamMs = c.get('upstreamMs')
+    const line: RequestLogLine = {
       request_id: requestId,
+      trace_id: trace.traceId,
       method: c.req.method,
       host: url.host,
       path: url.pathname,
@@ -84,8 +93,17 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
       // Why a token or session failed or its source was unavailable (never the credential itself).
       problem: failure && 'problem' in failure ? (failure.problem ?? null) : null,
       store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
+      degraded: c.get('degraded') ?? null,
       status: c.res.status,
       duration_ms: Date.now() - started,
-    })
+      upstream_ms: upstreamMs ?? null,
+    }
+    writeLogLine(line)
+    const metrics = c.env?.GATEWAY_METRICS
+    if (metrics !== undefined) {
+      // Only refusals carry the invoker's digest ("top refused invokers"): allowed requests skip the hash.
+      const refused = (line.decision === 'deny' || line.decision === 'would_deny') && line.invoker_id !== null
+      writeMetric(metrics, line, refused ? (await sha256Hex(line.invoker_id as string)).slice(0, METRIC_INVOKER_DIGEST_CHARS) : '')
+    }
   }
 }

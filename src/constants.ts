@@ -217,3 +217,13 @@ export const RUNTIME_KEY_SHARDS = 64
 
 /** Stores (clients and their per-isolate state) one isolate keeps for distinct configurations. */
 export const STORES_MAX_ENTRIES = 4
+
+/**
+ * Longest name (agent, rule, invoker kind, API key name) a metric data point carries. Workers
+ * Analytics Engine drops a point whose blobs pass 16 KB; eleven blobs of 128 characters (384
+ * bytes in UTF-8 at worst) stay far under it, and no real name is that long.
+ */
+export const METRIC_BLOB_MAX_CHARS = 128
+
+/** Hex digits of the invoker id's SHA-256 a metric keeps for refused requests: 64 bits group without collisions in practice. */
+export const METRIC_INVOKER_DIGEST_CHARS = 16

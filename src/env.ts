@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { DegradedInput } from './degraded.ts'
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
@@ -12,6 +13,7 @@ import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
 import type { GatewayStoreObject } from './store/durable-object-class.ts'
+import type { TraceContext } from './trace-context.ts'
 
 export interface Bindings {
   /** JSON JWK set; the first key signs, the public part of every asymmetric key is published. */
@@ -23,6 +25,8 @@ export interface Bindings {
   GATEWAY_STORE?: DurableObjectNamespace<GatewayStoreObject>
   /** Bearer token of the key-minting endpoint; the endpoint is off when unset. */
   GATEWAY_ADMIN_TOKEN?: string
+  /** Workers Analytics Engine dataset for one data point per request; metrics are off when unbound. */
+  GATEWAY_METRICS?: AnalyticsEngineDataset
 }
 
 export interface GatewayEnv {
@@ -54,6 +58,12 @@ export interface GatewayEnv {
      * a list, a scope); the request was forwarded and the log line says `would_deny` and this.
      */
     wouldDeny: Reason | undefined
+    /** Inputs the request was decided with that were less than fresh (see degraded.ts); unset when none. */
+    degraded: DegradedInput[] | undefined
+    /** The W3C trace context sent to the backend (see trace-context.ts). */
+    trace: TraceContext
+    /** Milliseconds the backend took to send its response headers, once forwarded. */
+    upstreamMs: number | undefined
   }
 }
 

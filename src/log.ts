@@ -5,11 +5,14 @@
  *
  * @module
  */
+import type { DegradedInput } from './degraded.ts'
 import type { AuthMethod, InvokerKind } from './invoker.ts'
 import type { ReasonCode } from './errors/reasons.ts'
 
 export interface RequestLogLine {
   request_id: string
+  /** The W3C trace the request belongs to: the client's `traceparent`, or one the gateway started. */
+  trace_id: string
   method: string
   host: string
   path: string
@@ -26,8 +29,12 @@ export interface RequestLogLine {
   problem: string | null
   /** Set when a rate-limit store call failed: which rule, and whether its on_error let the request through. */
   store_error: { rule: string; on_error: 'local' | 'allow' | 'deny'; timed_out: boolean } | null
+  /** Inputs the decision rested on that were less than fresh (stale keys, a cached answer, a failed store call); `null` when none. */
+  degraded: DegradedInput[] | null
   status: number
   duration_ms: number
+  /** Of `duration_ms`, the backend's wait for response headers; `null` when the request was not forwarded. */
+  upstream_ms: number | null
 }
 
 export function writeLogLine(line: RequestLogLine): void {

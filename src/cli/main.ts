@@ -13,6 +13,7 @@ import { productionCheck } from './guard/index.ts'
 import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSignerCommand, signRequestCommand } from './signers.ts'
 import { generateSigningKeysCommand, rotateSigningKeysCommand } from './signing-keys.ts'
+import { statsCommand } from './stats.ts'
 
 const HELP = `invoker-gateway <command>
 
@@ -49,6 +50,10 @@ const HELP = `invoker-gateway <command>
                    [--keyid ID] [--key-out FILE] [--delegate]
                                 a request signer's key pair and its policy entry; the private key goes to
                                 ~/.config/invoker-gateway/signers/NAME.signer.json (0600) unless --key-out
+  stats --account ID [--since 1d] [--query requests|latency|refused-invokers|degraded|all] [--dataset NAME] [--json]
+                                the README's Analytics Engine queries through the SQL API: requests and
+                                refusals per pack and reason, added latency, refused invokers, degraded
+                                requests. Needs CLOUDFLARE_API_TOKEN (Account Analytics: Read)
   sign URL --key FILE|NAME [-X METHOD] [-H "name: value"]… [-d BODY] [--components a,b] [--on-behalf-of USER] [--send]
                                 sign a request (RFC 9421) and print its headers; --send sends it
 
@@ -97,6 +102,10 @@ async function main(argv: string[]): Promise<number> {
       keep: { type: 'string' },
       prepublish: { type: 'boolean' },
       env: { type: 'string', short: 'e' },
+      account: { type: 'string' },
+      since: { type: 'string' },
+      query: { type: 'string' },
+      dataset: { type: 'string' },
     },
   })
   switch (command) {
@@ -120,6 +129,8 @@ async function main(argv: string[]): Promise<number> {
     case 'signers':
       if (positionals[0] !== 'generate') break
       return generateSignerCommand({ ...values, alg: values.alg === 'EdDSA' ? undefined : values.alg, out: values['key-out'] })
+    case 'stats':
+      return statsCommand(values)
     case 'sign':
       return signRequestCommand(positionals[0], { ...values, method: values.request ?? (values.method === 'GET' ? undefined : values.method) })
     case undefined:

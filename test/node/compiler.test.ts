@@ -40,7 +40,7 @@ describe('policy compiler', () => {
     ['a wrong enum value', ok + 'mode: enforced\n', 'policies/weather.yaml:6:7: mode: expected one of "enforce", "report"'],
     ['a missing field', ok.replace(/upstream.*\n/, ''), 'policies/weather.yaml:2:1: upstream: is required'],
     ['bad YAML', ok + 'allow: [\n', 'policies/weather.yaml:7:1:'],
-    ['a duplicate key', ok + 'auth: [api_key]\n', 'policies/weather.yaml:6:1: Map keys must be unique'],
+    ['a duplicate key', ok + 'auth: [api_key]\n', 'policies/weather.yaml:6:1: "auth" appears twice in this map (first on line 5)'],
     ['a pack id that is not its file name', ok.replace('pack: weather', 'pack: climate'), 'policies/weather.yaml:2:7: pack id "climate" must equal the file name "weather"'],
     ['an unsupported scheme', ok.replace('http://127.0.0.1:9000', 'ftp://x'), 'policies/weather.yaml:3:11: upstream is an http(s) URL'],
     ['a path prefix with dot segments', ok.replace('/packs/weather', '/packs/../weather'), 'policies/weather.yaml:4:23: path_prefix is a normalized path'],

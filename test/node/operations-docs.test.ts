@@ -28,7 +28,8 @@ const wrangler = (args: string[]): Promise<{ stdout: string; stderr: string }> =
 
 describe('docs/operations.md', () => {
   it('has wrangler.toml snippets that deploy (dry run) at the top level and with --env staging, without warnings', async () => {
-    const snippets = blocks('toml')
+    // A snippet that shows wrangler.toml as shipped is held to it below, not added to it.
+    const snippets = blocks('toml').filter((snippet) => !snippet.startsWith('# as in wrangler.toml'))
     expect(snippets.length).toBeGreaterThanOrEqual(2)
     // Top-level keys go before wrangler.toml's first table; tables go after it.
     const base = readFileSync('wrangler.toml', 'utf8')
@@ -60,6 +61,18 @@ describe('docs/operations.md', () => {
       rmSync(file, { force: true })
     }
   }, 150_000)
+
+  it('shows wrangler.toml’s own settings as wrangler.toml has them', () => {
+    const shipped = blocks('toml').filter((snippet) => snippet.startsWith('# as in wrangler.toml'))
+    expect(shipped.length).toBeGreaterThan(0)
+    const settings = (text: string): string[] =>
+      text
+        .split('\n')
+        .map((line) => line.replace(/\s+#.*$/, '').trim())
+        .filter((line) => line !== '' && !line.startsWith('#'))
+    const config = settings(readFileSync('wrangler.toml', 'utf8'))
+    for (const snippet of shipped) for (const line of settings(snippet)) expect(config, line).toContain(line)
+  })
 
   it('uses only wrangler flags that exist', async () => {
     const commands = [...text.matchAll(/npx wrangler (tail|secret put|secret list)([^\n|#]*)/g)].map((m) => ({ command: m[1] as string, flags: [...(m[2] as string).matchAll(/--[a-z-]+/g)].map((f) => f[0]) }))

@@ -12,6 +12,9 @@ declare namespace Cloudflare {
     TEST_TROUBLE_ERROR_ORIGIN: string
     TEST_TROUBLE_HANG_ORIGIN: string
     TEST_PROPERTY_SEED: string
+    TEST_FLAKY_ORIGIN: string
+    /** wrangler.toml's Analytics Engine dataset, as the local runtime binds it. */
+    GATEWAY_METRICS: AnalyticsEngineDataset
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import { noteDegraded, type NoteDegraded } from '../../degraded.ts'
 import type { Bindings, GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
@@ -77,19 +78,20 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
   async function verify(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>): Promise<AuthnResult> {
     const accepted = pack.auth
     const env = c.env
+    const note: NoteDegraded = (entry) => noteDegraded(c, entry)
     switch (credential.method) {
       case 'api_key':
         if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
         return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId), Math.floor(Date.now() / 1000))
       case 'bearer':
         if (!accepted.includes('bearer')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
-        return bearer.verify(credential.token, pack, env)
+        return bearer.verify(credential.token, pack, env, note)
       case 'session':
         // Only looked for on packs that accept sessions, with a session configured.
-        return (session as SessionVerifier).verify(credential.cookie, pack, env)
+        return (session as SessionVerifier).verify(credential.cookie, pack, env, note)
       case 'envelope':
         // Only looked for on packs that accept signed requests.
-        return envelope.verify(c.req.raw, c.get('url'), pack, env, nonceClaimer(env))
+        return envelope.verify(c.req.raw, c.get('url'), pack, env, nonceClaimer(env), note)
       case 'unknown_scheme':
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
     }

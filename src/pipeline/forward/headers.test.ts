@@ -12,6 +12,7 @@ const base = {
   host: 'agents.example.com',
   websocket: false,
   methodOverride: null,
+  trace: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: null },
 }
 
 describe('upstreamHeaders', () => {
@@ -82,5 +83,14 @@ describe('upstreamHeaders', () => {
     const out = upstreamHeaders(sent, { ...base, methodOverride: { headers: ['x-http-method-override'], method: 'DELETE' } })
     expect(out.get('x-http-method-override')).toBe('DELETE')
     expect(out.has('x-method-override')).toBe(false)
+  })
+
+  it('sends the trace context the gateway chose, not the fields the client sent', () => {
+    const sent = new Headers({ traceparent: '00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01', tracestate: 'evil=1' })
+    const out = upstreamHeaders(sent, base)
+    expect(out.get('traceparent')).toBe(base.trace.traceparent)
+    expect(out.has('tracestate')).toBe(false)
+    const withState = upstreamHeaders(sent, { ...base, trace: { ...base.trace, tracestate: 'vendor=abc' } })
+    expect(withState.get('tracestate')).toBe('vendor=abc')
   })
 })

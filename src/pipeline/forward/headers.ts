@@ -104,6 +104,9 @@ const CLIENT_ADDRESS = new Set([
   'cf-pseudo-ipv4',
 ])
 
+/** W3C Trace Context fields: validated, and set by the gateway (see trace-context.ts). */
+const TRACE_CONTEXT = new Set(['traceparent', 'tracestate'])
+
 export interface UpstreamHeaderInput {
   invokerHeader: string
   token: string
@@ -116,6 +119,8 @@ export interface UpstreamHeaderInput {
   websocket: boolean
   /** The method-override headers the pack honours and this request carries, with their method. */
   methodOverride: { headers: readonly string[]; method: string } | null
+  /** The trace context the backend receives: the client's when valid, else a new trace. */
+  trace: { traceparent: string; tracestate: string | null }
 }
 
 export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): Headers {
@@ -130,7 +135,7 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   const droppedCookie = input.passCredentials ? null : input.consumed.cookie
   for (const [name, value] of incoming) {
     if (HOP_BY_HOP.has(name) || named.has(name) || CLIENT_FORWARDING.has(name)) continue
-    if (REQUEST_REWRITING.has(name) || METHOD_OVERRIDE.has(name) || CLIENT_ADDRESS.has(name)) continue
+    if (REQUEST_REWRITING.has(name) || METHOD_OVERRIDE.has(name) || CLIENT_ADDRESS.has(name) || TRACE_CONTEXT.has(name)) continue
     // Any X-Invoker* field, and anything under the configured header's name: the backend trusts these.
     if (name.startsWith('x-invoker') || name.startsWith(input.invokerHeader)) continue
     if (dropped?.has(name)) continue
@@ -150,6 +155,8 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   out.set('x-forwarded-proto', input.proto)
   out.set('x-forwarded-host', input.host)
   out.set('x-request-id', input.requestId)
+  out.set('traceparent', input.trace.traceparent)
+  if (input.trace.tracestate !== null) out.set('tracestate', input.trace.tracestate)
   out.set(input.invokerHeader, input.token)
   return out
 }

@@ -36,6 +36,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       host: incomingUrl.host,
       websocket,
       methodOverride: c.get('methodOverride'),
+      trace: c.get('trace'),
     })
     const controller = new AbortController()
     // Aborted without a reason: workerd logs a fetch aborted with one as an uncaught exception.
@@ -56,6 +57,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       abort()
     }, upstreamTimeoutMs)
     let upstream: Response
+    const sent = Date.now()
     try {
       upstream = await fetch(route.upstreamUrl + route.query, {
         method: request.method,
@@ -70,6 +72,7 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       throw new GatewayError(timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' })
     } finally {
       clearTimeout(timer)
+      c.set('upstreamMs', Date.now() - sent)
     }
     // A Response built from the upstream one copies status and headers natively (the upstream's
     // own headers are immutable) and takes its body stream, or its WebSocket, as is.

@@ -11,6 +11,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono'
+import { noteDegraded } from '../../degraded.ts'
 import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
@@ -80,6 +81,9 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       if (result.failure !== null) {
         c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: result.failure.timedOut })
         if (rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
+        // Decided without the store (issue 17, item 3): uncounted (`allow`) or by the lease and the
+        // in-isolate limiter (`local`).
+        noteDegraded(c, { kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: result.failure.timedOut ? 'store call timed out' : 'store call failed' })
         if (rule.onError === 'allow') continue
       }
       counted.push({ rule, outcome: result })

@@ -40,6 +40,7 @@ import { canonicalHost } from './hosts.ts'
 import { compileGlob } from '../../pipeline/authorize/glob.ts'
 import { applyIdNamespaces } from './id-namespaces.ts'
 import { checkInvokerLimits } from './invoker-limits.ts'
+import { didYouMean, schemaProblems, yamlErrors } from './messages.ts'
 import {
   fixtureFile,
   gatewayFile,
@@ -132,47 +133,18 @@ function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: PolicyErro
   const lines = new LineCounter()
   const doc = parseDocument(file.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const { line, col } = lines.linePos(e.pos[0])
-      errors.push({ file: file.path, line, col, message: e.message.split('\n')[0] ?? e.message })
-    }
+    // In the gateway's words (messages.ts): which line is off, and how.
+    for (const e of yamlErrors(doc.errors, file.text, lines)) errors.push({ file: file.path, ...e })
     return null
   }
   const raw: unknown = doc.toJS()
   const parsed = schema.safeParse(raw)
   const located = new Located(file.path, doc, lines, parsed.success ? parsed.data : (undefined as T))
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) {
-          errors.push(located.error([...issue.path, key] as Path, `unknown key "${key}"`, true))
-        }
-      } else {
-        const where = issue.path.length ? `${issue.path.join('.')}: ` : ''
-        errors.push(located.error(issue.path as Path, where + plainMessage(issue, valueAt(raw, issue.path as Path))))
-      }
-    }
+    for (const problem of schemaProblems(parsed.error.issues, raw, schema)) errors.push(located.error(problem.path, problem.message, problem.onKey))
     return null
   }
   return located
-}
-
-function valueAt(root: unknown, path: Path): unknown {
-  let node = root
-  for (const step of path) node = typeof node === 'object' && node !== null ? (node as Record<string | number, unknown>)[step] : undefined
-  return node
-}
-
-function plainMessage(issue: z.core.$ZodIssue, value: unknown): string {
-  if (issue.code === 'invalid_type') {
-    if (value === undefined) return 'is required'
-    // YAML reads an unquoted 123 or 1e5 as a number; hashes and ids need quotes.
-    if (issue.expected === 'string' && typeof value === 'number') return 'expected a string: put the value in quotes'
-    return `expected ${issue.expected}`
-  }
-  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
-  if (issue.code === 'invalid_union') return 'has an unsupported form'
-  return issue.message
 }
 
 /** Replaces `${VAR}` and `${VAR:-default}` from the build environment. */
@@ -220,11 +192,19 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
   checkInvokerLimits(gateway.value, reportAt)
   const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, directories: keyDirectories }, reportAt)
-  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
+  const declared = {
+    keyNames: new Set(Object.keys(gateway.value.api_keys)),
+    issuers: new Set(Object.keys(gateway.value.issuers)),
+    signers: new Set(Object.keys(gateway.value.signers)),
+  }
+  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env, declared }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
+  // Every pack a file defines, compiled or not: a key naming a broken pack is not a second error.
+  const declaredPacks = new Set<string>()
   for (const located of packs) {
     if (!located) continue
+    declaredPacks.add(located.value.pack).add(baseName(located.file).replace(/\.ya?ml$/, ''))
     const pack = compilePack(located, context, errors)
     if (!pack) continue
     const previous = packOrigin.get(pack.id)
@@ -239,7 +219,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const packIds = new Set(compiledPacks.map((p) => p.id))
   for (const [name, key] of Object.entries(gateway.value.api_keys)) {
     key.packs?.forEach((id, i) => {
-      if (!packIds.has(id)) errors.push(gateway.error(['api_keys', name, 'packs', i], `no pack is named "${id}"`))
+      if (!declaredPacks.has(id)) errors.push(gateway.error(['api_keys', name, 'packs', i], `no pack is named "${id}"${didYouMean(id, declaredPacks)}`))
     })
   }
   if (errors.length > 0) return { ok: false, errors }
@@ -250,10 +230,10 @@ export function compilePolicies(input: CompileInput): CompileResult {
     doc.value.forEach((fixture, i) => {
       const { line } = doc.lines.linePos(rangeStart((doc.doc.contents as { items?: unknown[] } | null)?.items?.[i]) ?? 0)
       if ('api_key' in fixture.invoker && !keyNames.has(fixture.invoker.api_key)) {
-        errors.push(doc.error([i, 'invoker', 'api_key'], `no API key is named "${fixture.invoker.api_key}"`))
+        errors.push(doc.error([i, 'invoker', 'api_key'], `no API key is named "${fixture.invoker.api_key}"${didYouMean(fixture.invoker.api_key, keyNames)}`))
       }
       if ('signer' in fixture.invoker && !(fixture.invoker.signer in signers)) {
-        errors.push(doc.error([i, 'invoker', 'signer'], `no signer is named "${fixture.invoker.signer}" in ${GATEWAY_FILE}`))
+        errors.push(doc.error([i, 'invoker', 'signer'], `no signer is named "${fixture.invoker.signer}" in ${GATEWAY_FILE}${didYouMean(fixture.invoker.signer, Object.keys(signers))}`))
       }
       fixtures.push({ ...fixture, file: doc.file, line })
     })
@@ -342,10 +322,15 @@ interface PackContext {
   signers: Record<string, CompiledSigner>
   directories: string[]
   env: Record<string, string | undefined>
+  /**
+   * Every name `_gateway.yaml` defines, compiled or not: a reference to one that failed to
+   * compile is not reported again (its own error says what is wrong), nor given a "did you mean".
+   */
+  declared: { keyNames: ReadonlySet<string>; issuers: ReadonlySet<string>; signers: ReadonlySet<string> }
 }
 
 function compilePack(located: Located<RawPackFile>, context: PackContext, errors: PolicyError[]): CompiledPack | null {
-  const { keyNames, env } = context
+  const { env } = context
   const raw = located.value
   const before = errors.length
   const expected = baseName(located.file).replace(/\.ya?ml$/, '')
@@ -394,7 +379,7 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   }
 
   const compileList = (list: RawRule[] | undefined, path: Path): CompiledRule[] =>
-    (list ?? []).map((rule, i) => compileRule(rule, [...path, i], located, keyNames, errors))
+    (list ?? []).map((rule, i) => compileRule(rule, [...path, i], located, context.declared.keyNames, errors))
 
   const agents: CompiledAgent[] = []
   const agentPaths = new Map<string, string[]>()
@@ -461,13 +446,13 @@ function compileEnvelopePack(raw: RawPackFile, auth: AcceptedMethod[], context: 
   }
   const signers = raw.envelope?.signers ?? Object.keys(context.signers)
   signers.forEach((name, i) => {
-    if (!(name in context.signers)) errors.push(located.error(['envelope', 'signers', i], `no signer is named "${name}" in ${GATEWAY_FILE}`))
+    if (!context.declared.signers.has(name)) errors.push(located.error(['envelope', 'signers', i], `no signer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.signers)}`))
   })
   const directories = raw.envelope?.directories ?? context.directories
   directories.forEach((origin, i) => {
     if (!context.directories.includes(origin)) errors.push(located.error(['envelope', 'directories', i], `"${origin}" is not under key_directories in ${GATEWAY_FILE}`))
   })
-  if (signers.length === 0 && directories.length === 0) {
+  if (signers.length === 0 && directories.length === 0 && context.declared.signers.size === 0) {
     errors.push(located.error(['auth'], `auth: envelope needs a signer or a key directory in ${GATEWAY_FILE}`))
   }
   const cover = raw.envelope?.cover ?? []
@@ -547,12 +532,12 @@ function compileBearerIssuers(raw: RawPackFile, auth: AcceptedMethod[], context:
     return []
   }
   if (all.length === 0) {
-    errors.push(located.error(['auth'], `auth: bearer needs at least one entry under issuers in ${GATEWAY_FILE}`))
+    if (context.declared.issuers.size === 0) errors.push(located.error(['auth'], `auth: bearer needs at least one entry under issuers in ${GATEWAY_FILE}`))
     return []
   }
   const named = raw.bearer?.issuers ?? all
   named.forEach((name, i) => {
-    if (!(name in context.issuers)) errors.push(located.error(['bearer', 'issuers', i], `no issuer is named "${name}" in ${GATEWAY_FILE}`))
+    if (!context.declared.issuers.has(name)) errors.push(located.error(['bearer', 'issuers', i], `no issuer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.issuers)}`))
   })
   // An opaque token names no issuer; it goes to the one introspection endpoint the pack trusts,
   // never to several (that would hand one provider's tokens to another).
@@ -680,7 +665,9 @@ function compileSession(gateway: Located<RawGatewayFile>, issuers: Record<string
   }
   if (raw.jwt) {
     if (!(raw.jwt.issuer in issuers)) {
-      errors.push(gateway.error(['session', 'jwt', 'issuer'], `no issuer is named "${raw.jwt.issuer}" under issuers`))
+      // An issuer that is there but failed has its own error.
+      const declared = Object.keys(gateway.value.issuers)
+      if (!declared.includes(raw.jwt.issuer)) errors.push(gateway.error(['session', 'jwt', 'issuer'], `no issuer is named "${raw.jwt.issuer}" under issuers${didYouMean(raw.jwt.issuer, declared)}`))
       return null
     }
     // The issuer's own claim mapping, but a cookie stands for a signed-in user unless it says otherwise.
@@ -744,7 +731,7 @@ function compileRateLimits(
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name)) {
-        errors.push(located.error(at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])), `no agent is named "${name}" in this pack`))
+        errors.push(located.error(at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])), `no agent is named "${name}" in this pack${didYouMean(name, agentNames)}`))
       }
     })
     if (rule.local_fraction !== undefined && rule.on_error !== 'local') {
@@ -768,7 +755,7 @@ function compileRule(
   rule: RawRule,
   path: Path,
   located: Located<RawPackFile>,
-  keyNames: Set<string>,
+  declaredKeyNames: ReadonlySet<string>,
   errors: PolicyError[],
 ): CompiledRule {
   const ref = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')
@@ -778,14 +765,15 @@ function compileRule(
   for (const [field, value] of entries) {
     const known = (RULE_FIELDS as readonly string[]).includes(field)
     if (!known && !/^meta\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(field)) {
-      errors.push(located.error([...path, field], `unknown rule field "${field}" (use ${RULE_FIELDS.join(', ')} or meta.<field>)`, true))
+      const hint = didYouMean(field, RULE_FIELDS) || ` (use ${RULE_FIELDS.join(', ')} or meta.<field>)`
+      errors.push(located.error([...path, field], `unknown rule field "${field}"${hint}`, true))
       continue
     }
     const values = (Array.isArray(value) ? value : [value]).map(String)
     if (field === 'api_key') {
       for (const name of values) {
-        if (!name.includes('*') && !keyNames.has(name)) {
-          errors.push(located.error([...path, field], `no API key is named "${name}" in ${GATEWAY_FILE}`))
+        if (!name.includes('*') && !declaredKeyNames.has(name)) {
+          errors.push(located.error([...path, field], `no API key is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, declaredKeyNames)}`))
         }
       }
     }

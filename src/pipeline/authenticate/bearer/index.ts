@@ -6,6 +6,7 @@
  * @module
  */
 import { VERIFIED_TOKEN_TTL_MS } from '../../../constants.ts'
+import { ageSeconds, type NoteDegraded } from '../../../degraded.ts'
 import type { Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { Authentication } from '../../../invoker.ts'
@@ -76,11 +77,11 @@ export class BearerVerifier {
   }
 
   /** A bearer token for a pack: verified, mapped to an invoker, held against the pack's scopes. */
-  async verify(token: string, pack: CompiledPack, env: Bindings): Promise<AuthnResult> {
+  async verify(token: string, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<AuthnResult> {
     const issuers = this.#packs.get(pack.id) as PackIssuers
     const verified = looksLikeJwt(token)
-      ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env)
-      : await this.#introspect(token, issuers.opaque, pack, env)
+      ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env, note)
+      : await this.#introspect(token, issuers.opaque, pack, env, note)
     if (!verified.ok) return verified.result
     // Scopes are the pack's own requirement: checked on every use, cached answer or not.
     const { authentication, scopes } = verified.granted
@@ -102,10 +103,11 @@ export class BearerVerifier {
    * JWKS ends the reuse at the next refresh. Tokens of shared-secret issuers are not reused (a
    * changed secret must take effect at once).
    */
-  async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings, use: JwtUse = BEARER_USE): Promise<JwtAnswer> {
+  async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings, use: JwtUse = BEARER_USE, note?: NoteDegraded): Promise<JwtAnswer> {
     const key = `${use.name}\n${await sha256Hex(token)}`
     const reused = this.#verified.get(key)
     if (reused !== undefined && accepted.has(reused.issuer) && (await this.#stillPublished(reused))) {
+      if (note) this.#noteStaleKeys(reused.issuer, note)
       return { ok: true, issuer: this.#byName.get(reused.issuer) as CompiledIssuer, granted: reused.granted }
     }
     const iss = unverifiedIssuer(token)
@@ -116,12 +118,20 @@ export class BearerVerifier {
     // An issuer configured only for introspection has no keys: its JWTs are never trusted unseen.
     if (source === undefined) return { ok: false, problem: 'key_unknown', issuer: issuer.name }
     const outcome = await verifyJwt(token, issuer, source, env)
+    if (note) this.#noteStaleKeys(issuer.name, note)
     if (!outcome.ok) return outcome
     const authentication = use.map(issuer, outcome.claims)
     if (typeof authentication === 'string') return { ok: false, problem: authentication, issuer: issuer.name }
     const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims) }
     if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header: outcome.header }, reuseTtlMs(issuer, outcome.claims))
     return { ok: true, issuer, granted }
+  }
+
+  /** A token decided with an issuer's last good keys while its JWKS endpoint fails says so (issue 17, item 3). */
+  #noteStaleKeys(issuer: string, note: NoteDegraded): void {
+    const source = this.#keySources.get(issuer)
+    const stale = source?.kind === 'set' ? source.staleness() : null
+    if (stale !== null) note({ kind: 'jwks_stale', source: issuer, stale_for: ageSeconds(stale.since, Date.now()), problem: stale.problem })
   }
 
   /**
@@ -140,16 +150,16 @@ export class BearerVerifier {
     }
   }
 
-  async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings): Promise<Verified> {
-    const outcome = await this.verifyJwt(token, accepted, env)
+  async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
+    const outcome = await this.verifyJwt(token, accepted, env, BEARER_USE, note)
     if (outcome.ok) return { ok: true, granted: outcome.granted }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(outcome.issuer, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, outcome.issuer) }
   }
 
-  async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings): Promise<Verified> {
+  async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
     if (issuer === null) return { ok: false, result: invalid(pack, 'malformed', null) }
-    const outcome = await this.#introspector.introspect(token, issuer, env)
+    const outcome = await this.#introspector.introspect(token, issuer, env, note)
     if (outcome.ok) return { ok: true, granted: outcome.granted }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(issuer.name, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, issuer.name) }

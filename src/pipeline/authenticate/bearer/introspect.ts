@@ -14,6 +14,7 @@
  * @module
  */
 import { ENDPOINT_FAILURE_COOLDOWN_MS } from '../../../constants.ts'
+import { ageSeconds, type NoteDegraded } from '../../../degraded.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
@@ -33,7 +34,8 @@ export type IntrospectionProblem =
   | UnmappedClaims
 
 export type IntrospectionOutcome =
-  | { ok: true; granted: Granted }
+  /** `at`: when the endpoint gave the answer (its age, when it comes from the cache). */
+  | { ok: true; granted: Granted; at: number }
   | { ok: false; problem: IntrospectionProblem }
   | { ok: false; unavailable: string }
 
@@ -46,13 +48,22 @@ function outcomeBytes(outcome: IntrospectionOutcome): number {
 
 export class Introspector {
   readonly #cache = new AnswerCache<IntrospectionOutcome>(outcomeBytes)
+  /** Endpoints whose last call failed, until one answers again (one entry per issuer at most). */
+  readonly #failing = new Map<string, string>()
 
-  async introspect(token: string, issuer: CompiledIssuer, env: Bindings): Promise<IntrospectionOutcome> {
+  async introspect(token: string, issuer: CompiledIssuer, env: Bindings, note?: NoteDegraded): Promise<IntrospectionOutcome> {
     const config = issuer.introspection
     if (config === null) return INACTIVE
     const key = `${issuer.name}\n${config.endpoint}\n${config.clientId}\n${await sha256Hex(token)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined) return cached
+    if (cached !== undefined) {
+      // An answer the failing endpoint could not have confirmed now (issue 17, item 3).
+      const failing = this.#failing.get(config.endpoint)
+      if (cached.ok && failing !== undefined && note) {
+        note({ kind: 'introspection_cached', source: issuer.name, stale_for: ageSeconds(cached.at, Date.now()), problem: failing })
+      }
+      return cached
+    }
     const secret = namedSecret(env, config.clientSecretName)
     if (secret === null) return { ok: false, unavailable: `Worker secret ${config.clientSecretName} is not set` }
 
@@ -71,6 +82,7 @@ export class Introspector {
       },
       config.timeoutMs,
     )
+    if (answered.ok || answered.status === 400) this.#failing.delete(config.endpoint)
     if (!answered.ok && answered.status === 400) {
       // The provider refuses to look at this token at all (oidc-provider does so for JWT-shaped
       // strings): whatever it is, it is no token of this issuer.
@@ -80,12 +92,13 @@ export class Introspector {
     // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
     if (!answered.ok || !isJsonObject(answered.json)) {
       const failure: IntrospectionOutcome = { ok: false, unavailable: answered.ok ? 'introspection answered no JSON object' : answered.problem }
+      this.#failing.set(config.endpoint, failure.unavailable)
       this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
       return failure
     }
     const claims: Claims = answered.json
     const now = Date.now()
-    const answer = judge(claims, issuer, Math.floor(now / 1000))
+    const answer = judge(claims, issuer, now)
     const exp = typeof claims['exp'] === 'number' ? claims['exp'] * 1000 : Infinity
     this.#cache.set(key, answer, answer.ok ? Math.min(config.cacheTtlMs, exp - now) : config.negativeTtlMs)
     return answer
@@ -102,7 +115,8 @@ function formEncode(value: string): string {
  * its times as for a JWT too (RFC 7519 §4.1.6: a token is not issued in the future, nor after it
  * expired). Only the mapped invoker and the granted scopes are kept, never the raw answer.
  */
-function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): IntrospectionOutcome {
+function judge(claims: Claims, issuer: CompiledIssuer, now: number): IntrospectionOutcome {
+  const nowSeconds = Math.floor(now / 1000)
   if (claims['active'] !== true) return INACTIVE
   if (claims['iss'] !== undefined && claims['iss'] !== issuer.issuer) return { ok: false, problem: 'issuer_unknown' }
   const aud = claims['aud']
@@ -116,5 +130,5 @@ function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): Intr
   if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
   if (typeof authentication === 'string') return { ok: false, problem: authentication }
-  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) } }
+  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) }, at: now }
 }

@@ -15,7 +15,20 @@ import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 /** A key resolver as jose's sets are: a header in, a key out, without needing the token. */
 type KeySet = (protectedHeader: JWSHeaderParameters, token?: FlattenedJWSInput) => Promise<CryptoKey>
 
-export type IssuerKeySource = { kind: 'set'; getKey: KeySet } | { kind: 'secret'; secretName: string }
+/** Last good keys in use while the endpoint fails: since when they are that old, and why. */
+export interface Staleness {
+  since: number
+  problem: string
+}
+
+export type IssuerKeySource =
+  | {
+      kind: 'set'
+      getKey: KeySet
+      /** Set while the JWKS endpoint's last refresh failed and its last good keys verify tokens (never for inline keys). */
+      staleness(): Staleness | null
+    }
+  | { kind: 'secret'; secretName: string }
 
 /** The JWKS endpoint failed and no last good keys were left to use, or a key does not import. */
 export class KeySourceUnavailable extends Error {
@@ -33,7 +46,7 @@ export class KeySourceUnavailable extends Error {
  * remembered for `cooldownMs`, the same limit an unknown `kid` meets: until it passes, the
  * endpoint is not asked and the answer is the failure again (or the last good keys).
  */
-export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => number = Date.now): typeof fetch {
+export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => number = Date.now): { fetch: typeof fetch; staleness(): Staleness | null } {
   let lastGood: { body: string; at: number } | null = null
   let lastFailure: { problem: string; at: number } | null = null
   const stale = (problem: string, cause?: unknown): Response => {
@@ -46,7 +59,7 @@ export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => nu
     lastFailure = { problem, at: now() }
     return stale(problem, cause)
   }
-  return async (input, init) => {
+  const staleFetch: typeof fetch = async (input, init) => {
     if (lastFailure !== null && now() - lastFailure.at < cooldownMs) return stale(lastFailure.problem)
     let response: Response
     try {
@@ -70,6 +83,11 @@ export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => nu
     lastGood = { body, at: now() }
     lastFailure = null
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })
+  }
+  return {
+    fetch: staleFetch,
+    // jose keeps whatever this fetch answered, so its keys are the last good copy until a refresh succeeds.
+    staleness: () => (lastFailure !== null && lastGood !== null ? { since: lastGood.at, problem: lastFailure.problem } : null),
   }
 }
 
@@ -102,9 +120,12 @@ function isKeySet(body: string): boolean {
   }
 }
 
+const NEVER_STALE = (): null => null
+
 function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
   switch (keys.source) {
-    case 'jwks_uri':
+    case 'jwks_uri': {
+      const stale = staleOnErrorFetch(keys.staleMs, keys.cooldownMs)
       return {
         kind: 'set',
         getKey: importFailuresUnavailable(
@@ -112,13 +133,15 @@ function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
             cacheMaxAge: keys.maxAgeMs,
             cooldownDuration: keys.cooldownMs,
             timeoutDuration: keys.timeoutMs,
-            [customFetch]: staleOnErrorFetch(keys.staleMs, keys.cooldownMs),
+            [customFetch]: stale.fetch,
           }),
           issuer,
         ),
+        staleness: stale.staleness,
       }
+    }
     case 'jwks':
-      return { kind: 'set', getKey: importFailuresUnavailable(createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet), issuer) }
+      return { kind: 'set', getKey: importFailuresUnavailable(createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet), issuer), staleness: NEVER_STALE }
     case 'secret':
       return { kind: 'secret', secretName: keys.secretName }
   }

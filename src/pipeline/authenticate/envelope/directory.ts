@@ -38,7 +38,16 @@ interface DirectoryState {
   failed: { problem: string; at: number } | null
 }
 
-export type DirectoryLookup = { ok: true; algorithm: SignatureAlgorithm; key: CryptoKey } | { ok: false; unknown: true } | { ok: false; unavailable: string }
+/** Set when the directory's last refresh failed and its last good copy answered: since when that copy is, and why. */
+export interface StaleCopy {
+  since: number
+  problem: string
+}
+
+export type DirectoryLookup =
+  | { ok: true; algorithm: SignatureAlgorithm; key: CryptoKey; stale: StaleCopy | null }
+  | { ok: false; unknown: true; stale: StaleCopy | null }
+  | { ok: false; unavailable: string }
 
 export class KeyDirectories {
   /** By origin; only origins under `key_directories` ever get here, so policy bounds its size. */
@@ -65,7 +74,8 @@ export class KeyDirectories {
     }
     if (state.fetched === null) return { ok: false, unavailable: state.failed?.problem ?? 'key directory not fetched' }
     const entry = state.fetched.keys.get(keyId)
-    return entry === undefined ? { ok: false, unknown: true } : { ok: true, algorithm: entry.algorithm, key: entry.key }
+    const stale = state.failed === null ? null : { since: state.fetched.at, problem: state.failed.problem }
+    return entry === undefined ? { ok: false, unknown: true, stale } : { ok: true, algorithm: entry.algorithm, key: entry.key, stale }
   }
 
   async #fetch(origin: string): Promise<Fetched | string> {

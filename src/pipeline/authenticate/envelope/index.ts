@@ -10,6 +10,7 @@
  * @module
  */
 import { base64ToArrayBuffer, parseDictionary, parseItem, serializeItem, type InnerList, type Item } from 'structured-headers'
+import { ageSeconds, type NoteDegraded } from '../../../degraded.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { EnvelopeProblem } from '../../../errors/reasons.ts'
 import type { Authentication } from '../../../invoker.ts'
@@ -67,7 +68,7 @@ export class EnvelopeVerifier {
     this.#delegationComponent = serializeItem(componentItem(policy.envelope.delegationHeader))
   }
 
-  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce): Promise<AuthnResult> {
+  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce, note?: NoteDegraded): Promise<AuthnResult> {
     const reject = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult => ({
       kind: 'reject',
       reason: { reason: 'envelope_invalid', problem, signer, accepted: pack.auth },
@@ -123,6 +124,9 @@ export class EnvelopeVerifier {
     } else {
       if (params.get('tag') !== WEB_BOT_AUTH_TAG) return reject('malformed', signerName)
       const lookup = await this.#directories.lookup(signer.directory, keyId)
+      if ('stale' in lookup && lookup.stale !== null && note) {
+        note({ kind: 'directory_stale', source: signer.directory, stale_for: ageSeconds(lookup.stale.since, Date.now()), problem: lookup.stale.problem })
+      }
       if (!lookup.ok) {
         if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: lookup.unavailable } }
         return reject('signer_unknown', signerName)
