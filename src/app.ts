@@ -35,6 +35,7 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   const challengeContext = { sessionCookie: policy.session?.cookies[0] ?? null }
   app.post(ADMIN_KEYS_PATH, adminKeys.mint)
   app.delete(`${ADMIN_KEYS_PATH}/:keyId`, adminKeys.revoke)
+  app.get(ADMIN_KEYS_PATH, adminKeys.list)
   app.all('*', route(policy), cors(policy), authenticate(policy), authorize(), rateLimit(policy), sign(policy), forward(policy))
   app.onError((error, c) => {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }

@@ -227,3 +227,9 @@ export const METRIC_BLOB_MAX_CHARS = 128
 
 /** Hex digits of the invoker id's SHA-256 a metric keeps for refused requests: 64 bits group without collisions in practice. */
 export const METRIC_INVOKER_DIGEST_CHARS = 16
+
+/**
+ * Most runtime keys `keys list` returns (issue 17, item 5). Far above what a team mints by hand
+ * or per deploy; it bounds the admin answer and the store reads behind it.
+ */
+export const MAX_LISTED_KEYS = 10_000

@@ -4,6 +4,7 @@
  *
  *   POST   /.well-known/invoker-gateway/keys            {key_id, sha256, name, packs, expires_at?, invoker?}
  *   DELETE /.well-known/invoker-gateway/keys/<key_id>
+ *   GET    /.well-known/invoker-gateway/keys             → {keys: [{key_id, name, packs, …}]}
  *
  * Authorized by `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>`; without that secret the endpoint
  * does not exist (404). Only the key's SHA-256 ever reaches the gateway: the CLI generates the
@@ -64,7 +65,26 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     return c.body(null, 204)
   }
 
-  return { mint, revoke }
+  /** Every runtime key, as facts about it: never its hash, never anything a caller presents. */
+  async function list(c: Context<GatewayEnv>): Promise<Response> {
+    await authorizeAdmin(c)
+    const store = storeOrFail(c)
+    const records = await callStore(() => store.listMintedKeys(), timeoutMs)
+    const keys = records
+      .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId))
+      .map((record) => ({
+        key_id: record.keyId,
+        name: record.name,
+        packs: record.packs,
+        created_at: record.createdAt,
+        expires_at: record.expiresAt,
+        revoked: record.revoked,
+        invoker: { id: record.invoker.id, kind: record.invoker.kind, ...(record.invoker.label !== undefined ? { label: record.invoker.label } : {}) },
+      }))
+    return c.json({ keys, store: store.kind }, 200, { 'cache-control': 'no-store' })
+  }
+
+  return { mint, revoke, list }
 }
 
 async function authorizeAdmin(c: Context<GatewayEnv>): Promise<void> {

@@ -107,6 +107,46 @@ export async function revokeKeyCommand(keyId: string | undefined, options: Runti
   return 0
 }
 
+interface ListedKey {
+  key_id: string
+  name: string
+  packs: string[]
+  created_at: number
+  expires_at: number | null
+  revoked: boolean
+  invoker: { id: string; kind: string; label?: string }
+}
+
+/**
+ * Runtime keys in the gateway's store: key id, name, packs, created, expires, revoked. Never a
+ * secret: the gateway holds none to give, and answers with facts only (no hash).
+ */
+export async function listKeysCommand(options: RuntimeKeyOptions & { json?: boolean }): Promise<number> {
+  const { gateway, token } = adminTarget(options.gateway)
+  const response = await fetch(new URL('/.well-known/invoker-gateway/keys', gateway), { headers: { authorization: `Bearer ${token}` } })
+  if (response.status !== 200) return reportFailure('list', response)
+  const { keys } = (await response.json()) as { keys: ListedKey[] }
+  if (options.json) {
+    console.log(JSON.stringify(keys, null, 2))
+    return 0
+  }
+  const now = Date.now() / 1000
+  const day = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 10)
+  const rows = keys.map((k) => [
+    k.key_id,
+    k.name,
+    k.packs.join(','),
+    day(k.created_at),
+    k.expires_at === null ? '-' : day(k.expires_at),
+    k.revoked ? 'revoked' : k.expires_at !== null && k.expires_at <= now ? 'expired' : 'active',
+  ])
+  const header = ['KEY ID', 'NAME', 'PACKS', 'CREATED', 'EXPIRES', 'STATE']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
+  for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i] as number)).join('  ').trimEnd())
+  if (rows.length === 0) console.error('no runtime keys')
+  return 0
+}
+
 function adminTarget(gateway: string | undefined): { gateway: string; token: string } {
   if (!gateway) throw new Error('--gateway URL is required (e.g. https://gateway.example.com)')
   const token = process.env['GATEWAY_ADMIN_TOKEN']

@@ -10,7 +10,7 @@ import { checkCommand, explainCommand } from './check.ts'
 import { decodeCommand } from './decode.ts'
 import { deployCommand } from './deploy.ts'
 import { productionCheck } from './guard/index.ts'
-import { createKeyCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
+import { createKeyCommand, listKeysCommand, mintKeyCommand, revokeKeyCommand } from './keys.ts'
 import { generateSignerCommand, signRequestCommand } from './signers.ts'
 import { generateSigningKeysCommand, rotateSigningKeysCommand } from './signing-keys.ts'
 import { statsCommand } from './stats.ts'
@@ -34,6 +34,9 @@ const HELP = `invoker-gateway <command>
   keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
                                 mint a key at runtime in the gateway's store (no deploy); prints it once.
                                 Needs GATEWAY_ADMIN_TOKEN in the environment
+  keys list --gateway URL [--json]
+                                the runtime keys in the gateway's store: id, name, packs, created,
+                                expires, state (never a key or a hash)
   keys revoke KEY_ID --gateway URL
                                 revoke a runtime key; refused from the next request on
   signing-keys generate [--alg EdDSA|ES256] [--previous FILE]
@@ -119,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals[0] === 'create') return createKeyCommand(values)
       if (positionals[0] === 'mint') return mintKeyCommand(values)
       if (positionals[0] === 'revoke') return revokeKeyCommand(positionals[1], values)
+      if (positionals[0] === 'list') return listKeysCommand(values)
       break
     case 'signing-keys':
       if (positionals[0] === 'rotate') return rotateSigningKeysCommand({ alg: values.alg, jwks: values.jwks, keep: values.keep, prepublish: values.prepublish, policies: values.policies })

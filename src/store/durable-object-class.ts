@@ -72,6 +72,16 @@ export class GatewayStoreObject extends DurableObject {
     return this.#keys().exec('INSERT INTO keys (key_id, record, revoked) VALUES (?, ?, 0) ON CONFLICT (key_id) DO NOTHING RETURNING key_id', record.keyId, JSON.stringify(record)).toArray().length === 1
   }
 
+  listKeys(): MintedKeyRecord[] {
+    return this.#keys()
+      .exec<{ record: string; revoked: number }>('SELECT record, revoked FROM keys')
+      .toArray()
+      .map((row) => {
+        const record = JSON.parse(row.record) as MintedKeyRecord
+        return row.revoked === 1 ? { ...record, revoked: true } : record
+      })
+  }
+
   revokeKey(keyId: string): boolean {
     return this.#keys().exec('UPDATE keys SET revoked = 1 WHERE key_id = ? RETURNING key_id', keyId).toArray().length === 1
   }

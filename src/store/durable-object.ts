@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { RUNTIME_KEY_SHARDS } from '../constants.ts'
+import { MAX_LISTED_KEYS, RUNTIME_KEY_SHARDS } from '../constants.ts'
 import type { GatewayStoreObject } from './durable-object-class.ts'
 import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
 
@@ -23,6 +23,7 @@ interface StoreObjectStub {
   getKey(keyId: string): Promise<MintedKeyRecord | null>
   putKey(record: MintedKeyRecord): Promise<boolean>
   revokeKey(keyId: string): Promise<boolean>
+  listKeys(): Promise<MintedKeyRecord[]>
 }
 
 interface PendingClaim {
@@ -104,6 +105,15 @@ export class DurableObjectStore implements GatewayStore {
 
   revokeMintedKey(keyId: string): Promise<boolean> {
     return this.#keyShard(keyId).revokeKey(keyId)
+  }
+
+  /**
+   * Asks every shard: the shards are a fixed set of RUNTIME_KEY_SHARDS objects, so a listing
+   * costs that many calls, made together, however many keys were minted.
+   */
+  async listMintedKeys(): Promise<MintedKeyRecord[]> {
+    const shards = Array.from({ length: RUNTIME_KEY_SHARDS }, (_, i) => this.#object(`keys:${i}`).listKeys())
+    return (await Promise.all(shards)).flat().slice(0, MAX_LISTED_KEYS)
   }
 
   /** One of RUNTIME_KEY_SHARDS objects, never one per key id (issue 12 item 8). */

@@ -78,6 +78,9 @@ export class UnavailableStore implements GatewayStore {
   revokeMintedKey(): Promise<boolean> {
     return this.#fail()
   }
+  listMintedKeys(): Promise<MintedKeyRecord[]> {
+    return this.#fail()
+  }
 }
 
 /**

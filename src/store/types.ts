@@ -66,6 +66,8 @@ export interface GatewayStore {
   putMintedKey(record: MintedKeyRecord): Promise<boolean>
   /** Marks a minted key revoked; false when no such key exists. */
   revokeMintedKey(keyId: string): Promise<boolean>
+  /** Every minted key, revoked ones included (for `keys list`; an admin call, never per request). */
+  listMintedKeys(): Promise<MintedKeyRecord[]>
 }
 
 /** A store call failed or took longer than the policy's `store_timeout`. */

@@ -15,7 +15,7 @@
  * @module
  */
 import { Redis } from '@upstash/redis/cloudflare'
-import { LEASE_HEADROOM_DIVISOR, STORE_TTL_SLACK_MS } from '../constants.ts'
+import { LEASE_HEADROOM_DIVISOR, MAX_LISTED_KEYS, STORE_TTL_SLACK_MS } from '../constants.ts'
 import { ALGORITHM_CODES, LEASE_SCRIPT, LEASE_SCRIPT_SHA1 } from './lease-script.ts'
 import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
 
@@ -66,6 +66,31 @@ export class UpstashStore implements GatewayStore {
 
   async putMintedKey(record: MintedKeyRecord): Promise<boolean> {
     return (await this.#redis.set(keyName(record.keyId), JSON.stringify(record), { nx: true })) === 'OK'
+  }
+
+  /**
+   * SCAN over the key records (an admin call, never per request): it needs no index kept on the
+   * write path, and it finds every record, including those minted before listing existed.
+   */
+  async listMintedKeys(): Promise<MintedKeyRecord[]> {
+    const ids: string[] = []
+    let cursor: string | number = 0
+    do {
+      const [next, names]: [string | number, string[]] = await this.#redis.scan(cursor, { match: `${PREFIX}:key:*`, count: 500 })
+      for (const name of names) if (!name.endsWith(':revoked')) ids.push(name.slice(`${PREFIX}:key:`.length))
+      cursor = next
+    } while (String(cursor) !== '0' && ids.length < MAX_LISTED_KEYS)
+    const records: MintedKeyRecord[] = []
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = ids.slice(i, i + 100)
+      const values = await this.#redis.mget<(MintedKeyRecord | number | null)[]>(...batch.flatMap((id) => [keyName(id), revokedName(id)]))
+      for (let j = 0; j < batch.length; j++) {
+        const record = values[2 * j]
+        if (record === null || record === undefined || typeof record !== 'object') continue
+        records.push(values[2 * j + 1] === null ? record : { ...record, revoked: true })
+      }
+    }
+    return records
   }
 
   async revokeMintedKey(keyId: string): Promise<boolean> {

@@ -83,8 +83,14 @@ describe('rate limits and runtime keys through wrangler dev (Durable Object stor
     const keyId = key.slice(4, 12)
     expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(200)
     expect((await fetch(`${gateway}/packs/public/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
+    const listed = await run(process.execPath, ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway], { env: cliEnv })
+    expect(listed.stdout).toMatch(new RegExp(`^${keyId}\\s+e2e-deploy\\s+echo\\s+\\d{4}-\\d\\d-\\d\\d\\s+-\\s+active$`, 'm'))
     await run(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', keyId, '--gateway', gateway], { env: cliEnv })
     expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
+    const afterRevoke = await run(process.execPath, ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway, '--json'], { env: cliEnv })
+    const entry = (JSON.parse(afterRevoke.stdout) as Array<{ key_id: string; revoked: boolean }>).find((k) => k.key_id === keyId)
+    expect(entry?.revoked).toBe(true)
+    expect(afterRevoke.stdout).not.toContain(key)
   })
 
   it('refuses the CLI without the admin token', async () => {

@@ -45,6 +45,10 @@ export class FaultyStore implements GatewayStore {
   revokeMintedKey(keyId: string): Promise<boolean> {
     return this.#store.revokeMintedKey(keyId)
   }
+
+  listMintedKeys(): Promise<MintedKeyRecord[]> {
+    return this.#store.listMintedKeys()
+  }
 }
 
 /**

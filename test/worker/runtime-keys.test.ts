@@ -54,6 +54,33 @@ describe.each(stores)('runtime API keys in the %s store', (_, bindings) => {
     expect(((await refused.json()) as { detail: string }).detail).toBe('The API key has been revoked.')
   })
 
+  it('keys list (issue 17, item 5): every runtime key with its facts, revoked ones marked, never a hash or a key', async () => {
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const minted = [generateApiKey(), generateApiKey()]
+    const name = (i: number): string => `list-${i}-${minted[0]!.keyId.toLowerCase()}`
+    for (const [i, { key, keyId }] of minted.entries()) {
+      const body = { key_id: keyId, sha256: await sha256Hex(key), name: name(i), packs: ['deploys'], expires_at: 4_102_444_800, invoker: { label: `List ${i}` } }
+      expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin(body))).status).toBe(201)
+    }
+    expect((await gw.fetch(`/.well-known/invoker-gateway/keys/${minted[1]!.keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(204)
+
+    expect((await gw.fetch('/.well-known/invoker-gateway/keys', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    const listed = await gw.fetch('/.well-known/invoker-gateway/keys', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    expect(listed.status).toBe(200)
+    expect(listed.headers.get('cache-control')).toBe('no-store')
+    const text = await listed.text()
+    for (const { key } of minted) {
+      expect(text).not.toContain(key)
+      expect(text).not.toContain(await sha256Hex(key))
+    }
+    const { keys } = JSON.parse(text) as { keys: Array<Record<string, unknown>> }
+    const mine = keys.filter((k) => minted.some((m) => m.keyId === k['key_id'])).sort((a, b) => String(a['name']).localeCompare(String(b['name'])))
+    expect(mine).toEqual([
+      { key_id: minted[0]!.keyId, name: name(0), packs: ['deploys'], created_at: expect.any(Number), expires_at: 4_102_444_800, revoked: false, invoker: { id: `apikey:${name(0)}`, kind: 'apiKey', label: 'List 0' } },
+      { key_id: minted[1]!.keyId, name: name(1), packs: ['deploys'], created_at: expect.any(Number), expires_at: 4_102_444_800, revoked: true, invoker: { id: `apikey:${name(1)}`, kind: 'apiKey', label: 'List 1' } },
+    ])
+  })
+
   it('honours the expiry of a runtime key', async () => {
     const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
     const { key, keyId } = generateApiKey()
