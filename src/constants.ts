@@ -76,3 +76,16 @@ export const MAX_ISSUER_LENGTH = 512
  * operator who removes an issuer's key by hand sees it take effect within a minute.
  */
 export const VERIFIED_TOKEN_TTL_MS = 60_000
+
+/**
+ * Largest answer to `tools/list` (a JSON body, or one SSE event) an MCP pack holds to filter it
+ * per caller. A list of 1,000 tools with their JSON Schemas is 1–2 MB; a larger one is refused
+ * (502), never passed on unfiltered.
+ */
+export const MCP_MAX_TOOL_LIST_BYTES = 8 * 1024 * 1024
+
+/**
+ * How long clients may cache an MCP pack's Protected Resource Metadata (RFC 9728): it changes
+ * only with a deploy, like the JWKS.
+ */
+export const RESOURCE_METADATA_MAX_AGE_S = 300

@@ -9,6 +9,7 @@ import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
 import type { ExpectedDigest } from './pipeline/authenticate/envelope/expected-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
+import type { McpCall } from './pipeline/mcp/json-rpc.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
 import type { GatewayStoreObject } from './store/durable-object-class.ts'
@@ -45,6 +46,10 @@ export interface GatewayEnv {
     expectedDigest: ExpectedDigest | null
     /** Why the request failed, set by `onError` for the log line. */
     failure: Reason
+    /** MCP packs: what the JSON-RPC message asks (method, tool), when the request carried one. */
+    mcp: McpCall | undefined
+    /** Rewrites the backend's answer before it goes back (an MCP tool list, filtered per caller). */
+    responseTransform: ((upstream: Response) => Promise<Response>) | undefined
   }
 }
 

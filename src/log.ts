@@ -26,6 +26,9 @@ export interface RequestLogLine {
   problem: string | null
   /** Set when a rate-limit store call failed: which rule, and whether its on_error let the request through. */
   store_error: { rule: string; on_error: 'allow' | 'deny'; timed_out: boolean } | null
+  /** MCP packs: the JSON-RPC method of the request, and the tool of a tools/call. */
+  mcp_method: string | null
+  mcp_tool: string | null
   status: number
   duration_ms: number
 }

@@ -28,7 +28,7 @@ export async function checkCommand(dir: string): Promise<number> {
 
 export async function explainCommand(
   dir: string,
-  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string },
+  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; tool?: string },
 ): Promise<number> {
   if (!options.url) throw new Error('explain needs --url')
   const compiled = await compileOrReport(dir)
@@ -41,7 +41,7 @@ export async function explainCommand(
     if (!parsed.id || !parsed.kind) throw new Error('--invoker needs at least {"id":…,"kind":…}')
     who = { id: parsed.id, kind: parsed.kind, meta: parsed.meta ?? {}, method: parsed.method ?? 'bearer', ...(parsed.label ? { label: parsed.label } : {}) }
   } else throw new Error('explain needs --api-key, --anonymous or --invoker')
-  const result = explain(compiled.policy, { method: options.method, url: options.url }, who, Math.floor(Date.now() / 1000))
+  const result = explain(compiled.policy, { method: options.method, url: options.url, tool: options.tool }, who, Math.floor(Date.now() / 1000))
   console.log(JSON.stringify(result, null, 2))
   return 0
 }

@@ -16,8 +16,9 @@ const HELP = `invoker-gateway <command>
 
   build                         compile policies/ into ${GENERATED_MODULE} (run by wrangler's [build])
   check                         validate every policy and run the decision fixtures in policies/tests/
-  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
-                                print the decision for a request and an invoker, and the rule behind it
+  explain --url URL [--method M] [--tool NAME] (--api-key NAME | --anonymous [--ip IP] | --invoker JSON)
+                                print the decision for a request and an invoker, and the rule behind it;
+                                --tool: on an MCP pack, a tools/call of that tool
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
   keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       policies: { type: 'string', default: 'policies' },
       out: { type: 'string', default: GENERATED_MODULE },
       url: { type: 'string' },
+      tool: { type: 'string' },
       method: { type: 'string', default: 'GET' },
       'api-key': { type: 'string' },
       anonymous: { type: 'boolean' },

@@ -11,6 +11,7 @@ import type { Reason } from '../errors/reasons.ts'
 import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
 import { authenticationFor } from '../pipeline/authenticate/api-key.ts'
 import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
+import { decideTool } from '../pipeline/mcp/decide-tool.ts'
 import { matchRoute } from '../pipeline/route/match.ts'
 import type { CompiledPack, CompiledPolicy } from './types.ts'
 
@@ -30,7 +31,8 @@ export interface Explanation {
   invoker: Authentication | null
 }
 
-export function explain(policy: CompiledPolicy, request: { method: string; url: string }, who: InvokerSpec, nowSeconds: number): Explanation {
+/** `tool`: on an MCP pack, the request is a `tools/call` of that tool. */
+export function explain(policy: CompiledPolicy, request: { method: string; url: string; tool?: string | undefined }, who: InvokerSpec, nowSeconds: number): Explanation {
   const method = request.method.toUpperCase()
   const routed = matchRoute(policy.packs, new URL(request.url))
   if (!routed.ok) {
@@ -41,11 +43,20 @@ export function explain(policy: CompiledPolicy, request: { method: string; url: 
   const base = { pack: pack.id, agent: agent?.name ?? null, upstreamUrl }
   const authn = authenticate(policy, pack, who, nowSeconds)
   if ('reason' in authn) return { ...outcome('unauthenticated', authn, null), ...base }
-  const decision: Decision = decide(pack, agent, authn, method)
+  let decision: Decision = decide(pack, agent, authn, method)
   const refusal = refusalFor(pack, agent, authn, decision)
   if (refusal) {
     const kind = refusal.reason === 'denied' ? 'deny' : 'unauthenticated'
     return { ...outcome(kind, refusal, authn), ...base, rule: decision.rule }
+  }
+  const tools = pack.mcp?.tools
+  if (tools && request.tool !== undefined) {
+    const toolDecision = decideTool(tools, authn, request.tool)
+    if (!toolDecision.allowed && pack.mode === 'enforce') {
+      const reason: Reason = { reason: 'tool_denied', tool: request.tool, list: toolDecision.list, rule: toolDecision.rule, id: null }
+      return { ...outcome('deny', reason, authn), ...base, rule: toolDecision.rule }
+    }
+    if (decision.allowed) decision = toolDecision
   }
   return {
     decision: decision.allowed ? 'allow' : 'report',

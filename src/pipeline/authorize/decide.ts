@@ -42,7 +42,8 @@ export function decide(
   return { allowed: true, rule: admittedBy }
 }
 
-function firstMatch(rules: readonly CompiledRule[], authn: Authentication, method: string): CompiledRule | null {
+/** The first rule of a list that matches (MCP tool lists use it too: one rule language). */
+export function firstMatch(rules: readonly CompiledRule[], authn: Authentication, method: string): CompiledRule | null {
   for (const rule of rules) if (rule.conditions.every((c) => conditionHolds(c, authn, method))) return rule
   return null
 }
@@ -85,7 +86,7 @@ function metaPath(meta: Record<string, JsonValue>, path: string): JsonValue | un
 /** Regular expressions are built from the compiled sources once per pattern and reused. */
 const compiledRegexes = new WeakMap<CompiledPattern, { exact: RegExp; folded: RegExp }>()
 
-function patternMatches(pattern: CompiledPattern, text: string, ignoreCase: boolean): boolean {
+export function patternMatches(pattern: CompiledPattern, text: string, ignoreCase: boolean): boolean {
   if ('exact' in pattern) return ignoreCase ? pattern.exact.toLowerCase() === text.toLowerCase() : pattern.exact === text
   let regexes = compiledRegexes.get(pattern)
   if (!regexes) {

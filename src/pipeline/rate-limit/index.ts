@@ -32,6 +32,7 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       authentication: c.get('authentication'),
       method: c.req.method,
       clientAddress: clientAddress(c.req.raw.headers),
+      tool: c.get('mcp')?.tool ?? null,
     }
     const rules = applicableRules(subject)
     const store = storeFor(c.env)

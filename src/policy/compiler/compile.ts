@@ -32,6 +32,7 @@ import {
   type RuleField,
 } from '../types.ts'
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
+import { addMcpAudiences, compileMcp, mcpMetadataClash } from './mcp.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
 import {
   fixtureFile,
@@ -208,7 +209,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const session = compileSession(gateway, issuers, errors)
   const signers = compileSigners(gateway, errors)
   const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
-  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env }
+  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env, gatewayIssuer: gateway.value.issuer }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
   for (const located of packs) {
@@ -224,6 +225,13 @@ export function compilePolicies(input: CompileInput): CompileResult {
     compiledPacks.push(pack)
   }
   checkRouteOverlaps(compiledPacks, packOrigin, errors)
+  const metadataClash = mcpMetadataClash(compiledPacks)
+  if (metadataClash) {
+    errors.push((packOrigin.get(metadataClash.pack.id) as Located<RawPackFile>).error(['protocol'], `pack "${metadataClash.pack.id}" has the resource of pack "${metadataClash.other.id}": one metadata URL cannot describe both`))
+  }
+  for (const name of addMcpAudiences(compiledPacks, issuers)) {
+    errors.push(gateway.error(['issuers', name], 'an issuer needs an audience (or an MCP pack that accepts its tokens)'))
+  }
   const packIds = new Set(compiledPacks.map((p) => p.id))
   for (const [name, key] of Object.entries(gateway.value.api_keys)) {
     key.packs?.forEach((id, i) => {
@@ -325,6 +333,8 @@ interface PackContext {
   signers: Record<string, CompiledSigner>
   directories: string[]
   env: Record<string, string | undefined>
+  /** The gateway's `issuer` (its public URL): the origin of an MCP pack's default resource. */
+  gatewayIssuer: string
 }
 
 function compilePack(located: Located<RawPackFile>, context: PackContext, errors: PolicyError[]): CompiledPack | null {
@@ -407,6 +417,19 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   const scopes = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean))
   const cors = compileCors(raw)
   const envelope = compileEnvelopePack(raw, auth, context, located, errors)
+  const requiredScopes = { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) }
+  const mcp = compileMcp({
+    raw,
+    gatewayIssuer: context.gatewayIssuer,
+    host,
+    pathPrefix,
+    bearerIssuers,
+    issuers: context.issuers,
+    requiredScopes,
+    compileList,
+    compilePattern,
+    error: (path, message, onKey) => errors.push(located.error(path, message, onKey)),
+  })
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -423,9 +446,10 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     agents,
     rateLimits,
     bearerIssuers,
-    requiredScopes: { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) },
+    requiredScopes,
     cors,
     envelope,
+    mcp,
   }
 }
 
@@ -608,7 +632,7 @@ function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[])
     out[name] = {
       name,
       issuer: raw.issuer,
-      audiences: Array.isArray(raw.audience) ? raw.audience : [raw.audience],
+      audiences: raw.audience === undefined ? [] : Array.isArray(raw.audience) ? [...raw.audience] : [raw.audience],
       algorithms: raw.algorithms,
       typ: raw.typ ?? null,
       clockToleranceSeconds: Math.round(parseDuration(raw.clock_tolerance) / 1000),
@@ -639,6 +663,7 @@ function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[])
           }
         : null,
       claims: compileClaims(raw.claims, { id: ['sub', 'client_id'], kind: 'service' }),
+      mcpResources: [],
     }
   }
   return out
@@ -714,6 +739,9 @@ function compileRateLimits(
     methods?.forEach((method, j) => {
       if (!HTTP_METHOD.test(method)) errors.push(located.error(at('when', 'method', ...(Array.isArray(rule.when?.method) ? [j] : [])), `"${method}" is not an HTTP method`))
     })
+    if ((rule.by === 'tool' || rule.when?.tool !== undefined) && raw.protocol !== 'mcp') {
+      errors.push(located.error(at(rule.by === 'tool' ? 'by' : 'when'), 'tools are known on MCP packs only (protocol: mcp)'))
+    }
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name)) {
@@ -726,7 +754,7 @@ function compileRateLimits(
       limit: rule.limit,
       windowMs,
       algorithm: rule.algorithm,
-      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents },
+      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents, tools: list(rule.when?.tool)?.map(compilePattern) },
       onError: rule.on_error,
     })
   })

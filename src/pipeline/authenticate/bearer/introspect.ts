@@ -20,6 +20,7 @@ import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import { grantedScopes, mapClaims, type Claims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
+import { tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 
 export type IntrospectionProblem =
@@ -116,5 +117,5 @@ function judge(claims: Claims, issuer: CompiledIssuer, nowSeconds: number): Intr
   if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
   if (authentication === null) return { ok: false, problem: 'claims' }
-  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) } }
+  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(aud, issuer) } }
 }

@@ -1,0 +1,199 @@
+/**
+ * Filtered tool lists: the answer to `tools/list` loses the tools this caller may not call,
+ * whether it comes as one JSON object or as an event of an SSE stream (the POST's own stream, or
+ * the GET stream a client resumes with Last-Event-ID). Everything else passes unchanged: the
+ * JSON answer is rewritten only when a tool is removed, and of a stream only the event carrying
+ * a list is; every other event goes on, byte for byte, the moment its last line has arrived.
+ *
+ * Fails closed: an answer that should carry a list but cannot be read (too large, not JSON) is
+ * never passed on unfiltered.
+ *
+ * @module
+ */
+import { GatewayError } from '../../errors/reasons.ts'
+import { readUpTo } from './body.ts'
+import type { JsonRpcId } from './json-rpc.ts'
+
+export type Allowance = (tool: string) => boolean
+
+/**
+ * The message without the tools `allowed` refuses, or `null` when it carries no tool list or
+ * loses nothing. A list entry without a string name is dropped: it names nothing a policy allows.
+ */
+export function filterToolList(message: unknown, allowed: Allowance): unknown {
+  if (Array.isArray(message)) {
+    let changed = false
+    const out = message.map((item) => {
+      const filtered = filterToolList(item, allowed)
+      if (filtered === null) return item
+      changed = true
+      return filtered
+    })
+    return changed ? out : null
+  }
+  if (typeof message !== 'object' || message === null) return null
+  const result = (message as { result?: unknown }).result
+  if (typeof result !== 'object' || result === null) return null
+  const tools = (result as { tools?: unknown }).tools
+  if (!Array.isArray(tools)) return null
+  const kept = tools.filter((tool: unknown) => {
+    const name = typeof tool === 'object' && tool !== null ? (tool as { name?: unknown }).name : undefined
+    return typeof name === 'string' && allowed(name)
+  })
+  if (kept.length === tools.length) return null
+  return { ...(message as object), result: { ...(result as object), tools: kept } }
+}
+
+function mediaType(headers: Headers): string {
+  return (headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+}
+
+export interface ListFilter {
+  allowed: Allowance
+  /** Largest JSON answer or single SSE event the gateway holds to filter it. */
+  maxBytes: number
+  /** The id of the `tools/list` request, for the error a client gets when filtering fails. */
+  id: JsonRpcId | undefined
+  /** A POST that asked `tools/list`: its answer must be a list it can filter (else it is refused). */
+  expectsList: boolean
+}
+
+/** What forward sends back for a request whose answer may carry a tool list. */
+export async function filteredResponse(upstream: Response, filter: ListFilter): Promise<Response> {
+  if (!upstream.ok || upstream.body === null || upstream.status === 204) return new Response(upstream.body, upstream)
+  const type = mediaType(upstream.headers)
+  if (type === 'text/event-stream') {
+    const headers = new Headers(upstream.headers)
+    headers.delete('content-length')
+    return new Response(upstream.body.pipeThrough(sseToolListFilter(filter)), { status: upstream.status, statusText: upstream.statusText, headers })
+  }
+  if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
+  // A list in another form could be read by a lenient client: it is not passed on.
+  if (filter.expectsList && upstream.status !== 202) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `answer of type ${type || 'none'}`, id: filter.id })
+  return new Response(upstream.body, upstream)
+}
+
+const utf8 = new TextDecoder()
+const encoder = new TextEncoder()
+
+async function filteredJson(upstream: Response, filter: ListFilter): Promise<Response> {
+  const bytes = await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
+  if (bytes === null) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
+  let message: unknown
+  try {
+    message = JSON.parse(utf8.decode(bytes))
+  } catch {
+    throw new GatewayError({ reason: 'tool_list_unfilterable', problem: 'JSON answer that does not parse', id: filter.id })
+  }
+  const filtered = filterToolList(message, filter.allowed)
+  if (filtered === null) return new Response(bytes, upstream)
+  const headers = new Headers(upstream.headers)
+  headers.delete('content-length')
+  return new Response(JSON.stringify(filtered), { status: upstream.status, statusText: upstream.statusText, headers })
+}
+
+const LF = 0x0a
+const CR = 0x0d
+
+/**
+ * An SSE stream (WHATWG HTML §9.2.6) cut into events at their blank line. A client dispatches an
+ * event only once its blank line has arrived, so holding an event until then delays nothing it
+ * could act on; each event is passed on at that moment, as it came, unless its data is a JSON-RPC
+ * answer carrying a tool list, which is rewritten. An event that grows past `maxBytes` ends the
+ * stream (it could be a list the gateway cannot read).
+ */
+export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Array, Uint8Array> {
+  let held: Uint8Array[] = []
+  let heldBytes = 0
+  let lineEmpty = true
+  let afterCR = false
+  const emit = (controller: TransformStreamDefaultController<Uint8Array>, tail: Uint8Array): void => {
+    const event = held.length === 0 ? tail : concat([...held, tail], heldBytes + tail.byteLength)
+    held = []
+    heldBytes = 0
+    controller.enqueue(rewrittenEvent(event, filter.allowed) ?? event)
+  }
+  return new TransformStream({
+    transform(chunk, controller) {
+      let start = 0
+      for (let i = 0; i < chunk.length; i++) {
+        const byte = chunk[i] as number
+        if (afterCR) {
+          afterCR = false
+          // The LF of a CRLF belongs to the line that the CR ended.
+          if (byte === LF) continue
+        }
+        if (byte !== LF && byte !== CR) {
+          lineEmpty = false
+          continue
+        }
+        if (byte === CR) afterCR = true
+        if (!lineEmpty) {
+          lineEmpty = true
+          continue
+        }
+        // A blank line: the event ends after its terminator (a CRLF's LF included when it is here).
+        let end = i + 1
+        if (byte === CR && chunk[i + 1] === LF) {
+          end = i + 2
+          afterCR = false
+          i++
+        }
+        emit(controller, chunk.subarray(start, end))
+        start = end
+      }
+      if (start < chunk.length) {
+        const rest = chunk.subarray(start)
+        heldBytes += rest.byteLength
+        if (heldBytes > filter.maxBytes) {
+          controller.error(new Error(`SSE event over ${filter.maxBytes} bytes`))
+          return
+        }
+        held.push(rest.slice())
+      }
+    },
+    flush(controller) {
+      // A stream that ends inside an event: spec clients drop it, but it is filtered all the same.
+      if (heldBytes > 0) emit(controller, new Uint8Array(0))
+    },
+  })
+}
+
+/** The event rewritten without the refused tools, or `null` to pass it as it came. */
+function rewrittenEvent(event: Uint8Array, allowed: Allowance): Uint8Array | null {
+  const text = utf8.decode(event)
+  const lines = text.split(/\r\n|\r|\n/)
+  const data: string[] = []
+  for (const line of lines) if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5))
+  if (data.length === 0) return null
+  let message: unknown
+  try {
+    message = JSON.parse(data.join('\n'))
+  } catch {
+    return null
+  }
+  const filtered = filterToolList(message, allowed)
+  if (filtered === null) return null
+  // The other fields (event, id, retry, comments) stay as they were; the data becomes one line.
+  const kept: string[] = []
+  let placed = false
+  for (const line of lines) {
+    if (line === '') continue
+    if (!line.startsWith('data:')) kept.push(line)
+    else if (!placed) {
+      kept.push(`data: ${JSON.stringify(filtered)}`)
+      placed = true
+    }
+  }
+  return encoder.encode(kept.join('\n') + '\n\n')
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
+}
