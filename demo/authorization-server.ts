@@ -36,7 +36,8 @@ async function signingKey(): Promise<JWK> {
 function configuration(key: JWK, options: AuthorizationServerOptions): Configuration {
   return {
     jwks: { keys: [key] },
-    scopes: ['openid', 'offline_access'],
+    // A client registers the scopes it will ask for (RFC 7591 `scope`), resource scopes included.
+    scopes: ['openid', 'offline_access', ...new Set(Object.values(options.resources).flat())],
     claims: { openid: ['sub'], email: ['email'] },
     findAccount: (_ctx, id) => (DEMO_USERS[id] ? { accountId: id, claims: () => ({ sub: id, email: DEMO_USERS[id]?.email }) } : undefined),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
