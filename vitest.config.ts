@@ -22,6 +22,7 @@ export default defineConfig({
                 TEST_SIGNERS_ORIGIN: inject('signersOrigin'),
                 TEST_TROUBLE_ERROR_ORIGIN: inject('troubleErrorOrigin'),
                 TEST_TROUBLE_HANG_ORIGIN: inject('troubleHangOrigin'),
+                TEST_MCP_ORIGIN: inject('mcpOrigin'),
               },
             },
           })),

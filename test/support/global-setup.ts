@@ -11,6 +11,7 @@ import { startOidcProvider } from './oidc.ts'
 import { startBetterAuth } from './better-auth.ts'
 import { startIndependentSigners } from './independent-signers.ts'
 import { startTroubleServer } from './trouble.ts'
+import { startTestMcpServer } from './mcp-server.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -25,6 +26,7 @@ declare module 'vitest' {
     signersOrigin: string
     troubleErrorOrigin: string
     troubleHangOrigin: string
+    mcpOrigin: string
   }
 }
 
@@ -51,6 +53,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('troubleErrorOrigin', troubleError.origin)
   const troubleHang = await startTroubleServer('hang')
   project.provide('troubleHangOrigin', troubleHang.origin)
+  // An MCP server built with the official SDK (SSE and JSON answers), for the MCP packs.
+  const mcp = await startTestMcpServer()
+  project.provide('mcpOrigin', mcp.origin)
   return async () => {
     await backend.close()
     await upstash.close()
@@ -61,5 +66,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await signers.close()
     await troubleError.close()
     await troubleHang.close()
+    await mcp.close()
   }
 }

@@ -11,6 +11,7 @@ declare namespace Cloudflare {
     TEST_SIGNERS_ORIGIN: string
     TEST_TROUBLE_ERROR_ORIGIN: string
     TEST_TROUBLE_HANG_ORIGIN: string
+    TEST_MCP_ORIGIN: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

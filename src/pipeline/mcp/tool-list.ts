@@ -107,20 +107,37 @@ export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Arra
   let heldBytes = 0
   let lineEmpty = true
   let afterCR = false
+  /** The held event ended with a CR at the end of a chunk: an LF may still belong to it. */
+  let endedAtCR = false
   const emit = (controller: TransformStreamDefaultController<Uint8Array>, tail: Uint8Array): void => {
     const event = held.length === 0 ? tail : concat([...held, tail], heldBytes + tail.byteLength)
     held = []
     heldBytes = 0
     controller.enqueue(rewrittenEvent(event, filter.allowed) ?? event)
   }
+  const hold = (controller: TransformStreamDefaultController<Uint8Array>, bytes: Uint8Array): boolean => {
+    heldBytes += bytes.byteLength
+    if (heldBytes > filter.maxBytes) {
+      controller.error(new Error(`SSE event over ${filter.maxBytes} bytes`))
+      return false
+    }
+    held.push(bytes.slice())
+    return true
+  }
   return new TransformStream({
     transform(chunk, controller) {
       let start = 0
-      for (let i = 0; i < chunk.length; i++) {
+      if (endedAtCR) {
+        endedAtCR = false
+        afterCR = false
+        start = chunk[0] === LF ? 1 : 0
+        emit(controller, chunk.subarray(0, start))
+      }
+      for (let i = start; i < chunk.length; i++) {
         const byte = chunk[i] as number
         if (afterCR) {
           afterCR = false
-          // The LF of a CRLF belongs to the line that the CR ended.
+          // The LF of a CRLF belongs to the line end that the CR began.
           if (byte === LF) continue
         }
         if (byte !== LF && byte !== CR) {
@@ -132,7 +149,13 @@ export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Arra
           lineEmpty = true
           continue
         }
-        // A blank line: the event ends after its terminator (a CRLF's LF included when it is here).
+        // A blank line: the event ends after its line end (a CRLF's LF included).
+        if (byte === CR && i + 1 === chunk.length) {
+          endedAtCR = true
+          if (!hold(controller, chunk.subarray(start))) return
+          start = chunk.length
+          break
+        }
         let end = i + 1
         if (byte === CR && chunk[i + 1] === LF) {
           end = i + 2
@@ -142,15 +165,7 @@ export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Arra
         emit(controller, chunk.subarray(start, end))
         start = end
       }
-      if (start < chunk.length) {
-        const rest = chunk.subarray(start)
-        heldBytes += rest.byteLength
-        if (heldBytes > filter.maxBytes) {
-          controller.error(new Error(`SSE event over ${filter.maxBytes} bytes`))
-          return
-        }
-        held.push(rest.slice())
-      }
+      if (start < chunk.length) hold(controller, chunk.subarray(start))
     },
     flush(controller) {
       // A stream that ends inside an event: spec clients drop it, but it is filtered all the same.
