@@ -58,7 +58,7 @@ describe('sseToolListFilter', () => {
   it('reads CRLF and CR line ends (WHATWG HTML §9.2.6), and passes other events as they came', async () => {
     for (const ending of ['\r\n', '\r']) {
       const written = stream.replaceAll('\n', ending)
-      const expected = (prime + comment + note).replaceAll('\n', ending) + filtered + note.replaceAll('\n', ending)
+      const expected = (prime + comment + note + filtered + note).replaceAll('\n', ending)
       expect(await through([written]), JSON.stringify(ending)).toBe(expected)
       expect(await through([...written]), JSON.stringify(ending)).toBe(expected)
     }

@@ -13,6 +13,7 @@
 import { GatewayError } from '../../errors/reasons.ts'
 import { readUpTo } from './body.ts'
 import type { JsonRpcId } from './json-rpc.ts'
+import { filterToolListBytes } from './tool-list-bytes.ts'
 
 export type Allowance = (tool: string) => boolean
 
@@ -79,6 +80,13 @@ const encoder = new TextEncoder()
 async function filteredJson(upstream: Response, filter: ListFilter): Promise<Response> {
   const bytes = await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
   if (bytes === null) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
+  const fast = filterToolListBytes(bytes, 0, bytes.byteLength, filter.allowed)
+  if (fast !== null) {
+    if (!fast.changed) return new Response(bytes, upstream)
+    const headers = new Headers(upstream.headers)
+    headers.delete('content-length')
+    return new Response(fast.bytes, { status: upstream.status, statusText: upstream.statusText, headers })
+  }
   let message: unknown
   try {
     message = JSON.parse(utf8.decode(bytes))
@@ -127,43 +135,53 @@ export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Arra
   return new TransformStream({
     transform(chunk, controller) {
       let start = 0
+      let i = 0
       if (endedAtCR) {
         endedAtCR = false
         afterCR = false
-        start = chunk[0] === LF ? 1 : 0
+        start = i = chunk[0] === LF ? 1 : 0
         emit(controller, chunk.subarray(0, start))
       }
-      for (let i = start; i < chunk.length; i++) {
-        const byte = chunk[i] as number
+      // Line ends are found with indexOf (native), not byte by byte: a list event is large.
+      let nextLF = -2
+      let nextCR = -2
+      while (i < chunk.length) {
         if (afterCR) {
           afterCR = false
           // The LF of a CRLF belongs to the line end that the CR began.
-          if (byte === LF) continue
+          if (chunk[i] === LF) {
+            i++
+            continue
+          }
         }
-        if (byte !== LF && byte !== CR) {
+        if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i)
+        if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i)
+        const at = nextLF === -1 ? nextCR : nextCR === -1 ? nextLF : Math.min(nextLF, nextCR)
+        if (at === -1) {
           lineEmpty = false
-          continue
+          break
         }
+        if (at > i) lineEmpty = false
+        const byte = chunk[at] as number
+        i = at + 1
         if (byte === CR) afterCR = true
         if (!lineEmpty) {
           lineEmpty = true
           continue
         }
         // A blank line: the event ends after its line end (a CRLF's LF included).
-        if (byte === CR && i + 1 === chunk.length) {
+        if (byte === CR && i === chunk.length) {
           endedAtCR = true
           if (!hold(controller, chunk.subarray(start))) return
           start = chunk.length
           break
         }
-        let end = i + 1
-        if (byte === CR && chunk[i + 1] === LF) {
-          end = i + 2
+        if (byte === CR && chunk[i] === LF) {
           afterCR = false
           i++
         }
-        emit(controller, chunk.subarray(start, end))
-        start = end
+        emit(controller, chunk.subarray(start, i))
+        start = i
       }
       if (start < chunk.length) hold(controller, chunk.subarray(start))
     },
@@ -174,8 +192,39 @@ export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Arra
   })
 }
 
+const DATA = [0x64, 0x61, 0x74, 0x61, 0x3a] // "data:"
+
+/** Where the value of each `data:` line of an event lies (after "data:" and one space). */
+function dataValues(event: Uint8Array): { start: number; end: number }[] {
+  const values: { start: number; end: number }[] = []
+  let line = 0
+  while (line < event.length) {
+    const lf = event.indexOf(LF, line)
+    const cr = event.indexOf(CR, line)
+    const end = lf === -1 ? (cr === -1 ? event.length : cr) : cr === -1 ? lf : Math.min(lf, cr)
+    if (end - line >= DATA.length && DATA.every((byte, k) => event[line + k] === byte)) {
+      const start = line + DATA.length + (event[line + DATA.length] === 0x20 ? 1 : 0)
+      values.push({ start, end })
+    }
+    line = end + (event[end] === CR && event[end + 1] === LF ? 2 : 1)
+  }
+  return values
+}
+
 /** The event rewritten without the refused tools, or `null` to pass it as it came. */
 function rewrittenEvent(event: Uint8Array, allowed: Allowance): Uint8Array | null {
+  const values = dataValues(event)
+  if (values.length === 0) return null
+  if (values.length === 1) {
+    // The usual event: one data line, filtered in place; the other lines stay as they came.
+    const { start, end } = values[0] as { start: number; end: number }
+    const fast = filterToolListBytes(event, start, end, allowed)
+    if (fast !== null) return fast.changed ? concat([event.subarray(0, start), fast.bytes, event.subarray(end)], start + fast.bytes.byteLength + event.byteLength - end) : null
+  }
+  return rewrittenEventSlowly(event, allowed)
+}
+
+function rewrittenEventSlowly(event: Uint8Array, allowed: Allowance): Uint8Array | null {
   const text = utf8.decode(event)
   const lines = text.split(/\r\n|\r|\n/)
   const data: string[] = []
