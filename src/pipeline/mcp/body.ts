@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { BODY_READ_BYTES } from '../../constants.ts'
 import { parseMessage, type ParsedMessage } from './json-rpc.ts'
 
 export async function readMessage(request: Request, maxBytes: number): Promise<ParsedMessage> {
@@ -16,20 +17,52 @@ export async function readMessage(request: Request, maxBytes: number): Promise<P
   return parseMessage(bytes)
 }
 
+/** Reads a stream in as few chunks as the runtime gives: BYOB where the stream is a byte stream. */
+export interface ChunkReader {
+  /** The next chunk, or `null` at the end. */
+  read(): Promise<Uint8Array | null>
+  cancel(reason?: unknown): Promise<void>
+}
+
+export function chunkReader(stream: ReadableStream<Uint8Array>): ChunkReader {
+  let byob: ReadableStreamBYOBReader | null = null
+  try {
+    byob = stream.getReader({ mode: 'byob' })
+  } catch {
+    // A stream made in JavaScript (not a byte stream): read it as it comes.
+  }
+  if (byob !== null) {
+    const reader = byob
+    return {
+      async read() {
+        const { done, value } = await reader.read(new Uint8Array(BODY_READ_BYTES))
+        return done ? null : (value as Uint8Array)
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }
+  }
+  const reader = stream.getReader()
+  return {
+    async read() {
+      const { done, value } = await reader.read()
+      return done ? null : value
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }
+}
+
 /** The whole stream, or `null` as soon as it grows past `maxBytes` (the rest is never read). */
 export async function readUpTo(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array | null> {
-  const reader = stream.getReader()
+  const reader = chunkReader(stream)
   const chunks: Uint8Array[] = []
   let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
+  for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
+    total += chunk.byteLength
     if (total > maxBytes) {
       await reader.cancel()
       return null
     }
-    chunks.push(value)
+    chunks.push(chunk)
   }
   if (chunks.length === 1) return chunks[0] as Uint8Array
   const bytes = new Uint8Array(total)

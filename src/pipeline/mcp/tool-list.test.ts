@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../../errors/reasons.ts'
-import { filteredResponse, filterToolList, sseToolListFilter, type ListFilter } from './tool-list.ts'
+import { filteredResponse, filteredSseBody, filterToolList, type ListFilter } from './tool-list.ts'
 
 const allowed = (name: string): boolean => !name.startsWith('secret')
 const list = (...names: string[]): string => JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })), nextCursor: 'c' } })
@@ -35,10 +35,10 @@ async function through(chunks: string[], overrides: Partial<ListFilter> = {}): P
       controller.close()
     },
   })
-  return new Response(stream.pipeThrough(sseToolListFilter(filter(overrides)))).text()
+  return new Response(filteredSseBody(stream, filter(overrides))).text()
 }
 
-describe('sseToolListFilter', () => {
+describe('filteredSseBody', () => {
   const prime = 'id: p\ndata: \n\n'
   const comment = ': keep-alive\n\n'
   const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"secret_x"}}\n\n'

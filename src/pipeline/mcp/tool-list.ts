@@ -11,7 +11,7 @@
  * @module
  */
 import { GatewayError } from '../../errors/reasons.ts'
-import { readUpTo } from './body.ts'
+import { chunkReader, readUpTo } from './body.ts'
 import type { JsonRpcId } from './json-rpc.ts'
 import { filterToolListBytes } from './tool-list-bytes.ts'
 
@@ -66,7 +66,7 @@ export async function filteredResponse(upstream: Response, filter: ListFilter): 
   if (type === 'text/event-stream') {
     const headers = new Headers(upstream.headers)
     headers.delete('content-length')
-    return new Response(upstream.body.pipeThrough(sseToolListFilter(filter)), { status: upstream.status, statusText: upstream.statusText, headers })
+    return new Response(filteredSseBody(upstream.body, filter), { status: upstream.status, statusText: upstream.statusText, headers })
   }
   if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
   // A list in another form could be read by a lenient client: it is not passed on.
@@ -108,87 +108,121 @@ const CR = 0x0d
  * event only once its blank line has arrived, so holding an event until then delays nothing it
  * could act on; each event is passed on at that moment, as it came, unless its data is a JSON-RPC
  * answer carrying a tool list, which is rewritten. An event that grows past `maxBytes` ends the
- * stream (it could be a list the gateway cannot read).
+ * stream (it could be a list the gateway cannot read). Line ends are found with `indexOf`
+ * (native), not byte by byte: a list event is large.
  */
-export function sseToolListFilter(filter: ListFilter): TransformStream<Uint8Array, Uint8Array> {
-  let held: Uint8Array[] = []
-  let heldBytes = 0
-  let lineEmpty = true
-  let afterCR = false
+class SseEvents {
+  #held: Uint8Array[] = []
+  #heldBytes = 0
+  #lineEmpty = true
+  #afterCR = false
   /** The held event ended with a CR at the end of a chunk: an LF may still belong to it. */
-  let endedAtCR = false
-  const emit = (controller: TransformStreamDefaultController<Uint8Array>, tail: Uint8Array): void => {
-    const event = held.length === 0 ? tail : concat([...held, tail], heldBytes + tail.byteLength)
-    held = []
-    heldBytes = 0
-    controller.enqueue(rewrittenEvent(event, filter.allowed) ?? event)
+  #endedAtCR = false
+  readonly #filter: ListFilter
+
+  constructor(filter: ListFilter) {
+    this.#filter = filter
   }
-  const hold = (controller: TransformStreamDefaultController<Uint8Array>, bytes: Uint8Array): boolean => {
-    heldBytes += bytes.byteLength
-    if (heldBytes > filter.maxBytes) {
-      controller.error(new Error(`SSE event over ${filter.maxBytes} bytes`))
-      return false
+
+  /** Takes the next chunk, handing complete events to `out`; false when an event outgrew the limit. */
+  push(chunk: Uint8Array, out: (bytes: Uint8Array) => void): boolean {
+    let start = 0
+    let i = 0
+    if (this.#endedAtCR) {
+      this.#endedAtCR = false
+      this.#afterCR = false
+      start = i = chunk[0] === LF ? 1 : 0
+      this.#emit(chunk.subarray(0, start), out)
     }
-    held.push(bytes.slice())
-    return true
-  }
-  return new TransformStream({
-    transform(chunk, controller) {
-      let start = 0
-      let i = 0
-      if (endedAtCR) {
-        endedAtCR = false
-        afterCR = false
-        start = i = chunk[0] === LF ? 1 : 0
-        emit(controller, chunk.subarray(0, start))
-      }
-      // Line ends are found with indexOf (native), not byte by byte: a list event is large.
-      let nextLF = -2
-      let nextCR = -2
-      while (i < chunk.length) {
-        if (afterCR) {
-          afterCR = false
-          // The LF of a CRLF belongs to the line end that the CR began.
-          if (chunk[i] === LF) {
-            i++
-            continue
-          }
-        }
-        if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i)
-        if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i)
-        const at = nextLF === -1 ? nextCR : nextCR === -1 ? nextLF : Math.min(nextLF, nextCR)
-        if (at === -1) {
-          lineEmpty = false
-          break
-        }
-        if (at > i) lineEmpty = false
-        const byte = chunk[at] as number
-        i = at + 1
-        if (byte === CR) afterCR = true
-        if (!lineEmpty) {
-          lineEmpty = true
+    let nextLF = -2
+    let nextCR = -2
+    while (i < chunk.length) {
+      if (this.#afterCR) {
+        this.#afterCR = false
+        // The LF of a CRLF belongs to the line end that the CR began.
+        if (chunk[i] === LF) {
+          i++
           continue
         }
-        // A blank line: the event ends after its line end (a CRLF's LF included).
-        if (byte === CR && i === chunk.length) {
-          endedAtCR = true
-          if (!hold(controller, chunk.subarray(start))) return
-          start = chunk.length
-          break
-        }
-        if (byte === CR && chunk[i] === LF) {
-          afterCR = false
-          i++
-        }
-        emit(controller, chunk.subarray(start, i))
-        start = i
       }
-      if (start < chunk.length) hold(controller, chunk.subarray(start))
+      if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i)
+      if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i)
+      const at = nextLF === -1 ? nextCR : nextCR === -1 ? nextLF : Math.min(nextLF, nextCR)
+      if (at === -1) {
+        this.#lineEmpty = false
+        break
+      }
+      if (at > i) this.#lineEmpty = false
+      const byte = chunk[at] as number
+      i = at + 1
+      if (byte === CR) this.#afterCR = true
+      if (!this.#lineEmpty) {
+        this.#lineEmpty = true
+        continue
+      }
+      // A blank line: the event ends after its line end (a CRLF's LF included).
+      if (byte === CR && i === chunk.length) {
+        this.#endedAtCR = true
+        return this.#hold(chunk.subarray(start))
+      }
+      if (byte === CR && chunk[i] === LF) {
+        this.#afterCR = false
+        i++
+      }
+      this.#emit(chunk.subarray(start, i), out)
+      start = i
+    }
+    return start < chunk.length ? this.#hold(chunk.subarray(start)) : true
+  }
+
+  /** The stream ended; an event it ended inside is dropped by spec clients, but filtered all the same. */
+  end(out: (bytes: Uint8Array) => void): void {
+    if (this.#heldBytes > 0) this.#emit(new Uint8Array(0), out)
+  }
+
+  #emit(tail: Uint8Array, out: (bytes: Uint8Array) => void): void {
+    const event = this.#held.length === 0 ? tail : concat([...this.#held, tail], this.#heldBytes + tail.byteLength)
+    this.#held = []
+    this.#heldBytes = 0
+    out(rewrittenEvent(event, this.#filter.allowed) ?? event)
+  }
+
+  #hold(bytes: Uint8Array): boolean {
+    this.#heldBytes += bytes.byteLength
+    if (this.#heldBytes > this.#filter.maxBytes) return false
+    this.#held.push(bytes.slice())
+    return true
+  }
+}
+
+/** An SSE body with its tool lists filtered (see {@link SseEvents}), read in as few chunks as may be. */
+export function filteredSseBody(body: ReadableStream<Uint8Array>, filter: ListFilter): ReadableStream<Uint8Array> {
+  const reader = chunkReader(body)
+  const events = new SseEvents(filter)
+  return new ReadableStream<Uint8Array>({
+    // Reads until an event is complete (or the body ends): a pull that enqueues nothing is not
+    // reliably followed by another one in workerd (a stream cut into tiny chunks stalled).
+    async pull(controller) {
+      let enqueued = false
+      const out = (bytes: Uint8Array): void => {
+        enqueued = true
+        controller.enqueue(bytes)
+      }
+      while (!enqueued) {
+        const chunk = await reader.read()
+        if (chunk === null) {
+          events.end(out)
+          controller.close()
+          return
+        }
+        if (!events.push(chunk, out)) {
+          controller.error(new Error(`SSE event over ${filter.maxBytes} bytes`))
+          await reader.cancel()
+          return
+        }
+      }
     },
-    flush(controller) {
-      // A stream that ends inside an event: spec clients drop it, but it is filtered all the same.
-      if (heldBytes > 0) emit(controller, new Uint8Array(0))
-    },
+    cancel: (reason) => reader.cancel(reason),
   })
 }
 
