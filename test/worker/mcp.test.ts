@@ -47,7 +47,7 @@ mcp:
       limited: mcpPack('limited', '/mcp/limited', `${MCP}/sse`, `
 mcp: { resource: https://gw.test/mcp/limited }
 rate_limits:
-  - { id: each-tool, by: tool, limit: 1, window: 1m, when: { tool: ["echo", "who*"] } }
+  - { id: each-tool, by: tool, limit: 1, window: 1m, when: { tool: ["echo", "who*"] }, on_error: deny }
 `),
       json: mcpPack('json', '/mcp/json', `${MCP}/json`, `
 mcp:
@@ -89,6 +89,7 @@ bearer: { issuers: [idp] }
     },
     `
 issuer: https://gateway.test
+store_timeout: 10s
 api_keys:
 ${alice.yaml}${bob.yaml}issuers:
   idp:

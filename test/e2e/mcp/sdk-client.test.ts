@@ -52,7 +52,7 @@ mcp:
       delete_record: { allow: [{ email: alice@example.com }] }
       admin_*: { deny: [{ kind: "*" }] }
 rate_limits:
-  - { id: count-calls, by: invoker, when: { tool: count }, limit: 2, window: 1m }
+  - { id: count-calls, by: invoker, when: { tool: count }, limit: 2, window: 1m, on_error: deny }
 `,
       other: `
 pack: other
@@ -65,6 +65,8 @@ bearer: { issuers: [as], scopes: { all_of: [mcp:tools] } }
     },
     `
 issuer: ${origin}
+# The suite runs files side by side on two cores: a store call may be slow, never skipped.
+store_timeout: 10s
 issuers:
   as:
     issuer: ${as}
