@@ -12,8 +12,11 @@ import { parseMessage, type ParsedMessage } from './json-rpc.ts'
 export async function readMessage(request: Request, maxBytes: number): Promise<ParsedMessage> {
   const declared = Number(request.headers.get('content-length') ?? NaN)
   if (declared > maxBytes) return { ok: false, problem: 'too_large', id: null }
-  const bytes = await readUpTo(request.clone().body as ReadableStream<Uint8Array>, maxBytes)
-  if (bytes === null) return { ok: false, problem: 'too_large', id: null }
+  const clone = request.clone()
+  // A declared length within the limit is read in one native call (the runtime holds the body to
+  // it); a body of unknown length is read chunk by chunk and refused as soon as it passes the limit.
+  const bytes = declared >= 0 ? new Uint8Array(await clone.arrayBuffer()) : await readUpTo(clone.body as ReadableStream<Uint8Array>, maxBytes)
+  if (bytes === null || bytes.byteLength > maxBytes) return { ok: false, problem: 'too_large', id: null }
   return parseMessage(bytes)
 }
 

@@ -106,6 +106,23 @@ describe('filteredResponse', () => {
     }
   })
 
+  it('reads an answer of unknown length up to the limit, and refuses it past the limit', async () => {
+    const streamed = (text: string): Response => {
+      const bytes = new TextEncoder().encode(text)
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < bytes.length; at += 7) controller.enqueue(bytes.slice(at, at + 7))
+          controller.close()
+        },
+      })
+      return new Response(body, { headers: { 'content-type': 'application/json' } })
+    }
+    const filtered = await filteredResponse(streamed(list('a', 'secret_b')), filter())
+    expect(((await filtered.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(1)
+    const error = await filteredResponse(streamed(list('a', 'secret_b')), filter({ maxBytes: 50 })).catch((e: unknown) => e)
+    expect((error as GatewayError).detail).toMatchObject({ reason: 'tool_list_unfilterable', problem: 'JSON answer over 50 bytes' })
+  })
+
   it('leaves errors, empty answers and, on a GET stream, non-SSE answers alone', async () => {
     expect((await filteredResponse(json(list('secret'), 'application/json', 400), filter())).status).toBe(400)
     expect((await filteredResponse(new Response(null, { status: 202 }), filter())).status).toBe(202)

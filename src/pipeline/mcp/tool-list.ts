@@ -78,8 +78,12 @@ const utf8 = new TextDecoder()
 const encoder = new TextEncoder()
 
 async function filteredJson(upstream: Response, filter: ListFilter): Promise<Response> {
-  const bytes = await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
-  if (bytes === null) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
+  // A declared length within the limit is read in one native call; else chunk by chunk, bounded.
+  // Not a compressed one: the runtime decodes it, and its length says nothing of what it becomes.
+  const encoded = (upstream.headers.get('content-encoding') ?? 'identity') !== 'identity'
+  const declared = encoded ? NaN : Number(upstream.headers.get('content-length') ?? NaN)
+  const bytes = declared > filter.maxBytes ? null : declared >= 0 ? new Uint8Array(await upstream.arrayBuffer()) : await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
+  if (bytes === null || bytes.byteLength > filter.maxBytes) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
   const fast = filterToolListBytes(bytes, 0, bytes.byteLength, filter.allowed)
   if (fast !== null) {
     if (!fast.changed) return new Response(bytes, upstream)
