@@ -71,6 +71,8 @@ function requestFor(name: string, env: Env): Request {
       return new Request('https://gw.bench/signed/x', { headers: JSON.parse(env.BENCH_SIGNED) as Record<string, string> })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
+    case 'post_plain':
+      return mcpRequest('/keyed', MCP_CALL, env)
     case 'mcp_call':
     case 'mcp_call_plain':
       return mcpRequest(name === 'mcp_call' ? '/mcp' : '/mcpplain', MCP_CALL, env)
