@@ -73,6 +73,7 @@ mcp:
       passing: mcpPack('passing', '/mcp/passing', `${MCP}/json`, `
 pass_credentials: true
 mcp: { resource: https://gw.test/mcp/passing }
+cors: { origins: [https://app.test] }
 `),
       lockstep: mcpPack('lockstep', '/mcp/lockstep', env.TEST_BACKEND_ORIGIN, `
 mcp:
@@ -203,6 +204,16 @@ describe('audience binding (RFC 8707)', () => {
     const passing = await session('/mcp/passing', alice)
     const passed = JSON.parse(((await answer(await post('/mcp/passing', call('whoami'), alice, passing)))['result'] as { content: { text: string }[] }).content[0]?.text as string)
     expect(passed['authorization']).toBe(`Bearer ${alice.key}`)
+  })
+})
+
+describe('browser MCP clients', () => {
+  it('may send and read the transport\'s own fields on a pack with CORS', async () => {
+    const preflight = await gw.fetch('/mcp/passing', { method: 'OPTIONS', headers: { origin: 'https://app.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'mcp-session-id, mcp-protocol-version' } })
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/mcp-session-id.*mcp-protocol-version.*last-event-id/)
+    const init = await post('/mcp/passing', { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }, alice, { origin: 'https://app.test' })
+    expect(init.headers.get('access-control-expose-headers')).toContain('mcp-session-id')
+    expect(init.headers.get('mcp-session-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 })
 
