@@ -67,12 +67,16 @@ export async function readUpTo(stream: ReadableStream<Uint8Array>, maxBytes: num
     }
     chunks.push(chunk)
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array
-  const bytes = new Uint8Array(total)
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : concat(chunks, total)
+}
+
+/** `chunks` end to end, `total` bytes in all. */
+export function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
   let offset = 0
   for (const chunk of chunks) {
-    bytes.set(chunk, offset)
+    out.set(chunk, offset)
     offset += chunk.byteLength
   }
-  return bytes
+  return out
 }

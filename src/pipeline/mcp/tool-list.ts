@@ -11,7 +11,7 @@
  * @module
  */
 import { GatewayError } from '../../errors/reasons.ts'
-import { chunkReader, readUpTo } from './body.ts'
+import { chunkReader, concat, readUpTo } from './body.ts'
 import type { JsonRpcId } from './json-rpc.ts'
 import { filterToolListBytes } from './tool-list-bytes.ts'
 
@@ -288,14 +288,4 @@ function rewrittenEventSlowly(event: Uint8Array, allowed: Allowance): Uint8Array
     }
   }
   return encoder.encode(kept.join('\n') + '\n\n')
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return out
 }
