@@ -97,3 +97,10 @@ export const RESOURCE_METADATA_MAX_AGE_S = 300
  * at once, and returns as soon as anything has arrived, so it delays nothing.
  */
 export const BODY_READ_BYTES = 64 * 1024
+
+/**
+ * Longest JSON-RPC method or tool name an MCP pack takes. MCP 2025-11-25 asks for tool names of
+ * at most 128 characters; twice that leaves room, and bounds what a caller can put in the log
+ * line, the X-Invoker claim and a rate-limit key.
+ */
+export const MCP_MAX_NAME_LENGTH = 256

@@ -224,6 +224,7 @@ const MCP_BODY_TEXT: Record<McpBodyProblem, string> = {
   batch: 'JSON-RPC batches are not part of MCP 2025-11-25; send one message per request.',
   not_a_message: 'The body is not a JSON-RPC message.',
   tool_name_missing: 'tools/call needs params.name, a tool name.',
+  name_too_long: 'The method or the tool name is longer than an MCP pack takes (256 characters).',
 }
 
 const MCP_BODY_CODE: Record<McpBodyProblem, number> = {
@@ -234,6 +235,7 @@ const MCP_BODY_CODE: Record<McpBodyProblem, number> = {
   batch: JSON_RPC_ERRORS.invalidRequest,
   not_a_message: JSON_RPC_ERRORS.invalidRequest,
   tool_name_missing: JSON_RPC_ERRORS.invalidParams,
+  name_too_long: JSON_RPC_ERRORS.invalidParams,
 }
 
 /**

@@ -31,6 +31,8 @@ describe('parseMessage', () => {
     ['two names (parsers disagree on which counts)', bytes('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete_record"}}'), 'duplicate_member'],
     ['two names, one spelled with an escape', bytes('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","na\\u006de":"delete_record"}}'), 'duplicate_member'],
     ['two methods', bytes('{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"x"}}'), 'duplicate_member'],
+    ['a tool name longer than 256 characters (it would reach the log, X-Invoker and rate-limit keys)', bytes(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"${'t'.repeat(257)}"}}`), 'name_too_long'],
+    ['a method longer than 256 characters', bytes(`{"jsonrpc":"2.0","id":1,"method":"${'m'.repeat(257)}"}`), 'name_too_long'],
   ])('refuses %s', (_, body, problem) => {
     expect(parseMessage(body)).toMatchObject({ ok: false, problem })
   })

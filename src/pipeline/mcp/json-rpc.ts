@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MCP_MAX_NAME_LENGTH } from '../../constants.ts'
 import { hasDuplicateMember } from './i-json.ts'
 
 /** JSON-RPC 2.0 §4: a string, a number, or null. */
@@ -21,7 +22,7 @@ export interface McpCall {
 }
 
 /** Why a body is not one JSON-RPC message the gateway can judge. */
-export type McpBodyProblem = 'too_large' | 'not_utf8' | 'not_json' | 'duplicate_member' | 'batch' | 'not_a_message' | 'tool_name_missing'
+export type McpBodyProblem = 'too_large' | 'not_utf8' | 'not_json' | 'duplicate_member' | 'batch' | 'not_a_message' | 'tool_name_missing' | 'name_too_long'
 
 export type ParsedMessage = { ok: true; call: McpCall } | { ok: false; problem: McpBodyProblem; id: JsonRpcId | null }
 
@@ -69,10 +70,12 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
   const method = message['method']
   if (method === undefined) return { ok: true, call: { method: null, tool: null, id: undefined } }
   if (typeof method !== 'string') return { ok: false, problem: 'not_a_message', id: id ?? null }
+  if (method.length > MCP_MAX_NAME_LENGTH) return { ok: false, problem: 'name_too_long', id: id ?? null }
   if (method !== 'tools/call') return { ok: true, call: { method, tool: null, id } }
   const params = message['params']
   const name = typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Record<string, unknown>)['name'] : undefined
   if (typeof name !== 'string' || name === '') return { ok: false, problem: 'tool_name_missing', id: id ?? null }
+  if (name.length > MCP_MAX_NAME_LENGTH) return { ok: false, problem: 'name_too_long', id: id ?? null }
   return { ok: true, call: { method, tool: name, id } }
 }
 
