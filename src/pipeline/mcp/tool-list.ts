@@ -59,15 +59,21 @@ export interface ListFilter {
   expectsList: boolean
 }
 
+/**
+ * The upstream answer with another body. Content-Length goes: the body is new (or was read, and
+ * a compressed one decoded), and the runtime frames it again.
+ */
+function rebuilt(upstream: Response, body: BodyInit): Response {
+  const headers = new Headers(upstream.headers)
+  headers.delete('content-length')
+  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers })
+}
+
 /** What forward sends back for a request whose answer may carry a tool list. */
 export async function filteredResponse(upstream: Response, filter: ListFilter): Promise<Response> {
   if (!upstream.ok || upstream.body === null || upstream.status === 204) return new Response(upstream.body, upstream)
   const type = mediaType(upstream.headers)
-  if (type === 'text/event-stream') {
-    const headers = new Headers(upstream.headers)
-    headers.delete('content-length')
-    return new Response(filteredSseBody(upstream.body, filter), { status: upstream.status, statusText: upstream.statusText, headers })
-  }
+  if (type === 'text/event-stream') return rebuilt(upstream, filteredSseBody(upstream.body, filter))
   if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
   // A list in another form could be read by a lenient client: it is not passed on.
   if (filter.expectsList && upstream.status !== 202) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `answer of type ${type || 'none'}`, id: filter.id })
@@ -85,12 +91,7 @@ async function filteredJson(upstream: Response, filter: ListFilter): Promise<Res
   const bytes = declared > filter.maxBytes ? null : declared >= 0 ? new Uint8Array(await upstream.arrayBuffer()) : await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
   if (bytes === null || bytes.byteLength > filter.maxBytes) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
   const fast = filterToolListBytes(bytes, 0, bytes.byteLength, filter.allowed)
-  if (fast !== null) {
-    if (!fast.changed) return new Response(bytes, upstream)
-    const headers = new Headers(upstream.headers)
-    headers.delete('content-length')
-    return new Response(fast.bytes, { status: upstream.status, statusText: upstream.statusText, headers })
-  }
+  if (fast !== null) return rebuilt(upstream, fast.changed ? fast.bytes : bytes)
   let message: unknown
   try {
     message = JSON.parse(utf8.decode(bytes))
@@ -98,10 +99,7 @@ async function filteredJson(upstream: Response, filter: ListFilter): Promise<Res
     throw new GatewayError({ reason: 'tool_list_unfilterable', problem: 'JSON answer that does not parse', id: filter.id })
   }
   const filtered = filterToolList(message, filter.allowed)
-  if (filtered === null) return new Response(bytes, upstream)
-  const headers = new Headers(upstream.headers)
-  headers.delete('content-length')
-  return new Response(JSON.stringify(filtered), { status: upstream.status, statusText: upstream.statusText, headers })
+  return rebuilt(upstream, filtered === null ? bytes : JSON.stringify(filtered))
 }
 
 const LF = 0x0a
