@@ -25,6 +25,7 @@ export default defineConfig({
                 TEST_FLAKY_ORIGIN: inject('flakyOrigin'),
                 // Another seed for the property tests (test/worker/properties/), to explore beyond CI's.
                 TEST_PROPERTY_SEED: process.env['PROPERTY_SEED'] ?? '',
+                TEST_MCP_ORIGIN: inject('mcpOrigin'),
               },
             },
           })),

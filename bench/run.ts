@@ -80,6 +80,9 @@ function benchPolicies(backend: string, keyId: string, sha256: string, signerJwk
       { path: 'bench/bearer.yaml', text: `pack: bearer\nupstream: ${backend}\nmatch: { path_prefix: /bearer }\nauth: [bearer]\n` },
       { path: 'bench/keyed.yaml', text: `pack: keyed\nupstream: ${backend}\nmatch: { path_prefix: /keyed }\nauth: [api_key]\n` },
       { path: 'bench/open.yaml', text: `pack: open\nupstream: ${backend}\nmatch: { path_prefix: /open }\nauth: [api_key]\nanonymous: allow\n` },
+      // MCP packs: one with a tool policy (globs, an allow list, a default), the same without `tools`.
+      { path: 'bench/mcp.yaml', text: `pack: mcp\nupstream: ${backend}\nmatch: { path_prefix: /mcp }\nprotocol: mcp\nauth: [api_key, bearer]\n${MCP_TOOL_POLICY}` },
+      { path: 'bench/mcpplain.yaml', text: `pack: mcpplain\nupstream: ${backend}\nmatch: { path_prefix: /mcpplain }\nprotocol: mcp\nauth: [api_key, bearer]\n` },
       // One rule that never refuses: the cost of counting, not of refusing.
       { path: 'bench/limited.yaml', text: `pack: limited\nupstream: ${backend}\nmatch: { path_prefix: /limited }\nauth: [api_key]\nrate_limits:\n  - { id: per-invoker, by: invoker, limit: 1000000000, window: 1m, on_error: deny }\n` },
       // Bursts of one fresh invoker each (an anonymous caller per client address).
@@ -91,6 +94,20 @@ function benchPolicies(backend: string, keyId: string, sha256: string, signerJwk
 }
 
 const BENCH_IDP = 'https://idp.bench'
+
+/**
+ * The bench's tool policy: a default, globs, an allow list on the called tool, and an entry that
+ * hides tool_1… (111 of the 1,000 listed tools) from the bench's key, so the list is rewritten.
+ */
+const MCP_TOOL_POLICY = `mcp:
+  tools:
+    default: deny
+    names:
+      "tool_1*": { allow: [{ meta.role: admin }] }
+      "tool_*": {}
+      echo: { allow: [{ api_key: bench }] }
+      "delete_*": { deny: [{ kind: anonymous }] }
+`
 const BENCH_AUDIENCE = 'https://agents.bench'
 
 async function bundle(name: string, entry: string): Promise<{ dir: string; raw: number; gzipped: number }> {
@@ -275,6 +292,13 @@ async function measureCpu(pid: number, port: number): Promise<CpuResult[]> {
     { name: 'gateway: anonymous', key: 'anonymous' },
     { name: 'gateway: refused (no key, 401)', key: 'refused' },
     { name: 'gateway: API key + 1 rate limit (leases, Durable Object)', key: 'rate_limited' },
+    { name: 'gateway: API key, POST of the same JSON-RPC body to a plain pack', key: 'post_plain' },
+    { name: 'gateway: MCP tools/call, pack without tools', key: 'mcp_call_plain' },
+    { name: 'gateway: MCP tools/call, tool policy', key: 'mcp_call' },
+    { name: 'gateway: MCP tools/list of 1,000 tools (JSON), pack without tools', key: 'mcp_list_plain' },
+    { name: 'gateway: MCP tools/list of 1,000 tools (JSON), filtered', key: 'mcp_list' },
+    { name: 'gateway: MCP tools/list of 1,000 tools (SSE), pack without tools', key: 'mcp_list_sse_plain' },
+    { name: 'gateway: MCP tools/list of 1,000 tools (SSE), filtered', key: 'mcp_list_sse' },
   ]
   const call = async (key: string, n: number): Promise<void> => {
     const response = await fetch(`http://127.0.0.1:${port}/?case=${key}&n=${n}`)
@@ -516,6 +540,28 @@ async function main(): Promise<void> {
   }
 }
 
+/** The MCP budgets (issue 14): tool policy on a tools/call, and rewriting a list of 1,000 tools. */
+function mcpLines(cpu: CpuResult[]): string[] {
+  const at = (name: string): number | undefined => cpu.find((c) => c.name === `gateway: MCP ${name}`)?.microseconds
+  const pairs = [
+    ['tool policy on a tools/call (API key)', 'tools/call, tool policy', 'tools/call, pack without tools', 'budget ≤ 50 µs'],
+    ['filtering a tools/list of 1,000 tools, JSON answer (read, 1,000 decisions, 111 tools cut out)', 'tools/list of 1,000 tools (JSON), filtered', 'tools/list of 1,000 tools (JSON), pack without tools', 'budget < 5 ms'],
+    ['filtering a tools/list of 1,000 tools, SSE answer', 'tools/list of 1,000 tools (SSE), filtered', 'tools/list of 1,000 tools (SSE), pack without tools', 'budget < 5 ms'],
+  ] as const
+  return [
+    'MCP (issue 14): each pair is the same request on an MCP pack with a tool policy and on the same pack without `tools`; the difference is what the policy costs in the handler. The list is answered in-process (1,000 tools with a schema each, 250 KB). The MCP rows are POSTs with a JSON-RPC body, which the gateway reads on every MCP pack; compare them with each other, not with the API-key row (a GET).',
+    '',
+    '| what | µs with | µs without | µs added | budget |',
+    '|---|---:|---:|---:|---|',
+    ...pairs.map(([what, withPolicy, without, budget]) => {
+      const a = at(withPolicy)
+      const b = at(without)
+      return a === undefined || b === undefined ? `| ${what} | – | – | – | ${budget} |` : `| ${what} | ${fmt(a)} | ${fmt(b)} | ${fmt(a - b)} | ${budget} |`
+    }),
+    '',
+  ]
+}
+
 function render(r: {
   startedAt: Date
   machine: string
@@ -610,6 +656,8 @@ function render(r: {
     ...r.cpu.map((c) => `| ${c.name} | ${fmt(c.microseconds, 0)} | ${c === r.cpu[0] ? '–' : fmt(c.microseconds - (r.cpu[0] as CpuResult).microseconds, 0)} |`),
     '',
     'Budget (SPEC §10): ≤ 300 µs for API key / bearer. Resolution: workerd\'s CPU time is read in 10 ms ticks, so ±1 µs at the default iteration count.',
+    '',
+    ...mcpLines(r.cpu),
     '',
     '## Bundle and startup',
     '',

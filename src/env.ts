@@ -10,6 +10,7 @@ import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
 import type { ExpectedDigest } from './pipeline/authenticate/envelope/expected-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
+import type { McpCall } from './pipeline/mcp/json-rpc.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
 import type { RateLimitHeaders } from './pipeline/rate-limit/headers.ts'
 import type { GatewayStoreObject } from './store/durable-object-class.ts'
@@ -64,6 +65,10 @@ export interface GatewayEnv {
     trace: TraceContext
     /** Milliseconds the backend took to send its response headers, once forwarded. */
     upstreamMs: number | undefined
+    /** MCP packs: what the JSON-RPC message asks (method, tool), when the request carried one. */
+    mcp: McpCall | undefined
+    /** Rewrites the backend's answer before it goes back (an MCP tool list, filtered per caller). */
+    responseTransform: ((upstream: Response) => Promise<Response>) | undefined
   }
 }
 

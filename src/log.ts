@@ -31,6 +31,9 @@ export interface RequestLogLine {
   store_error: { rule: string; on_error: 'local' | 'allow' | 'deny'; timed_out: boolean } | null
   /** Inputs the decision rested on that were less than fresh (stale keys, a cached answer, a failed store call); `null` when none. */
   degraded: DegradedInput[] | null
+  /** MCP packs: the JSON-RPC method of the request, and the tool of a tools/call. */
+  mcp_method: string | null
+  mcp_tool: string | null
   status: number
   duration_ms: number
   /** Of `duration_ms`, the backend's wait for response headers; `null` when the request was not forwarded. */

@@ -25,12 +25,30 @@ interface Env extends Bindings {
 
 const answer = '{"ok":true}'
 let jwks = '{"keys":[]}'
+
+/** A tools/list answer of 1,000 tools with a schema each, as an MCP server sends it. */
+const TOOL_LIST = JSON.stringify({
+  result: {
+    tools: Array.from({ length: 1000 }, (_, i) => ({
+      name: `tool_${i}`,
+      description: `Test tool number ${i}, which does nothing in particular.`,
+      inputSchema: { type: 'object', properties: { text: { type: 'string', description: 'Some text.' }, count: { type: 'integer', minimum: 0 } }, required: ['text'] },
+    })),
+  },
+  jsonrpc: '2.0',
+  id: 1,
+})
+const TOOL_LIST_SSE = `event: message\nid: 1\ndata: ${TOOL_LIST}\n\n`
+const MCP_CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
+const MCP_LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
 globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
   // Touch what a real fetch would read, so the stub does not let work be optimized away.
   const url = input instanceof Request ? input.url : String(input)
   void init?.headers
   // The issuer's JWKS: fetched once, then cached by the gateway like any JWKS.
   if (url.endsWith('/jwks')) return new Response(jwks, { headers: { 'content-type': 'application/json' } })
+  if (url.endsWith('/list-sse')) return new Response(TOOL_LIST_SSE, { headers: { 'content-type': 'text/event-stream' } })
+  if (url.endsWith('/list')) return new Response(TOOL_LIST, { headers: { 'content-type': 'application/json' } })
   return new Response(answer, { headers: { 'content-type': 'application/json' } })
 }
 console.log = () => undefined
@@ -57,9 +75,28 @@ function requestFor(name: string, env: Env): Request {
     case 'rate_limited':
       // One rule, admitted from leases of the Durable Object store (in this process, so its CPU counts).
       return new Request('https://gw.bench/limited/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
+    case 'post_plain':
+      return mcpRequest('/keyed', MCP_CALL, env)
+    case 'mcp_call':
+    case 'mcp_call_plain':
+      return mcpRequest(name === 'mcp_call' ? '/mcp' : '/mcpplain', MCP_CALL, env)
+    case 'mcp_list':
+    case 'mcp_list_plain':
+      return mcpRequest(name === 'mcp_list' ? '/mcp/list' : '/mcpplain/list', MCP_LIST, env)
+    case 'mcp_list_sse':
+    case 'mcp_list_sse_plain':
+      return mcpRequest(name === 'mcp_list_sse' ? '/mcp/list-sse' : '/mcpplain/list-sse', MCP_LIST, env)
     default: // refused (no key) and floor
       return new Request('https://gw.bench/keyed/x')
   }
+}
+
+function mcpRequest(path: string, body: string, env: Env): Request {
+  return new Request(`https://gw.bench${path}`, {
+    method: 'POST',
+    headers: { 'x-api-key': env.BENCH_API_KEY, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length) },
+    body,
+  })
 }
 
 export default {

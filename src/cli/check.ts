@@ -52,7 +52,7 @@ export async function checkCommand(dir: string): Promise<number> {
 
 export async function explainCommand(
   dir: string,
-  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; signer?: string; 'on-behalf-of'?: string },
+  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; signer?: string; 'on-behalf-of'?: string; tool?: string },
 ): Promise<number> {
   if (!options.url) throw new Error('explain needs --url')
   const compiled = await compileOrReport(dir)
@@ -68,7 +68,7 @@ export async function explainCommand(
     if (!INVOKER_METHODS.includes(method)) throw new Error(`"method" in --invoker is one of ${INVOKER_METHODS.join(', ')} (for an API key, use --api-key NAME)`)
     who = { id: parsed.id, kind: parsed.kind, meta: parsed.meta ?? {}, method, ...(parsed.label ? { label: parsed.label } : {}) }
   } else throw new Error('explain needs --api-key, --anonymous, --signer or --invoker')
-  const result = explain(compiled.policy, { method: options.method, url: options.url }, who, Math.floor(Date.now() / 1000))
+  const result = explain(compiled.policy, { method: options.method, url: options.url, tool: options.tool }, who, Math.floor(Date.now() / 1000))
   console.log(JSON.stringify(result, null, 2))
   return 0
 }

@@ -24,11 +24,12 @@ const HELP = `invoker-gateway <command>
                                 upstreams, expired keys, unused names, missing secrets…)
   deploy [wrangler deploy options]
                                 the deploy guard, then \`wrangler deploy\` when nothing refuses (npm run deploy)
-  explain --url URL [--method M] (--api-key NAME | --anonymous [--ip IP] | --signer NAME [--on-behalf-of USER] | --invoker JSON)
+  explain --url URL [--method M] [--tool NAME] (--api-key NAME | --anonymous [--ip IP] | --signer NAME [--on-behalf-of USER] | --invoker JSON)
                                 print the decision for a request (method GET unless --method) and an
                                 invoker, and the rule behind it. --invoker '{"id":…,"kind":…,"meta":{…}}'
                                 authenticated by the pack's one method besides API keys; where the pack
-                                takes several, add "method": "bearer" | "session" | "envelope"
+                                takes several, add "method": "bearer" | "session" | "envelope". --tool: on an
+                                MCP pack, a tools/call of that tool
   keys create --name NAME [--packs a,b] [--expires DATE] [--label TEXT]
                                 mint an API key: prints it once, and the policy entry holding its SHA-256
   keys mint --gateway URL --name NAME --packs a,b [--expires DATE] [--kind KIND] [--label TEXT]
@@ -73,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       policies: { type: 'string', default: 'policies' },
       out: { type: 'string', default: GENERATED_MODULE },
       url: { type: 'string' },
+      tool: { type: 'string' },
       method: { type: 'string', default: 'GET' },
       'api-key': { type: 'string' },
       anonymous: { type: 'boolean' },

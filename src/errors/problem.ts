@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { errorMessage, JSON_RPC_ERRORS, type JsonRpcId, type McpBodyProblem } from '../pipeline/mcp/json-rpc.ts'
 import type { AcceptedMethod } from '../policy/types.ts'
 import type { DenyingList, EnvelopeProblem, Reason, TokenProblem } from './reasons.ts'
 
@@ -25,6 +26,11 @@ interface Wire {
   bearerDescription?: string
   /** RFC 6750 §3 `scope`: what an insufficient_scope answer needs. */
   scope?: string
+  /**
+   * MCP packs: the answer is a JSON-RPC error response (JSON-RPC 2.0 §5) with the request's id,
+   * which MCP clients show as the failed request's error, rather than problem+json.
+   */
+  jsonRpc?: { id: JsonRpcId | undefined; code: number }
 }
 
 function toWire(r: Reason): Wire {
@@ -102,6 +108,27 @@ function toWire(r: Reason): Wire {
         title: 'Forbidden',
         detail: DENIAL_TEXT[r.list](r.agent),
       }
+    case 'mcp_body_invalid':
+      return {
+        status: r.problem === 'too_large' ? 413 : 400,
+        slug: 'bad-mcp-message',
+        title: r.problem === 'too_large' ? 'Content Too Large' : 'Bad Request',
+        detail: MCP_BODY_TEXT[r.problem],
+        jsonRpc: { id: r.id, code: MCP_BODY_CODE[r.problem] },
+      }
+    case 'tool_denied':
+      // A request gets its error as its answer (HTTP 200, as an MCP server answers an unknown
+      // tool: JSON-RPC -32602); a notification has no answer to carry it, so it gets an HTTP error
+      // (MCP 2025-11-25 "Transports": input the server does not accept → an HTTP error status).
+      return {
+        status: r.id === undefined ? 403 : 200,
+        slug: 'tool-forbidden',
+        title: 'Forbidden',
+        detail: `Tool "${r.tool}" is not available to this caller: ${TOOL_DENIAL_TEXT[r.list]}.`,
+        jsonRpc: { id: r.id, code: JSON_RPC_ERRORS.invalidParams },
+      }
+    case 'tool_list_unfilterable':
+      return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The MCP server\'s tool list could not be filtered for this caller, so it is not shown.', jsonRpc: { id: r.id, code: JSON_RPC_ERRORS.internal } }
     case 'rate_limited':
       return {
         status: 429,
@@ -184,6 +211,41 @@ const DENIAL_TEXT: Record<DenyingList, (agent: string | null) => string> = {
   pack_allow: () => "The invoker is not on the pack's allow list.",
   agent_deny: (agent) => `Denied by the deny list of agent ${agent}.`,
   agent_allow: (agent) => `The invoker is not on the allow list of agent ${agent}.`,
+  tool_deny: () => "Denied by a tool's deny list.",
+  tool_allow: () => "The invoker is not on a tool's allow list.",
+  tool_default: () => "The pack's policy does not name the tool.",
+}
+
+const TOOL_DENIAL_TEXT: Record<DenyingList, string> = {
+  pack_deny: "denied by the pack's deny list",
+  pack_allow: "not on the pack's allow list",
+  agent_deny: "denied by the agent's deny list",
+  agent_allow: "not on the agent's allow list",
+  tool_deny: "denied by the tool's deny list",
+  tool_allow: "not on the tool's allow list",
+  tool_default: "the pack's policy does not name this tool",
+}
+
+const MCP_BODY_TEXT: Record<McpBodyProblem, string> = {
+  too_large: 'The JSON-RPC message is larger than this MCP pack reads.',
+  not_utf8: 'The body is not UTF-8.',
+  not_json: 'The body is not JSON.',
+  duplicate_member: 'The JSON names a member twice (RFC 7493 §2.3).',
+  batch: 'JSON-RPC batches are not part of MCP 2025-11-25; send one message per request.',
+  not_a_message: 'The body is not a JSON-RPC message.',
+  tool_name_missing: 'tools/call needs params.name, a tool name.',
+  name_too_long: 'The method or the tool name is longer than an MCP pack takes (256 characters).',
+}
+
+const MCP_BODY_CODE: Record<McpBodyProblem, number> = {
+  too_large: JSON_RPC_ERRORS.server,
+  not_utf8: JSON_RPC_ERRORS.parse,
+  not_json: JSON_RPC_ERRORS.parse,
+  duplicate_member: JSON_RPC_ERRORS.parse,
+  batch: JSON_RPC_ERRORS.invalidRequest,
+  not_a_message: JSON_RPC_ERRORS.invalidRequest,
+  tool_name_missing: JSON_RPC_ERRORS.invalidParams,
+  name_too_long: JSON_RPC_ERRORS.invalidParams,
 }
 
 /**
@@ -203,6 +265,11 @@ function unauthenticated(
 /** What a challenge names beyond the method: the session cookie a session pack reads. */
 export interface ChallengeContext {
   sessionCookie: string | null
+  /**
+   * MCP packs (MCP 2025-11-25 "Authorization"): the Bearer challenge names the pack's Protected
+   * Resource Metadata (RFC 9728 §5.1) and the scopes it needs, and comes first.
+   */
+  mcp?: { resourceMetadata: string; scope: string | null }
 }
 
 /**
@@ -227,15 +294,21 @@ export function challenges(
   if (accepted === 'admin') return [`Bearer realm="${ADMIN_REALM}"`]
   const out: string[] = []
   const error = wire.bearerError ? `, error="${wire.bearerError}"` : ''
-  for (const method of accepted) {
+  const mcp = context.mcp
+  // The official MCP SDK client reads the first challenge only: on an MCP pack, Bearer leads.
+  const ordered = mcp && accepted[0] !== 'bearer' && accepted.includes('bearer') ? ['bearer' as const, ...accepted.filter((m) => m !== 'bearer')] : accepted
+  for (const method of ordered) {
     switch (method) {
       case 'api_key':
         out.push(`ApiKey realm="${REALM}"${error}`)
         break
       case 'bearer': {
-        let bearer = `Bearer realm="${REALM}"${error}`
+        let bearer = `Bearer realm="${REALM}"${mcp ? `, resource_metadata="${mcp.resourceMetadata}"` : ''}${error}`
         if (wire.bearerDescription) bearer += `, error_description="${wire.bearerDescription}"`
-        if (wire.scope) bearer += `, scope="${wire.scope}"`
+        // An MCP client asks for exactly the scopes a challenge names (2025-11-25 "Scope Challenge
+        // Handling"), so it is given the whole set the pack needs, not only what is missing.
+        const scope = mcp?.scope ?? wire.scope
+        if (scope) bearer += `, scope="${scope}"`
         out.push(bearer)
         break
       }
@@ -265,7 +338,7 @@ export function problemResponse(reason: Reason, requestId: string, context?: Cha
     request_id: requestId,
   }
   const headers = new Headers({
-    'content-type': 'application/problem+json',
+    'content-type': wire.jsonRpc ? 'application/json' : 'application/problem+json',
     'cache-control': 'no-store',
     'x-request-id': requestId,
   })
@@ -273,5 +346,6 @@ export function problemResponse(reason: Reason, requestId: string, context?: Cha
   if (wire.challenge) {
     for (const challenge of challenges(wire.challenge, wire, context)) headers.append('www-authenticate', challenge)
   }
-  return new Response(JSON.stringify(body), { status: wire.status, headers })
+  const text = wire.jsonRpc ? errorMessage(wire.jsonRpc.id, wire.jsonRpc.code, wire.detail, { type: body.type, title: body.title, request_id: requestId }) : JSON.stringify(body)
+  return new Response(text, { status: wire.status, headers })
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { JsonRpcId, McpBodyProblem } from '../pipeline/mcp/json-rpc.ts'
 import type { AcceptedMethod } from '../policy/types.ts'
 
 export type Reason =
@@ -35,6 +36,9 @@ export type Reason =
   | { reason: 'body_unreadable' }
   | { reason: 'method_override_invalid'; problem: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
+  | { reason: 'mcp_body_invalid'; problem: McpBodyProblem; id: JsonRpcId | null }
+  | { reason: 'tool_denied'; tool: string; list: DenyingList; rule: string | null; id: JsonRpcId | undefined }
+  | { reason: 'tool_list_unfilterable'; problem: string; id: JsonRpcId | undefined }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
   | { reason: 'admin_unauthorized' }
@@ -85,7 +89,7 @@ export type EnvelopeProblem =
   | 'agent_not_origin'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
-export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow'
+export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow' | 'tool_deny' | 'tool_allow' | 'tool_default'
 
 export type ReasonCode = Reason['reason']
 

@@ -13,6 +13,7 @@ import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
 import { authenticationFor } from '../pipeline/authenticate/api-key.ts'
 import { delegatedAuthentication, signerAuthentication } from '../pipeline/authenticate/envelope/delegation.ts'
 import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
+import { decideTool } from '../pipeline/mcp/decide-tool.ts'
 import { matchRoute } from '../pipeline/route/match.ts'
 import type { CompiledPack, CompiledPolicy } from './types.ts'
 
@@ -34,7 +35,8 @@ export interface Explanation {
   invoker: Authentication | null
 }
 
-export function explain(policy: CompiledPolicy, request: { method: string; url: string }, who: InvokerSpec, nowSeconds: number): Explanation {
+/** `tool`: on an MCP pack, the request is a `tools/call` of that tool. */
+export function explain(policy: CompiledPolicy, request: { method: string; url: string; tool?: string | undefined }, who: InvokerSpec, nowSeconds: number): Explanation {
   const method = request.method.toUpperCase()
   const routed = matchRoute(policy.packs, new URL(request.url))
   if (!routed.ok) {
@@ -51,13 +53,23 @@ export function explain(policy: CompiledPolicy, request: { method: string; url: 
     authn = anonymousFor(who.ip)
   }
   if ('reason' in authn) return { ...outcome('unauthenticated', authn, null), ...base }
-  const decision: Decision = decide(pack, agent, authn, method)
+  let decision: Decision = decide(pack, agent, authn, method)
   const refusal = refusalFor(pack, agent, authn, decision)
   if (refusal && pack.mode !== 'report') {
     const kind = refusal.reason === 'denied' ? 'deny' : 'unauthenticated'
     return { ...outcome(kind, refusal, authn), ...base, rule: decision.rule }
   }
   wouldDeny ??= refusal
+  const tools = pack.mcp?.tools
+  if (tools && request.tool !== undefined) {
+    const toolDecision = decideTool(tools, authn, request.tool)
+    if (!toolDecision.allowed) {
+      const reason: Reason = { reason: 'tool_denied', tool: request.tool, list: toolDecision.list, rule: toolDecision.rule, id: null }
+      if (pack.mode === 'enforce') return { ...outcome('deny', reason, authn), ...base, rule: toolDecision.rule }
+      wouldDeny ??= reason
+    }
+    if (decision.allowed) decision = toolDecision
+  }
   return {
     decision: wouldDeny === null ? 'allow' : 'report',
     status: 200,

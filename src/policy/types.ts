@@ -105,6 +105,12 @@ export interface CompiledIssuer {
   keys: IssuerKeys | null
   introspection: CompiledIntrospection | null
   claims: ClaimMapping
+  /**
+   * The resources (RFC 8707) of the MCP packs that accept this issuer and that its `audience` does
+   * not name. The compiler adds them to `audiences` (so a token for an MCP pack verifies), but a
+   * token whose only audiences are among them opens no other pack: see `audienceAccepted`.
+   */
+  mcpResources: string[]
 }
 
 export type IssuerKeys =
@@ -193,6 +199,43 @@ export interface CompiledPack {
   methodOverride: string[]
   /** Refuse paths a backend may read differently from the gateway (double encoding, `;`, …). */
   strictPaths: boolean
+  /** `protocol: mcp`: the pack fronts an MCP server (Streamable HTTP); `null` for plain HTTP packs. */
+  mcp: CompiledMcp | null
+}
+
+/** What an MCP pack declares (see `src/policy/compiler/mcp.ts`). */
+export interface CompiledMcp {
+  /** The canonical resource URI (RFC 8707 §2, RFC 9728 `resource`): the audience its tokens must carry. */
+  resource: string
+  /** Where its Protected Resource Metadata is served (RFC 9728 §3.1, path inserted), absolute. */
+  metadataUrl: string
+  /** The path of `metadataUrl`, which the gateway routes to the document. */
+  metadataPath: string
+  /** The `issuer` values of the authorization servers that issue its tokens. */
+  authorizationServers: string[]
+  /** `scopes_supported` of the metadata. */
+  scopes: string[]
+  /** What a 401 or an insufficient_scope answer asks for (RFC 6750 §3 `scope`); `null` when nothing is required. */
+  challengeScope: string | null
+  /** Largest JSON-RPC body read to find the method and the tool (bytes). */
+  maxBodyBytes: number
+  /** Per-tool lists; `null` when the pack has no `tools` section (every tool passes the pack's lists). */
+  tools: CompiledToolPolicy | null
+}
+
+export interface CompiledToolPolicy {
+  /** What a tool no entry names gets. */
+  default: 'allow' | 'deny'
+  /** Every entry whose name matches applies; each narrows the pack's lists, none widens them. */
+  entries: CompiledToolEntry[]
+}
+
+export interface CompiledToolEntry {
+  /** The name glob as written, for logs and `explain`. */
+  name: string
+  pattern: CompiledPattern
+  allow: CompiledRule[] | null
+  deny: CompiledRule[]
 }
 
 export interface CompiledCors {
@@ -203,7 +246,7 @@ export interface CompiledCors {
   exposeHeaders: string[]
 }
 
-export type RateLimitKeySource = 'invoker' | 'ip' | 'pack' | 'agent' | 'api_key' | 'org' | `meta.${string}`
+export type RateLimitKeySource = 'invoker' | 'ip' | 'pack' | 'agent' | 'api_key' | 'org' | 'tool' | `meta.${string}`
 export type RateLimitAlgorithm = 'sliding_window' | 'fixed_window' | 'token_bucket'
 
 export interface CompiledRateLimit {
@@ -215,7 +258,7 @@ export interface CompiledRateLimit {
   windowMs: number
   algorithm: RateLimitAlgorithm
   /** Conditions that must all hold for the rule to count the request; `null` = any. */
-  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null }
+  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null; tools?: CompiledPattern[] | null }
   /** When the store fails or is slow: `local` limits in the isolate, `allow` serves, `deny` is 503. */
   onError: RateLimitOnError
   /** Requests per window one isolate admits on its own under `on_error: local` (≥ 1). */

@@ -24,10 +24,11 @@ let output = ''
 beforeAll(async () => {
   const port = await freePort()
   const backendPort = await freePort()
+  const [mcpPort, authorizationServerPort] = [await freePort(), await freePort()]
   gateway = `http://127.0.0.1:${port}`
-  // As the README says: `npm start -- --port N`; the backend's port through its variable.
+  // As the README says: `npm start -- --port N`; the other ports through their variables.
   child = spawn(process.execPath, ['demo/start.ts', '--port', String(port)], {
-    env: { ...process.env, DEMO_BACKEND_PORT: String(backendPort) },
+    env: { ...process.env, DEMO_BACKEND_PORT: String(backendPort), DEMO_MCP_PORT: String(mcpPort), DEMO_AS_PORT: String(authorizationServerPort) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -62,6 +63,37 @@ describe('the README', () => {
     const url = args.map((a) => a.replace('http://127.0.0.1:8787', gateway))
     const { stdout } = await run('curl', [...url, '-s', '-o', '/dev/null', '-w', '%{http_code}'], { timeout: 20_000 })
     expect(stdout).toBe(expected)
+  })
+})
+
+describe('the MCP pack of the demo', () => {
+  const BOB = 'igw_qmUuv6oj_HKVMERJ1zk8BApkxPFNTkYvjG4ZvUK9L2gZKwLzKRLB2NCfp4'
+  const rpc = async (key: string, body: unknown): Promise<Record<string, unknown>> => {
+    const response = await fetch(`${gateway}/packs/tools/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(body),
+    })
+    const text = await response.text()
+    const data = text.split('\n').find((line) => line.startsWith('data: {'))
+    return JSON.parse(data ? data.slice(6) : text) as Record<string, unknown>
+  }
+  const names = async (key: string): Promise<string[]> => ((await rpc(key, { jsonrpc: '2.0', id: 1, method: 'tools/list' }))['result'] as { tools: { name: string }[] }).tools.map((t) => t.name)
+
+  it('shows Alice four tools and Bob three, as the README says', async () => {
+    expect(await names(ALICE)).toEqual(['echo', 'whoami', 'count', 'delete_notes'])
+    expect(await names(BOB)).toEqual(['echo', 'whoami', 'count'])
+  })
+
+  it('refuses Bob\'s delete_notes with a JSON-RPC error, and tells the server who called what', async () => {
+    expect(await rpc(BOB, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_notes', arguments: {} } })).toMatchObject({ id: 2, error: { code: -32602 } })
+    const whoami = (await rpc(ALICE, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } }))['result'] as { content: { text: string }[] }
+    expect(JSON.parse(whoami.content[0]?.text as string)).toMatchObject({ invoker: { id: 'apikey:demo-alice' }, mcp: { method: 'tools/call', tool: 'whoami' } })
+  })
+
+  it('publishes the demo authorization server in the pack\'s resource metadata', async () => {
+    const metadata = await (await fetch(`${gateway}/.well-known/oauth-protected-resource/packs/tools/mcp`)).json()
+    expect(metadata).toMatchObject({ resource: 'http://127.0.0.1:8787/packs/tools/mcp', authorization_servers: ['http://127.0.0.1:8790'], scopes_supported: ['mcp:tools'] })
   })
 })
 

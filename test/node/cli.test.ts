@@ -54,7 +54,7 @@ describe('invoker-gateway CLI', () => {
   it('check: validates policies and runs the fixtures', () => {
     const run = cli('check')
     expect(run.status).toBe(0)
-    expect(run.stdout).toMatch(/3 pack\(s\) valid; fixtures: \d+ passed, 0 failed/)
+    expect(run.stdout).toMatch(/4 pack\(s\) valid; fixtures: \d+ passed, 0 failed/)
   })
 
   it('check and build: fail with file:line:col on a broken policy, and a failing fixture fails check', () => {

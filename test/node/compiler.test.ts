@@ -119,6 +119,7 @@ session:
           { field: 'roles', path: ['realm_access', 'roles'] },
         ],
       },
+      mcpResources: [],
     })
     expect(policy.issuers['partner']?.keys).toEqual({ source: 'secret', secretName: 'PARTNER_SECRET' })
     expect(policy.session).toMatchObject({

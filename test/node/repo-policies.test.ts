@@ -11,7 +11,7 @@ if (!result.ok) throw new Error(JSON.stringify(result.errors))
 
 describe('policies/', () => {
   it('compiles', () => {
-    expect(result.policy.packs.map((p) => p.id).sort()).toEqual(['crm', 'echo', 'public'])
+    expect(result.policy.packs.map((p) => p.id).sort()).toEqual(['crm', 'echo', 'public', 'tools'])
   })
 
   describe.each(result.fixtures.map((f) => [`${f.file}:${f.line} ${f.name}`, f] as const))('fixture %s', (_, fixture) => {

@@ -12,6 +12,7 @@ import { startBetterAuth } from './better-auth.ts'
 import { startIndependentSigners } from './independent-signers.ts'
 import { startTroubleServer } from './trouble.ts'
 import { startFlakyServer } from './flaky.ts'
+import { startTestMcpServer } from './mcp-server.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,6 +28,7 @@ declare module 'vitest' {
     troubleErrorOrigin: string
     troubleHangOrigin: string
     flakyOrigin: string
+    mcpOrigin: string
   }
 }
 
@@ -56,6 +58,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Works until a test turns a path down: the last-good-answer (degraded input) tests.
   const flaky = await startFlakyServer()
   project.provide('flakyOrigin', flaky.origin)
+  // An MCP server built with the official SDK (SSE and JSON answers), for the MCP packs.
+  const mcp = await startTestMcpServer()
+  project.provide('mcpOrigin', mcp.origin)
   return async () => {
     await backend.close()
     await upstash.close()
@@ -67,5 +72,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await troubleError.close()
     await troubleHang.close()
     await flaky.close()
+    await mcp.close()
   }
 }

@@ -15,6 +15,7 @@ declare namespace Cloudflare {
     TEST_FLAKY_ORIGIN: string
     /** wrangler.toml's Analytics Engine dataset, as the local runtime binds it. */
     GATEWAY_METRICS: AnalyticsEngineDataset
+    TEST_MCP_ORIGIN: string
     GATEWAY_STORE: DurableObjectNamespace<import('../../src/store/durable-object-class.ts').GatewayStoreObject>
   }
 }

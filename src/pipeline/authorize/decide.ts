@@ -43,7 +43,8 @@ export function decide(
   return { allowed: true, rule: admittedBy }
 }
 
-function firstMatch(rules: readonly CompiledRule[], authn: Authentication, method: string): CompiledRule | null {
+/** The first rule of a list that matches (MCP tool lists use it too: one rule language). */
+export function firstMatch(rules: readonly CompiledRule[], authn: Authentication, method: string): CompiledRule | null {
   for (const rule of rules) if (rule.conditions.every((c) => conditionHolds(c, authn, method))) return rule
   return null
 }
@@ -86,7 +87,7 @@ function metaPath(meta: Record<string, JsonValue>, path: string): JsonValue | un
 }
 
 /** Exact or glob; `text` and the pattern are already lower-case for fields compared without case. */
-function patternMatches(pattern: CompiledPattern, text: string): boolean {
+export function patternMatches(pattern: CompiledPattern, text: string): boolean {
   return 'exact' in pattern ? pattern.exact === text : globMatches(pattern.glob, text)
 }
 

@@ -75,11 +75,15 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       c.set('upstreamMs', Date.now() - sent)
     }
     // A Response built from the upstream one copies status and headers natively (the upstream's
-    // own headers are immutable) and takes its body stream, or its WebSocket, as is.
+    // own headers are immutable) and takes its body stream, or its WebSocket, as is. A step may
+    // have chosen a transform for this request's answer (an MCP tool list, filtered per caller).
+    const transform = c.get('responseTransform')
     const response =
       upstream.status === 101 && upstream.webSocket
         ? new Response(null, { status: 101, webSocket: upstream.webSocket, headers: upstream.headers })
-        : new Response(upstream.body, upstream)
+        : transform
+          ? await transform(upstream)
+          : new Response(upstream.body, upstream)
     response.headers.set('x-request-id', requestId)
     applyRateLimitHeaders(response.headers, c.get('rateLimitHeaders'))
     return response

@@ -58,6 +58,7 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       authentication: c.get('authentication'),
       method: c.get('method'),
       clientAddress: clientAddress(c.req.raw.headers),
+      tool: c.get('mcp')?.tool ?? null,
     }
     const rules = applicableRules(subject)
     const table = tableFor(storeFor(c.env) ?? NO_STORE)

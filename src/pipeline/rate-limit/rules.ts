@@ -6,6 +6,7 @@
  */
 import type { Authentication, JsonValue } from '../../invoker.ts'
 import type { CompiledAgent, CompiledPack, CompiledRateLimit } from '../../policy/types.ts'
+import { patternMatches } from '../authorize/decide.ts'
 
 export interface RateLimitSubject {
   pack: CompiledPack
@@ -13,6 +14,8 @@ export interface RateLimitSubject {
   authentication: Authentication
   method: string
   clientAddress: string | null
+  /** MCP packs: the tool of a tools/call (`when: { tool }`, `by: tool`). */
+  tool?: string | null
 }
 
 export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] {
@@ -21,6 +24,11 @@ export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] 
     if (when.kinds !== null && !when.kinds.includes(authentication.invoker.kind)) return false
     if (when.methods !== null && !when.methods.includes(method)) return false
     if (when.agents !== null && (agent === null || !when.agents.includes(agent.name))) return false
+    // Tool globs go through the rules' own matcher; a request that calls no tool is not counted.
+    if (when.tools != null) {
+      const tool = subject.tool
+      if (tool == null || !when.tools.some((pattern) => patternMatches(pattern, tool))) return false
+    }
     return true
   })
 }
@@ -45,6 +53,8 @@ export function keyValue(rule: CompiledRateLimit, subject: RateLimitSubject): st
       return auth.api_key === undefined ? null : 'k:' + auth.api_key
     case 'org':
       return metaValue(invoker.meta['org'])
+    case 'tool':
+      return subject.tool == null ? null : 't:' + subject.tool
     default:
       return metaValue(invoker.meta[rule.by.slice('meta.'.length)])
   }

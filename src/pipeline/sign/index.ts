@@ -22,6 +22,7 @@ export const sign = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =>
       method: c.req.method,
       upstreamUrl: route.upstreamUrl,
       nowSeconds: Math.floor(Date.now() / 1000),
+      mcp: c.get('mcp'),
     })
     c.set('invokerToken', await signInvokerToken(claims, keys.keys))
     await next()

@@ -20,6 +20,8 @@ export interface InvokerClaims {
   jti: string
   invoker: Invoker
   auth: AuthFacts
+  /** MCP packs: the JSON-RPC method of the request and, for tools/call, the tool. */
+  mcp?: { method: string; tool?: string }
   htm: string
   htu: string
 }
@@ -34,12 +36,14 @@ export interface TokenRequest {
   method: string
   upstreamUrl: string
   nowSeconds: number
+  /** What an MCP request asks, when the gateway read it (a JSON-RPC response has no method). */
+  mcp?: { method: string | null; tool: string | null } | undefined
 }
 
 export function invokerClaims(t: TokenRequest): InvokerClaims {
   const invoker: Invoker = { id: t.invoker.id, kind: t.invoker.kind, meta: t.invoker.meta }
   if (t.invoker.label !== undefined) invoker.label = t.invoker.label
-  return {
+  const claims: InvokerClaims = {
     invoker,
     auth: t.auth,
     iss: t.issuer,
@@ -51,6 +55,8 @@ export function invokerClaims(t: TokenRequest): InvokerClaims {
     htm: t.method,
     htu: t.upstreamUrl,
   }
+  if (t.mcp?.method != null) claims.mcp = t.mcp.tool !== null ? { method: t.mcp.method, tool: t.mcp.tool } : { method: t.mcp.method }
+  return claims
 }
 
 const encoder = new TextEncoder()

@@ -34,6 +34,7 @@ import {
 } from '../types.ts'
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
 import { compileEdgeSettings } from './edge.ts'
+import { addMcpAudiences, compileMcp, mcpMetadataClash } from './mcp.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
 import { hostsOverlap } from '../../pipeline/route/match.ts'
 import { canonicalHost } from './hosts.ts'
@@ -197,7 +198,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
     issuers: new Set(Object.keys(gateway.value.issuers)),
     signers: new Set(Object.keys(gateway.value.signers)),
   }
-  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env, declared }
+  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env, declared, gatewayIssuer: gateway.value.issuer }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
   // Every pack a file defines, compiled or not: a key naming a broken pack is not a second error.
@@ -216,6 +217,13 @@ export function compilePolicies(input: CompileInput): CompileResult {
     compiledPacks.push(pack)
   }
   checkRouteOverlaps(compiledPacks, packOrigin, errors)
+  const metadataClash = mcpMetadataClash(compiledPacks)
+  if (metadataClash) {
+    errors.push((packOrigin.get(metadataClash.pack.id) as Located<RawPackFile>).error(['protocol'], `pack "${metadataClash.pack.id}" has the resource of pack "${metadataClash.other.id}": one metadata URL cannot describe both`))
+  }
+  for (const name of addMcpAudiences(compiledPacks, issuers)) {
+    errors.push(gateway.error(['issuers', name], 'an issuer needs an audience (or an MCP pack that accepts its tokens)'))
+  }
   const packIds = new Set(compiledPacks.map((p) => p.id))
   for (const [name, key] of Object.entries(gateway.value.api_keys)) {
     key.packs?.forEach((id, i) => {
@@ -327,6 +335,8 @@ interface PackContext {
    * compile is not reported again (its own error says what is wrong), nor given a "did you mean".
    */
   declared: { keyNames: ReadonlySet<string>; issuers: ReadonlySet<string>; signers: ReadonlySet<string> }
+  /** The gateway's `issuer` (its public URL): the origin of an MCP pack's default resource. */
+  gatewayIssuer: string
 }
 
 function compilePack(located: Located<RawPackFile>, context: PackContext, errors: PolicyError[]): CompiledPack | null {
@@ -415,6 +425,20 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
   const envelope = compileEnvelopePack(raw, auth, context, located, errors)
   const edge = compileEdgeSettings(raw, agents)
   for (const problem of edge.problems) errors.push(located.error(problem.path, problem.message))
+  const requiredScopes = { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) }
+  const mcp = compileMcp({
+    raw,
+    gatewayIssuer: context.gatewayIssuer,
+    host,
+    pathPrefix,
+    bearerIssuers,
+    issuers: context.issuers,
+    requiredScopes,
+    compileList,
+    // Tool names keep their case (MCP compares them exactly).
+    compilePattern: (name) => compilePattern(name, false),
+    error: (path, message, onKey) => errors.push(located.error(path, message, onKey)),
+  })
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -431,10 +455,11 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     agents,
     rateLimits,
     bearerIssuers,
-    requiredScopes: { all: scopes(raw.bearer?.scopes?.all_of), any: scopes(raw.bearer?.scopes?.any_of) },
+    requiredScopes,
     cors,
     envelope,
     ...edge.settings,
+    mcp,
   }
 }
 
@@ -620,7 +645,7 @@ function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[])
     out[name] = {
       name,
       issuer: raw.issuer,
-      audiences: Array.isArray(raw.audience) ? raw.audience : [raw.audience],
+      audiences: raw.audience === undefined ? [] : Array.isArray(raw.audience) ? [...raw.audience] : [raw.audience],
       algorithms: raw.algorithms,
       typ: raw.typ ?? null,
       clockToleranceSeconds: Math.round(parseDuration(raw.clock_tolerance) / 1000),
@@ -651,6 +676,7 @@ function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[])
           }
         : null,
       claims: compileClaims(raw.claims, { id: ['sub', 'client_id'], kind: 'service' }),
+      mcpResources: [],
     }
   }
   return out
@@ -728,6 +754,9 @@ function compileRateLimits(
     methods?.forEach((method, j) => {
       if (!HTTP_METHOD.test(method)) errors.push(located.error(at('when', 'method', ...(Array.isArray(rule.when?.method) ? [j] : [])), `"${method}" is not an HTTP method`))
     })
+    if ((rule.by === 'tool' || rule.when?.tool !== undefined) && raw.protocol !== 'mcp') {
+      errors.push(located.error(at(rule.by === 'tool' ? 'by' : 'when'), 'tools are known on MCP packs only (protocol: mcp)'))
+    }
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name)) {
@@ -743,7 +772,7 @@ function compileRateLimits(
       limit: rule.limit,
       windowMs,
       algorithm: rule.algorithm,
-      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents },
+      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents, tools: list(rule.when?.tool)?.map((tool) => compilePattern(tool, false)) },
       onError: rule.on_error,
       localLimit: Math.max(1, Math.floor(rule.limit * (rule.local_fraction ?? DEFAULT_LOCAL_FRACTION))),
     })

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import { size } from './size.ts'
+import { mcpSettingsSchema } from './mcp-schema.ts'
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/
 
@@ -54,8 +55,8 @@ const rateLimit = z
     id: identifier.describe('Names the rule in headers and logs.'),
     by: z
       .string()
-      .regex(/^(invoker|ip|pack|agent|api_key|org|meta\.[A-Za-z0-9_-]+)$/, {
-        message: 'by is one of invoker, ip, pack, agent, api_key, org, meta.<field>',
+      .regex(/^(invoker|ip|pack|agent|api_key|org|tool|meta\.[A-Za-z0-9_-]+)$/, {
+        message: 'by is one of invoker, ip, pack, agent, api_key, org, tool, meta.<field>',
       }),
     limit: z.number().int().positive().describe('Requests per window; for token_bucket, the bucket size and the refill per window.'),
     window: duration.describe('Between 1s and 1d.'),
@@ -65,6 +66,7 @@ const rateLimit = z
         kind: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
         method: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
         agent: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+        tool: z.union([z.string(), z.array(z.string()).min(1)]).optional().describe('MCP packs: tool name(s) of a tools/call, "*" a wildcard.'),
       })
       .strict()
       .optional(),
@@ -93,6 +95,8 @@ const agent = z
   .strict()
 
 export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
+
+const mcpSettings = mcpSettingsSchema(rule)
 
 const origin = z
   .string()
@@ -170,6 +174,8 @@ export const packFile = z
       .strict()
       .optional()
       .describe('What a signed request (RFC 9421) must be to call this pack.'),
+    protocol: z.enum(['http', 'mcp']).default('http').describe('mcp: an MCP server (Streamable HTTP) with OAuth discovery, audience-bound tokens and per-tool policy.'),
+    mcp: mcpSettings.optional().describe('Settings of an MCP pack (protocol: mcp).'),
     cors: z
       .object({
         origins: z.array(origin).min(1).describe('Browser origins allowed to call the pack (CORS) and trusted for cookie-authenticated unsafe requests (CSRF).'),
@@ -242,7 +248,7 @@ const issuerEntry = z
       .regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Worker secret (e.g. A2A_SHARED_SECRET), never the secret itself' })
       .optional()
       .describe('Name of the Worker secret holding an HS256 shared secret.'),
-    audience: z.union([z.string(), z.array(z.string()).min(1)]).describe('Accepted aud value(s).'),
+    audience: z.union([z.string(), z.array(z.string()).min(1)]).optional().describe('Accepted aud value(s). MCP packs that accept the issuer add their resource (for them alone); an issuer needs one or the other.'),
     algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'HS512'])).min(1).describe('Pinned algorithms.'),
     typ: z.string().optional().describe('Required typ header, e.g. at+jwt (RFC 9068).'),
     clock_tolerance: duration.default('30s').describe('Allowed clock skew for exp, nbf, iat.'),
@@ -391,7 +397,7 @@ export const fixtureFile = z.array(
   z
     .object({
       name: z.string().min(1),
-      request: z.object({ method: z.string().default('GET'), url: z.string().url() }).strict(),
+      request: z.object({ method: z.string().default('GET'), url: z.string().url(), tool: z.string().min(1).optional().describe('MCP packs: the tool of a tools/call.') }).strict(),
       invoker: fixtureInvoker,
       at: z.string().optional().describe('The time of the decision (ISO 8601); now when absent.'),
       expect: z
@@ -407,6 +413,7 @@ export const fixtureFile = z.array(
 )
 
 export type RawPackFile = z.output<typeof packFile>
+export type RawMcpSettings = z.output<typeof mcpSettings>
 export type RawGatewayFile = z.output<typeof gatewayFile>
 export type RawRule = z.output<typeof rule>
 export type RawIssuer = z.output<typeof issuerEntry>

@@ -12,12 +12,15 @@ export interface Granted {
   readonly authentication: Authentication
   /** Shared by every request that reuses the answer: read, never changed. */
   readonly scopes: Set<string>
+  /** The token's audiences the issuer knows, held against each pack's (`audienceAccepted`). */
+  readonly audiences: readonly string[]
 }
 
 /** Bytes a cached {@link Granted} holds, for the caches' byte bound. */
 export function grantedBytes(granted: Granted): number {
   let bytes = jsonBytes(granted.authentication)
   for (const scope of granted.scopes) bytes += scope.length * 2 + 16
+  for (const audience of granted.audiences) bytes += audience.length * 2 + 16
   return bytes
 }
 

@@ -15,6 +15,7 @@ import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
 import { grantedScopes, mapClaims, missingScopes, type Claims, type UnmappedClaims } from '../claims.ts'
 import type { AuthnResult } from '../result.ts'
+import { audienceAccepted, tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 import { Introspector } from './introspect.ts'
 import { issuerKeySources, type IssuerKeySource } from './issuer-keys.ts'
@@ -53,7 +54,7 @@ interface Reused {
   header: { alg: string; kid?: string }
 }
 
-type Verified = { ok: true; granted: Granted } | { ok: false; result: AuthnResult }
+type Verified = { ok: true; granted: Granted; issuer: CompiledIssuer } | { ok: false; result: AuthnResult }
 
 export class BearerVerifier {
   readonly #byIss = new Map<string, CompiledIssuer>()
@@ -83,6 +84,8 @@ export class BearerVerifier {
       ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env, note)
       : await this.#introspect(token, issuers.opaque, pack, env, note)
     if (!verified.ok) return verified.result
+    // So are audiences: a token for an MCP pack's resource opens that pack alone (RFC 8707).
+    if (!audienceAccepted(verified.granted.audiences, verified.issuer, pack)) return invalid(pack, 'audience', verified.issuer.name)
     // Scopes are the pack's own requirement: checked on every use, cached answer or not.
     const { authentication, scopes } = verified.granted
     const missing = missingScopes(scopes, pack.requiredScopes)
@@ -122,7 +125,7 @@ export class BearerVerifier {
     if (!outcome.ok) return outcome
     const authentication = use.map(issuer, outcome.claims)
     if (typeof authentication === 'string') return { ok: false, problem: authentication, issuer: issuer.name }
-    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims) }
+    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims), audiences: tokenAudiences(outcome.claims['aud'], issuer) }
     if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header: outcome.header }, reuseTtlMs(issuer, outcome.claims))
     return { ok: true, issuer, granted }
   }
@@ -152,7 +155,7 @@ export class BearerVerifier {
 
   async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
     const outcome = await this.verifyJwt(token, accepted, env, BEARER_USE, note)
-    if (outcome.ok) return { ok: true, granted: outcome.granted }
+    if (outcome.ok) return { ok: true, granted: outcome.granted, issuer: outcome.issuer }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(outcome.issuer, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, outcome.issuer) }
   }
@@ -160,7 +163,7 @@ export class BearerVerifier {
   async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
     if (issuer === null) return { ok: false, result: invalid(pack, 'malformed', null) }
     const outcome = await this.#introspector.introspect(token, issuer, env, note)
-    if (outcome.ok) return { ok: true, granted: outcome.granted }
+    if (outcome.ok) return { ok: true, granted: outcome.granted, issuer }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(issuer.name, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, issuer.name) }
   }

@@ -21,6 +21,7 @@ import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import { grantedScopes, mapClaims, type Claims, type UnmappedClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
+import { tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 
 export type IntrospectionProblem =
@@ -130,5 +131,5 @@ function judge(claims: Claims, issuer: CompiledIssuer, now: number): Introspecti
   if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
   if (typeof authentication === 'string') return { ok: false, problem: authentication }
-  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims) }, at: now }
+  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(aud, issuer) }, at: now }
 }

@@ -15,6 +15,7 @@ import type { Authentication } from '../../../invoker.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { CompiledPack, CompiledSession } from '../../../policy/types.ts'
 import { AnswerCache, jsonBytes } from '../answer-cache.ts'
+import { audienceAccepted } from '../bearer/audience.ts'
 import { frozen } from '../bearer/granted.ts'
 import type { BearerVerifier, JwtUse } from '../bearer/index.ts'
 import { mapClaims, type UnmappedClaims } from '../claims.ts'
@@ -55,7 +56,9 @@ export class SessionVerifier {
     const verify = this.#session.verify
     if (verify.by === 'jwt') {
       const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse, note)
-      if (outcome.ok) return { kind: 'ok', authentication: outcome.granted.authentication }
+      if (outcome.ok) {
+        return audienceAccepted(outcome.granted.audiences, outcome.issuer, pack) ? { kind: 'ok', authentication: outcome.granted.authentication } : refused(pack)
+      }
       if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
       return refused(pack, outcome.problem === 'claim_too_large' || outcome.problem === 'id_reserved' ? outcome.problem : undefined)
     }

@@ -1,0 +1,47 @@
+/**
+ * The tool decision, pure like `decide()` (shared with `explain` and the policy fixtures): the
+ * pack's (and agent's) lists have already admitted the caller; every `tools.names` entry whose
+ * glob matches the tool then narrows that, deny winning; a tool no entry names gets the
+ * policy's `default`. Globs go through the rules' own compiled patterns and matcher, so tool
+ * names and rule values are matched alike. Tool names are compared with their case
+ * (MCP 2025-11-25: "Tool names SHOULD be considered case-sensitive").
+ *
+ * @module
+ */
+import type { Authentication } from '../../invoker.ts'
+import type { CompiledToolPolicy } from '../../policy/types.ts'
+import { firstMatch, patternMatches, type Decision } from '../authorize/decide.ts'
+
+/** A tool is called by a POST; rules with `method` are held against that, whichever request lists it. */
+const CALL_METHOD = 'POST'
+
+export function decideTool(tools: CompiledToolPolicy, authn: Authentication, tool: string): Decision {
+  let named = false
+  let admittedBy: string | null = null
+  for (const entry of tools.entries) {
+    if (!patternMatches(entry.pattern, tool)) continue
+    named = true
+    const denied = firstMatch(entry.deny, authn, CALL_METHOD)
+    if (denied) return { allowed: false, list: 'tool_deny', rule: denied.ref }
+    if (entry.allow) {
+      const allowed = firstMatch(entry.allow, authn, CALL_METHOD)
+      if (!allowed) return { allowed: false, list: 'tool_allow', rule: null }
+      admittedBy = allowed.ref
+    }
+  }
+  if (!named && tools.default === 'deny') return { allowed: false, list: 'tool_default', rule: null }
+  return { allowed: true, rule: admittedBy }
+}
+
+/** Whether the caller may call each tool of a list, each name decided once. */
+export function toolAllowance(tools: CompiledToolPolicy, authn: Authentication): (tool: string) => boolean {
+  const decided = new Map<string, boolean>()
+  return (tool) => {
+    let allowed = decided.get(tool)
+    if (allowed === undefined) {
+      allowed = decideTool(tools, authn, tool).allowed
+      decided.set(tool, allowed)
+    }
+    return allowed
+  }
+}
