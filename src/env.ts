@@ -8,6 +8,7 @@ import type { DegradedInput } from './degraded.ts'
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
+import type { Recheck } from './pipeline/authenticate/recheck.ts'
 import type { ExpectedDigest } from './pipeline/authenticate/envelope/expected-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { RouteMatch } from './pipeline/route/match.ts'
@@ -64,6 +65,8 @@ export interface GatewayEnv {
     trace: TraceContext
     /** Milliseconds the backend took to send its response headers, once forwarded. */
     upstreamMs: number | undefined
+    /** Asks again about the credential the request came with (open streams); `null`: nothing to ask. */
+    recheck: Recheck | null
   }
 }
 

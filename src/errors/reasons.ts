@@ -36,6 +36,7 @@ export type Reason =
   | { reason: 'method_override_invalid'; problem: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
+  | { reason: 'concurrency_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
   | { reason: 'admin_unauthorized' }
   | { reason: 'admin_bad_request'; problem: string }
@@ -43,6 +44,7 @@ export type Reason =
   | { reason: 'admin_key_not_found' }
   | { reason: 'upstream_unreachable' }
   | { reason: 'upstream_timeout'; timeoutMs: number }
+  | { reason: 'upload_stalled'; idleMs: number }
   | { reason: 'signing_keys_unavailable'; problem: string }
   | { reason: 'internal' }
 

@@ -109,6 +109,7 @@ function capnp(gateways: GatewaySpec[], ports: number[], dir: string): string {
       return `const ${ident(g.name)} :Workerd.Worker = (
   modules = [ (name = "gateway.js", esModule = embed "gateway.js") ],
   compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityFlags = ["enable_request_signal"],
   bindings = [
 ${bindings.join('\n')}
   ],${storage}
