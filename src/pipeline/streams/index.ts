@@ -103,16 +103,19 @@ async function takeSlots(c: Context<GatewayEnv>, rules: CompiledConcurrency[], s
     // A digest, not the value: ids and addresses stay out of the store's keys.
     const counter = `${pack.id}:${rule.id}:${(await sha256Hex(value)).slice(0, 32)}`
     const outcome = await table.acquire(rule, counter, c.get('requestId'))
-    if (outcome.failure !== null) {
-      c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut })
-      noteDegraded(c, { kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed' })
-    }
     // Given back at the end even when the store's answer never came: the call may have landed.
     if (outcome.admitted || outcome.failure !== null) hold.add({ rule, counter, held: outcome.held })
+    if (outcome.failure !== null) {
+      c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut })
+      if (rule.onError === 'deny') {
+        keepUntil(c, hold.release())
+        throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
+      }
+      noteDegraded(c, { kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed' })
+    }
     if (!outcome.admitted) {
       keepUntil(c, hold.release())
       c.set('rateLimitHeaders', withConcurrency(c.get('rateLimitHeaders'), rules, [...counted, { rule, open: outcome.open }]))
-      if (outcome.failure !== null) throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
       throw new GatewayError({ reason: 'concurrency_limited', rule: rule.id, retryAfterSeconds: CONCURRENCY_RETRY_AFTER_S })
     }
     counted.push({ rule, open: outcome.open })
