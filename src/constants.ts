@@ -284,6 +284,15 @@ export const CONCURRENCY_RETRY_AFTER_S = 1
  */
 export const CONCURRENCY_REFUSAL_MEMORY_MS = 250
 
+/**
+ * A slot whose request ended stays taken in the store, parked in its isolate, for at most this
+ * long before it is given back (the parked slots of a key together, in one call): a request of
+ * the same key that starts meanwhile in that isolate takes one over with no store call (a
+ * client's next request on a warm connection; a steady stream of one key's requests then costs
+ * almost no store calls). Short, because another isolate sees the slot as taken until then.
+ */
+export const CONCURRENCY_SLOT_PARK_MS = 100
+
 /** Concurrency counters one isolate keeps state for (open slots, refusals); the oldest idle one leaves first. */
 export const CONCURRENCY_COUNTERS_MAX_ENTRIES = 10_000
 

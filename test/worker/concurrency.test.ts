@@ -7,8 +7,11 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Bindings } from '../../src/env.ts'
+import { CONCURRENCY_SLOT_PARK_MS } from '../../src/constants.ts'
+import { generateApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
+import { countingNamespace } from './faulty-store.ts'
 import { gateway, mintKey, type Gateway, type MintedKey } from './harness.ts'
-import { backendSaw, logLines, openSse, sleep, type SseClient } from './stream-helpers.ts'
+import { backendSaw, logLines, openSse, openWs, sleep, type SseClient } from './stream-helpers.ts'
 
 type StoreName = 'upstash' | 'durable_object'
 const STORES: StoreName[] = ['upstash', 'durable_object']
@@ -169,5 +172,59 @@ describe('when the store cannot answer a concurrency rule', () => {
     const again = await admittedWithin(local.gw, `/${local.pack}/sse-ticks`, as(alice), 3_000)
     expect(again.stream?.response.status).toBe(200)
     await again.stream?.close()
+  })
+})
+
+describe('store calls (issue 15 budgets), counted at the Durable Object namespace', () => {
+  it('a concurrency rule costs one call when a request starts and one when it ends, plus one per renewal period; rechecks cost none per event or message', async () => {
+    const counting = countingNamespace(env.GATEWAY_STORE)
+    const pack = uniquePack()
+    const ADMIN = 'test-admin-token-that-is-long-enough'
+    const gw = gateway(
+      { [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 5 }\nstreams: { recheck: 1s }\n` },
+      `issuer: https://gateway.test\nconcurrency_lease: 3s\napi_keys:\n${alice.yaml}`,
+      undefined,
+      { GATEWAY_STORE: counting.namespace, GATEWAY_ADMIN_TOKEN: ADMIN },
+    )
+    const plain = await gw.fetch(`/${pack}/x`, as(alice))
+    await plain.json()
+    // The ended request's slot is parked for CONCURRENCY_SLOT_PARK_MS, then given back.
+    await sleep(CONCURRENCY_SLOT_PARK_MS + 200)
+    expect(counting.calls('cc:')).toBe(2)
+    // Back to back, a request of the same key takes over the slot the last one parked: no call.
+    for (let i = 0; i < 5; i++) await (await gw.fetch(`/${pack}/x`, as(alice))).json()
+    await sleep(CONCURRENCY_SLOT_PARK_MS + 200)
+    expect(counting.calls('cc:')).toBe(4)
+
+    // A runtime key's stream: 50 events (one every 50 ms) and 25 WebSocket messages over 2.5 s.
+    const { key, keyId } = generateApiKey()
+    const minted = await gw.fetch('/.well-known/invoker-gateway/keys', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: `budget-${keyId.toLowerCase()}`, packs: [pack] }),
+    })
+    expect(minted.status).toBe(201)
+    const keyCallsBefore = counting.calls('keys:')
+    const slotCallsBefore = counting.calls('cc:')
+    const sse = await openSse(gw, `/${pack}/sse-ticks?ms=50`, { headers: { 'x-api-key': key } })
+    const ws = await openWs(gw, `/${pack}/ws`, { 'x-api-key': key })
+    for (let i = 0; i < 25; i++) {
+      ws.send(`m${i}`)
+      await sleep(100)
+    }
+    expect(sse.text().split('data: ').length).toBeGreaterThan(40)
+    expect(ws.messages.length).toBeGreaterThan(20)
+    await sse.close()
+    ws.close()
+    await ws.closed
+    await sleep(CONCURRENCY_SLOT_PARK_MS + 200)
+    // Two opens (one lookup each, or one shared), then at most one lookup per recheck period
+    // for the key, shared by both streams: 2.5 s of rechecks every second.
+    expect(counting.calls('keys:') - keyCallsBefore).toBeLessThanOrEqual(2 + 4)
+    // Two requests: two acquisitions and two releases, and renewals every 1 s (a third of 3 s)
+    // shared by both: at most three in 2.5 s.
+    const slotCalls = counting.calls('cc:') - slotCallsBefore
+    expect(slotCalls).toBeGreaterThanOrEqual(4)
+    expect(slotCalls).toBeLessThanOrEqual(4 + 3)
   })
 })

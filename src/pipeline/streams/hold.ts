@@ -15,18 +15,18 @@ export interface HeldSlot {
   rule: CompiledConcurrency
   counter: string
   held: SlotOutcome['held']
+  /** The slot's id in the store (the request's own, or a parked one it took over). */
+  slotId: string
 }
 
 export class Hold {
   readonly #table: SlotTable
-  readonly #slotId: string
   readonly #slots: HeldSlot[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
   #released: Promise<void> | null = null
 
-  constructor(table: SlotTable, slotId: string) {
+  constructor(table: SlotTable) {
     this.#table = table
-    this.#slotId = slotId
   }
 
   /** Every slot counted (including those only attempted: a timed-out acquire may have landed). */
@@ -50,7 +50,7 @@ export class Hold {
       this.#slots.map(async (slot) => {
         if (slot.held !== 'store') return
         // A slot the store no longer had is not taken again: the request goes on uncounted.
-        if ((await this.#table.renew(slot.rule, slot.counter, this.#slotId)) === 'lost') slot.held = 'none'
+        if ((await this.#table.renew(slot.rule, slot.counter, slot.slotId)) === 'lost') slot.held = 'none'
       }),
     )
     if (this.#released === null) this.startRenewals()
@@ -61,7 +61,7 @@ export class Hold {
     if (this.#released !== null) return this.#released
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#released = Promise.all(this.#slots.map((slot) => this.#table.release(slot.rule, slot.counter, this.#slotId, slot.held))).then(() => undefined)
+    this.#released = Promise.all(this.#slots.map((slot) => this.#table.release(slot.rule, slot.counter, slot.slotId, slot.held))).then(() => undefined)
     return this.#released
   }
 }

@@ -82,3 +82,4 @@ export function relayBody(body: ReadableStream<Uint8Array>, hooks: RelayHooks): 
     },
   }
 }
+
