@@ -65,7 +65,9 @@ export async function openWs(gw: Gateway, path: string, headers: Record<string, 
   const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => (resolveClosed = resolve))
   if (socket !== null) {
     socket.accept()
-    socket.addEventListener('message', (event) => messages.push(typeof event.data === 'string' ? event.data : `<${(event.data as ArrayBuffer).byteLength} bytes>`))
+    socket.addEventListener('message', (event) => {
+      messages.push(typeof event.data === 'string' ? event.data : `<${(event.data as ArrayBuffer).byteLength} bytes>`)
+    })
     socket.addEventListener('close', (event) => {
       resolveClosed({ code: event.code, reason: event.reason, at: Date.now() })
       try {
