@@ -639,7 +639,7 @@ function render(r: {
     '',
     '## Concurrency rules (issue 15)',
     '',
-    'One concurrency rule (by invoker, limit 10,000, never refusing; `on_error: deny`) on the API-key route, against the same route without it: throughput under load and added p50 at rest as medians of the per-round ratios and differences; store calls counted during the load runs. A request takes its slot in one store call before it is forwarded and gives it back in one more when its answer has been sent (its body is then passed through the gateway chunk by chunk, to know when it ends); an open one is renewed once per third of `concurrency_lease`, which these short requests never reach.',
+    'One concurrency rule (by invoker, limit 10,000, never refusing; `on_error: deny`) on the API-key route, against the same route without it: throughput under load and added p50 at rest as medians of the per-round ratios and differences; store calls counted during the load runs. A request takes its slot before it is forwarded and gives it back when its answer has been sent (its body passes through the gateway chunk by chunk, to know when it ends): at most one store call each, none when it takes over the slot a request of the same key parked in the isolate less than 100 ms before (the load generator\'s one key does so almost always); an open one is renewed once per third of `concurrency_lease`, which these short requests never reach.',
     '',
     '| store | throughput with the rule / without | added p50 at rest µs | store calls per request | HTTP round trips per request |',
     '|---|---:|---:|---:|---:|',
