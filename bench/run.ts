@@ -12,6 +12,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { Agent, request as httpRequest } from 'node:http'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { cpus, totalmem, type as osType, release } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -36,6 +37,12 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 16)
 const COMPATIBILITY_DATE = '2026-11-01'
 const OUT = resolve('bench/out')
+/**
+ * `BENCH_ONLY=concurrency,rate limit` measures only the rows whose names contain one of these
+ * (plus the bare Worker and the API-key row, which the ratios need; in the CPU loop, the floor
+ * and the API-key case), and writes bench/out/RESULTS-only.md instead of bench/RESULTS.md.
+ */
+const ONLY = (process.env['BENCH_ONLY'] ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 const run = promisify(execFile)
 
 interface Config {
@@ -85,6 +92,8 @@ function benchPolicies(backend: string, keyId: string, sha256: string, signerJwk
       { path: 'bench/mcpplain.yaml', text: `pack: mcpplain\nupstream: ${backend}\nmatch: { path_prefix: /mcpplain }\nprotocol: mcp\nauth: [api_key, bearer]\n` },
       // One rule that never refuses: the cost of counting, not of refusing.
       { path: 'bench/limited.yaml', text: `pack: limited\nupstream: ${backend}\nmatch: { path_prefix: /limited }\nauth: [api_key]\nrate_limits:\n  - { id: per-invoker, by: invoker, limit: 1000000000, window: 1m, on_error: deny }\n` },
+      // One concurrency rule that never refuses (issue 15): the cost of taking and giving back a slot.
+      { path: 'bench/concurrent.yaml', text: `pack: concurrent\nupstream: ${backend}\nmatch: { path_prefix: /concurrent }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 10000, on_error: deny }\n` },
       // Bursts of one fresh invoker each (an anonymous caller per client address).
       { path: 'bench/burst.yaml', text: `pack: burst\nupstream: ${backend}\nmatch: { path_prefix: /burst }\nauth: [api_key]\nanonymous: allow\nrate_limits:\n  - { id: per-invoker, by: invoker, limit: 1000000000, window: 1m, on_error: deny }\n` },
     ],
@@ -157,6 +166,7 @@ function capnp(workers: WorkerSpec[]): string {
       return `const ${camel(w.name)} :Workerd.Worker = (
   modules = [ (name = "index.js", esModule = embed "${w.bundle ?? w.name}/dist/index.js") ],
   compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityFlags = ["enable_request_signal"],
   bindings = [
 ${bindings}${storeBinding}
   ],${store}
@@ -299,7 +309,8 @@ async function measureCpu(pid: number, port: number): Promise<CpuResult[]> {
     { name: 'gateway: MCP tools/list of 1,000 tools (JSON), filtered', key: 'mcp_list' },
     { name: 'gateway: MCP tools/list of 1,000 tools (SSE), pack without tools', key: 'mcp_list_sse_plain' },
     { name: 'gateway: MCP tools/list of 1,000 tools (SSE), filtered', key: 'mcp_list_sse' },
-  ]
+    { name: 'gateway: API key + 1 concurrency rule (Durable Object)', key: 'concurrency' },
+  ].filter((c) => ONLY.length === 0 || c.key === 'floor' || c.key === 'api_key' || ONLY.some((only) => c.name.includes(only)))
   const call = async (key: string, n: number): Promise<void> => {
     const response = await fetch(`http://127.0.0.1:${port}/?case=${key}&n=${n}`)
     if (response.status !== 200) throw new Error(await response.text())
@@ -411,7 +422,9 @@ async function main(): Promise<void> {
     ]),
   )
 
-  const workerdBin = resolve('node_modules/.bin/workerd')
+  // The binary itself: node_modules/.bin/workerd is a Node script that starts it as a child, so
+  // its pid's CPU time is not workerd's, and stopping it would leave workerd running.
+  const workerdBin = (createRequire(import.meta.url)('workerd') as { default: string }).default
   const launched = Date.now()
   const workerd = spawn(workerdBin, ['serve', join(OUT, 'workerd.capnp')], { stdio: ['ignore', 'ignore', 'inherit'] })
   const stopAll = (): void => {
@@ -424,7 +437,7 @@ async function main(): Promise<void> {
     await waitForPort(ports.gateway, Date.now() + 30_000)
     const listening = Date.now() - launched
 
-    const configs: Config[] = [
+    const all: Config[] = [
       { name: 'bare', worker: 'bare', path: '/keyed/x', headers: {} },
       { name: 'hono-jwt (bearer, jwk + proxy)', worker: 'hono-jwt', path: '/keyed/x', headers: { authorization: `Bearer ${bearer}` } },
       { name: MINIMAL_SIGNER, worker: 'minimal-signer', path: '/keyed/x', headers: { 'x-api-key': key } },
@@ -435,7 +448,10 @@ async function main(): Promise<void> {
       { name: 'gateway: anonymous', worker: 'gateway', path: '/open/x', headers: { 'cf-connecting-ip': '192.0.2.10' } },
       { name: 'gateway: API key + 1 rate limit (Durable Object)', worker: 'gateway', path: '/limited/x', headers: { 'x-api-key': key } },
       ...(upstash ? [{ name: 'gateway: API key + 1 rate limit (Upstash)', worker: 'gateway-upstash', path: '/limited/x', headers: { 'x-api-key': key } } as Config] : []),
+      { name: 'gateway: API key + 1 concurrency rule (Durable Object)', worker: 'gateway', path: '/concurrent/x', headers: { 'x-api-key': key } },
+      ...(upstash ? [{ name: 'gateway: API key + 1 concurrency rule (Upstash)', worker: 'gateway-upstash', path: '/concurrent/x', headers: { 'x-api-key': key } } as Config] : []),
     ]
+    const configs = all.filter((c) => ONLY.length === 0 || c.name === 'bare' || c.name === 'gateway: API key' || ONLY.some((only) => c.name.includes(only)))
     const url = (c: Config): string => `http://127.0.0.1:${ports[c.worker]}${c.path}`
 
     // Startup: the first request to each isolate (module evaluation, key import) against the next ones.
@@ -455,18 +471,22 @@ async function main(): Promise<void> {
     // Store calls of the rate-limit rows: Durable Object RPCs counted by the bench's gateway
     // entry, Upstash commands (and HTTP round trips) counted by the REST adapter.
     if (upstash) await control(upstash, 'watch?match=igw:rl:')
+    if (upstash) await control(upstash, 'watch?match=igw:cc:')
     const storeCalls = async (c: Config): Promise<{ calls: number; roundTrips: number }> => {
+      const slots = c.path.startsWith('/concurrent')
       if (c.worker === 'gateway-upstash' && upstash) {
-        const stats = ((await (await control(upstash, 'stats?match=igw:rl:')).json()) as { result: { commands: number; requests: number } }).result
+        const stats = ((await (await control(upstash, `stats?match=igw:${slots ? 'cc' : 'rl'}:`)).json()) as { result: { commands: number; requests: number } }).result
         return { calls: stats.commands, roundTrips: stats.requests }
       }
-      const calls = ((await (await fetch(`http://127.0.0.1:${ports[c.worker]}/__bench/store-calls`)).json()) as { calls: number }).calls
+      const counts = (await (await fetch(`http://127.0.0.1:${ports[c.worker]}/__bench/store-calls`)).json()) as { calls: number; slotCalls: number }
+      const calls = slots ? counts.slotCalls : counts.calls
       return { calls, roundTrips: calls }
     }
     const limitedRows = configs.filter((c) => c.path.startsWith('/limited'))
+    const concurrentRows = configs.filter((c) => c.path.startsWith('/concurrent'))
     const callsPerRun = new Map<string, { calls: number; roundTrips: number; requests: number }[]>()
     const loads = await interleaved(configs, 'load', async (c) => {
-      if (!limitedRows.includes(c)) return load(url(c), c.headers, workerd.pid as number)
+      if (!limitedRows.includes(c) && !concurrentRows.includes(c)) return load(url(c), c.headers, workerd.pid as number)
       const before = await storeCalls(c)
       const sample = await load(url(c), c.headers, workerd.pid as number)
       const after = await storeCalls(c)
@@ -515,6 +535,21 @@ async function main(): Promise<void> {
       }
     })
 
+    const concurrencyRows = concurrentRows.map((c) => {
+      const loadRuns = loads.get(c.name) ?? []
+      const keyedRuns = loads.get(apiKeyName) ?? []
+      const restRuns = latencies.get(c.name) ?? []
+      const keyedRest = latencies.get(apiKeyName) ?? []
+      const runs = callsPerRun.get(c.name) ?? []
+      return {
+        name: c.name,
+        throughputRatio: median(loadRuns.map((r, i) => r.value.rps / (keyedRuns[i]?.value.rps ?? NaN))),
+        addedP50: median(restRuns.map((r, i) => r.value.p50 - (keyedRest[i]?.value.p50 ?? NaN))),
+        callsPerRequest: median(runs.map((r) => r.calls / r.requests)),
+        roundTripsPerRequest: median(runs.map((r) => r.roundTrips / r.requests)),
+      }
+    })
+
     console.error('CPU micro-benchmark…')
     const cpu = await measureCpu(workerd.pid as number, ports.cpu)
 
@@ -532,8 +567,8 @@ async function main(): Promise<void> {
     })
 
     const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; ${osType()} ${release()}; Node ${process.version}; workerd ${(await run(workerdBin, ['--version'])).stdout.trim()}`
-    const report = render({ startedAt, machine, rows, latencyRows, leaseRows, cpu, startup, listening, bundles: { bare, 'hono-jwt': honoJwt, gateway } })
-    writeFileSync('bench/RESULTS.md', report)
+    const report = render({ startedAt, machine, rows, latencyRows, leaseRows, concurrencyRows, cpu, startup, listening, bundles: { bare, 'hono-jwt': honoJwt, gateway } })
+    writeFileSync(ONLY.length > 0 ? join(OUT, 'RESULTS-only.md') : 'bench/RESULTS.md', report)
     console.log(report)
   } finally {
     stopAll()
@@ -568,6 +603,7 @@ function render(r: {
   rows: { name: string; rps: number; p50: number; p99: number; rpsRatio: number; addedP99: number; workerdCpu: number }[]
   latencyRows: { name: string; p50: number; p90: number; p99: number; addedP50: number; addedP90: number; addedP99: number }[]
   leaseRows: { name: string; throughputRatio: number; addedP50: number; callsPer1000: number; roundTripsPer1000: number; burst: number[] }[]
+  concurrencyRows: { name: string; throughputRatio: number; addedP50: number; callsPerRequest: number; roundTripsPerRequest: number }[]
   cpu: CpuResult[]
   startup: Record<string, { first: number; steady: number }>
   listening: number
@@ -646,6 +682,19 @@ function render(r: {
         : []
     })(),
     'Budgets (issue 13): ≥ 90% of the throughput without the rule on both stores; ≤ 0.1 ms (100 µs) added p50 at rest for a request admitted from a lease; report store round trips per 1,000 admitted requests of one hot invoker (target ≤ 20); ≤ 3 store calls for a burst of 200. A store call is one Durable Object RPC or one Upstash command (the Upstash client may carry several commands in one HTTP round trip). The machine is shared with other test runs: compare ratios within this run.',
+    '',
+    '## Concurrency rules (issue 15)',
+    '',
+    'One concurrency rule (by invoker, limit 10,000, never refusing; `on_error: deny`) on the API-key route, against the same route without it: throughput under load and added p50 at rest as medians of the per-round ratios and differences; store calls counted during the load runs. A request takes its slot before it is forwarded and gives it back when its answer has been sent (its body passes through the gateway chunk by chunk, to know when it ends): at most one store call each, none when it takes over the slot a request of the same key parked in the isolate less than 100 ms before (the load generator\'s one key does so almost always); an open one is renewed once per third of `concurrency_lease`, which these short requests never reach.',
+    '',
+    '| store | throughput with the rule / without | added p50 at rest µs | store calls per request | HTTP round trips per request |',
+    '|---|---:|---:|---:|---:|',
+    ...r.concurrencyRows.map(
+      (row) =>
+        `| ${row.name.replace('gateway: API key + 1 concurrency rule ', '')} | ${pct(row.throughputRatio)} | ${fmt(row.addedP50, 0)} | ${fmt(row.callsPerRequest, 2)} | ${fmt(row.roundTripsPerRequest, 2)} |`,
+    ),
+    '',
+    'Budget (issue 15): at most one store round trip when a request starts and one when it ends, plus one per renewal period for long requests. The machine is shared with other test runs: compare ratios within this run.',
     '',
     '## CPU per request in the handler',
     '',

@@ -3,7 +3,8 @@
  * nothing but a verified X-Invoker (checked with `@invoker-gateway/verifier`, the package backends
  * install, against the gateway's JWKS) and answers what it received, so you can see exactly what the gateway sends.
  *
- *   GET /stream  → server-sent events, one every 500 ms (watch them arrive one by one)
+ *   GET /stream  → server-sent events, one every 500 ms, five of them (`?events=N` for up to 600):
+ *                  watch them arrive one by one
  *   GET /ws      → a WebSocket that greets the verified invoker and echoes messages
  *   anything     → JSON { x_invoker, invoker, auth, method, path, headers, body_bytes }
  */
@@ -41,11 +42,13 @@ export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
     const path = new URL(req.url ?? '/', 'http://backend').pathname
     if (path === '/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      const asked = Number(new URL(req.url ?? '/', 'http://backend').searchParams.get('events') ?? 5)
+      const events = Number.isInteger(asked) && asked > 0 ? Math.min(asked, 600) : 5
       let n = 0
       const timer = setInterval(() => {
         n++
         res.write(`event: tick\ndata: ${JSON.stringify({ n, invoker: verified.invoker.id, at: new Date().toISOString() })}\n\n`)
-        if (n === 5) {
+        if (n === events) {
           clearInterval(timer)
           res.end()
         }

@@ -1,7 +1,7 @@
 /**
  * The gateway: the request's way, in order. Each step is a folder under `pipeline/`.
  *
- *   route → cors → authenticate → authorize → mcp → rate-limit → sign → forward
+ *   route → cors → authenticate → authorize → mcp → rate-limit → streams → sign → forward
  *
  * @module
  */
@@ -26,6 +26,7 @@ import { applyRateLimitHeaders } from './pipeline/rate-limit/headers.ts'
 import { rateLimit } from './pipeline/rate-limit/index.ts'
 import { route } from './pipeline/route/index.ts'
 import { sign } from './pipeline/sign/index.ts'
+import { streams } from './pipeline/streams/index.ts'
 import { jwksRoute } from './pipeline/sign/jwks-route.ts'
 import type { CompiledPolicy } from './policy/types.ts'
 
@@ -45,7 +46,7 @@ export function createGateway(policy: CompiledPolicy): Hono<GatewayEnv> {
   app.post(ADMIN_KEYS_PATH, adminKeys.mint)
   app.delete(`${ADMIN_KEYS_PATH}/:keyId`, adminKeys.revoke)
   app.get(ADMIN_KEYS_PATH, adminKeys.list)
-  app.all('*', route(policy), cors(policy), authenticate(policy), authorize(), mcp(), rateLimit(policy), sign(policy), forward(policy))
+  app.all('*', route(policy), cors(policy), authenticate(policy), authorize(), mcp(), rateLimit(policy), streams(policy), sign(policy), forward(policy))
   app.onError((error, c) => {
     const reason: Reason = error instanceof GatewayError ? error.detail : { reason: 'internal' }
     if (!(error instanceof GatewayError)) console.error(JSON.stringify({ request_id: c.get('requestId'), error: String(error) }))
@@ -94,14 +95,14 @@ function requestLog(): MiddlewareHandler<GatewayEnv> {
       auth_method: authentication?.auth.method ?? null,
       api_key: authentication?.auth.api_key ?? null,
       decision: failure
-        ? failure.reason === 'denied' || failure.reason === 'tool_denied' || failure.reason === 'rate_limited' || statusOf(failure) === 401 || statusOf(failure) === 403
+        ? failure.reason === 'denied' || failure.reason === 'tool_denied' || failure.reason === 'rate_limited' || failure.reason === 'concurrency_limited' || statusOf(failure) === 401 || statusOf(failure) === 403
           ? 'deny'
           : 'error'
         : wouldDeny || (decision && !decision.allowed)
           ? 'would_deny'
           : 'allow',
       reason: failure?.reason ?? wouldDeny?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
-      rule: refusal?.reason === 'denied' || refusal?.reason === 'tool_denied' || refusal?.reason === 'rate_limited' ? refusal.rule : (decision?.rule ?? null),
+      rule: refusal?.reason === 'denied' || refusal?.reason === 'tool_denied' || refusal?.reason === 'rate_limited' || refusal?.reason === 'concurrency_limited' ? refusal.rule : (decision?.rule ?? null),
       // Why a token or session failed or its source was unavailable (never the credential itself).
       problem: failure && 'problem' in failure ? (failure.problem ?? null) : null,
       store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,

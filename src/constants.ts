@@ -261,3 +261,80 @@ export const BODY_READ_BYTES = 64 * 1024
  * line, the X-Invoker claim and a rate-limit key.
  */
 export const MCP_MAX_NAME_LENGTH = 256
+/*
+ * Long-lived streams (issue 15): concurrency slots, rechecks of open streams, stream lifetimes and
+ * stalled uploads. See src/pipeline/streams/ and README "Long streams".
+ */
+
+/** Default time between two checks of the credential behind an open SSE answer or WebSocket. */
+export const DEFAULT_RECHECK_MS = 30_000
+
+/**
+ * Shortest `streams.recheck` a policy may set. A recheck costs at most one store read or endpoint
+ * call per credential and period in an isolate, shared by its open streams; one second keeps
+ * that bounded while letting tests (and demos) watch a revocation end a stream in seconds.
+ * Production policies rarely want less than the default.
+ */
+export const MIN_RECHECK_MS = 1_000
+
+/** Longest `streams.recheck`: a credential is never trusted unchecked on an open stream for longer. */
+export const MAX_RECHECK_MS = 3_600_000
+
+/** Shortest `streams.max_duration` and `streams.idle_timeout`. */
+export const MIN_STREAM_LIMIT_MS = 1_000
+
+/**
+ * Default life of a concurrency slot in the store unless renewed. The slots of an isolate that
+ * died (or lost its store) free within this long; renewing every third of it costs an open
+ * request one store call per 10 s, shared by the requests of one key in an isolate.
+ */
+export const DEFAULT_CONCURRENCY_LEASE_MS = 30_000
+
+/**
+ * Shortest `concurrency_lease`: renewals come every third of it, and a renewal is a store round
+ * trip that must come back well before the slot would expire (store_timeout is 500 ms by default).
+ */
+export const MIN_CONCURRENCY_LEASE_MS = 2_000
+
+/** Longest `concurrency_lease`: slots lost with a dead isolate must not stay taken for long. */
+export const MAX_CONCURRENCY_LEASE_MS = 600_000
+
+/** A slot is renewed every 1/n of its lease: two renewals may fail before it expires. */
+export const CONCURRENCY_RENEWALS_PER_LEASE = 3
+
+/** Largest concurrency `limit`: a counter holds one entry per open request, in one store key. */
+export const MAX_CONCURRENCY_LIMIT = 10_000
+
+/**
+ * Retry-After of a 429 from a concurrency rule. A slot frees when some request ends, which no
+ * clock predicts; one second is the soonest a client should try again without hammering.
+ */
+export const CONCURRENCY_RETRY_AFTER_S = 1
+
+/**
+ * After the store refused a slot (the key is at its limit), the isolate refuses that key on its
+ * own for this long, unless one of its own requests of that key ends meanwhile: a flood of one
+ * caller costs one store call per period, and a slot another isolate freed is seen within it.
+ */
+export const CONCURRENCY_REFUSAL_MEMORY_MS = 250
+
+/**
+ * A slot whose request ended stays taken in the store, parked in its isolate, for at most this
+ * long before it is given back (the parked slots of a key together, in one call): a request of
+ * the same key that starts meanwhile in that isolate takes one over with no store call (a
+ * client's next request on a warm connection; a steady stream of one key's requests then costs
+ * almost no store calls). Short, because another isolate sees the slot as taken until then.
+ */
+export const CONCURRENCY_SLOT_PARK_MS = 100
+
+/** Concurrency counters one isolate keeps state for (open slots, refusals); the oldest idle one leaves first. */
+export const CONCURRENCY_COUNTERS_MAX_ENTRIES = 10_000
+
+/** Default longest time no byte of a request body may move while it is sent upstream. */
+export const DEFAULT_UPLOAD_IDLE_TIMEOUT_MS = 30_000
+
+/** WebSocket close code for a stream the gateway ends (RFC 6455 §7.4.1: 1008, policy violation). */
+export const WEBSOCKET_POLICY_CLOSE = 1008
+
+/** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, two of them the close code. */
+export const MAX_CLOSE_REASON_BYTES = 123

@@ -8,6 +8,7 @@ import type { DegradedInput } from './degraded.ts'
 import type { Reason } from './errors/reasons.ts'
 import type { Authentication } from './invoker.ts'
 import type { Consumed } from './pipeline/authenticate/index.ts'
+import type { Recheck } from './pipeline/authenticate/recheck.ts'
 import type { ExpectedDigest } from './pipeline/authenticate/envelope/expected-digest.ts'
 import type { Decision } from './pipeline/authorize/decide.ts'
 import type { McpCall } from './pipeline/mcp/json-rpc.ts'
@@ -69,6 +70,8 @@ export interface GatewayEnv {
     mcp: McpCall | undefined
     /** Rewrites the backend's answer before it goes back (an MCP tool list, filtered per caller). */
     responseTransform: ((upstream: Response) => Promise<Response>) | undefined
+    /** Asks again about the credential the request came with (open streams); `null`: nothing to ask. */
+    recheck: Recheck | null
   }
 }
 

@@ -43,3 +43,38 @@ export interface RequestLogLine {
 export function writeLogLine(line: RequestLogLine): void {
   console.log(JSON.stringify(line))
 }
+
+/**
+ * The second line a guarded stream writes, when it ends (issue 15): an SSE answer or a
+ * WebSocket, whose request line was written when its response headers went out. The fields it
+ * shares with the request line mean the same; `event` tells the two apart.
+ */
+export interface StreamEndLine {
+  event: 'stream_end'
+  request_id: string
+  trace_id: string
+  pack: string
+  agent: string | null
+  invoker_id: string
+  invoker_kind: InvokerKind
+  /** `sse` or `websocket`. */
+  stream: 'sse' | 'websocket'
+  reason: StreamEndReason
+  /** For `revoked_mid_stream`, the recheck's refusal (`api_key_revoked`, `session_invalid`…); for `recheck_unavailable`, what failed. */
+  problem: string | null
+  /** How long the stream was open, from its response headers to its end. */
+  duration_ms: number
+  /** Rechecks of the credential while the stream was open, and how many of them could not be answered. */
+  rechecks: number
+  recheck_errors: number
+}
+
+/**
+ * Why a stream ended: the gateway closed it (`revoked_mid_stream`, `recheck_unavailable` with
+ * `streams.on_error: deny`, `max_duration`, `idle_timeout`), or one side did.
+ */
+export type StreamEndReason = 'revoked_mid_stream' | 'recheck_unavailable' | 'max_duration' | 'idle_timeout' | 'client_closed' | 'backend_closed' | 'backend_error'
+
+export function writeStreamEndLine(line: StreamEndLine): void {
+  console.log(JSON.stringify(line))
+}

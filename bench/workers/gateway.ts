@@ -1,7 +1,8 @@
 /**
  * The gateway, built from the benchmark's policies (compiled by bench/run.ts). The Durable Object
  * binding is wrapped to count the objects the gateway calls (one RPC per `idFromName` in the
- * store's code), read by the bench at `/__bench/store-calls`; it adds one JS call per store call.
+ * store's code): rate-limit counters (`rl:`) and concurrency counters (`cc:`), read by the bench
+ * at `/__bench/store-calls`; it adds one JS call per store call.
  */
 import { createGateway } from '../../src/app.ts'
 import type { Bindings } from '../../src/env.ts'
@@ -10,6 +11,7 @@ export { GatewayStoreObject } from '../../src/store/durable-object-class.ts'
 
 const gateway = createGateway(compiledPolicy)
 let storeCalls = 0
+let slotCalls = 0
 const counted = new WeakMap<object, Bindings['GATEWAY_STORE']>()
 
 function counting(namespace: NonNullable<Bindings['GATEWAY_STORE']>): NonNullable<Bindings['GATEWAY_STORE']> {
@@ -18,6 +20,7 @@ function counting(namespace: NonNullable<Bindings['GATEWAY_STORE']>): NonNullabl
     wrapped = {
       idFromName(name: string) {
         if (name.startsWith('rl:')) storeCalls++
+        else if (name.startsWith('cc:')) slotCalls++
         return namespace.idFromName(name)
       },
       get: (id: DurableObjectId) => namespace.get(id),
@@ -29,7 +32,7 @@ function counting(namespace: NonNullable<Bindings['GATEWAY_STORE']>): NonNullabl
 
 export default {
   fetch(request: Request, env: Bindings, ctx: ExecutionContext): Response | Promise<Response> {
-    if (new URL(request.url).pathname === '/__bench/store-calls') return Response.json({ calls: storeCalls })
+    if (new URL(request.url).pathname === '/__bench/store-calls') return Response.json({ calls: storeCalls, slotCalls })
     return gateway.fetch(request, env.GATEWAY_STORE ? { ...env, GATEWAY_STORE: counting(env.GATEWAY_STORE) } : env, ctx)
   },
 }

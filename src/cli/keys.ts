@@ -103,7 +103,7 @@ export async function revokeKeyCommand(keyId: string | undefined, options: Runti
   if (!keyId || !/^[0-9A-Za-z]{8}$/.test(keyId)) throw new Error('keys revoke needs the key id (the 8 characters after "igw_")')
   const response = await fetch(new URL(`/.well-known/invoker-gateway/keys/${keyId}`, gateway), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
   if (response.status !== 204) return reportFailure('revoke', response)
-  console.error(`key ${keyId} revoked; the gateway refuses it from the next request on.`)
+  console.error(`key ${keyId} revoked; the gateway refuses it from the next request on, and its open streams end at their next recheck.`)
   return 0
 }
 

@@ -137,6 +137,16 @@ function toWire(r: Reason): Wire {
         detail: `Rate limit "${r.rule}" reached; retry after ${r.retryAfterSeconds} s.`,
         retryAfterSeconds: r.retryAfterSeconds,
       }
+    case 'concurrency_limited':
+      return {
+        status: 429,
+        slug: 'concurrency-limited',
+        title: 'Too Many Requests',
+        detail: `Concurrency limit "${r.rule}" reached: too many requests open at once; retry when one has ended.`,
+        retryAfterSeconds: r.retryAfterSeconds,
+      }
+    case 'upload_stalled':
+      return { status: 408, slug: 'request-timeout', title: 'Request Timeout', detail: `The request body stopped arriving (nothing for ${Math.round(r.idleMs / 1000)} s).` }
     case 'store_unavailable':
       return { status: 503, slug: 'store-unavailable', title: 'Service Unavailable', detail: 'The gateway\'s store is unavailable; try again shortly.', retryAfterSeconds: 1 }
     case 'admin_unauthorized':
@@ -321,6 +331,11 @@ export function challenges(
     }
   }
   return out
+}
+
+/** What a client is told of a reason (the end of a stream says it too). */
+export function detailOf(reason: Reason): string {
+  return toWire(reason).detail
 }
 
 /** Status a reason answers with (used by logs and explain without building a Response). */

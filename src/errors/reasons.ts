@@ -40,6 +40,7 @@ export type Reason =
   | { reason: 'tool_denied'; tool: string; list: DenyingList; rule: string | null; id: JsonRpcId | undefined }
   | { reason: 'tool_list_unfilterable'; problem: string; id: JsonRpcId | undefined }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }
+  | { reason: 'concurrency_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
   | { reason: 'admin_unauthorized' }
   | { reason: 'admin_bad_request'; problem: string }
@@ -47,6 +48,7 @@ export type Reason =
   | { reason: 'admin_key_not_found' }
   | { reason: 'upstream_unreachable' }
   | { reason: 'upstream_timeout'; timeoutMs: number }
+  | { reason: 'upload_stalled'; idleMs: number }
   | { reason: 'signing_keys_unavailable'; problem: string }
   | { reason: 'internal' }
 

@@ -143,6 +143,14 @@ export interface GatewaySettings {
   upstreamTimeoutMs: number
   /** How long a store call (rate limit, minted key, nonce) may take before it counts as failed. */
   storeTimeoutMs: number
+  /**
+   * While a request body is being sent upstream: the longest time no byte may move (408 when the
+   * client stopped sending, 504 when the backend stopped reading). `upstreamTimeoutMs` starts
+   * only once the whole body has been sent.
+   */
+  uploadIdleTimeoutMs: number
+  /** How long a concurrency slot lives in the store unless renewed (renewed every third of it). */
+  concurrencyLeaseMs: number
 }
 
 export interface ApiKeyRecord {
@@ -201,6 +209,10 @@ export interface CompiledPack {
   strictPaths: boolean
   /** `protocol: mcp`: the pack fronts an MCP server (Streamable HTTP); `null` for plain HTTP packs. */
   mcp: CompiledMcp | null
+  /** At most `limit` open requests per key; every rule that applies must have a free slot (issue 15). */
+  concurrency: CompiledConcurrency[]
+  /** Open SSE answers and WebSockets: how long they may last, stay idle, and go unchecked. */
+  streams: CompiledStreams
 }
 
 /** What an MCP pack declares (see `src/policy/compiler/mcp.ts`). */
@@ -236,6 +248,30 @@ export interface CompiledToolEntry {
   pattern: CompiledPattern
   allow: CompiledRule[] | null
   deny: CompiledRule[]
+}
+
+/** A concurrency rule: at most `limit` requests open at once per key (shaped like a rate limit). */
+export interface CompiledConcurrency {
+  /** Unique among the pack's rate-limit and concurrency rules; names the rule in headers and logs. */
+  id: string
+  by: RateLimitKeySource
+  limit: number
+  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null }
+  /** When the store fails or is slow: `local` counts in the isolate, `allow` serves, `deny` is 503. */
+  onError: RateLimitOnError
+  /** Open requests one isolate admits on its own under `on_error: local` (≥ 1). */
+  localLimit: number
+}
+
+export interface CompiledStreams {
+  /** An open stream is closed after this long; `null`: no limit. */
+  maxDurationMs: number | null
+  /** An open stream with no byte either way for this long is closed; `null`: no limit. */
+  idleTimeoutMs: number | null
+  /** How often the credential behind an open stream is checked again. */
+  recheckMs: number
+  /** When a recheck cannot be answered (a store or endpoint down): keep the stream, or close it. */
+  onError: 'allow' | 'deny'
 }
 
 export interface CompiledCors {

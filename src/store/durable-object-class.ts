@@ -1,5 +1,5 @@
 /**
- * The Durable Object behind the default store. One object per rate-limit counter, a fixed set of
+ * The Durable Object behind the default store. One object per rate-limit or concurrency counter, a fixed set of
  * shards for runtime API keys (RUNTIME_KEY_SHARDS, by a hash of the key id, so random key ids
  * cannot create objects without bound) and 256 shards for nonces, so a hot key serializes only
  * its own object and never the whole gateway. State lives in the object's SQLite storage
@@ -14,9 +14,11 @@ import { DurableObject } from 'cloudflare:workers'
 import { LEASE_HEADROOM_DIVISOR } from '../constants.ts'
 import type { RateLimitAlgorithm } from '../policy/types.ts'
 import { leaseStep, type CounterState } from './algorithms.ts'
+import { slotStep, type SlotAnswer, type SlotState } from './slots.ts'
 import type { LeaseGrant, MintedKeyRecord } from './types.ts'
 
 const COUNTER = 'counter'
+const SLOTS = 'slots'
 const EXPIRES_AT = 'expires_at'
 
 export class GatewayStoreObject extends DurableObject {
@@ -34,6 +36,21 @@ export class GatewayStoreObject extends DurableObject {
     kv.put(EXPIRES_AT, step.expiresAt)
     this.#scheduleCleanup(step.expiresAt)
     return step.grant
+  }
+
+  /** Takes, renews and gives back concurrency slots (see slots.ts); one call, so it is atomic. */
+  slots(limit: number, leaseMs: number, acquire: string | null, renew: string[], release: string[]): SlotAnswer {
+    const kv = this.ctx.storage.kv
+    const step = slotStep({ now: Date.now(), limit, leaseMs, acquire, renew, release }, kv.get<SlotState>(SLOTS) ?? null)
+    if (step.expiresAt === null) {
+      kv.delete(SLOTS)
+      kv.delete(EXPIRES_AT)
+    } else {
+      kv.put(SLOTS, step.state)
+      kv.put(EXPIRES_AT, step.expiresAt)
+      this.#scheduleCleanup(step.expiresAt)
+    }
+    return step.answer
   }
 
   /** Claims several nonces in one call (concurrent claims are batched by the caller). */
@@ -95,6 +112,7 @@ export class GatewayStoreObject extends DurableObject {
     if (counterExpiry !== undefined) {
       if (counterExpiry <= now) {
         storage.kv.delete(COUNTER)
+        storage.kv.delete(SLOTS)
         storage.kv.delete(EXPIRES_AT)
       } else next = counterExpiry
     }

@@ -9,7 +9,8 @@
  */
 import { MAX_LISTED_KEYS, RUNTIME_KEY_SHARDS } from '../constants.ts'
 import type { GatewayStoreObject } from './durable-object-class.ts'
-import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
+import type { SlotAnswer } from './slots.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord, SlotRequest } from './types.ts'
 
 const NONCE_SHARDS = 256
 
@@ -19,6 +20,7 @@ const NONCE_SHARDS = 256
  */
 interface StoreObjectStub {
   lease(algorithm: LeaseRequest['algorithm'], limit: number, windowMs: number, want: number, extra: number, adjustEpoch: number, adjustUnits: number): Promise<LeaseGrant>
+  slots(limit: number, leaseMs: number, acquire: string | null, renew: string[], release: string[]): Promise<SlotAnswer>
   claimMany(keys: string[], ttlMs: number[]): Promise<boolean[]>
   getKey(keyId: string): Promise<MintedKeyRecord | null>
   putKey(record: MintedKeyRecord): Promise<boolean>
@@ -56,6 +58,11 @@ export class DurableObjectStore implements GatewayStore {
   lease(request: LeaseRequest): Promise<LeaseGrant> {
     const { algorithm, limit, windowMs, want, extra, adjust } = request
     return this.#object(`rl:${request.counter}`).lease(algorithm, limit, windowMs, want, extra, adjust?.epoch ?? -1, adjust?.units ?? 0)
+  }
+
+  /** One object per concurrency counter, as for rate-limit counters. */
+  slots(request: SlotRequest): Promise<SlotAnswer> {
+    return this.#object(`cc:${request.counter}`).slots(request.limit, request.leaseMs, request.acquire, [...request.renew], [...request.release])
   }
 
   /**

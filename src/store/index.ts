@@ -10,6 +10,7 @@ import { STORES_MAX_ENTRIES } from '../constants.ts'
 import type { Bindings } from '../env.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import { DurableObjectStore } from './durable-object.ts'
+import type { SlotAnswer } from './slots.ts'
 import { StoreUnavailableError, withTimeout, type GatewayStore, type LeaseGrant, type MintedKeyRecord } from './types.ts'
 import { UpstashStore } from './upstash.ts'
 
@@ -64,6 +65,9 @@ export class UnavailableStore implements GatewayStore {
     return Promise.reject(new StoreUnavailableError(this.#message, false))
   }
   lease(): Promise<LeaseGrant> {
+    return this.#fail()
+  }
+  slots(): Promise<SlotAnswer> {
     return this.#fail()
   }
   claimOnce(): Promise<boolean> {

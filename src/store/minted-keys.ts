@@ -15,6 +15,8 @@ import type { GatewayStore, MintedKeyRecord } from './types.ts'
 
 interface Answer {
   record: MintedKeyRecord | null
+  /** When the store gave the answer. */
+  at: number
   expiresAt: number
 }
 
@@ -34,11 +36,15 @@ export class MintedKeyLookups {
     return this.#answers.size
   }
 
-  /** The key's record or null; a store that cannot answer is a 503 (GatewayError). */
-  lookup(keyId: string, timeoutMs: number, now = Date.now()): Promise<MintedKeyRecord | null> {
+  /**
+   * The key's record or null; a store that cannot answer is a 503 (GatewayError). `maxAgeMs`
+   * narrows how old a remembered answer may be (the recheck of an open stream asks for one no
+   * older than its period).
+   */
+  lookup(keyId: string, timeoutMs: number, now = Date.now(), maxAgeMs = RUNTIME_KEY_CACHE_TTL_MS): Promise<MintedKeyRecord | null> {
     const answer = this.#answers.get(keyId)
     if (answer !== undefined) {
-      if (now < answer.expiresAt) return Promise.resolve(answer.record)
+      if (now < answer.expiresAt && now - answer.at < maxAgeMs) return Promise.resolve(answer.record)
       this.#answers.delete(keyId)
     }
     const pending = this.#inflight.get(keyId)
@@ -49,7 +55,8 @@ export class MintedKeyLookups {
     const read = callStore(() => this.#store.mintedKey(keyId), timeoutMs).then(
       (record) => {
         this.#inflight.delete(keyId)
-        if (generation === this.#generation) this.#answers.set(keyId, { record, expiresAt: Date.now() + RUNTIME_KEY_CACHE_TTL_MS })
+        const at = Date.now()
+        if (generation === this.#generation) this.#answers.set(keyId, { record, at, expiresAt: at + RUNTIME_KEY_CACHE_TTL_MS })
         return record
       },
       (error: unknown) => {

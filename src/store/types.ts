@@ -8,6 +8,7 @@
  */
 import type { ApiKeyRecord, RateLimitAlgorithm } from '../policy/types.ts'
 import type { Adjustment } from './algorithms.ts'
+import type { SlotAnswer } from './slots.ts'
 
 /** One lease of rate-limit capacity (see algorithms.ts for what each field means). */
 export interface LeaseRequest {
@@ -50,6 +51,17 @@ export interface RateLimitOutcome {
   retryAt: number
 }
 
+/** One call on a concurrency counter's slots (see slots.ts for the order of the parts). */
+export interface SlotRequest {
+  /** Names the counter: pack, rule and hashed key (never the raw id or address). */
+  counter: string
+  limit: number
+  leaseMs: number
+  acquire: string | null
+  renew: readonly string[]
+  release: readonly string[]
+}
+
 /** A key minted at runtime: the same record as a policy key, plus when it was made. */
 export interface MintedKeyRecord extends ApiKeyRecord {
   createdAt: number
@@ -59,6 +71,8 @@ export interface GatewayStore {
   readonly kind: 'upstash' | 'durable_object'
   /** Takes a lease of rate-limit capacity; one atomic store round trip. */
   lease(request: LeaseRequest): Promise<LeaseGrant>
+  /** Takes, renews and gives back concurrency slots of one counter; one atomic store round trip. */
+  slots(request: SlotRequest): Promise<SlotAnswer>
   /** Sets `key` if it is absent, for `ttlMs`; true when this call set it (a first sighting). */
   claimOnce(key: string, ttlMs: number): Promise<boolean>
   mintedKey(keyId: string): Promise<MintedKeyRecord | null>

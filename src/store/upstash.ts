@@ -17,7 +17,9 @@
 import { Redis } from '@upstash/redis/cloudflare'
 import { LEASE_HEADROOM_DIVISOR, MAX_LISTED_KEYS, STORE_TTL_SLACK_MS } from '../constants.ts'
 import { ALGORITHM_CODES, LEASE_SCRIPT, LEASE_SCRIPT_SHA1 } from './lease-script.ts'
-import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from './types.ts'
+import { SLOT_SCRIPT, SLOT_SCRIPT_SHA1 } from './slot-script.ts'
+import type { SlotAnswer } from './slots.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord, SlotRequest } from './types.ts'
 
 const PREFIX = 'igw'
 
@@ -43,15 +45,23 @@ export class UpstashStore implements GatewayStore {
       LEASE_HEADROOM_DIVISOR,
       STORE_TTL_SLACK_MS,
     ]
-    let reply: unknown
+    return grantFrom(await this.#script(LEASE_SCRIPT, LEASE_SCRIPT_SHA1, keys, args))
+  }
+
+  async slots(request: SlotRequest): Promise<SlotAnswer> {
+    const keys = [`${PREFIX}:cc:${request.counter}`]
+    const args = [Date.now(), request.limit, request.leaseMs, STORE_TTL_SLACK_MS, request.acquire ?? '', request.renew.length, ...request.renew, ...request.release]
+    return slotAnswerFrom(await this.#script(SLOT_SCRIPT, SLOT_SCRIPT_SHA1, keys, args))
+  }
+
+  async #script(script: string, sha1: string, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
-      reply = await this.#redis.evalsha(LEASE_SCRIPT_SHA1, keys, args)
+      return await this.#redis.evalsha(sha1, keys, args)
     } catch (error) {
       // A Redis that restarted or never saw the script: send it once (EVAL also caches it).
       if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error
-      reply = await this.#redis.eval(LEASE_SCRIPT, keys, args)
+      return await this.#redis.eval(script, keys, args)
     }
-    return grantFrom(reply)
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
@@ -108,6 +118,15 @@ function grantFrom(reply: unknown): LeaseGrant {
   }
   const [granted, remaining, resetAt, retryAt, epoch, epochEnds] = reply as number[] as [number, number, number, number, number, number]
   return { granted, remaining, resetAt, retryAt, epoch, epochEnds }
+}
+
+/** The script's `{ acquired, open, lost... }`, checked. */
+function slotAnswerFrom(reply: unknown): SlotAnswer {
+  if (!Array.isArray(reply) || reply.length < 2 || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
+    throw new Error('the slot script answered in an unexpected shape')
+  }
+  const [acquired, open, ...lost] = reply as [number, number, ...unknown[]]
+  return { acquired: acquired === -1 ? null : acquired === 1, open, lost: lost.map(String) }
 }
 
 const keyName = (keyId: string): string => `${PREFIX}:key:${keyId}`

@@ -97,12 +97,29 @@ describe('the MCP pack of the demo', () => {
   })
 })
 
+describe('the README walk-through of long streams', () => {
+  it('refuses a third concurrent stream on the public pack, and ends an echo stream whose key is revoked', async () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const from = readme.indexOf('```sh\n', readme.indexOf('**Long streams.**'))
+    const script = readme.slice(from + 6, readme.indexOf('```', from + 6)).replaceAll('http://127.0.0.1:8787', gateway)
+    expect(script).toContain('keys revoke')
+    const started = Date.now()
+    const { stdout } = await run('bash', ['-c', script], { timeout: 55_000 })
+    // Without the recheck the stream would run its whole minute.
+    expect(Date.now() - started).toBeLessThan(30_000)
+    expect(stdout).toContain('third stream: 429')
+    expect(stdout).toMatch(/event: tick\ndata: \{"n":1,/)
+    expect(stdout).toMatch(/event: gateway_closed\ndata: \{"reason":"revoked_mid_stream","detail":"The API key has been revoked\."\}\n\n$/)
+  }, 60_000)
+})
+
 describe('rate limits and runtime keys through wrangler dev (Durable Object store)', () => {
-  it('sends the RateLimit fields on a limited route', async () => {
+  it('sends the RateLimit fields on a limited route: the rate limit and the concurrency rule', async () => {
     const response = await fetch(`${gateway}/packs/public/hello`)
     expect(response.status).toBe(200)
-    expect(response.headers.get('ratelimit-policy')).toBe('"anon-ip";q=60;w=60')
-    expect(response.headers.get('ratelimit')).toMatch(/^"anon-ip";r=\d+;t=\d+$/)
+    expect(response.headers.get('ratelimit-policy')).toBe('"anon-ip";q=60;w=60, "open-requests";q=2;qu="concurrent-requests"')
+    // One of two open requests is closer to its limit than any count of 60 a minute left.
+    expect(response.headers.get('ratelimit')).toBe('"open-requests";r=1')
   })
 
   it('mints a key with the CLI, admits it, and refuses it after keys revoke', async () => {
@@ -216,7 +233,8 @@ describe('through wrangler dev', () => {
     })
     expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
     expect(headers['ratelimit-policy']).toContain('"anon-ip"')
-    expect(headers['ratelimit']).toContain('"anon-ip"')
+    expect(headers['ratelimit-policy']).toContain('"open-requests"')
+    expect(headers['ratelimit']).toContain('"open-requests"')
   })
 
   async function raw(request: string | Buffer): Promise<string> {

@@ -11,7 +11,15 @@ auth: [api_key]
 describe('policy compiler', () => {
   it('compiles a pack with defaults filled in', () => {
     const { policy } = compileYaml({ weather: ok })
-    expect(policy.gateway).toEqual({ issuer: 'https://gateway.test', headerName: 'x-invoker', tokenTtlSeconds: 60, upstreamTimeoutMs: 30_000, storeTimeoutMs: 500 })
+    expect(policy.gateway).toEqual({
+      issuer: 'https://gateway.test',
+      headerName: 'x-invoker',
+      tokenTtlSeconds: 60,
+      upstreamTimeoutMs: 30_000,
+      storeTimeoutMs: 500,
+      uploadIdleTimeoutMs: 30_000,
+      concurrencyLeaseMs: 30_000,
+    })
     expect(policy.packs[0]).toMatchObject({
       id: 'weather',
       upstream: 'http://127.0.0.1:9000',
@@ -22,7 +30,29 @@ describe('policy compiler', () => {
       mode: 'enforce',
       allow: null,
       deny: [],
+      concurrency: [],
+      streams: { maxDurationMs: null, idleTimeoutMs: null, recheckMs: 30_000, onError: 'allow' },
     })
+  })
+
+  it('compiles concurrency rules and stream settings (issue 15)', () => {
+    const text = ok + 'concurrency:\n  - { id: open, by: invoker, limit: 3 }\n  - { id: per-org, by: org, limit: 10, when: { method: post }, on_error: deny }\nstreams: { max_duration: 1h, idle_timeout: 5m, recheck: 5s, on_error: deny }\n'
+    const { policy } = compileYaml({ weather: text }, 'issuer: https://gateway.test\nupload_idle_timeout: 10s\nconcurrency_lease: 2s\n')
+    expect(policy.gateway).toMatchObject({ uploadIdleTimeoutMs: 10_000, concurrencyLeaseMs: 2_000 })
+    expect(policy.packs[0]?.concurrency).toEqual([
+      { id: 'open', by: 'invoker', limit: 3, when: { kinds: null, methods: null, agents: null }, onError: 'local', localLimit: 1 },
+      { id: 'per-org', by: 'org', limit: 10, when: { kinds: null, methods: ['POST'], agents: null }, onError: 'deny', localLimit: 5 },
+    ])
+    expect(policy.packs[0]?.streams).toEqual({ maxDurationMs: 3_600_000, idleTimeoutMs: 300_000, recheckMs: 5_000, onError: 'deny' })
+  })
+
+  it.each([
+    ['a concurrency lease under 2s', 'concurrency_lease: 1s\n', 'concurrency_lease is between 2s and 10m'],
+    ['a concurrency lease over 10m', 'concurrency_lease: 11m\n', 'concurrency_lease is between 2s and 10m'],
+    ['an upload idle timeout under a second', 'upload_idle_timeout: 500ms\n', 'upload_idle_timeout is at least 1s'],
+  ])('refuses %s in _gateway.yaml', (_, extra, message) => {
+    const errors = compileErrors({ weather: ok }, `issuer: https://gateway.test\n${extra}`)
+    expect(errors.some((e) => e.startsWith('policies/_gateway.yaml:2:') && e.includes(message)), errors.join('\n')).toBe(true)
   })
 
   it('reads ${VAR} and ${VAR:-default} in upstream from the build environment', () => {
@@ -69,6 +99,14 @@ describe('policy compiler', () => {
     ['a CORS origin with a path', ok + 'cors: { origins: [https://app.example.com/] }\n', 'policies/weather.yaml:6:19: cors.origins.0: an origin is scheme://host[:port]'],
     ['a scope with a quote', ok + 'bearer: { scopes: { all_of: [\'a"b\'] } }\n', 'policies/weather.yaml:6:30: bearer.scopes.all_of.0: a scope is printable ASCII'],
     ['a pack nobody can call', ok.replace('auth: [api_key]', 'auth: []'), 'policies/weather.yaml:5:7: the pack accepts no auth method and denies anonymous callers'],
+    ['a concurrency limit above the largest', ok + 'concurrency:\n  - { id: c, by: invoker, limit: 10001 }\n', 'policies/weather.yaml:7:34: a concurrency limit is at most 10000'],
+    ['a concurrency rule with a rate limit\'s id', ok + 'rate_limits:\n  - { id: x, by: ip, limit: 1, window: 1m }\nconcurrency:\n  - { id: x, by: invoker, limit: 1 }\n', 'policies/weather.yaml:9:11: rule id "x" is used twice in this pack'],
+    ['a concurrency rule with a window', ok + 'concurrency:\n  - { id: c, by: invoker, limit: 1, window: 1m }\n', 'policies/weather.yaml:7:'],
+    ['a concurrency rule by agent in a pack without agents', ok + 'concurrency:\n  - { id: c, by: agent, limit: 1 }\n', 'policies/weather.yaml:7:18: by: agent counts per agent'],
+    ['local_fraction without on_error: local', ok + 'concurrency:\n  - { id: c, by: invoker, limit: 4, on_error: deny, local_fraction: 0.5 }\n', 'policies/weather.yaml:7:'],
+    ['a recheck under the floor', ok + 'streams: { recheck: 500ms }\n', 'policies/weather.yaml:6:21: recheck is between 1s and 1h'],
+    ['a max_duration under a second', ok + 'streams: { max_duration: 10ms }\n', 'policies/weather.yaml:6:26: max_duration is at least 1s'],
+    ['an unknown stream setting', ok + 'streams: { max_lifetime: 1h }\n', 'policies/weather.yaml:6:12: unknown key "max_lifetime"'],
   ])('refuses %s with file:line:col', (_, text, message) => {
     const errors = compileErrors({ weather: text })
     expect(errors.some((e) => e.startsWith(message)), errors.join('\n')).toBe(true)

@@ -11,7 +11,13 @@
  *   /upload                      counts body bytes; raises "upload-started" at the first chunk and
  *                                "upload-complete-<x-request-id>" when the whole request arrived
  *   /slow?ms=M                   sends headers after M ms
- *   /ws                          WebSocket echo (prefixes "echo:")
+ *   /sse-ticks?ms=M              an event every M ms (default 200) until the client goes; raises
+ *                                "closed-<x-request-id>" when the connection closes
+ *   /sse-quiet                   one event, then nothing until the client goes (same signal)
+ *   /drip                        a plain text body, a line every 200 ms until the client goes (same signal)
+ *   /never-read                  never reads the body and never answers
+ *   /ws                          WebSocket echo (prefixes "echo:"); raises "ws-closed-<x-request-id>"
+ *                                with the close code as "ws-close-code-<id>-<code>" when it closes
  *   anything else                JSON { method, path, headers, body_bytes }
  */
 import { createServer, type Server } from 'node:http'
@@ -73,6 +79,33 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
       })
       return
     }
+    if (url.pathname === '/sse-ticks' || url.pathname === '/sse-quiet') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      let n = 0
+      res.write(`data: ${n++}\n\n`)
+      const every = Number(url.searchParams.get('ms') ?? 200)
+      const timer = url.pathname === '/sse-ticks' ? setInterval(() => res.write(`data: ${n++}\n\n`), every) : undefined
+      res.on('close', () => {
+        clearInterval(timer)
+        raise(`closed-${String(requestId)}`)
+      })
+      return
+    }
+    if (url.pathname === '/drip') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('line\n')
+      const timer = setInterval(() => res.write('line\n'), 200)
+      res.on('close', () => {
+        clearInterval(timer)
+        raise(`closed-${String(requestId)}`)
+      })
+      return
+    }
+    if (url.pathname === '/never-read') {
+      // Stops the body's flow (the 'data' listener above started it): TCP's buffers fill and the sender must wait.
+      req.pause()
+      return
+    }
     if (url.pathname === '/slow') {
       const timer = setTimeout(() => res.end('late'), Number(url.searchParams.get('ms') ?? 1000))
       res.on('close', () => clearTimeout(timer))
@@ -92,8 +125,13 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
 
   const sockets = new WebSocketServer({ server, path: '/ws' })
   sockets.on('connection', (socket, req) => {
+    const id = String(req.headers['x-request-id'])
     socket.send(`hello ${req.headers['x-invoker'] ? 'with' : 'without'} x-invoker`)
-    socket.on('message', (data) => socket.send(`echo:${String(data)}`))
+    socket.on('message', (data, binary) => socket.send(binary ? data : `echo:${String(data)}`, { binary }))
+    socket.on('close', (code) => {
+      raise(`ws-close-code-${id}-${code}`)
+      raise(`ws-closed-${id}`)
+    })
   })
 
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))

@@ -11,6 +11,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -19,6 +20,11 @@ import type { CompiledPolicy } from '../../src/policy/types.ts'
 import { freePort } from './ports.ts'
 
 const run = promisify(execFile)
+/**
+ * The workerd binary itself: `node_modules/.bin/workerd` is a Node script that starts it as a
+ * child, so a signal sent to that script leaves the server running (and holding its port).
+ */
+const WORKERD: string = (createRequire(import.meta.url)('workerd') as { default: string }).default
 const COMPATIBILITY_DATE = '2026-11-01'
 
 export interface GatewaySpec {
@@ -30,6 +36,10 @@ export interface GatewaySpec {
 export interface RunningGateways {
   /** Origin of each gateway by name. */
   origins: Record<string, string>
+  /** Kills process `index` at once (SIGKILL: no cleanup of any kind), as a crashed host would. */
+  kill(index: number): Promise<void>
+  /** Starts process `index` again with the same configuration, ports and storage. */
+  restart(index: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -54,14 +64,11 @@ export async function startWorkerdGateways(policy: CompiledPolicy, processes: Ga
     renameSync(join(dir, 'dist', output), join(dir, 'gateway.js'))
 
     const origins: Record<string, string> = {}
-    for (const [i, gateways] of processes.entries()) {
-      const ports = await Promise.all(gateways.map(() => freePort()))
-      gateways.forEach((g, j) => (origins[g.name] = `http://127.0.0.1:${ports[j] as number}`))
-      const config = join(dir, `process-${i}.capnp`)
-      for (const g of gateways) if (g.store === 'own') mkdirSync(join(dir, `${g.name}-storage`))
-      writeFileSync(config, capnp(gateways, ports as number[], dir))
+    const configs: { config: string; ports: number[] }[] = []
+    const launch = async (i: number): Promise<void> => {
+      const { config, ports } = configs[i] as { config: string; ports: number[] }
       const verbose = Boolean(process.env['IGW_WORKERD_STDERR'])
-      const child = spawn(resolve('node_modules/.bin/workerd'), ['serve', config], { stdio: ['ignore', verbose ? 'pipe' : 'ignore', 'pipe'] })
+      const child = spawn(WORKERD, ['serve', config], { stdio: ['ignore', verbose ? 'pipe' : 'ignore', 'pipe'] })
       // With IGW_WORKERD_STDERR set, the gateway's log lines that are not plain successes too.
       child.stdout?.on('data', (d: Buffer) => {
         for (const line of d.toString().split('\n')) if (line.includes('"store_error":{') || line.includes('"status":5')) process.stderr.write(`${line}\n`)
@@ -71,11 +78,28 @@ export async function startWorkerdGateways(policy: CompiledPolicy, processes: Ga
         stderr = (stderr + d.toString()).slice(-4000)
         if (process.env['IGW_WORKERD_STDERR']) process.stderr.write(d)
       })
-      children.push(child)
-      for (const port of ports as number[]) await waitForOrigin(`http://127.0.0.1:${port}`, child, () => stderr)
+      children[i] = child
+      for (const port of ports) await waitForOrigin(`http://127.0.0.1:${port}`, child, () => stderr)
+    }
+    for (const [i, gateways] of processes.entries()) {
+      const ports = await Promise.all(gateways.map(() => freePort()))
+      gateways.forEach((g, j) => (origins[g.name] = `http://127.0.0.1:${ports[j] as number}`))
+      const config = join(dir, `process-${i}.capnp`)
+      for (const g of gateways) if (g.store === 'own') mkdirSync(join(dir, `${g.name}-storage`))
+      writeFileSync(config, capnp(gateways, ports as number[], dir))
+      configs.push({ config, ports: ports as number[] })
+      await launch(i)
     }
     return {
       origins,
+      async kill(index) {
+        const child = children[index] as ChildProcess
+        if (child.exitCode !== null || child.signalCode !== null) return
+        const exited = new Promise<void>((r) => child.once('exit', () => r()))
+        child.kill('SIGKILL')
+        await exited
+      },
+      restart: (index) => launch(index),
       async stop() {
         await Promise.all(children.map(stopChild))
         rmSync(dir, { recursive: true, force: true })
@@ -109,6 +133,7 @@ function capnp(gateways: GatewaySpec[], ports: number[], dir: string): string {
       return `const ${ident(g.name)} :Workerd.Worker = (
   modules = [ (name = "gateway.js", esModule = embed "gateway.js") ],
   compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityFlags = ["enable_request_signal"],
   bindings = [
 ${bindings.join('\n')}
   ],${storage}

@@ -4,7 +4,8 @@
  * and a count of lease calls. The store behind it is real; only the way to it is made slow or
  * broken, which the real Durable Object runtime offers no way to do.
  */
-import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord } from '../../src/store/types.ts'
+import type { SlotAnswer } from '../../src/store/slots.ts'
+import type { GatewayStore, LeaseGrant, LeaseRequest, MintedKeyRecord, SlotRequest } from '../../src/store/types.ts'
 
 export type Fault = 'none' | 'throw' | 'reject' | 'hang'
 
@@ -31,6 +32,19 @@ export class FaultyStore implements GatewayStore {
     if (this.delayMs === 0) return this.#store.lease(request)
     const delay = this.delayMs
     return new Promise((resolve) => setTimeout(resolve, delay)).then(() => this.#store.lease(request))
+  }
+  /** Slot calls (concurrency rules), with the same faults as leases. */
+  slotCalls = 0
+  readonly slotRequests: SlotRequest[] = []
+  slots(request: SlotRequest): Promise<SlotAnswer> {
+    this.slotCalls++
+    this.slotRequests.push(request)
+    if (this.fault === 'throw') throw new TypeError('the client could not be used')
+    if (this.fault === 'reject') return Promise.reject(new Error('connection refused'))
+    if (this.fault === 'hang') return new Promise(() => undefined)
+    if (this.delayMs === 0) return this.#store.slots(request)
+    const delay = this.delayMs
+    return new Promise((resolve) => setTimeout(resolve, delay)).then(() => this.#store.slots(request))
   }
   claimOnce(key: string, ttlMs: number): Promise<boolean> {
     return this.#store.claimOnce(key, ttlMs)

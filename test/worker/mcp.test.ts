@@ -259,7 +259,9 @@ describe('tool policy', () => {
     const headers = await session('/mcp/report', bob)
     const response = await post('/mcp/report', call('delete_record', { id: 'r2' }), bob, headers)
     expect((await answer(response))['result']).toEqual({ content: [{ type: 'text', text: 'deleted r2' }] })
-    expect(JSON.parse(lines.at(-1) as string)).toMatchObject({ decision: 'would_deny', reason: 'tool_denied', rule: null, mcp_tool: 'delete_record' })
+    // The request's line (an SSE answer is followed by its stream_end line).
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line['event'] === undefined)
+    expect(logged.at(-1)).toMatchObject({ decision: 'would_deny', reason: 'tool_denied', rule: null, mcp_tool: 'delete_record' })
     expect(await toolNames(await post('/mcp/report', LIST, bob, headers))).toHaveLength(5)
   })
 

@@ -8,6 +8,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { noteDegraded, type NoteDegraded } from '../../degraded.ts'
 import type { Bindings, GatewayEnv } from '../../env.ts'
+import type { Authentication } from '../../invoker.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
@@ -18,6 +19,7 @@ import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './a
 import { BearerVerifier } from './bearer/index.ts'
 import { EnvelopeVerifier, type ClaimNonce } from './envelope/index.ts'
 import { findCredentials, type Credential } from './credentials.ts'
+import { judgeFailure, judgeRecheck, type Recheck } from './recheck.ts'
 import type { AuthnResult } from './result.ts'
 import { originTrusted } from './session/csrf.ts'
 import { SessionVerifier } from './session/index.ts'
@@ -67,33 +69,54 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
    * (store/minted-keys.ts), so revocation reaches every isolate within that bound. A store that
    * cannot answer is a 503: a key it might hold can be neither admitted nor called unknown.
    */
-  async function mintedEntry(env: Bindings, keyId: string): Promise<KeyIndexEntry | null> {
+  async function mintedEntry(env: Bindings, keyId: string, maxAgeMs?: number): Promise<KeyIndexEntry | null> {
     if (!env.GATEWAY_ADMIN_TOKEN) return null
     const store = storeFor(env)
     if (store === null) return null
-    const record = await mintedKeyLookups(store).lookup(keyId, storeTimeoutMs)
+    const record = await mintedKeyLookups(store).lookup(keyId, storeTimeoutMs, Date.now(), maxAgeMs)
     return record === null ? null : indexEntry(record)
   }
 
-  async function verify(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>): Promise<AuthnResult> {
+  /**
+   * `recheckWithinMs` is set when an open stream asks again (issue 15): remembered answers older
+   * than that do not decide, and nothing is noted on the request (its log line is written).
+   */
+  async function verify(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>, recheckWithinMs?: number): Promise<AuthnResult> {
     const accepted = pack.auth
     const env = c.env
-    const note: NoteDegraded = (entry) => noteDegraded(c, entry)
+    const note: NoteDegraded | undefined = recheckWithinMs === undefined ? (entry) => noteDegraded(c, entry) : undefined
     switch (credential.method) {
       case 'api_key':
         if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
-        return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId), Math.floor(Date.now() / 1000))
+        return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId, recheckWithinMs), Math.floor(Date.now() / 1000))
       case 'bearer':
         if (!accepted.includes('bearer')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
-        return bearer.verify(credential.token, pack, env, note)
+        return bearer.verify(credential.token, pack, env, note, recheckWithinMs)
       case 'session':
         // Only looked for on packs that accept sessions, with a session configured.
-        return (session as SessionVerifier).verify(credential.cookie, pack, env, note)
+        return (session as SessionVerifier).verify(credential.cookie, pack, env, note, recheckWithinMs)
       case 'envelope':
         // Only looked for on packs that accept signed requests.
         return envelope.verify(c.req.raw, c.get('url'), pack, env, nonceClaimer(env), note)
       case 'unknown_scheme':
         return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
+    }
+  }
+
+  /**
+   * How an open stream asks again about the credential it opened with. A signed request is not
+   * asked again: its signature vouched for that one request when it was made (its nonce is
+   * spent), and its signers are policy, which changes only with a deploy.
+   */
+  function recheckOf(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>, opened: Authentication): Recheck | null {
+    if (credential.method === 'envelope' || credential.method === 'unknown_scheme') return null
+    return async (maxAgeMs) => {
+      try {
+        return judgeRecheck(await verify(credential, pack, c, maxAgeMs), opened, pack.mode === 'report')
+      } catch (error) {
+        if (error instanceof GatewayError) return judgeFailure(error.detail)
+        return { kind: 'unavailable', problem: error instanceof Error ? error.message : String(error) }
+      }
     }
   }
 
@@ -117,12 +140,14 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         if (result.kind === 'ok') {
           c.set('authentication', result.authentication)
           c.set('expectedDigest', result.expectedDigest ?? null)
+          c.set('recheck', recheckOf(credential, pack, c, result.authentication))
         } else {
           // Report mode forwards a caller refused for an authorization reason, never an invalid credential.
           if (pack.mode !== 'report' || result.authentication === undefined) throw new GatewayError(result.reason)
           c.set('wouldDeny', result.reason)
           c.set('authentication', result.authentication)
           c.set('expectedDigest', null)
+          c.set('recheck', recheckOf(credential, pack, c, result.authentication))
         }
         c.set('consumed', consumedBy(credential))
         break
@@ -139,6 +164,7 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
         if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
         c.set('authentication', await anonymousInvoker(address, keys.keys.anonymousIdKey))
         c.set('consumed', NOTHING_CONSUMED)
+        c.set('recheck', null)
         break
       }
     }

@@ -3,7 +3,9 @@
  * both directions, so an SSE event or an upload chunk crosses the gateway as soon as it exists;
  * the one exception is a signed body, which is read and checked against its Content-Digest
  * before it is forwarded (unless the pack lets large ones stream). The timeout covers the wait
- * for response headers only; a long stream is not cut off.
+ * for response headers only, from the moment the backend has the whole request body (upload.ts:
+ * a slow upload is not a slow backend; a stalled one is cut by `upload_idle_timeout`); a long
+ * stream is not cut off here (streams/ watches it).
  *
  * @module
  */
@@ -16,9 +18,10 @@ import { clientAddress } from '../authenticate/anonymous.ts'
 import { digestMatches, streamedBody, type ExpectedDigest, type StreamedBody } from '../authenticate/envelope/content-digest.ts'
 import { applyRateLimitHeaders } from '../rate-limit/headers.ts'
 import { hasBody, isWebSocketUpgrade, upstreamHeaders } from './headers.ts'
+import { watchUpload, type UploadWatch } from './upload.ts'
 
 export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
-  const { headerName, upstreamTimeoutMs } = policy.gateway
+  const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   return async function forward(c) {
     const request = c.req.raw
     const route = c.get('route')
@@ -51,11 +54,21 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
     } else if (expected) {
       body = await verifiedBody(request, expected, route.pack)
     }
+    // A body still to be sent is watched; the upstream timeout starts once it has been.
+    const upload: UploadWatch | null = body instanceof ReadableStream ? watchUpload(body, declaredLength(request.headers), uploadIdleTimeoutMs, abort) : null
+    if (upload !== null) body = upload.body
     let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      abort()
-    }, upstreamTimeoutMs)
+    let answered = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const startTimer = (): void => {
+      if (answered) return
+      timer = setTimeout(() => {
+        timedOut = true
+        abort()
+      }, upstreamTimeoutMs)
+    }
+    if (upload === null) startTimer()
+    else void upload.sent.then(startTimer)
     let upstream: Response
     const sent = Date.now()
     try {
@@ -68,10 +81,14 @@ export const forward = (policy: CompiledPolicy): Handler<GatewayEnv> => {
       })
     } catch {
       if (streamed?.mismatched) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: route.pack.auth })
-      if (streamed?.unreadable) throw new GatewayError({ reason: 'body_unreadable' })
+      if (streamed?.unreadable || upload?.unreadable) throw new GatewayError({ reason: 'body_unreadable' })
+      if (upload?.stalled === 'client') throw new GatewayError({ reason: 'upload_stalled', idleMs: uploadIdleTimeoutMs })
+      if (upload?.stalled === 'backend') throw new GatewayError({ reason: 'upstream_timeout', timeoutMs: uploadIdleTimeoutMs })
       throw new GatewayError(timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' })
     } finally {
-      clearTimeout(timer)
+      answered = true
+      if (timer !== undefined) clearTimeout(timer)
+      upload?.done()
       c.set('upstreamMs', Date.now() - sent)
     }
     // A Response built from the upstream one copies status and headers natively (the upstream's

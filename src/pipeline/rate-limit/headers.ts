@@ -11,16 +11,18 @@
  * @module
  */
 import { serializeItem } from 'structured-headers'
-import type { CompiledRateLimit } from '../../policy/types.ts'
+import type { CompiledConcurrency, CompiledRateLimit } from '../../policy/types.ts'
 import type { RateLimitOutcome } from '../../store/types.ts'
 
 export interface RateLimitHeaders {
   policy: string
   current: string
+  /** Remaining share (remaining / limit) of the rule `current` names; 1 when none. */
+  share: number
 }
 
 const policyItems = new WeakMap<CompiledRateLimit, string>()
-const ruleNames = new WeakMap<CompiledRateLimit, string>()
+const ruleNames = new WeakMap<CompiledRateLimit | CompiledConcurrency, string>()
 
 /** `"id";q=<limit>;w=<window s>`, serialized once per rule and isolate. */
 export function policyItem(rule: CompiledRateLimit): string {
@@ -62,7 +64,47 @@ export function rateLimitHeaders(
     if (closest === undefined || entry.outcome.remaining / entry.outcome.limit < closest.outcome.remaining / closest.outcome.limit) closest = entry
   }
   const current = closest === undefined ? '' : currentItem(closest.rule, closest.outcome.remaining, secondsUntil(closest.outcome.resetAt, now))
-  return { policy, current }
+  return { policy, current, share: closest === undefined ? 1 : closest.outcome.remaining / closest.outcome.limit }
+}
+
+const concurrencyItems = new WeakMap<CompiledConcurrency, string>()
+
+/**
+ * A concurrency rule in the same fields (draft-ietf-httpapi-ratelimit-headers-10 §3.1.2): its
+ * quota unit is `concurrent-requests` and it has no window; its `RateLimit` item has no `t`
+ * (a slot frees when a request ends, which no clock says). The rule closest to its limit, of
+ * either kind, is the one `RateLimit` names.
+ */
+export function withConcurrency(
+  headers: RateLimitHeaders | undefined,
+  rules: readonly CompiledConcurrency[],
+  counted: readonly { rule: CompiledConcurrency; open: number }[],
+): RateLimitHeaders | undefined {
+  if (rules.length === 0) return headers
+  let policy = headers?.policy ?? ''
+  for (const rule of rules) {
+    let item = concurrencyItems.get(rule)
+    if (item === undefined) {
+      item = serializeItem(rule.id, new Map<string, number | string>([['q', rule.limit], ['qu', 'concurrent-requests']]))
+      concurrencyItems.set(rule, item)
+    }
+    policy = policy === '' ? item : `${policy}, ${item}`
+  }
+  let current = headers?.current ?? ''
+  let share = headers === undefined || headers.current === '' ? Infinity : headers.share
+  for (const { rule, open } of counted) {
+    const remaining = Math.max(0, rule.limit - open)
+    if (remaining / rule.limit < share) {
+      share = remaining / rule.limit
+      let name = ruleNames.get(rule)
+      if (name === undefined) {
+        name = serializeItem(rule.id)
+        ruleNames.set(rule, name)
+      }
+      current = `${name};r=${remaining}`
+    }
+  }
+  return { policy, current, share: share === Infinity ? 1 : share }
 }
 
 export function applyRateLimitHeaders(headers: Headers, values: RateLimitHeaders | undefined): void {

@@ -19,8 +19,13 @@ export interface RateLimitSubject {
 }
 
 export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] {
-  const { pack, agent, authentication, method } = subject
-  return pack.rateLimits.filter(({ when }) => {
+  return rulesThatApply(subject.pack.rateLimits, subject)
+}
+
+/** The rules (rate limits or concurrency rules) whose `when` holds for the request. */
+export function rulesThatApply<R extends Pick<CompiledRateLimit, 'when'>>(rules: readonly R[], subject: RateLimitSubject): R[] {
+  const { agent, authentication, method } = subject
+  return rules.filter(({ when }) => {
     if (when.kinds !== null && !when.kinds.includes(authentication.invoker.kind)) return false
     if (when.methods !== null && !when.methods.includes(method)) return false
     if (when.agents !== null && (agent === null || !when.agents.includes(agent.name))) return false
@@ -38,7 +43,7 @@ export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] 
  * bearer caller; a `meta.org` rule and an invoker without an org): such a rule does not apply.
  * Values are tagged by source so that, say, an invoker id and an address never share a counter.
  */
-export function keyValue(rule: CompiledRateLimit, subject: RateLimitSubject): string | null {
+export function keyValue(rule: Pick<CompiledRateLimit, 'by'>, subject: RateLimitSubject): string | null {
   const { invoker, auth } = subject.authentication
   switch (rule.by) {
     case 'invoker':

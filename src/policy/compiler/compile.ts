@@ -35,6 +35,7 @@ import {
 import { normalizePath, pathSegments } from '../../pipeline/route/normalize-path.ts'
 import { compileEdgeSettings } from './edge.ts'
 import { addMcpAudiences, compileMcp, mcpMetadataClash } from './mcp.ts'
+import { checkGatewayStreamSettings, compileStreamSections } from './streams.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
 import { hostsOverlap } from '../../pipeline/route/match.ts'
 import { canonicalHost } from './hosts.ts'
@@ -192,6 +193,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
   const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
   checkInvokerLimits(gateway.value, reportAt)
+  checkGatewayStreamSettings(gateway.value, reportAt)
   const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, directories: keyDirectories }, reportAt)
   const declared = {
     keyNames: new Set(Object.keys(gateway.value.api_keys)),
@@ -260,6 +262,8 @@ export function compilePolicies(input: CompileInput): CompileResult {
         tokenTtlSeconds: Math.max(1, Math.round(parseDuration(settings.token_ttl) / 1000)),
         upstreamTimeoutMs: parseDuration(settings.upstream_timeout),
         storeTimeoutMs: parseDuration(settings.store_timeout),
+        uploadIdleTimeoutMs: parseDuration(settings.upload_idle_timeout),
+        concurrencyLeaseMs: parseDuration(settings.concurrency_lease),
       },
       apiKeys,
       issuers,
@@ -439,6 +443,8 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     compilePattern: (name) => compilePattern(name, false),
     error: (path, message, onKey) => errors.push(located.error(path, message, onKey)),
   })
+  const streams = compileStreamSections(raw, auth, agents)
+  for (const problem of streams.problems) errors.push(located.error(problem.path, problem.message))
   if (errors.length > before) return null
   return {
     id: raw.pack,
@@ -460,6 +466,7 @@ function compilePack(located: Located<RawPackFile>, context: PackContext, errors
     envelope,
     ...edge.settings,
     mcp,
+    ...streams.settings,
   }
 }
 

@@ -7,21 +7,12 @@
  * @module
  */
 import { z } from 'zod'
+import { duration, identifier, localFraction, parseDuration } from './primitives.ts'
+import { concurrencyRule, streamSettings } from './streams.ts'
 import { size } from './size.ts'
 import { mcpSettingsSchema } from './mcp-schema.ts'
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/
-
-export const duration = z
-  .string()
-  .regex(DURATION, { message: 'a duration is a whole number and a unit: 500ms, 30s, 1m, 1h, 1d' })
-  .describe('A whole number and a unit: ms, s, m, h, d (e.g. 30s, 1m).')
-
-const identifier = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
-    message: 'use lower-case letters, digits, "-" and "_" (at most 63 characters)',
-  })
+export { duration, parseDuration }
 
 const scalar = z.union([z.string(), z.number(), z.boolean()])
 const ruleValue = z.union([scalar, z.array(scalar).min(1)])
@@ -74,12 +65,7 @@ const rateLimit = z
       .enum(['local', 'allow', 'deny'])
       .default('local')
       .describe('What to do when the store fails or is slow: local (limit in each isolate at local_fraction of the limit, log), allow (log and serve) or deny (503).'),
-    local_fraction: z
-      .number()
-      .gt(0)
-      .lte(1)
-      .optional()
-      .describe('With on_error: local, the share of the limit one isolate admits on its own while the store is down (default 0.5).'),
+    local_fraction: localFraction,
   })
   .strict()
   .describe('A rate limit; every rule of a pack that applies to a request must pass.')
@@ -144,6 +130,8 @@ export const packFile = z
     deny: z.array(rule).optional().describe('Invokers matching an entry are refused. Deny wins over allow.'),
     agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), agent).optional(),
     rate_limits: z.array(rateLimit).optional(),
+    concurrency: z.array(concurrencyRule).optional().describe('At most limit requests open at once per key (streams, WebSockets, any request still running).'),
+    streams: streamSettings.optional().describe('Open SSE answers and WebSockets: their longest life, idle time, and how often their credential is checked again.'),
     bearer: z
       .object({
         issuers: z.array(z.string()).min(1).optional().describe('Names of the issuers (in _gateway.yaml) whose tokens this pack accepts; all when absent.'),
@@ -358,6 +346,12 @@ export const gatewayFile = z
     store_timeout: duration
       .default('500ms')
       .describe('Time a store call (rate limit, runtime API key, nonce) may take; after it the rule\'s on_error decides.'),
+    upload_idle_timeout: duration
+      .default('30s')
+      .describe('While a request body is sent to the backend, the longest time no byte may move: 408 when the client stopped sending, 504 when the backend stopped reading. upstream_timeout counts from the end of the body.'),
+    concurrency_lease: duration
+      .default('30s')
+      .describe('How long a concurrency slot lives in the store unless renewed (every third of it, while its request is open): the slots of a gateway that died free within this long. At least 2s.'),
     api_keys: z.record(identifier, apiKey).default({}),
     issuers: z.record(identifier, issuerEntry).default({}).describe('Token issuers for bearer JWTs and opaque tokens.'),
     session: session.optional().describe('Browser sessions: the cookie and how to verify it.'),
@@ -420,13 +414,6 @@ export type RawIssuer = z.output<typeof issuerEntry>
 export type RawSigner = z.output<typeof signer>
 export type RawClaimMapping = z.output<typeof claimMapping>
 export type RawFixture = z.output<typeof fixtureFile>[number]
-
-export function parseDuration(text: string): number {
-  const found = DURATION.exec(text)
-  if (!found) throw new Error(`not a duration: ${text}`)
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[found[2] as 'ms' | 's' | 'm' | 'h' | 'd']
-  return Number(found[1]) * unit
-}
 
 /** JSON Schemas for editors (yaml-language-server reads the `$schema` comment in each file). */
 export function jsonSchemas(): Record<'gateway' | 'pack' | 'fixtures', unknown> {

@@ -77,12 +77,16 @@ export class BearerVerifier {
     }
   }
 
-  /** A bearer token for a pack: verified, mapped to an invoker, held against the pack's scopes. */
-  async verify(token: string, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<AuthnResult> {
+  /**
+   * A bearer token for a pack: verified, mapped to an invoker, held against the pack's scopes.
+   * `maxAgeMs`: the oldest remembered introspection answer that may decide (a stream's recheck;
+   * a JWT's own `exp` is checked either way).
+   */
+  async verify(token: string, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<AuthnResult> {
     const issuers = this.#packs.get(pack.id) as PackIssuers
     const verified = looksLikeJwt(token)
       ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env, note)
-      : await this.#introspect(token, issuers.opaque, pack, env, note)
+      : await this.#introspect(token, issuers.opaque, pack, env, note, maxAgeMs)
     if (!verified.ok) return verified.result
     // So are audiences: a token for an MCP pack's resource opens that pack alone (RFC 8707).
     if (!audienceAccepted(verified.granted.audiences, verified.issuer, pack)) return invalid(pack, 'audience', verified.issuer.name)
@@ -160,9 +164,9 @@ export class BearerVerifier {
     return { ok: false, result: invalid(pack, outcome.problem, outcome.issuer) }
   }
 
-  async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
+  async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<Verified> {
     if (issuer === null) return { ok: false, result: invalid(pack, 'malformed', null) }
-    const outcome = await this.#introspector.introspect(token, issuer, env, note)
+    const outcome = await this.#introspector.introspect(token, issuer, env, note, maxAgeMs)
     if (outcome.ok) return { ok: true, granted: outcome.granted, issuer }
     if ('unavailable' in outcome) return { ok: false, result: unavailable(issuer.name, outcome.unavailable) }
     return { ok: false, result: invalid(pack, outcome.problem, issuer.name) }

@@ -52,12 +52,13 @@ export class Introspector {
   /** Endpoints whose last call failed, until one answers again (one entry per issuer at most). */
   readonly #failing = new Map<string, string>()
 
-  async introspect(token: string, issuer: CompiledIssuer, env: Bindings, note?: NoteDegraded): Promise<IntrospectionOutcome> {
+  /** `maxAgeMs`: the oldest remembered active answer that may decide (a stream's recheck). */
+  async introspect(token: string, issuer: CompiledIssuer, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<IntrospectionOutcome> {
     const config = issuer.introspection
     if (config === null) return INACTIVE
     const key = `${issuer.name}\n${config.endpoint}\n${config.clientId}\n${await sha256Hex(token)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined) {
+    if (cached !== undefined && !(cached.ok && maxAgeMs !== undefined && Date.now() - cached.at >= maxAgeMs)) {
       // An answer the failing endpoint could not have confirmed now (issue 17, item 3).
       const failing = this.#failing.get(config.endpoint)
       if (cached.ok && failing !== undefined && note) {

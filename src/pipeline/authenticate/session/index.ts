@@ -52,7 +52,8 @@ export class SessionVerifier {
     this.#jwtUse = { name: 'session', map: (issuer, claims) => mapClaims(verify.claims, claims, { method: 'session', issuer: issuer.name }) }
   }
 
-  async verify(cookie: { name: string; value: string }, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<AuthnResult> {
+  /** `maxAgeMs`: the oldest remembered answer of the app that may decide (a stream's recheck). */
+  async verify(cookie: { name: string; value: string }, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<AuthnResult> {
     const verify = this.#session.verify
     if (verify.by === 'jwt') {
       const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse, note)
@@ -62,16 +63,16 @@ export class SessionVerifier {
       if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
       return refused(pack, outcome.problem === 'claim_too_large' || outcome.problem === 'id_reserved' ? outcome.problem : undefined)
     }
-    const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify, note)
+    const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify, note, maxAgeMs)
     if (lookup.ok) return { kind: 'ok', authentication: lookup.authentication }
     if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: lookup.unavailable } }
     return refused(pack, lookup.problem)
   }
 
-  async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>, note?: NoteDegraded): Promise<Lookup> {
+  async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>, note?: NoteDegraded, maxAgeMs?: number): Promise<Lookup> {
     const key = `${verify.endpoint}\n${await sha256Hex(cookie)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined) {
+    if (cached !== undefined && !(cached.ok && maxAgeMs !== undefined && Date.now() - cached.at >= maxAgeMs)) {
       // An answer the failing app could not have confirmed now (issue 17, item 3).
       if (cached.ok && this.#failing !== null && note) {
         note({ kind: 'session_cached', source: this.#endpointOrigin, stale_for: ageSeconds(cached.at, Date.now()), problem: this.#failing })
