@@ -9,16 +9,8 @@
 import { detailOf } from '../../errors/problem.ts'
 import type { Reason } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
+import type { Recheck, RecheckResult } from '../../state.ts'
 import type { AuthnResult } from './result.ts'
-
-export type RecheckResult =
-  | { kind: 'valid' }
-  /** `code`: the refusal's reason code (for the log); `detail`: what the client is told. */
-  | { kind: 'revoked'; code: string; detail: string }
-  | { kind: 'unavailable'; problem: string }
-
-/** Asks again, trusting no remembered answer older than `maxAgeMs`. Never throws. */
-export type Recheck = (maxAgeMs: number) => Promise<RecheckResult>
 
 const VALID: RecheckResult = { kind: 'valid' }
 

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Recheck } from '../authenticate/recheck.ts'
+import type { Recheck } from '../../state.ts'
 import type { StreamEndReason } from '../../log.ts'
 import type { CompiledStreams } from '../../policy/types.ts'
 

@@ -38,8 +38,9 @@ import { addMcpAudiences, compileMcp, mcpMetadataClash } from './mcp.ts'
 import { checkGatewayStreamSettings, compileStreamSections } from './streams.ts'
 import { parsePathPattern, patternsOverlap } from '../../pipeline/route/path-pattern.ts'
 import { hostsOverlap } from '../../pipeline/route/match.ts'
+import { routeTable } from '../../pipeline/route/table.ts'
 import { canonicalHost } from './hosts.ts'
-import { compileGlob } from '../../pipeline/authorize/glob.ts'
+import { compileGlob } from '../glob.ts'
 import { applyIdNamespaces } from './id-namespaces.ts'
 import { checkInvokerLimits } from './invoker-limits.ts'
 import { didYouMean, schemaProblems, yamlErrors } from './messages.ts'
@@ -57,6 +58,7 @@ import {
   type RawSigner,
 } from './schema.ts'
 import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
+import type { PolicyError } from './policy-error.ts'
 
 export interface SourceFile {
   /** Path as it should appear in messages, e.g. `policies/echo.yaml`. */
@@ -64,12 +66,8 @@ export interface SourceFile {
   text: string
 }
 
-export interface PolicyError {
-  file: string
-  line: number
-  col: number
-  message: string
-}
+// In its own module so that the compiler's sections can name it without importing this driver.
+export type { PolicyError }
 
 export type CompileResult =
   | { ok: true; policy: CompiledPolicy; fixtures: LoadedFixture[] }
@@ -281,6 +279,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
       },
       packs: compiledPacks,
       previousSigningKeys,
+      routes: routeTable(compiledPacks),
     },
   }
 }

@@ -20,7 +20,7 @@ import { parseContentDigest, signedBodyPlan, type ExpectedDigest } from './conte
 import { delegatedAuthentication, signerAuthentication } from './delegation.ts'
 import { KeyDirectories } from './directory.ts'
 import { KeyImports } from './signer-keys.ts'
-import { hasBody } from '../../forward/headers.ts'
+import { hasBody } from '../../../http/request.ts'
 import { componentItem, SignatureBaseError, signatureBase } from './signature-base.ts'
 import type { AuthnResult } from '../result.ts'
 
