@@ -239,7 +239,7 @@ export function render(r: Results): string {
       'How to read it:',
       '',
       "- *workerd busy* is workerd's CPU time over the window's wall time (100% = one core busy throughout). Pinned to one core and saturated, it sits near 100%, and throughput is 1 / (CPU per request): the ratios to bare then measure the Worker's own cost. Below ~90% on the bare row, the load side (autocannon and the backend: *load side busy*, in cores) is what limits, and the bare ratio is flattered.",
-      "- *waited for CPU* is the share of the window workerd was ready to run but another process had its core (schedstat's run-queue time): the machine is shared, and a round where this is high has lower throughput for that row only. CPU per request does not count that wait, so it moves less than throughput between rounds; that is why the CPU budgets are the steadier ones.",
+      "- *waited for CPU* is the share of the window workerd's threads were ready to run but their core was busy (schedstat's run-queue time, summed over threads): with another process on the machine's shared cores, or with another of workerd's own threads (V8's garbage collector and compiler share the one core). A round where it is high has lower throughput for that row only; CPU per request does not count the wait, so it moves less than throughput between rounds, and the CPU budgets are the steadier ones. Other work on the core still costs workerd some CPU (cold caches), which is why CPU per request moves too.",
       '- CPU per request includes everything workerd does for a request: HTTP in from the client and out to the backend, the Worker\'s JavaScript, V8\'s garbage collection and compiler threads. *CPU above bare* is the Worker\'s own share.',
       '',
       'The rows:',
