@@ -177,9 +177,10 @@ export function budgets(r: Results): Budget[] {
   return out
 }
 
-const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '–')
+const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits).replace(/^-(0\.?0*)$/, '$1') : '–')
 const pct = (n: number): string => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : '–')
-const range = (s: Spread, digits = 2): string => (Number.isFinite(s.median) ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})` : '–')
+const range = (s: Spread, digits = 2): string =>
+  Number.isFinite(s.median) ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}${s.min < 0 ? ' to ' : '–'}${fmt(s.max, digits)})` : '–'
 const signed = (n: number, digits = 0): string => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(digits)}` : '–')
 const signedRange = (s: Spread): string => (Number.isFinite(s.median) ? `${signed(s.median)} (${signed(s.min)} to ${signed(s.max)})` : '–')
 
@@ -199,7 +200,7 @@ export function render(r: Results): string {
     `Machine: ${info.machine}. Load average (1, 5, 15 min) at the start ${info.loadavg.start}, at the end ${info.loadavg.end}.`,
     info.pinning.pinned
       ? `Pinned: workerd alone on CPU ${info.pinning.workerdCpu} (\`taskset -c ${info.pinning.workerdCpu}\`); the load generator (autocannon, in the bench's own process), the Node backend and Redis on CPU ${info.pinning.loadCpus.join(', ')}. "Alone" means away from the bench's own processes: other work on the machine may still run on workerd's core (the *waited* column shows how much).`
-      : `**Not pinned**: ${info.pinning.unpinnedBecause}. workerd, the load generator and the backend share the machine's cores, so the bare row's CPU per request is inflated by their contention and every ratio to bare understates the gateway's cost; compare with a pinned run before judging a budget.`,
+      : `**Not pinned**: ${info.pinning.unpinnedBecause}. workerd, the load generator and the backend share the machine's cores, so throughput is not 1 / (workerd CPU per request): the bare row is held back by the load side's share of the cores as much as by workerd, which narrows every throughput ratio and hides part of the gateway's cost. CPU per request (schedstat) still counts workerd's own work, but is not the same figure as a pinned run's; judge the budgets on a pinned run.`,
     info.cpuSource === 'schedstat'
       ? "workerd's CPU: the kernel's per-thread counters (`/proc/<pid>/task/*/schedstat`, nanoseconds on CPU), summed over all of workerd's threads, read just before and just after each measured window." +
           (info.threadsChanged > 0 ? ` In ${info.threadsChanged} window(s) workerd's thread set changed (a thread that exits takes its time with it).` : '')
