@@ -112,7 +112,6 @@ function judged(what: string, source: string, s: Spread, ok: (v: number) => bool
   return { what, source, figure: show(s), rounds: { met: values.filter(ok).length, of: values.length }, met: ok(s.median) }
 }
 
-const ratio = (s: Spread, digits = 2): string => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`
 const micros = (s: Spread): string => `${fmt(s.median)} µs (${fmt(s.min)}–${fmt(s.max)})`
 
 export function budgets(r: Results): Budget[] {
@@ -124,10 +123,10 @@ export function budgets(r: Results): Budget[] {
   const spec = 'SPEC §10'
   const keyed = fig(API_KEY)
   const bearer = fig('gateway-bearer')
-  out.push(judged('API key: ≥ 0.62 of bare throughput', issue, keyed?.vsBare ?? none, (v) => v >= 0.62, (s) => `${ratio(s)} of bare`))
-  out.push(judged('API key: ≥ 1.0× the lean reference', issue, keyed?.vsLean ?? none, (v) => v >= 1.0, (s) => `${ratio(s)}× lean`))
+  out.push(judged('API key: ≥ 0.62 of bare throughput', issue, keyed?.vsBare ?? none, (v) => v >= 0.62, (s) => `${range(s)} of bare`))
+  out.push(judged('API key: ≥ 1.0× the lean reference', issue, keyed?.vsLean ?? none, (v) => v >= 1.0, (s) => `${range(s)}× lean`))
   out.push(judged('API key: workerd CPU above bare ≤ 150 µs per request', issue, keyed?.aboveBare ?? none, (v) => v <= 150, micros))
-  out.push(judged('bearer (JWKS cached): ≥ 0.62 of bare throughput', spec, bearer?.vsBare ?? none, (v) => v >= 0.62, (s) => `${ratio(s)} of bare`))
+  out.push(judged('bearer (JWKS cached): ≥ 0.62 of bare throughput', spec, bearer?.vsBare ?? none, (v) => v >= 0.62, (s) => `${range(s)} of bare`))
   out.push(judged('bearer (JWKS cached): workerd CPU above bare ≤ 150 µs per request', issue, bearer?.aboveBare ?? none, (v) => v <= 150, micros))
   const keyedSamples = r.loads?.get(API_KEY)
   const against = (id: string, f: (s: LoadSample, k: LoadSample) => number): Spread => {
@@ -140,7 +139,7 @@ export function budgets(r: Results): Budget[] {
     const cpu = against(id, (s, k) => s.cpuPerRequest / k.cpuPerRequest)
     const rps = against(id, (s, k) => s.rps / k.rps)
     out.push(
-      judged(`${name}: within 10% of the API-key row (workerd CPU per request ≤ 1.10×)`, issue, cpu, (v) => v <= 1.1, (s) => `${ratio(s)}× the API key's CPU; throughput ${ratio(rps)}×`),
+      judged(`${name}: within 10% of the API-key row (workerd CPU per request ≤ 1.10×)`, issue, cpu, (v) => v <= 1.1, (s) => `${range(s)}× the API key's CPU; throughput ${range(rps)}×`),
     )
   }
   {
@@ -148,7 +147,7 @@ export function budgets(r: Results): Budget[] {
     const signed = r.loads?.get('gateway-signed')
     const own = signed && keyedSamples && bare ? spread(signed.map((s, i) => (s.cpuPerRequest - (bare[i]?.cpuPerRequest ?? NaN)) / ((keyedSamples[i]?.cpuPerRequest ?? NaN) - (bare[i]?.cpuPerRequest ?? NaN)))) : none
     const total = against('gateway-signed', (s, k) => s.cpuPerRequest / k.cpuPerRequest)
-    out.push(judged('signed request: within 1.5× the API key\'s CPU (above bare)', issue, own, (v) => v <= 1.5, (s) => `${ratio(s)}× (total workerd CPU ${ratio(total)}×)`))
+    out.push(judged('signed request: within 1.5× the API key\'s CPU (above bare)', issue, own, (v) => v <= 1.5, (s) => `${range(s)}× (total workerd CPU ${range(total)}×)`))
   }
   const latency = r.latencies
   if (latency) {
@@ -156,13 +155,13 @@ export function budgets(r: Results): Budget[] {
       const runs = latency.get(id)
       const bareRuns = latency.get(BARE)
       const added = runs && bareRuns ? spread(runs.map((l, i) => (l.p50 - (bareRuns[i]?.p50 ?? NaN)) / 1000)) : none
-      out.push(judged(`${id === API_KEY ? 'API key' : 'bearer'}: added p50 at rest ≤ 0.3 ms`, spec, added, (v) => v <= 0.3, (s) => `${ratio(s)} ms`))
+      out.push(judged(`${id === API_KEY ? 'API key' : 'bearer'}: added p50 at rest ≤ 0.3 ms`, spec, added, (v) => v <= 0.3, (s) => `${range(s)} ms`))
     }
   }
   if (r.loads && r.leases) {
     for (const [id, lease] of r.leases) {
       const store = id.endsWith('upstash') ? 'Upstash' : 'Durable Object'
-      out.push(judged(`one rate-limit rule (${store}): ≥ 90% of the route's throughput without it`, spec, against(id, (s, k) => s.rps / k.rps), (v) => v >= 0.9, (s) => `${ratio(s)}×`))
+      out.push(judged(`one rate-limit rule (${store}): ≥ 90% of the route's throughput without it`, spec, against(id, (s, k) => s.rps / k.rps), (v) => v >= 0.9, (s) => `${range(s)}×`))
       if (lease.bursts.length > 0) {
         const worst = Math.max(...lease.bursts)
         out.push({ what: `burst of 200 of one fresh invoker (${store}): ≤ 3 store calls`, source: spec, figure: `${lease.bursts.join(', ')} calls`, rounds: { met: lease.bursts.filter((b) => b <= 3).length, of: lease.bursts.length }, met: worst <= 3 })
