@@ -438,7 +438,7 @@ async function main(): Promise<void> {
       )
     }
 
-    const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; ${osType()} ${release()}; Node ${process.version}; workerd ${(await run(workerdBin, ['--version'])).stdout.trim()}`
+    const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; ${osType()} ${release()}; Node ${process.version}; ${(await run(workerdBin, ['--version'])).stdout.trim()}`
     const results: Results = {
       info: {
         startedAt,
