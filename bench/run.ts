@@ -265,6 +265,14 @@ async function main(): Promise<void> {
     .setExpirationTime('1h')
     .sign(idp.privateKey)
   const backend = await startBackend(idpJwks)
+  // Whatever happens from here (a failed build, a refused request), the children go with us.
+  const stopAll = (): void => {
+    for (const child of [backend.child, workerd]) child?.kill('SIGTERM')
+    void upstash?.close()
+  }
+  let workerd: ChildProcess | undefined
+  let upstash: UpstashRestAdapter | null = null
+  process.on('exit', stopAll)
 
   const { key, keyId } = generateApiKey()
   const agent = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair
@@ -294,7 +302,6 @@ async function main(): Promise<void> {
   const ports = Object.fromEntries(await Promise.all([...workerNames, 'cpu'].map(async (w) => [w, await freePort()] as const))) as Record<WorkerName | 'cpu', number>
   // Upstash as the store: a real redis-server behind the test suite's Upstash REST adapter, when
   // a selected row needs it and redis-server is installed (CI installs it; else that row is skipped).
-  let upstash: UpstashRestAdapter | null = null
   if (rows.some((r) => r.store === 'upstash')) {
     upstash = await startUpstashRestAdapter().catch((error: unknown) => {
       console.error(`no Upstash row: ${error instanceof Error ? error.message : String(error)}`)
@@ -342,13 +349,7 @@ async function main(): Promise<void> {
   const launched = Date.now()
   const [command, ...args] = [...pinning.workerdPrefix, workerdBin, 'serve', join(OUT, 'workerd.capnp')]
   // `taskset -c N cmd` execs cmd: the child's pid is workerd's.
-  const workerd = spawn(command as string, args, { stdio: ['ignore', 'ignore', 'inherit'] })
-  const stopAll = (): void => {
-    workerd.kill('SIGTERM')
-    backend.child.kill('SIGTERM')
-    void upstash?.close()
-  }
-  process.on('exit', stopAll)
+  workerd = spawn(command as string, args, { stdio: ['ignore', 'ignore', 'inherit'] })
   try {
     await waitForPort(ports.gateway, Date.now() + 30_000)
     const listeningMs = Date.now() - launched
