@@ -7,14 +7,16 @@
  * `GET /?case=<name>&n=<iterations>` runs the handler n times; bench/run.ts reads workerd's CPU
  * time before and after (workerd freezes clocks inside a request, so it cannot time itself).
  * The `floor` case runs a pass-through handler in the same loop, so the harness's own cost
- * (building requests and responses) can be told apart.
+ * (building requests and responses) can be told apart; the `lean` and `lean_no_token` cases run
+ * the lean reference (bench/workers/lean.ts) in the same loop, the gateway's yardstick.
  */
 import { createGateway } from '../../src/app.ts'
 import type { Bindings } from '../../src/env.ts'
 import { compiledPolicy } from '../out/policy.gen.ts'
+import { createLean, type LeanEnv } from './lean.ts'
 export { GatewayStoreObject } from '../../src/store/durable-object-class.ts'
 
-interface Env extends Bindings {
+interface Env extends Bindings, LeanEnv {
   BENCH_API_KEY: string
   BENCH_BEARER: string
   BENCH_JWKS: string
@@ -54,6 +56,8 @@ globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise
 console.log = () => undefined
 
 const gateway = createGateway(compiledPolicy)
+const lean = createLean()
+const leanNoToken = createLean()
 const floor = {
   fetch(request: Request): Promise<Response> {
     const url = new URL(request.url)
@@ -65,6 +69,8 @@ function requestFor(name: string, env: Env): Request {
   switch (name) {
     case 'api_key':
     case 'api_key_hs256':
+    case 'lean':
+    case 'lean_no_token':
       return new Request('https://gw.bench/keyed/x', { headers: { 'x-api-key': env.BENCH_API_KEY } })
     case 'bearer':
       return new Request('https://gw.bench/bearer/x', { headers: { authorization: `Bearer ${env.BENCH_BEARER}` } })
@@ -108,9 +114,10 @@ export default {
     const params = new URL(request.url).searchParams
     const name = params.get('case') ?? 'api_key'
     const iterations = Number(params.get('n') ?? 1000)
-    const handler = name === 'floor' ? floor : gateway
+    const handler: { fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> } = name === 'floor' ? floor : name === 'lean' ? lean : name === 'lean_no_token' ? leanNoToken : gateway
     const expected = name === 'refused' ? 401 : 200
-    const handlerEnv = name === 'api_key_hs256' ? { ...env, INVOKER_SIGNING_KEYS: env.BENCH_HS256_KEYS } : env
+    const handlerEnv =
+      name === 'api_key_hs256' ? { ...env, INVOKER_SIGNING_KEYS: env.BENCH_HS256_KEYS } : name === 'lean_no_token' ? { ...env, LEAN_SIGN: 'off' } : env
     for (let i = 0; i < iterations; i++) {
       // A request that ends parks its slot with a timer (CONCURRENCY_SLOT_PARK_MS); here every
       // iteration runs in one request, where the clock only moves at I/O and a request may hold
