@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -30,11 +30,19 @@ export function importGraph(root: string): ImportGraph {
     const targets = new Set<string>()
     for (const imported of ts.preProcessFile(text, true, true).importedFiles) {
       if (!imported.fileName.startsWith('.')) continue
-      targets.add(relative(root, resolve(dirname(file), imported.fileName)))
+      targets.add(relative(root, resolveModule(resolve(dirname(file), imported.fileName))))
     }
     edges.set(relative(root, file), [...targets].sort())
   }
   return { edges }
+}
+
+/** `./x.ts` as written; `./x` and `./x.js` as the compiler resolves them (to `x.ts` or `x/index.ts`). */
+function resolveModule(path: string): string {
+  if (path.endsWith('.ts')) return path
+  const base = path.replace(/\.js$/, '')
+  for (const candidate of [`${base}.ts`, join(base, 'index.ts')]) if (existsSync(candidate)) return candidate
+  return path
 }
 
 function walk(dir: string): string[] {
