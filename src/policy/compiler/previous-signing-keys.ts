@@ -10,7 +10,7 @@
  * @module
  */
 import type { PreviousSigningKey } from '../types.ts'
-import type { PolicyError } from './policy-error.ts'
+import type { PolicyError } from './located.ts'
 import type { RawGatewayFile } from './schema.ts'
 
 /** The part of the compiler's located document this section needs. */

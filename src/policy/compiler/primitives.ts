@@ -1,10 +1,17 @@
 /**
  * Small zod pieces shared by the policy schema (`schema.ts`) and the sections kept in their own
- * files (`streams.ts`), so that neither imports the other at module load. Build time only.
+ * files (`streams.ts`, `fixture-schema.ts`), so that neither imports the other at module load.
+ * Build time only.
  *
  * @module
  */
 import { z } from 'zod'
+
+export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
+
+export const jsonValue: z.ZodType<unknown> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+)
 
 export const DURATION = /^(\d+)(ms|s|m|h|d)$/
 

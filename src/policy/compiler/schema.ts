@@ -7,18 +7,16 @@
  * @module
  */
 import { z } from 'zod'
-import { duration, identifier, localFraction, parseDuration } from './primitives.ts'
+import { fixtureFile, type RawFixture } from './fixture-schema.ts'
+import { AUTH_METHODS, duration, identifier, jsonValue, localFraction, parseDuration } from './primitives.ts'
 import { concurrencyRule, streamSettings } from './streams.ts'
 import { size } from './size.ts'
 import { mcpSettingsSchema } from './mcp-schema.ts'
 
-export { duration, parseDuration }
+export { AUTH_METHODS, duration, fixtureFile, parseDuration, type RawFixture }
 
 const scalar = z.union([z.string(), z.number(), z.boolean()])
 const ruleValue = z.union([scalar, z.array(scalar).min(1)])
-const jsonValue: z.ZodType<unknown> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
-)
 
 export const RULE_FIELDS = ['id', 'kind', 'label', 'email', 'api_key', 'method', 'on_behalf_of'] as const
 
@@ -79,8 +77,6 @@ const agent = z
     deny: z.array(rule).optional(),
   })
   .strict()
-
-export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
 
 const mcpSettings = mcpSettingsSchema(rule)
 
@@ -367,45 +363,6 @@ export const gatewayFile = z
   })
   .strict()
 
-const fixtureInvoker = z.union([
-  z.object({ api_key: z.string() }).strict(),
-  z
-    .object({
-      signer: z.string().describe('A signer under signers in _gateway.yaml: the invoker it stands for.'),
-      on_behalf_of: z.string().optional().describe('The user a delegating signer acts for (the On-Behalf-Of value).'),
-    })
-    .strict(),
-  z.object({ anonymous: z.literal(true), ip: z.string().default('192.0.2.1') }).strict(),
-  z
-    .object({
-      id: z.string().min(1),
-      kind: z.string().min(1),
-      label: z.string().optional(),
-      meta: z.record(z.string(), jsonValue).default({}),
-      method: z.enum(AUTH_METHODS).default('bearer'),
-    })
-    .strict(),
-])
-
-export const fixtureFile = z.array(
-  z
-    .object({
-      name: z.string().min(1),
-      request: z.object({ method: z.string().default('GET'), url: z.string().url(), tool: z.string().min(1).optional().describe('MCP packs: the tool of a tools/call.') }).strict(),
-      invoker: fixtureInvoker,
-      at: z.string().optional().describe('The time of the decision (ISO 8601); now when absent.'),
-      expect: z
-        .object({
-          decision: z.enum(['allow', 'deny', 'report', 'unauthenticated', 'not_found', 'bad_request']),
-          pack: z.string().optional(),
-          agent: z.string().nullable().optional(),
-          reason: z.string().optional(),
-        })
-        .strict(),
-    })
-    .strict(),
-)
-
 export type RawPackFile = z.output<typeof packFile>
 export type RawMcpSettings = z.output<typeof mcpSettings>
 export type RawGatewayFile = z.output<typeof gatewayFile>
@@ -413,7 +370,6 @@ export type RawRule = z.output<typeof rule>
 export type RawIssuer = z.output<typeof issuerEntry>
 export type RawSigner = z.output<typeof signer>
 export type RawClaimMapping = z.output<typeof claimMapping>
-export type RawFixture = z.output<typeof fixtureFile>[number]
 
 /** JSON Schemas for editors (yaml-language-server reads the `$schema` comment in each file). */
 export function jsonSchemas(): Record<'gateway' | 'pack' | 'fixtures', unknown> {

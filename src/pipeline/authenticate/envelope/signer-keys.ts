@@ -6,6 +6,10 @@
  *
  * @module
  */
+import { base64ToArrayBuffer } from 'structured-headers'
+import { namedSecret, type Bindings } from '../../../env.ts'
+import type { CompiledSigner, SignatureAlgorithm } from '../../../policy/types.ts'
+import { importHmacKey, importPublicKey } from './algorithms.ts'
 
 export class KeyImports {
   readonly #keys = new Map<string, { version: string; key: CryptoKey }>()
@@ -20,5 +24,39 @@ export class KeyImports {
     const key = await importKey()
     this.#keys.set(name, { version, key })
     return key
+  }
+}
+
+/** The keys of the policy's signers: an HMAC signer's from its Worker secret, the others' from their JWK. */
+export class SignerKeys {
+  readonly #keys = new KeyImports()
+
+  /**
+   * The signer's key. One that does not import is the operator's problem, not the caller's: the
+   * answer is 503 with the reason in the log, and the import is tried again on the next request
+   * (the build imports every policy key the same way, so this is a secret or a runtime surprise).
+   */
+  async get(signer: CompiledSigner, env: Bindings): Promise<{ ok: true; key: CryptoKey } | { ok: false; problem: string }> {
+    try {
+      if (signer.secretName !== null) {
+        const secret = namedSecret(env, signer.secretName)
+        const bytes = secret === null ? null : base64Bytes(secret)
+        if (secret === null || bytes === null) return { ok: false, problem: `Worker secret ${signer.secretName} is not set or not base64` }
+        return { ok: true, key: await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)) }
+      }
+      const algorithm = signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>
+      return { ok: true, key: await this.#keys.get(signer.name, '', () => importPublicKey(algorithm, signer.jwk as never)) }
+    } catch (error) {
+      return { ok: false, problem: `the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})` }
+    }
+  }
+}
+
+function base64Bytes(text: string): Uint8Array | null {
+  try {
+    const bytes = new Uint8Array(base64ToArrayBuffer(text.trim()))
+    return bytes.length > 0 ? bytes : null
+  } catch {
+    return null
   }
 }
