@@ -17,6 +17,7 @@ import type { Bindings } from './env.ts'
 import type { Challenge } from './errors/problem.ts'
 import type { GatewayError, Reason } from './errors/reasons.ts'
 import type { McpCall } from './http/json-rpc.ts'
+import type { Outcome } from './outcome.ts'
 import type { RateLimitHeaders } from './http/ratelimit-fields.ts'
 import type { Authentication } from './invoker.ts'
 import type { Decision } from './policy/rules.ts'
@@ -50,11 +51,14 @@ export interface CheckedBody {
   failure(): GatewayError | null
 }
 
-export type RecheckResult =
-  | { kind: 'valid' }
-  /** `code`: the refusal's reason code (for the log); `detail`: what the client is told. */
-  | { kind: 'revoked'; code: string; detail: string }
-  | { kind: 'unavailable'; problem: string }
+/** Why an open stream's credential no longer holds: `code` for the log, `detail` for the client. */
+export interface Revocation {
+  code: string
+  detail: string
+}
+
+/** Still valid (ok), revoked (refused), or the source could not answer. */
+export type RecheckResult = Outcome<null, Revocation>
 
 /** Asks again about the credential behind an open stream, trusting no answer older than `maxAgeMs`. Never throws. */
 export type Recheck = (maxAgeMs: number) => Promise<RecheckResult>

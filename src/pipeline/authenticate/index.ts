@@ -24,7 +24,8 @@ import { EnvelopeVerifier, type ClaimNonce } from './envelope/index.ts'
 import { acceptSignature } from './envelope/accept-signature.ts'
 import { findCredentials, type Credential } from './credentials.ts'
 import { judgeFailure, judgeRecheck } from './recheck.ts'
-import type { AuthnResult } from './result.ts'
+import { unavailable } from '../../outcome.ts'
+import { reject, type AuthnResult } from './result.ts'
 import { originTrusted } from './session/csrf.ts'
 import { SessionVerifier } from './session/index.ts'
 
@@ -99,10 +100,10 @@ export const authenticate = (policy: CompiledPolicy) => {
     const note: NoteDegraded | undefined = recheckWithinMs === undefined ? (entry) => s.noteDegraded(entry) : undefined
     switch (credential.method) {
       case 'api_key':
-        if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
+        if (!accepted.includes('api_key')) return reject({ reason: 'method_not_accepted', method: 'api_key', accepted })
         return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId, recheckWithinMs), Math.floor(Date.now() / 1000))
       case 'bearer':
-        if (!accepted.includes('bearer')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
+        if (!accepted.includes('bearer')) return reject({ reason: 'method_not_accepted', method: 'bearer', accepted })
         return bearer.verify(credential.token, pack, env, note, recheckWithinMs)
       case 'session':
         // Only looked for on packs that accept sessions, with a session configured.
@@ -111,7 +112,7 @@ export const authenticate = (policy: CompiledPolicy) => {
         // Only looked for on packs that accept signed requests.
         return envelope.verify(s.request, s.url, pack, env, nonceClaimer(env), note)
       case 'unknown_scheme':
-        return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
+        return reject({ reason: 'method_not_accepted', method: 'unknown_scheme', accepted })
     }
   }
 
@@ -127,7 +128,7 @@ export const authenticate = (policy: CompiledPolicy) => {
         return judgeRecheck(await verify(credential, pack, s, maxAgeMs), opened, pack.mode === 'report')
       } catch (error) {
         if (error instanceof GatewayError) return judgeFailure(error.detail)
-        return { kind: 'unavailable', problem: error instanceof Error ? error.message : String(error) }
+        return unavailable(error instanceof Error ? error.message : String(error))
       }
     }
   }
@@ -153,14 +154,15 @@ export const authenticate = (policy: CompiledPolicy) => {
         }
         const result = await verify(credential, pack, s)
         if (result.kind === 'ok') {
-          authenticated.authentication = result.authentication
-          const expected = result.expectedDigest ?? null
+          authenticated.authentication = result.value.authentication
+          const expected = result.value.expectedDigest ?? null
           if (expected !== null && hasBody(request)) s.bodyCheck = bodyCheck(request, expected, pack)
         } else {
+          const { reason, authentication } = result.refusal
           // Report mode forwards a caller refused for an authorization reason, never an invalid credential.
-          if (pack.mode !== 'report' || result.authentication === undefined) throw new GatewayError(result.reason)
-          s.wouldDeny = result.reason
-          authenticated.authentication = result.authentication
+          if (pack.mode !== 'report' || authentication === undefined) throw new GatewayError(reason)
+          s.wouldDeny = reason
+          authenticated.authentication = authentication
         }
         s.recheck = recheckOf(credential, pack, s, authenticated.authentication)
         s.consumed = consumedBy(credential)
