@@ -21,7 +21,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { cpus, totalmem, type as osType, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -34,6 +33,7 @@ import { signatureBase } from '../src/pipeline/authenticate/envelope/signature-b
 import { compilePolicies, formatError } from '../src/policy/compiler/compile.ts'
 import type { CompiledPolicy } from '../src/policy/types.ts'
 import { freePort } from '../test/support/ports.ts'
+import { WORKERD_BINARY } from '../test/support/workerd-binary.ts'
 import { startUpstashRestAdapter, type UpstashRestAdapter } from '../test/support/upstash-rest.ts'
 import { burst, cpuBetween, latencyAtRest, load, median, pin, readCpu, schedstatAvailable, waitForPort, type Latency, type LoadSample } from './measure.ts'
 import { render, summary, type Bundle, type CpuCase, type LeaseFigures, type Results, type StoreCalls } from './report.ts'
@@ -357,9 +357,9 @@ async function main(): Promise<void> {
     ]),
   )
 
-  // The platform binary itself, not node_modules/.bin/workerd: that is a Node launcher that runs
-  // the binary as its child, so its pid is not the process whose CPU is measured (nor killed).
-  const workerdBin = (createRequire(import.meta.url)('workerd') as { default: string }).default
+  // The platform binary itself (not the Node launcher in node_modules/.bin): its pid is the
+  // process whose CPU is measured.
+  const workerdBin = WORKERD_BINARY
   const launched = Date.now()
   const [command, ...args] = [...pinning.workerdPrefix, workerdBin, 'serve', join(OUT, 'workerd.capnp')]
   // `taskset -c N cmd` execs cmd: the child's pid is workerd's.

@@ -23,6 +23,7 @@ import { generateApiKey } from '../../src/keys/api-key-format.ts'
 import { compileYaml } from '../support/policy.ts'
 import { freePort } from '../support/ports.ts'
 import { testSigningKeys } from '../support/signing-keys.ts'
+import { WORKERD_BINARY } from '../support/workerd-binary.ts'
 
 /** A data point as workerd sends it: Cap'n Proto's JSON, blobs and the index as byte arrays. */
 type Event = Record<string, unknown>
@@ -96,7 +97,7 @@ const gateway :Workerd.Worker = (
 );
 `,
   )
-  workerd = spawn(resolve('node_modules/.bin/workerd'), ['serve', '--experimental', join(dir, 'config.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  workerd = spawn(WORKERD_BINARY, ['serve', '--experimental', join(dir, 'config.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] })
   gatewayOrigin = `http://127.0.0.1:${gatewayPort}`
   const deadline = Date.now() + 20_000
   for (;;) {

@@ -10,6 +10,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { WORKERD_BINARY } from './workerd-binary.ts'
 
 const run = promisify(execFile)
 export const PACKAGE_DIR = resolve('packages/verifier')
@@ -111,7 +112,7 @@ ${Object.entries(w.bindings ?? {})
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'workerd.capnp')
   writeFileSync(file, config)
-  const child = spawn(resolve('node_modules/.bin/workerd'), ['serve', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(WORKERD_BINARY, ['serve', file], { stdio: ['ignore', 'ignore', 'pipe'] })
   let errors = ''
   child.stderr?.on('data', (d: Buffer) => (errors += d.toString()))
   const deadline = Date.now() + 30_000

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { build } from 'esbuild'
 import type { CompiledPolicy } from '../../src/policy/types.ts'
+import { WORKERD_BINARY } from './workerd-binary.ts'
 
 /** As wrangler.toml: workerd refuses a date later than its own build. */
 const COMPATIBILITY_DATE = '2026-11-01'
@@ -77,7 +78,7 @@ export async function startWorkerdGateway(policy: CompiledPolicy, port: number, 
   writeFileSync(join(dir, 'index.js'), await bundle())
   mkdirSync(join(dir, 'storage'))
   writeFileSync(join(dir, 'config.capnp'), capnp(port, { ...bindings, TEST_POLICY: JSON.stringify(policy) }, join(dir, 'storage')))
-  const child = spawn(resolve('node_modules/.bin/workerd'), ['serve', join(dir, 'config.capnp'), '--verbose'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp'), '--verbose'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: Record<string, unknown>[] = []
   let output = ''
   const read = (data: Buffer): void => {

@@ -11,20 +11,16 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { renderModule } from '../../src/cli/build-policies.ts'
 import type { CompiledPolicy } from '../../src/policy/types.ts'
 import { freePort } from './ports.ts'
+import { WORKERD_BINARY } from './workerd-binary.ts'
 
 const run = promisify(execFile)
-/**
- * The workerd binary itself: `node_modules/.bin/workerd` is a Node script that starts it as a
- * child, so a signal sent to that script leaves the server running (and holding its port).
- */
-const WORKERD: string = (createRequire(import.meta.url)('workerd') as { default: string }).default
+const WORKERD: string = WORKERD_BINARY
 const COMPATIBILITY_DATE = '2026-11-01'
 
 export interface GatewaySpec {
