@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { generateKeyPair, importJWK, type JWK } from 'jose'
 import { serializeDictionary, type InnerList, type Item } from 'structured-headers'
-import { isSignatureAlgorithm, SIGNATURE_ALGORITHM_TABLE, SIGNATURE_ALGORITHMS } from '../pipeline/authenticate/envelope/algorithms.ts'
+import { isSignatureAlgorithm, SIGNATURE_ALGORITHM_TABLE, SIGNATURE_ALGORITHMS } from '../pipeline/authenticate/envelope/algorithm-table.ts'
 import { signatureBase } from '../pipeline/authenticate/envelope/signature-base.ts'
 import { NAME } from '../policy/patterns.ts'
 import type { SignatureAlgorithm } from '../policy/types.ts'

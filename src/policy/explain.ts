@@ -1,9 +1,9 @@
 /**
  * `explain`: the decision the gateway would take for a method, a URL and an invoker, with the
- * rule that made it. Runs the Worker's own routing and `decide()`; only the credential check is
- * replaced by naming the invoker (an API key by its policy name, an anonymous caller, a signer
- * alone or acting for a user, or an invoker as another method would produce it). Used by the
- * CLI and by policy fixtures.
+ * rule that made it. Runs the Worker's own routing, API-key decider (`judgeKeyRecord`), delegation
+ * and `decide()`; only the proof of holding a credential is replaced by naming the invoker (an API
+ * key by its policy name, an anonymous caller, a signer alone or acting for a user, or an invoker
+ * as another method would produce it). Used by the CLI and by policy fixtures.
  *
  * @module
  */

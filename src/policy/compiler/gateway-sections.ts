@@ -16,7 +16,7 @@ import type {
   SignerInvoker,
 } from '../types.ts'
 import { hasShape, shapeText } from '../../keys/jwk-shapes.ts'
-import { SIGNATURE_ALGORITHM_TABLE } from '../../pipeline/authenticate/envelope/algorithms.ts'
+import { SIGNATURE_ALGORITHM_TABLE } from '../../pipeline/authenticate/envelope/algorithm-table.ts'
 import type { Located, Path, PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
 import { parseDuration, type RawClaimMapping, type RawGatewayFile, type RawSigner } from './schema.ts'

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod'
 import { fixtureFile, type RawFixture } from './fixture-schema.ts'
-import { SIGNATURE_ALGORITHMS } from '../../pipeline/authenticate/envelope/algorithms.ts'
+import { SIGNATURE_ALGORITHMS } from '../../pipeline/authenticate/envelope/algorithm-table.ts'
 import { HEADER_NAME, KEY_ID, META_FIELD, SHA256_HEX } from '../patterns.ts'
 import { AUTH_METHODS, duration, identifier, jsonValue, localFraction, parseDuration } from './primitives.ts'
 import { concurrencyRule, streamSettings } from './streams.ts'
