@@ -59,7 +59,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
   checkInvokerLimits(gateway.value, reportAt)
   checkGatewayStreamSettings(gateway.value, reportAt)
-  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, directories: keyDirectories }, reportAt)
+  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, keyDirectories }, reportAt)
   const declared = {
     keyNames: new Set(Object.keys(gateway.value.api_keys)),
     issuers: new Set(Object.keys(gateway.value.issuers)),
