@@ -18,7 +18,7 @@ import { baseName, GATEWAY_FILE, parseYaml, type Located, type Path, type Policy
 import { compilePack, type PackContext } from './pack.ts'
 import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
 import { fixtureFile, gatewayFile, packFile, parseDuration, type RawFixture, type RawPackFile } from './schema.ts'
-import { checkGatewayStreamSettings } from './streams.ts'
+import { checkGatewayStreamSettings, checkStoreTimeoutForSlots } from './streams.ts'
 
 export { errorAt, formatError, GATEWAY_FILE, type PolicyError, type SourceFile } from './located.ts'
 export type { LoadedFixture, RawFixture }
@@ -84,6 +84,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
     compiledPacks.push(pack)
   }
   checkAcrossFiles({ gateway, issuers, packs: compiledPacks, packOrigin, declaredPacks }, errors)
+  checkStoreTimeoutForSlots(gateway.value, compiledPacks, reportAt)
   if (errors.length > 0) return { ok: false, errors }
   const fixtures = loadFixtures(fixtureDocs, keyNames, signers, errors)
   if (errors.length > 0) return { ok: false, errors }
