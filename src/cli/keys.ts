@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { generateApiKey, sha256Hex } from '../keys/api-key-format.ts'
 import { compilePolicies } from '../policy/compiler/compile.ts'
 import { readPolicyDir } from '../policy/compiler/node-files.ts'
+import { KEY_ID, NAME } from '../policy/patterns.ts'
 
 /**
  * Refuses, before any key exists, what would make the key useless or wrong: an expiry already
@@ -42,7 +43,7 @@ function checkNewKey(command: string, options: { name: string; packs: string[]; 
 /** Mints a key: the key is printed once (stdout), only its hash goes into the policy entry. */
 export async function createKeyCommand(options: { name?: string; packs?: string; expires?: string; label?: string; policies?: string }): Promise<number> {
   const name = options.name
-  if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw new Error('keys create needs --name (lower-case letters, digits, "-", "_")')
+  if (!name || !NAME.test(name)) throw new Error('keys create needs --name (lower-case letters, digits, "-", "_")')
   checkNewKey('keys create', { name, packs: splitList(options.packs), expires: options.expires, policies: options.policies })
   const { key, keyId } = generateApiKey()
   const lines = [
@@ -80,7 +81,7 @@ function splitList(text: string | undefined): string[] {
 export async function mintKeyCommand(options: RuntimeKeyOptions): Promise<number> {
   const { gateway, token } = adminTarget(options.gateway)
   const name = options.name
-  if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw new Error('keys mint needs --name (lower-case letters, digits, "-", "_")')
+  if (!name || !NAME.test(name)) throw new Error('keys mint needs --name (lower-case letters, digits, "-", "_")')
   const packs = splitList(options.packs)
   if (packs.length === 0) throw new Error('keys mint needs --packs a,b: a runtime key always names the packs it may call')
   const expiresAt = checkNewKey('keys mint', { name, packs, expires: options.expires, policies: options.policies })
@@ -100,7 +101,7 @@ export async function mintKeyCommand(options: RuntimeKeyOptions): Promise<number
 
 export async function revokeKeyCommand(keyId: string | undefined, options: RuntimeKeyOptions): Promise<number> {
   const { gateway, token } = adminTarget(options.gateway)
-  if (!keyId || !/^[0-9A-Za-z]{8}$/.test(keyId)) throw new Error('keys revoke needs the key id (the 8 characters after "igw_")')
+  if (!keyId || !KEY_ID.test(keyId)) throw new Error('keys revoke needs the key id (the 8 characters after "igw_")')
   const response = await fetch(new URL(`/.well-known/invoker-gateway/keys/${keyId}`, gateway), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
   if (response.status !== 204) return reportFailure('revoke', response)
   console.error(`key ${keyId} revoked; the gateway refuses it from the next request on, and its open streams end at their next recheck.`)

@@ -4,9 +4,11 @@
  * signature base comes from the very module the gateway verifies with, and WebCrypto signs.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { generateKeyPair, importJWK, type JWK } from 'jose'
 import { serializeDictionary, type InnerList, type Item } from 'structured-headers'
+import { isSignatureAlgorithm, SIGNATURE_ALGORITHM_TABLE, SIGNATURE_ALGORITHMS } from '../pipeline/authenticate/envelope/algorithm-table.ts'
 import { signatureBase } from '../pipeline/authenticate/envelope/signature-base.ts'
-import { SIGNATURE_ALGORITHMS } from '../policy/compiler/schema.ts'
+import { NAME } from '../policy/patterns.ts'
 import type { SignatureAlgorithm } from '../policy/types.ts'
 import { signerKeyPath, writePrivateKeyFile } from './private-key-file.ts'
 
@@ -19,30 +21,14 @@ interface SignerFile {
   secret?: string
 }
 
-const GENERATE: Record<Exclude<SignatureAlgorithm, 'hmac-sha256'>, RsaHashedKeyGenParams | EcKeyGenParams | { name: 'Ed25519' }> = {
-  ed25519: { name: 'Ed25519' },
-  'ecdsa-p256-sha256': { name: 'ECDSA', namedCurve: 'P-256' },
-  'rsa-pss-sha512': { name: 'RSA-PSS', modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-512' },
-  'rsa-v1_5-sha256': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
-}
-
-const SIGN_PARAMS: Record<SignatureAlgorithm, AlgorithmIdentifier | RsaPssParams | EcdsaParams> = {
-  ed25519: { name: 'Ed25519' },
-  'ecdsa-p256-sha256': { name: 'ECDSA', hash: 'SHA-256' },
-  'rsa-pss-sha512': { name: 'RSA-PSS', saltLength: 64 },
-  'rsa-v1_5-sha256': { name: 'RSASSA-PKCS1-v1_5' },
-  'hmac-sha256': { name: 'HMAC' },
-}
-
-function isAlgorithm(value: string): value is SignatureAlgorithm {
-  return (SIGNATURE_ALGORITHMS as readonly string[]).includes(value)
-}
+/** RSA signers' keys: 3072 bits, NIST SP 800-57's size for security beyond 2030 (jose's default is 2048). */
+const RSA_MODULUS_BITS = 3072
 
 export async function generateSignerCommand(options: { name?: string; alg?: string; keyid?: string; out?: string; delegate?: boolean }): Promise<number> {
   const name = options.name
-  if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw new Error('--name is lower-case letters, digits, "-" and "_"')
+  if (!name || !NAME.test(name)) throw new Error('--name is lower-case letters, digits, "-" and "_"')
   const algorithm = options.alg ?? 'ed25519'
-  if (!isAlgorithm(algorithm)) throw new Error(`--alg is one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
+  if (!isSignatureAlgorithm(algorithm)) throw new Error(`--alg is one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
   const keyid = options.keyid ?? `${name}-${new Date().toISOString().slice(0, 10)}`
   const target = options.out ?? signerKeyPath(name)
   const secretName = `${name.toUpperCase().replace(/-/g, '_')}_SIGNER_SECRET`
@@ -53,7 +39,7 @@ export async function generateSignerCommand(options: { name?: string; alg?: stri
     signer = { keyid, algorithm, secret }
     entry = `    secret: ${secretName}          # wrangler secret put ${secretName}  (the "secret" of the key file)`
   } else {
-    const pair = (await crypto.subtle.generateKey(GENERATE[algorithm], true, ['sign', 'verify'])) as CryptoKeyPair
+    const pair = await generateKeyPair(SIGNATURE_ALGORITHM_TABLE[algorithm].jose, { extractable: true, modulusLength: RSA_MODULUS_BITS })
     const publicJwk = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JsonWebKey
     const { key_ops: _ops, ext: _ext, alg: _alg, ...jwk } = publicJwk
     signer = { keyid, algorithm, jwk: (await crypto.subtle.exportKey('jwk', pair.privateKey)) as JsonWebKey }
@@ -78,9 +64,7 @@ async function signingKey(signer: SignerFile): Promise<CryptoKey> {
   }
   if (!signer.jwk) throw new Error('the key file has no jwk')
   const { key_ops: _ops, ...jwk } = signer.jwk
-  const generate = GENERATE[signer.algorithm]
-  const params = 'hash' in generate ? { name: generate.name, hash: generate.hash } : 'namedCurve' in generate ? { name: 'ECDSA', namedCurve: 'P-256' } : generate
-  return crypto.subtle.importKey('jwk', jwk, params, false, ['sign'])
+  return (await importJWK(jwk as JWK, SIGNATURE_ALGORITHM_TABLE[signer.algorithm].jose)) as CryptoKey
 }
 
 export interface SignOptions {
@@ -97,9 +81,9 @@ export interface SignOptions {
 export async function signRequestCommand(url: string | undefined, options: SignOptions): Promise<number> {
   if (!url || !options.key) throw new Error('usage: sign URL --key FILE [-X METHOD] [-H "name: value"]… [-d BODY] [--on-behalf-of USER] [--send]')
   // --key is a file, or the name of a signer generated into the default folder.
-  const keyFile = existsSync(options.key) || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(options.key) ? options.key : signerKeyPath(options.key)
+  const keyFile = existsSync(options.key) || !NAME.test(options.key) ? options.key : signerKeyPath(options.key)
   const signer = JSON.parse(readFileSync(keyFile, 'utf8')) as SignerFile
-  if (!isAlgorithm(signer.algorithm)) throw new Error(`the key file's algorithm is not one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
+  if (!isSignatureAlgorithm(signer.algorithm)) throw new Error(`the key file's algorithm is not one of ${SIGNATURE_ALGORITHMS.join(', ')}`)
   const target = new URL(url)
   const method = (options.method ?? 'GET').toUpperCase()
   const headers = new Headers()
@@ -131,7 +115,7 @@ export async function signRequestCommand(url: string | undefined, options: SignO
   ])
   const input: InnerList = [components.map((c): Item => [c, new Map()]), params]
   const base = signatureBase({ method, url: target, headers }, input)
-  const signature = await crypto.subtle.sign(SIGN_PARAMS[signer.algorithm], await signingKey(signer), new TextEncoder().encode(base))
+  const signature = await crypto.subtle.sign(SIGNATURE_ALGORITHM_TABLE[signer.algorithm].params, await signingKey(signer), new TextEncoder().encode(base))
   headers.set('signature-input', serializeDictionary(new Map([['sig1', input]])))
   headers.set('signature', serializeDictionary(new Map([['sig1', [signature, new Map()]]])))
   if (!options.send) {

@@ -13,14 +13,16 @@
  *
  * @module
  */
+import { BASE62_CLASS, KEY_ID, KEY_ID_LENGTH } from '../policy/patterns.ts'
 
 export const API_KEY_PREFIX = 'igw_'
-const KEY_ID_LENGTH = 8
 const SECRET_LENGTH = 43
 const CHECKSUM_LENGTH = 6
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 const encoder = new TextEncoder()
-const API_KEY_SHAPE = /^igw_([0-9A-Za-z]{8})_([0-9A-Za-z]{43})([0-9A-Za-z]{6})$/
+const API_KEY_SHAPE = new RegExp(
+  `^${API_KEY_PREFIX}(${BASE62_CLASS}{${KEY_ID_LENGTH}})_(${BASE62_CLASS}{${SECRET_LENGTH}})(${BASE62_CLASS}{${CHECKSUM_LENGTH}})$`,
+)
 
 export interface ParsedApiKey {
   keyId: string
@@ -42,7 +44,7 @@ export function parseApiKey(key: string): ParsedApiKey | null {
 
 /** Mints a new key; the caller shows it once and stores only its SHA-256. */
 export function generateApiKey(keyId: string = randomBase62(KEY_ID_LENGTH)): { key: string; keyId: string } {
-  if (!/^[0-9A-Za-z]{8}$/.test(keyId)) throw new Error('key id must be 8 base62 characters')
+  if (!KEY_ID.test(keyId)) throw new Error('key id must be 8 base62 characters')
   const body = `${API_KEY_PREFIX}${keyId}_${randomBase62(SECRET_LENGTH)}`
   return { key: body + checksum(body), keyId }
 }

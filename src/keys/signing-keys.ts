@@ -8,8 +8,9 @@
  * @module
  */
 import { importJWK, type JWK } from 'jose'
+import { hasShape, PRIVATE_MEMBERS, SIGNING_KEY_SHAPES } from './jwk-shapes.ts'
 
-export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'HS256'
+export type SigningAlgorithm = keyof typeof SIGNING_KEY_SHAPES
 
 export interface SigningKeySet {
   signer: { key: CryptoKey; kid: string; alg: SigningAlgorithm }
@@ -28,8 +29,6 @@ export function loadSigningKeys(secret: string | undefined): Promise<LoadedKeys>
   if (cached?.secret !== secret) cached = { secret, loaded: importKeySet(secret) }
   return cached.loaded
 }
-
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const
 
 async function importKeySet(secret: string): Promise<LoadedKeys> {
   let set: { keys?: unknown }
@@ -75,14 +74,9 @@ async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<C
 function checkJwk(jwk: JWK): string | null {
   if (typeof jwk !== 'object' || jwk === null) return 'a key in INVOKER_SIGNING_KEYS is not an object'
   if (!jwk.kid) return 'every key in INVOKER_SIGNING_KEYS needs a kid'
-  const expected: Record<SigningAlgorithm, (k: JWK) => boolean> = {
-    EdDSA: (k) => k.kty === 'OKP' && k.crv === 'Ed25519',
-    ES256: (k) => k.kty === 'EC' && k.crv === 'P-256',
-    HS256: (k) => k.kty === 'oct',
-  }
-  const check = expected[jwk.alg as SigningAlgorithm]
-  if (!check) return `key ${jwk.kid}: alg must be EdDSA, ES256 or HS256`
-  if (!check(jwk)) return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
+  const alg = jwk.alg ?? ''
+  if (!Object.hasOwn(SIGNING_KEY_SHAPES, alg)) return `key ${jwk.kid}: alg must be EdDSA, ES256 or HS256`
+  if (!hasShape(jwk, SIGNING_KEY_SHAPES[alg as SigningAlgorithm])) return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
   return null
 }
 

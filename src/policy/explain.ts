@@ -1,16 +1,16 @@
 /**
  * `explain`: the decision the gateway would take for a method, a URL and an invoker, with the
- * rule that made it. Runs the Worker's own routing and `decide()`; only the credential check is
- * replaced by naming the invoker (an API key by its policy name, an anonymous caller, a signer
- * alone or acting for a user, or an invoker as another method would produce it). Used by the
- * CLI and by policy fixtures.
+ * rule that made it. Runs the Worker's own routing, API-key decider (`judgeKeyRecord`), delegation
+ * and `decide()`; only the proof of holding a credential is replaced by naming the invoker (an API
+ * key by its policy name, an anonymous caller, a signer alone or acting for a user, or an invoker
+ * as another method would produce it). Used by the CLI and by policy fixtures.
  *
  * @module
  */
 import { statusOf } from '../errors/problem.ts'
 import type { EnvelopeProblem, Reason } from '../errors/reasons.ts'
 import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
-import { authenticationFor } from '../pipeline/authenticate/api-key.ts'
+import { judgeKeyRecord } from '../pipeline/authenticate/api-key.ts'
 import { delegatedAuthentication, signerAuthentication } from '../pipeline/authenticate/envelope/delegation.ts'
 import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
 import { decideTool } from '../pipeline/mcp/decide-tool.ts'
@@ -95,10 +95,9 @@ function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSp
     if (!accepted.includes('api_key')) return { reason: 'method_not_accepted', method: 'api_key', accepted }
     const record = Object.values(policy.apiKeys).find((r) => r.name === who.api_key)
     if (!record) return { reason: 'api_key_unknown', keyId: who.api_key, accepted }
-    if (record.revoked) return { reason: 'api_key_revoked', key: record.name, accepted }
-    if (record.expiresAt !== null && nowSeconds >= record.expiresAt) return { reason: 'api_key_expired', key: record.name, accepted }
-    if (record.packs !== null && !record.packs.includes(pack.id)) return { reason: 'api_key_wrong_pack', key: record.name, accepted }
-    return authenticationFor(record)
+    // The Worker's own decider, past the proof of holding the key that explain stands in for.
+    const judged = judgeKeyRecord(record, pack, nowSeconds)
+    return judged.kind === 'ok' ? judged.value.authentication : judged.refusal.reason
   }
   if ('anonymous' in who) {
     if (!pack.anonymous) return { reason: 'credential_missing', accepted }

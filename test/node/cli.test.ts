@@ -125,7 +125,7 @@ describe('invoker-gateway CLI', () => {
     expect(await cliAsyncOutput('decode', 'not-a-token')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: malformed)') })
   })
 
-  it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512'])('signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature', async (alg) => {
+  it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256'])('signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature', async (alg) => {
     const dir = mkdtempSync(join(tmpdir(), 'igw-signer-'))
     const keyFile = join(dir, 'signer.json')
     const generated = cli('signers', 'generate', '--name', 'chat-host', '--alg', alg, '--key-out', keyFile, '--delegate')

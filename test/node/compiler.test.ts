@@ -55,6 +55,15 @@ describe('policy compiler', () => {
     expect(errors.some((e) => e.startsWith('policies/_gateway.yaml:2:') && e.includes(message)), errors.join('\n')).toBe(true)
   })
 
+  it('refuses a store_timeout over a third of concurrency_lease when a pack has concurrency rules (a slow store could hand out expired slots)', () => {
+    const limited = ok + 'concurrency:\n  - { id: open, by: invoker, limit: 3 }\n'
+    const errors = compileErrors({ weather: limited }, 'issuer: https://gateway.test\nstore_timeout: 2s\nconcurrency_lease: 3s\n')
+    expect(errors.some((e) => e.startsWith('policies/_gateway.yaml:2:') && e.includes('store_timeout is at most a third of concurrency_lease (3s)')), errors.join('\n')).toBe(true)
+    expect(compileErrors({ weather: limited }, 'issuer: https://gateway.test\nstore_timeout: 1s\nconcurrency_lease: 3s\n')).toEqual([])
+    // Without concurrency rules the lease is unused, and store_timeout only bounds rate limits.
+    expect(compileErrors({ weather: ok }, 'issuer: https://gateway.test\nstore_timeout: 2s\nconcurrency_lease: 3s\n')).toEqual([])
+  })
+
   it('reads ${VAR} and ${VAR:-default} in upstream from the build environment', () => {
     const pack = ok.replace('http://127.0.0.1:9000', 'http://127.0.0.1:${PORT:-1234}/api')
     expect(compileYaml({ weather: pack }).policy.packs[0]?.upstream).toBe('http://127.0.0.1:1234/api')

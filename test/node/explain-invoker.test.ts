@@ -4,6 +4,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { generateApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
+import { buildKeyIndex, verifyApiKey } from '../../src/pipeline/authenticate/api-key.ts'
+import { explain as explainDecision } from '../../src/policy/explain.ts'
+import { compileYaml } from '../support/policy.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'igw-explain-'))
 writeFileSync(
@@ -48,5 +52,33 @@ describe('explain --invoker', () => {
     const unknown = explain('https://gw.test/web/x', { id: 'u1', kind: 'service', method: 'api_key' })
     expect(unknown.status).toBe(1)
     expect(unknown.stderr).toContain('"method" in --invoker is one of bearer, session, envelope')
+  })
+})
+
+describe('explain and the Worker decide an API key at its expiry alike', () => {
+  // test/worker/explain-agrees.test.ts compares explain with the running Worker for every key
+  // state; the Worker's clock cannot be set there, so the second a key expires is compared here,
+  // with the decider the authenticate step calls and the key itself.
+  it('allows up to the second before expires and refuses from that second on, as the Worker does', async () => {
+    const { key, keyId } = generateApiKey()
+    const expires = '2031-05-01T12:00:00Z'
+    const expiresAt = Date.parse(expires) / 1000
+    const { policy } = compileYaml(
+      { keys: 'pack: keys\nupstream: https://b.test\nmatch: { path_prefix: /keys }\nauth: [api_key]\n' },
+      `issuer: https://gateway.test\napi_keys:\n  lapsing:\n    key_id: "${keyId}"\n    sha256: "${await sha256Hex(key)}"\n    expires: ${expires}\n`,
+    )
+    const pack = policy.packs[0] as (typeof policy.packs)[number]
+    const index = buildKeyIndex(policy.apiKeys)
+    const seen: Array<[number, string, string]> = []
+    for (const now of [expiresAt - 1, expiresAt, expiresAt + 1]) {
+      const worker = await verifyApiKey(key, pack, (id) => index.get(id) ?? null, now)
+      const told = explainDecision(policy, { method: 'GET', url: 'https://gw.test/keys/x' }, { api_key: 'lapsing' }, now)
+      seen.push([now - expiresAt, worker.kind === 'ok' ? 'allowed' : worker.refusal.reason.reason, told.reason])
+    }
+    expect(seen).toEqual([
+      [-1, 'allowed', 'allowed'],
+      [0, 'api_key_expired', 'api_key_expired'],
+      [1, 'api_key_expired', 'api_key_expired'],
+    ])
   })
 })

@@ -65,6 +65,12 @@ export class RedisServer {
 export class RespClient {
   readonly #port: number
   #socket: Socket | null = null
+  /**
+   * The connection being opened, shared: concurrent first sends must not each open their own
+   * socket, since replies are matched to the one queue of pending commands in order (two sockets
+   * answered replies to the wrong callers: a burst's first store calls got each other's answers).
+   */
+  #connecting: Promise<Socket> | null = null
   #buffer: Buffer = Buffer.alloc(0)
   #pending: { resolve: (v: RespValue) => void; reject: (e: Error) => void }[] = []
 
@@ -72,8 +78,15 @@ export class RespClient {
     this.#port = port
   }
 
-  async #connection(): Promise<Socket> {
-    if (this.#socket && !this.#socket.destroyed) return this.#socket
+  #connection(): Promise<Socket> {
+    if (this.#socket && !this.#socket.destroyed) return Promise.resolve(this.#socket)
+    this.#connecting ??= this.#open().finally(() => {
+      this.#connecting = null
+    })
+    return this.#connecting
+  }
+
+  async #open(): Promise<Socket> {
     const socket = connect(this.#port, '127.0.0.1')
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)

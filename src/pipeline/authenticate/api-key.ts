@@ -37,10 +37,18 @@ export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyL
   const entry = await lookup(parsed.keyId)
   if (!entry) return reject({ reason: 'api_key_unknown', keyId: parsed.keyId, accepted })
   const presented = await sha256Bytes(key)
-  const { record } = entry
   if (!constantTimeEqual(presented, entry.digest)) {
-    return reject({ reason: 'api_key_mismatch', key: record.name, accepted })
+    return reject({ reason: 'api_key_mismatch', key: entry.record.name, accepted })
   }
+  return judgeKeyRecord(entry.record, pack, nowSeconds)
+}
+
+/**
+ * What a key the caller has proven to hold may do: revocation, expiry and pack scope, in that
+ * order. The one decider of these rules: `explain` (and so the policy fixtures) runs it too.
+ */
+export function judgeKeyRecord(record: ApiKeyRecord, pack: CompiledPack, nowSeconds: number): AuthnResult {
+  const accepted = pack.auth
   if (record.revoked) return reject({ reason: 'api_key_revoked', key: record.name, accepted })
   if (record.expiresAt !== null && nowSeconds >= record.expiresAt) {
     return reject({ reason: 'api_key_expired', key: record.name, accepted })
@@ -51,8 +59,8 @@ export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyL
   return ok({ authentication: authenticationFor(record) })
 }
 
-/** The invoker an API key stands for; also what `explain` and fixtures use for `{ api_key }`. */
-export function authenticationFor(record: ApiKeyRecord): Authentication {
+/** The invoker an API key stands for. */
+function authenticationFor(record: ApiKeyRecord): Authentication {
   return { invoker: { ...record.invoker, meta: { ...record.invoker.meta } }, auth: { method: 'api_key', api_key: record.name } }
 }
 

@@ -19,7 +19,7 @@ import { compilePack, type PackContext } from './pack.ts'
 import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
 import { routeTable } from '../../pipeline/route/table.ts'
 import { fixtureFile, gatewayFile, packFile, parseDuration, type RawFixture, type RawPackFile } from './schema.ts'
-import { checkGatewayStreamSettings } from './streams.ts'
+import { checkGatewayStreamSettings, checkStoreTimeoutForSlots } from './streams.ts'
 
 export { errorAt, formatError, GATEWAY_FILE, type PolicyError, type SourceFile } from './located.ts'
 export type { LoadedFixture, RawFixture }
@@ -60,7 +60,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
   checkInvokerLimits(gateway.value, reportAt)
   checkGatewayStreamSettings(gateway.value, reportAt)
-  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, directories: keyDirectories }, reportAt)
+  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, keyDirectories }, reportAt)
   const declared = {
     keyNames: new Set(Object.keys(gateway.value.api_keys)),
     issuers: new Set(Object.keys(gateway.value.issuers)),
@@ -85,6 +85,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
     compiledPacks.push(pack)
   }
   checkAcrossFiles({ gateway, issuers, packs: compiledPacks, packOrigin, declaredPacks }, errors)
+  checkStoreTimeoutForSlots(gateway.value, compiledPacks, reportAt)
   if (errors.length > 0) return { ok: false, errors }
   const fixtures = loadFixtures(fixtureDocs, keyNames, signers, errors)
   if (errors.length > 0) return { ok: false, errors }

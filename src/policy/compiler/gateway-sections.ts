@@ -12,8 +12,11 @@ import type {
   CompiledIssuer,
   CompiledSession,
   CompiledSigner,
+  SignatureAlgorithm,
   SignerInvoker,
 } from '../types.ts'
+import { hasShape, shapeText } from '../../keys/jwk-shapes.ts'
+import { SIGNATURE_ALGORITHM_TABLE } from '../../pipeline/authenticate/envelope/algorithm-table.ts'
 import type { Located, Path, PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
 import { parseDuration, type RawClaimMapping, type RawGatewayFile, type RawSigner } from './schema.ts'
@@ -96,16 +99,10 @@ export function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyE
 }
 
 /** A public key of the type the algorithm needs, without private members. */
-function jwkProblem(jwk: Record<string, unknown>, algorithm: string): string | null {
+function jwkProblem(jwk: Record<string, unknown>, algorithm: SignatureAlgorithm): string | null {
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) return 'jwk is a public key: remove the private or symmetric members (d, p, k)'
-  const expected: Record<string, [string, string | null]> = {
-    ed25519: ['OKP', 'Ed25519'],
-    'ecdsa-p256-sha256': ['EC', 'P-256'],
-    'rsa-pss-sha512': ['RSA', null],
-    'rsa-v1_5-sha256': ['RSA', null],
-  }
-  const [kty, crv] = expected[algorithm] as [string, string | null]
-  if (jwk['kty'] !== kty || (crv !== null && jwk['crv'] !== crv)) return `${algorithm} needs a ${kty}${crv ? ` ${crv}` : ''} key`
+  const { key } = SIGNATURE_ALGORITHM_TABLE[algorithm]
+  if (!hasShape(jwk, key)) return `${algorithm} needs a ${shapeText(key)} key`
   return null
 }
 

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { ApiKeyRecord, ClaimMapping, CompiledDirectory, CompiledIssuer, CompiledSession, CompiledSigner } from '../types.ts'
+import type { ClaimMapping, CompiledPolicy } from '../types.ts'
 import type { RawGatewayFile } from './schema.ts'
 
 /** Id namespaces of the built-in kinds: anonymous callers and API keys. */
@@ -29,21 +29,15 @@ function collide(a: string, b: string): boolean {
   return a.startsWith(b) || b.startsWith(a)
 }
 
-export interface IdNamespaceInput {
-  raw: RawGatewayFile
-  apiKeys: Record<string, ApiKeyRecord>
-  issuers: Record<string, CompiledIssuer>
-  session: CompiledSession | null
-  signers: Record<string, CompiledSigner>
-  directories: CompiledDirectory[]
-}
+/** The compiled sections whose ids can collide, and the file they came from. */
+export type IdNamespaceInput = Pick<CompiledPolicy, 'apiKeys' | 'issuers' | 'session' | 'signers' | 'keyDirectories'> & { raw: RawGatewayFile }
 
 /**
  * Checks the namespaces, fills every claim mapping's `reservedIdPrefixes`, and returns the
  * prefixes a delegated user name may not start with.
  */
 export function applyIdNamespaces(input: IdNamespaceInput, report: Report): string[] {
-  const { raw, apiKeys, issuers, session, signers, directories } = input
+  const { raw, apiKeys, issuers, session, signers, keyDirectories } = input
   const namespaces: Array<{ signer: string; prefix: string; path: Path }> = []
   for (const [name, signer] of Object.entries(signers)) {
     const written = raw.signers[name]?.id_prefix
@@ -92,7 +86,7 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
   for (const [name, signer] of Object.entries(signers)) {
     fixed(signer.invoker.id, ['signers', name, raw.signers[name]?.invoker.id !== undefined ? 'invoker' : 'keyid'], [...RESERVED_ID_PREFIXES, ...delegation])
   }
-  directories.forEach((directory, i) => fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation]))
+  keyDirectories.forEach((directory, i) => fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation]))
 
   const reserved = [...RESERVED_ID_PREFIXES, ...delegation]
   for (const { what, mapping, path } of issuerPrefixes) {

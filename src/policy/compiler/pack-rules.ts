@@ -7,6 +7,7 @@
 import { DEFAULT_LOCAL_FRACTION } from '../../constants.ts'
 import { compileGlob } from '../glob.ts'
 import type { AcceptedMethod, CompiledAgent, CompiledPattern, CompiledRateLimit, CompiledRule, RateLimitKeySource, RuleField } from '../types.ts'
+import { META_FIELD } from '../patterns.ts'
 import { GATEWAY_FILE, type Located, type Path, type PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
 import { parseDuration, RULE_FIELDS, type RawPackFile, type RawRule } from './schema.ts'
@@ -14,6 +15,8 @@ import { parseDuration, RULE_FIELDS, type RawPackFile, type RawRule } from './sc
 const MIN_WINDOW_MS = 1_000
 const MAX_WINDOW_MS = 86_400_000
 const HTTP_METHOD = /^[A-Z]+$/
+/** A rule on a meta field, or on a path into a nested one: `meta.team`, `meta.org.id`. */
+const META_RULE_FIELD = new RegExp(`^meta\\.${META_FIELD}(\\.${META_FIELD})*$`)
 
 export function compileRateLimits(
   raw: RawPackFile,
@@ -85,7 +88,7 @@ export function compileRule(
   if (entries.length === 0) errors.push(located.error(path, 'an empty rule would match everyone; write { kind: "*" } if that is meant'))
   for (const [field, value] of entries) {
     const known = (RULE_FIELDS as readonly string[]).includes(field)
-    if (!known && !/^meta\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(field)) {
+    if (!known && !META_RULE_FIELD.test(field)) {
       const hint = didYouMean(field, RULE_FIELDS) || ` (use ${RULE_FIELDS.join(', ')} or meta.<field>)`
       errors.push(located.error([...path, field], `unknown rule field "${field}"${hint}`, true))
       continue

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { hasShape, KEY_SHAPES, PRIVATE_MEMBERS, SIGNING_KEY_SHAPES } from '../../keys/jwk-shapes.ts'
 import type { PreviousSigningKey } from '../types.ts'
 import type { PolicyError } from './located.ts'
 import type { RawGatewayFile } from './schema.ts'
@@ -19,12 +20,8 @@ interface GatewayDocument {
   error(path: readonly (string | number)[], message: string, onKey?: boolean): PolicyError
 }
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
-
-const SHAPES: Record<string, { kty: string; crv: string; members: string[] }> = {
-  EdDSA: { kty: 'OKP', crv: 'Ed25519', members: ['x'] },
-  ES256: { kty: 'EC', crv: 'P-256', members: ['x', 'y'] },
-}
+/** What the gateway can sign with and publish: never an HS256 key. */
+const PUBLISHED: Record<string, 'Ed25519' | 'P-256'> = { EdDSA: SIGNING_KEY_SHAPES.EdDSA, ES256: SIGNING_KEY_SHAPES.ES256 }
 
 export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: PolicyError[]): PreviousSigningKey[] {
   const out: PreviousSigningKey[] = []
@@ -47,18 +44,19 @@ export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: Pol
     if (kids.has(kid)) errors.push(gateway.error(at('jwk', 'kid'), `kid "${kid}" is listed twice`))
     kids.add(kid)
     const alg = typeof jwk['alg'] === 'string' ? jwk['alg'] : ''
-    const shape = SHAPES[alg]
-    if (!shape) {
+    const shapeName = Object.hasOwn(PUBLISHED, alg) ? PUBLISHED[alg] : undefined
+    if (shapeName === undefined) {
       errors.push(gateway.error(at('jwk'), 'jwk needs alg EdDSA or ES256 (HS256 keys are never published)'))
       return
     }
-    if (jwk['kty'] !== shape.kty || jwk['crv'] !== shape.crv || shape.members.some((m) => typeof jwk[m] !== 'string')) {
-      errors.push(gateway.error(at('jwk'), `an ${alg} key is kty ${shape.kty}, crv ${shape.crv} with ${shape.members.join(' and ')}`))
+    const shape = KEY_SHAPES[shapeName]
+    if (!hasShape(jwk, shapeName) || shape.publicMembers.some((m) => typeof jwk[m] !== 'string')) {
+      errors.push(gateway.error(at('jwk'), `an ${alg} key is kty ${shape.kty}, crv ${shape.crv} with ${shape.publicMembers.join(' and ')}`))
       return
     }
     if (Number.isNaN(time)) return
     const publicJwk: Record<string, string> = { kty: shape.kty, crv: shape.crv, kid, alg, use: 'sig' }
-    for (const member of shape.members) publicJwk[member] = jwk[member] as string
+    for (const member of shape.publicMembers) publicJwk[member] = jwk[member] as string
     out.push({ jwk: publicJwk, untilSeconds: Math.floor(time / 1000) })
   })
   return out

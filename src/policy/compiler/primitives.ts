@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from 'zod'
+import { META_FIELD, NAME, NAME_RULE } from '../patterns.ts'
 
 export const AUTH_METHODS = ['envelope', 'bearer', 'api_key', 'session'] as const
 
@@ -22,12 +23,10 @@ export const duration = z
 
 export const identifier = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
-    message: 'use lower-case letters, digits, "-" and "_" (at most 63 characters)',
-  })
+  .regex(NAME, { message: `use ${NAME_RULE}` })
 
 /** What a rate-limit or concurrency rule counts by. */
-export const ruleKey = z.string().regex(/^(invoker|ip|pack|agent|api_key|org|meta\.[A-Za-z0-9_-]+)$/, {
+export const ruleKey = z.string().regex(new RegExp(`^(invoker|ip|pack|agent|api_key|org|meta\\.${META_FIELD})$`), {
   message: 'by is one of invoker, ip, pack, agent, api_key, org, meta.<field>',
 })
 

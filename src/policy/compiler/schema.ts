@@ -8,6 +8,8 @@
  */
 import { z } from 'zod'
 import { fixtureFile, type RawFixture } from './fixture-schema.ts'
+import { SIGNATURE_ALGORITHMS } from '../../pipeline/authenticate/envelope/algorithm-table.ts'
+import { HEADER_NAME, KEY_ID, META_FIELD, SHA256_HEX } from '../patterns.ts'
 import { AUTH_METHODS, duration, identifier, jsonValue, localFraction, parseDuration } from './primitives.ts'
 import { concurrencyRule, streamSettings } from './streams.ts'
 import { size } from './size.ts'
@@ -44,7 +46,7 @@ const rateLimit = z
     id: identifier.describe('Names the rule in headers and logs.'),
     by: z
       .string()
-      .regex(/^(invoker|ip|pack|agent|api_key|org|tool|meta\.[A-Za-z0-9_-]+)$/, {
+      .regex(new RegExp(`^(invoker|ip|pack|agent|api_key|org|tool|meta\\.${META_FIELD})$`), {
         message: 'by is one of invoker, ip, pack, agent, api_key, org, tool, meta.<field>',
       }),
     limit: z.number().int().positive().describe('Requests per window; for token_bucket, the bucket size and the refill per window.'),
@@ -176,8 +178,8 @@ export const packFile = z
 
 const apiKey = z
   .object({
-    key_id: z.string().regex(/^[0-9A-Za-z]{8}$/, { message: 'key_id is the 8 characters after "igw_" in the key' }),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'sha256 is 64 lower-case hex characters' }),
+    key_id: z.string().regex(KEY_ID, { message: 'key_id is the 8 characters after "igw_" in the key' }),
+    sha256: z.string().regex(SHA256_HEX, { message: 'sha256 is 64 lower-case hex characters' }),
     packs: z.array(identifier).min(1).optional().describe('Packs the key may call; all packs accepting API keys when absent.'),
     expires: z
       .union([z.string(), z.date()])
@@ -207,7 +209,7 @@ const claimMapping = z
     kind: z.string().min(1).optional().describe('The invoker kind of every token of this source.'),
     label: claimPath.optional().describe('Claim holding a display label.'),
     email: claimPath.optional().describe('Claim holding the email (becomes meta.email).'),
-    meta: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), claimPath).default({}).describe('meta field → claim path.'),
+    meta: z.record(z.string().regex(new RegExp(`^${META_FIELD}$`)), claimPath).default({}).describe('meta field → claim path.'),
   })
   .strict()
 
@@ -270,8 +272,6 @@ const session = z
 
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: 'name the Worker secret (e.g. CHAT_HOST_SECRET), never the secret itself' })
 
-export const SIGNATURE_ALGORITHMS = ['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256', 'hmac-sha256'] as const
-
 /** The invoker a signer (or a key directory) stands for. */
 const agentInvoker = (idDefault: string) =>
   z
@@ -312,7 +312,7 @@ const envelopeSettings = z
     max_age: duration.default('5m').describe('Oldest created a signature may have.'),
     clock_skew: duration.default('30s').describe('Allowed difference between the signer\'s clock and the gateway\'s.'),
     nonce: z.enum(['required', 'optional']).default('required').describe('A nonce is remembered for the signature\'s lifetime; a replay is refused.'),
-    delegation_header: z.string().regex(/^[A-Za-z0-9-]+$/).default('On-Behalf-Of').describe('Header a delegating signer covers to name the user it acts for.'),
+    delegation_header: z.string().regex(HEADER_NAME).default('On-Behalf-Of').describe('Header a delegating signer covers to name the user it acts for.'),
     directory_timeout: duration.default('2s'),
     directory_cache: duration.default('10m').describe('How long a fetched key directory is used.'),
   })
@@ -334,7 +334,7 @@ export const gatewayFile = z
     issuer: z.string().min(1).describe('The iss of every X-Invoker token, e.g. https://gateway.example.com.'),
     header: z
       .string()
-      .regex(/^[A-Za-z0-9-]+$/)
+      .regex(HEADER_NAME)
       .default('X-Invoker')
       .describe('Header that carries the signed invoker to the backend.'),
     token_ttl: duration.default('60s'),

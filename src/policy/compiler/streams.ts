@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import {
+  CONCURRENCY_RENEWALS_PER_LEASE,
   DEFAULT_LOCAL_FRACTION,
   MAX_CONCURRENCY_LEASE_MS,
   MIN_CONCURRENCY_LEASE_MS,
@@ -17,7 +18,7 @@ import {
   MIN_RECHECK_MS,
   MIN_STREAM_LIMIT_MS,
 } from '../../constants.ts'
-import type { AcceptedMethod, CompiledAgent, CompiledConcurrency, CompiledStreams, RateLimitKeySource } from '../types.ts'
+import type { AcceptedMethod, CompiledAgent, CompiledConcurrency, CompiledPack, CompiledStreams, RateLimitKeySource } from '../types.ts'
 import { duration, identifier, localFraction, parseDuration as ms, ruleKey, ruleWhen } from './primitives.ts'
 
 export const concurrencyRule = z
@@ -119,4 +120,24 @@ export function checkGatewayStreamSettings(raw: { concurrency_lease: string; upl
   const lease = ms(raw.concurrency_lease)
   if (lease < MIN_CONCURRENCY_LEASE_MS || lease > MAX_CONCURRENCY_LEASE_MS) report(['concurrency_lease'], 'concurrency_lease is between 2s and 10m')
   if (ms(raw.upload_idle_timeout) < MIN_STREAM_LIMIT_MS) report(['upload_idle_timeout'], 'upload_idle_timeout is at least 1s')
+}
+
+/**
+ * A slot is stamped with the gateway's clock when its call is made (the Lua script cannot read
+ * the store's clock: Upstash asks scripts to stay deterministic), and the store drops it a lease
+ * later. A call answered up to store_timeout after that reading, then renewed a third of a lease
+ * later, must still find its slot: with a longer store_timeout a slow store could hand out a slot
+ * that other gateways already count as expired, and so admit more than the limit.
+ */
+export function checkStoreTimeoutForSlots(
+  raw: { store_timeout: string; concurrency_lease: string },
+  packs: readonly CompiledPack[],
+  report: (path: (string | number)[], message: string) => void,
+): void {
+  if (!packs.some((pack) => pack.concurrency.length > 0)) return
+  if (ms(raw.store_timeout) * CONCURRENCY_RENEWALS_PER_LEASE <= ms(raw.concurrency_lease)) return
+  report(
+    ['store_timeout'],
+    `store_timeout is at most a third of concurrency_lease (${raw.concurrency_lease}) when a pack has concurrency rules: a slow store could otherwise admit more than a rule's limit`,
+  )
 }

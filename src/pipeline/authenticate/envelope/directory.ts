@@ -14,7 +14,8 @@ import { calculateJwkThumbprint, type JWK } from 'jose'
 import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import type { EnvelopeSettings, SignatureAlgorithm } from '../../../policy/types.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
-import { algorithmOfJwk, importPublicKey } from './algorithms.ts'
+import { algorithmOfJwk } from './algorithm-table.ts'
+import { importPublicKey } from './public-key.ts'
 
 export const DIRECTORY_PATH = '/.well-known/http-message-signatures-directory'
 

@@ -5,7 +5,8 @@
  */
 import { parseDictionary, type InnerList } from 'structured-headers'
 import { describe, expect, it } from 'vitest'
-import { importHmacKey, importPublicKey, verifySignature } from './algorithms.ts'
+import { importHmacKey, verifySignature } from './algorithms.ts'
+import { importPublicKey } from './public-key.ts'
 import { digestMatches, parseContentDigest, streamedBody } from './content-digest.ts'
 import { signatureBase, SignatureBaseError, type SignedMessage } from './signature-base.ts'
 

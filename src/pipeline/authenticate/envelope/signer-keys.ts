@@ -10,7 +10,8 @@ import { base64ToArrayBuffer } from 'structured-headers'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { CompiledSigner, SignatureAlgorithm } from '../../../policy/types.ts'
 import { ok, unavailable, type Outcome } from '../../../outcome.ts'
-import { importHmacKey, importPublicKey } from './algorithms.ts'
+import { importHmacKey } from './algorithms.ts'
+import { importPublicKey } from './public-key.ts'
 
 export class KeyImports {
   readonly #keys = new Map<string, { version: string; key: CryptoKey }>()
