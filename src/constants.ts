@@ -23,6 +23,12 @@ export const MAX_CREDENTIAL_LENGTH = 8 * 1024
 /** Length of the keyed hash that names an anonymous caller (base64url chars, 128 bits). */
 export const ANONYMOUS_ID_HASH_CHARS = 22
 
+/** Where backends fetch the keys that verify X-Invoker (RFC 8615 well-known location). */
+export const JWKS_PATH = '/.well-known/jwks.json'
+
+/** The admin endpoint of runtime API keys (admin/keys-route.ts); `DELETE` takes a key id below it. */
+export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
+
 /** The `typ` of an X-Invoker token (RFC 8725 §3.11: explicit typing). */
 export const INVOKER_TOKEN_TYPE = 'invoker+jwt'
 

@@ -22,9 +22,6 @@
  *
  * @module
  */
-import type { Context } from 'hono'
-import type { GatewayEnv } from './env.ts'
-
 export type DegradedKind = 'jwks_stale' | 'directory_stale' | 'store_error' | 'store_local' | 'session_cached' | 'introspection_cached'
 
 export interface DegradedInput {
@@ -37,14 +34,7 @@ export interface DegradedInput {
   problem: string | null
 }
 
-/** Adds an entry to the request's degraded inputs. */
-export function noteDegraded(c: Context<GatewayEnv>, entry: DegradedInput): void {
-  const list = c.get('degraded')
-  if (list === undefined) c.set('degraded', [entry])
-  else list.push(entry)
-}
-
-/** A step's way to note a degraded input without knowing the request's context. */
+/** A step's way to note a degraded input without knowing the request's state (`RequestState.noteDegraded`). */
 export type NoteDegraded = (entry: DegradedInput) => void
 
 /** Whole seconds from `since` to `now` (an age in the log line). */

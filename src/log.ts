@@ -6,8 +6,10 @@
  * @module
  */
 import type { DegradedInput } from './degraded.ts'
+import { statusOf } from './errors/problem.ts'
 import type { AuthMethod, InvokerKind } from './invoker.ts'
-import type { ReasonCode } from './errors/reasons.ts'
+import type { Reason, ReasonCode } from './errors/reasons.ts'
+import type { RequestState } from './state.ts'
 
 export interface RequestLogLine {
   request_id: string
@@ -42,6 +44,43 @@ export interface RequestLogLine {
 
 export function writeLogLine(line: RequestLogLine): void {
   console.log(JSON.stringify(line))
+}
+
+/** The request's line, from what its steps recorded and the status it was answered with. */
+export function requestLogLine(s: RequestState, status: number): RequestLogLine {
+  const { route, authentication, decision, failure, wouldDeny, storeFailure } = s
+  // What refused the request, or what enforce mode would have refused it with (report mode).
+  const refusal = failure ?? wouldDeny
+  return {
+    request_id: s.requestId,
+    trace_id: s.trace.traceId,
+    method: s.request.method,
+    host: s.url.host,
+    path: s.url.pathname,
+    pack: route?.pack.id ?? null,
+    agent: route?.agent?.name ?? null,
+    invoker_id: authentication?.invoker.id ?? null,
+    invoker_kind: authentication?.invoker.kind ?? null,
+    auth_method: authentication?.auth.method ?? null,
+    api_key: authentication?.auth.api_key ?? null,
+    decision: failure ? (refusing(failure) || statusOf(failure) === 401 || statusOf(failure) === 403 ? 'deny' : 'error') : wouldDeny || (decision && !decision.allowed) ? 'would_deny' : 'allow',
+    reason: failure?.reason ?? wouldDeny?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
+    rule: refusal !== null && refusing(refusal) ? refusal.rule : (decision?.rule ?? null),
+    // Why a token or session failed or its source was unavailable (never the credential itself).
+    problem: failure && 'problem' in failure ? (failure.problem ?? null) : null,
+    store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
+    degraded: s.degraded,
+    mcp_method: s.mcp?.method ?? null,
+    mcp_tool: s.mcp?.tool ?? null,
+    status,
+    duration_ms: Date.now() - s.started,
+    upstream_ms: s.upstreamMs,
+  }
+}
+
+/** The refusals a policy rule decides: they name the rule. */
+function refusing(reason: Reason): reason is Extract<Reason, { reason: 'denied' | 'tool_denied' | 'rate_limited' | 'concurrency_limited' }> {
+  return reason.reason === 'denied' || reason.reason === 'tool_denied' || reason.reason === 'rate_limited' || reason.reason === 'concurrency_limited'
 }
 
 /**

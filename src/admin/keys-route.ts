@@ -15,20 +15,17 @@
  *
  * @module
  */
-import type { Context } from 'hono'
-import { ADMIN_MAX_BODY_BYTES } from '../constants.ts'
-import type { GatewayEnv } from '../env.ts'
+import { ADMIN_KEYS_PATH, ADMIN_MAX_BODY_BYTES } from '../constants.ts'
 import { constantTimeEqual, sha256Bytes } from '../keys/digest.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
 import { readBounded } from '../read-body.ts'
+import type { RequestState } from '../state.ts'
 import { KEY_ID } from '../policy/patterns.ts'
 import { callStore, storeFor } from '../store/index.ts'
 import { mintedKeyLookups } from '../store/minted-keys.ts'
 import type { GatewayStore } from '../store/types.ts'
 import { parseMintRequest, type MintContext } from './mint-request.ts'
-
-export const ADMIN_KEYS_PATH = '/.well-known/invoker-gateway/keys'
 
 export function adminKeyRoutes(policy: CompiledPolicy) {
   const mintContext: MintContext = {
@@ -40,34 +37,34 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
   }
   const timeoutMs = policy.gateway.storeTimeoutMs
 
-  async function mint(c: Context<GatewayEnv>): Promise<Response> {
-    await authorizeAdmin(c)
-    const record = parseMintRequest(await readJson(c.req.raw), mintContext, Math.floor(Date.now() / 1000))
-    const store = storeOrFail(c)
+  async function mint(s: RequestState): Promise<Response> {
+    await authorizeAdmin(s)
+    const record = parseMintRequest(await readJson(s.request), mintContext, Math.floor(Date.now() / 1000))
+    const store = storeOrFail(s)
     const stored = await callStore(() => store.putMintedKey(record), timeoutMs)
     // This isolate may remember the id as unknown: usable here from the next request on.
     mintedKeyLookups(store).forget(record.keyId)
     if (!stored) throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
-    return c.json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201, { 'cache-control': 'no-store' })
+    return json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201)
   }
 
-  async function revoke(c: Context<GatewayEnv>): Promise<Response> {
-    await authorizeAdmin(c)
-    const keyId = c.req.param('keyId') ?? ''
+  async function revoke(s: RequestState): Promise<Response> {
+    await authorizeAdmin(s)
+    const keyId = keyIdOf(s.url.pathname)
     if (!KEY_ID.test(keyId)) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
     if (policy.apiKeys[keyId]) throw new GatewayError({ reason: 'admin_conflict', problem: 'this key is defined in the policy; revoke it there' })
-    const store = storeOrFail(c)
+    const store = storeOrFail(s)
     const revoked = await callStore(() => store.revokeMintedKey(keyId), timeoutMs)
     // Refused here from the next request on; other isolates within RUNTIME_KEY_CACHE_TTL_MS.
     mintedKeyLookups(store).forget(keyId)
     if (!revoked) throw new GatewayError({ reason: 'admin_key_not_found' })
-    return c.body(null, 204)
+    return new Response(null, { status: 204 })
   }
 
   /** Every runtime key, as facts about it: never its hash, never anything a caller presents. */
-  async function list(c: Context<GatewayEnv>): Promise<Response> {
-    await authorizeAdmin(c)
-    const store = storeOrFail(c)
+  async function list(s: RequestState): Promise<Response> {
+    await authorizeAdmin(s)
+    const store = storeOrFail(s)
     const records = await callStore(() => store.listMintedKeys(), timeoutMs)
     const keys = records
       .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId))
@@ -80,24 +77,42 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
         revoked: record.revoked,
         invoker: { id: record.invoker.id, kind: record.invoker.kind, ...(record.invoker.label !== undefined ? { label: record.invoker.label } : {}) },
       }))
-    return c.json({ keys, store: store.kind }, 200, { 'cache-control': 'no-store' })
+    return json({ keys, store: store.kind }, 200)
   }
 
-  return { mint, revoke, list }
+  /** `POST` mints, `DELETE …/<key_id>` revokes, `GET` (and `HEAD`) lists: the route table sends nothing else here. */
+  return function adminKeys(s: RequestState): Promise<Response> {
+    const method = s.request.method
+    return method === 'POST' ? mint(s) : method === 'DELETE' ? revoke(s) : list(s)
+  }
 }
 
-async function authorizeAdmin(c: Context<GatewayEnv>): Promise<void> {
-  const expected = c.env.GATEWAY_ADMIN_TOKEN
+/** The key id of `DELETE /.well-known/invoker-gateway/keys/<key_id>`, percent-decoded as a path parameter is. */
+function keyIdOf(path: string): string {
+  const segment = path.slice(ADMIN_KEYS_PATH.length + 1)
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
+function json(body: unknown, status: number): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } })
+}
+
+async function authorizeAdmin(s: RequestState): Promise<void> {
+  const expected = s.env.GATEWAY_ADMIN_TOKEN
   if (!expected) throw new GatewayError({ reason: 'route_not_found' })
-  const header = c.req.header('authorization') ?? ''
+  const header = s.request.headers.get('authorization') ?? ''
   const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
   // Digests first: equal lengths, and the comparison time says nothing about the token.
   const [a, b] = await Promise.all([sha256Bytes(presented), sha256Bytes(expected)])
   if (presented === '' || !constantTimeEqual(a, b)) throw new GatewayError({ reason: 'admin_unauthorized' })
 }
 
-function storeOrFail(c: Context<GatewayEnv>): GatewayStore {
-  const store = storeFor(c.env)
+function storeOrFail(s: RequestState): GatewayStore {
+  const store = storeFor(s.env)
   if (store === null) throw new GatewayError({ reason: 'store_unavailable', rule: null })
   return store
 }

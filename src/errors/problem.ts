@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { errorMessage, JSON_RPC_ERRORS, type JsonRpcId, type McpBodyProblem } from '../pipeline/mcp/json-rpc.ts'
+import { errorMessage, JSON_RPC_ERRORS, type JsonRpcId, type McpBodyProblem } from '../http/json-rpc.ts'
 import type { AcceptedMethod } from '../policy/types.ts'
 import type { DenyingList, EnvelopeProblem, Reason, TokenProblem } from './reasons.ts'
 
@@ -272,6 +272,16 @@ function unauthenticated(
   return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail, challenge, ...(bearerError ? { bearerError } : {}) }
 }
 
+/**
+ * What a pack's 401s carry beyond the problem, attached by the step that knows it
+ * (authenticate): the context of its `WWW-Authenticate` challenges and, for a pack that takes
+ * signed requests, its `Accept-Signature` (RFC 9421 §5.1), made for the request at hand.
+ */
+export interface Challenge {
+  context: ChallengeContext
+  acceptSignature: (() => string) | null
+}
+
 /** What a challenge names beyond the method: the session cookie a session pack reads. */
 export interface ChallengeContext {
   sessionCookie: string | null
@@ -343,8 +353,9 @@ export function statusOf(reason: Reason): number {
   return toWire(reason).status
 }
 
-export function problemResponse(reason: Reason, requestId: string, context?: ChallengeContext): Response {
+export function problemResponse(reason: Reason, requestId: string, challenge: Challenge | null = null): Response {
   const wire = toWire(reason)
+  const context = challenge?.context
   const body = {
     type: PROBLEM_TYPE_BASE + wire.slug,
     title: wire.title,
@@ -361,6 +372,7 @@ export function problemResponse(reason: Reason, requestId: string, context?: Cha
   if (wire.challenge) {
     for (const challenge of challenges(wire.challenge, wire, context)) headers.append('www-authenticate', challenge)
   }
+  if (wire.status === 401 && challenge?.acceptSignature) headers.set('accept-signature', challenge.acceptSignature())
   const text = wire.jsonRpc ? errorMessage(wire.jsonRpc.id, wire.jsonRpc.code, wire.detail, { type: body.type, title: body.title, request_id: requestId }) : JSON.stringify(body)
   return new Response(text, { status: wire.status, headers })
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { JsonRpcId, McpBodyProblem } from '../pipeline/mcp/json-rpc.ts'
+import type { JsonRpcId, McpBodyProblem } from '../http/json-rpc.ts'
 import type { AcceptedMethod } from '../policy/types.ts'
 
 export type Reason =

@@ -97,7 +97,7 @@ function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSp
     if (!record) return { reason: 'api_key_unknown', keyId: who.api_key, accepted }
     // The Worker's own decider, past the proof of holding the key that explain stands in for.
     const judged = judgeKeyRecord(record, pack, nowSeconds)
-    return judged.kind === 'ok' ? judged.authentication : judged.reason
+    return judged.kind === 'ok' ? judged.value.authentication : judged.refusal.reason
   }
   if ('anonymous' in who) {
     if (!pack.anonymous) return { reason: 'credential_missing', accepted }

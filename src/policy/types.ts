@@ -24,6 +24,30 @@ export interface CompiledPolicy {
   packs: CompiledPack[]
   /** Public keys of earlier signing keys, published in the JWKS until their date (rotation). */
   previousSigningKeys: PreviousSigningKey[]
+  /** Where requests go, looked up rather than searched (pipeline/route/table.ts makes it). */
+  routes: CompiledRoutes
+}
+
+/** Where a request goes: its pack and agent, and the URL the backend receives (pipeline/route/match.ts). */
+export interface RouteMatch {
+  pack: CompiledPack
+  agent: CompiledAgent | null
+  /** The path the backend receives (prefix stripped unless the pack says not to). */
+  upstreamPath: string
+  /** Upstream URL without query: the `htu` claim. */
+  upstreamUrl: string
+  /** Query including `?` as the URL parser serialized it, or ''. Forwarded as is; no decision reads it. */
+  query: string
+}
+
+/** The gateway's own endpoints, answered before any pack. */
+export type GatewayEndpoint = 'jwks' | 'resource_metadata' | 'admin_keys'
+
+export interface CompiledRoutes {
+  /** Exact paths of the gateway's own endpoints: the JWKS, the admin endpoint, each MCP pack's RFC 9728 metadata. */
+  endpoints: Record<string, GatewayEndpoint>
+  /** Each pack's path prefix ('' at the root) → its index in `packs`; several when hosts tell them apart. */
+  prefixes: Record<string, number[]>
 }
 
 /** A public signing key that no longer signs but stays published until `untilSeconds`. */
@@ -327,7 +351,7 @@ export interface CompiledCondition {
 
 /**
  * A rule value: compared exactly, or a `*` glob split into its literal segments at build time
- * (see `pipeline/authorize/glob.ts`; never a regular expression). Values of fields compared
+ * (see `policy/glob.ts`; never a regular expression). Values of fields compared
  * without case (`email`, `method`) are lower-cased at build time.
  */
 export type CompiledPattern = { exact: string } | { glob: string[] }

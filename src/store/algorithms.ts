@@ -25,18 +25,14 @@
  * @module
  */
 import type { RateLimitAlgorithm } from '../policy/types.ts'
-import type { LeaseGrant } from './types.ts'
+import type { Adjustment, LeaseGrant } from './types.ts'
+
+export type { Adjustment }
 
 export type CounterState =
   | { algorithm: 'fixed_window'; window: number; current: number }
   | { algorithm: 'sliding_window'; window: number; current: number; previous: number }
   | { algorithm: 'token_bucket'; refilledAt: number; tokens: number }
-
-/** Units to give back (> 0) or charge (< 0) to the lease period `epoch` of a counter. */
-export interface Adjustment {
-  epoch: number
-  units: number
-}
 
 export interface LeaseInput {
   algorithm: RateLimitAlgorithm

@@ -7,8 +7,13 @@
  * @module
  */
 import type { ApiKeyRecord, RateLimitAlgorithm } from '../policy/types.ts'
-import type { Adjustment } from './algorithms.ts'
 import type { SlotAnswer } from './slots.ts'
+
+/** Units to give back (> 0) or charge (< 0) to the lease period `epoch` of a counter (see algorithms.ts). */
+export interface Adjustment {
+  epoch: number
+  units: number
+}
 
 /** One lease of rate-limit capacity (see algorithms.ts for what each field means). */
 export interface LeaseRequest {

@@ -73,7 +73,7 @@ describe('explain and the Worker decide an API key at its expiry alike', () => {
     for (const now of [expiresAt - 1, expiresAt, expiresAt + 1]) {
       const worker = await verifyApiKey(key, pack, (id) => index.get(id) ?? null, now)
       const told = explainDecision(policy, { method: 'GET', url: 'https://gw.test/keys/x' }, { api_key: 'lapsing' }, now)
-      seen.push([now - expiresAt, worker.kind === 'ok' ? 'allowed' : worker.reason.reason, told.reason])
+      seen.push([now - expiresAt, worker.kind === 'ok' ? 'allowed' : worker.refusal.reason.reason, told.reason])
     }
     expect(seen).toEqual([
       [-1, 'allowed', 'allowed'],

@@ -178,6 +178,22 @@ describe('forwarding', () => {
     expect(await slow.json()).toMatchObject({ status: 504 })
   })
 
+  it('does not cut an answer that streams longer than upstream_timeout (the bound ends with the headers)', async () => {
+    // upstream_timeout is 300 ms here: read ticks for over three times that.
+    const response = await gw.fetch('/packs/echo/sse-ticks?ms=50', as(alice))
+    expect(response.status).toBe(200)
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    const started = Date.now()
+    let text = ''
+    while (Date.now() - started < 1_000) {
+      const chunk = await reader.read()
+      expect(chunk.done).toBe(false)
+      text += chunk.value
+    }
+    await reader.cancel()
+    expect(text.match(/^data: /gm)?.length ?? 0).toBeGreaterThanOrEqual(5)
+  })
+
   it('streams a server-sent event stream event by event', async () => {
     const name = `sse-${crypto.randomUUID()}`
     const response = await gw.fetch(`/packs/echo/sse-lockstep?name=${name}`, as(alice))

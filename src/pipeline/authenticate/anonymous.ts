@@ -10,12 +10,6 @@ import { base64url } from 'jose'
 import { ANONYMOUS_ID_HASH_CHARS } from '../../constants.ts'
 import type { Authentication } from '../../invoker.ts'
 
-/** The client address as Cloudflare's edge reports it; clients cannot set this header there. */
-export function clientAddress(headers: Headers): string | null {
-  const address = headers.get('cf-connecting-ip')?.trim()
-  return address ? address : null
-}
-
 export async function anonymousInvoker(address: string, key: CryptoKey): Promise<Authentication> {
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(address)))
   return {

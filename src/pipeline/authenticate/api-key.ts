@@ -8,7 +8,8 @@ import { parseApiKey } from '../../keys/api-key-format.ts'
 import { constantTimeEqual, sha256Bytes } from '../../keys/digest.ts'
 import type { Authentication } from '../../invoker.ts'
 import type { ApiKeyRecord, CompiledPack } from '../../policy/types.ts'
-import type { AuthnResult } from './result.ts'
+import { ok } from '../../outcome.ts'
+import { reject, type AuthnResult } from './result.ts'
 
 export interface KeyIndexEntry {
   record: ApiKeyRecord
@@ -32,12 +33,12 @@ export type KeyLookup = (keyId: string) => KeyIndexEntry | null | Promise<KeyInd
 export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyLookup, nowSeconds: number): Promise<AuthnResult> {
   const accepted = pack.auth
   const parsed = parseApiKey(key)
-  if (!parsed) return { kind: 'reject', reason: { reason: 'api_key_malformed', accepted } }
+  if (!parsed) return reject({ reason: 'api_key_malformed', accepted })
   const entry = await lookup(parsed.keyId)
-  if (!entry) return { kind: 'reject', reason: { reason: 'api_key_unknown', keyId: parsed.keyId, accepted } }
+  if (!entry) return reject({ reason: 'api_key_unknown', keyId: parsed.keyId, accepted })
   const presented = await sha256Bytes(key)
   if (!constantTimeEqual(presented, entry.digest)) {
-    return { kind: 'reject', reason: { reason: 'api_key_mismatch', key: entry.record.name, accepted } }
+    return reject({ reason: 'api_key_mismatch', key: entry.record.name, accepted })
   }
   return judgeKeyRecord(entry.record, pack, nowSeconds)
 }
@@ -48,14 +49,14 @@ export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyL
  */
 export function judgeKeyRecord(record: ApiKeyRecord, pack: CompiledPack, nowSeconds: number): AuthnResult {
   const accepted = pack.auth
-  if (record.revoked) return { kind: 'reject', reason: { reason: 'api_key_revoked', key: record.name, accepted } }
+  if (record.revoked) return reject({ reason: 'api_key_revoked', key: record.name, accepted })
   if (record.expiresAt !== null && nowSeconds >= record.expiresAt) {
-    return { kind: 'reject', reason: { reason: 'api_key_expired', key: record.name, accepted } }
+    return reject({ reason: 'api_key_expired', key: record.name, accepted })
   }
   if (record.packs !== null && !record.packs.includes(pack.id)) {
-    return { kind: 'reject', reason: { reason: 'api_key_wrong_pack', key: record.name, accepted } }
+    return reject({ reason: 'api_key_wrong_pack', key: record.name, accepted })
   }
-  return { kind: 'ok', authentication: authenticationFor(record) }
+  return ok({ authentication: authenticationFor(record) })
 }
 
 /** The invoker an API key stands for. */

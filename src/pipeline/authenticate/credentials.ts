@@ -7,7 +7,7 @@
  */
 import { MAX_CREDENTIAL_LENGTH } from '../../constants.ts'
 import { looksLikeApiKey } from '../../keys/api-key-format.ts'
-import { findSessionCookie } from './session/cookie.ts'
+import { findSessionCookie } from '../../http/cookie.ts'
 
 export const API_KEY_HEADER = 'x-api-key'
 

@@ -8,8 +8,16 @@
  * @module
  */
 import { MAX_FETCHED_ANSWER_BYTES } from '../../constants.ts'
+import { ok, refused, unavailable, type Outcome } from '../../outcome.ts'
 
-export type JsonAnswer = { ok: true; json: unknown } | { ok: false; status: number | null; problem: string }
+/** The service answered with a status other than 200: what the caller makes of it is its own call. */
+export interface StatusAnswer {
+  status: number
+  problem: string
+}
+
+/** The parsed JSON; a status other than 200 (refused); or no usable answer at all (unavailable). */
+export type JsonAnswer = Outcome<unknown, StatusAnswer>
 
 export async function fetchJson(service: string, url: string, init: RequestInit, timeoutMs: number): Promise<JsonAnswer> {
   let response: Response
@@ -17,24 +25,24 @@ export async function fetchJson(service: string, url: string, init: RequestInit,
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' })
   } catch (error) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError'
-    return { ok: false, status: null, problem: `${service} ${timedOut ? 'timed out' : 'unreachable'}` }
+    return unavailable(`${service} ${timedOut ? 'timed out' : 'unreachable'}`)
   }
   if (response.status !== 200) {
     await response.body?.cancel()
-    return { ok: false, status: response.status, problem: `${service} answered ${response.status}` }
+    return refused({ status: response.status, problem: `${service} answered ${response.status}` })
   }
   let text: string | null
   try {
     text = await readLimited(response, MAX_FETCHED_ANSWER_BYTES)
   } catch (error) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError'
-    return { ok: false, status: 200, problem: `${service} ${timedOut ? 'timed out' : 'failed'} while answering` }
+    return unavailable(`${service} ${timedOut ? 'timed out' : 'failed'} while answering`)
   }
-  if (text === null) return { ok: false, status: 200, problem: `${service} answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes` }
+  if (text === null) return unavailable(`${service} answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes`)
   try {
-    return { ok: true, json: JSON.parse(text) as unknown }
+    return ok(JSON.parse(text) as unknown)
   } catch {
-    return { ok: false, status: 200, problem: `${service} answered no JSON` }
+    return unavailable(`${service} answered no JSON`)
   }
 }
 

@@ -5,32 +5,30 @@
  *
  * @module
  */
-import type { Context, MiddlewareHandler } from 'hono'
-import { noteDegraded, type NoteDegraded } from '../../degraded.ts'
-import type { Bindings, GatewayEnv } from '../../env.ts'
-import type { Authentication } from '../../invoker.ts'
+import type { NoteDegraded } from '../../degraded.ts'
+import type { Bindings } from '../../env.ts'
+import type { Challenge, ChallengeContext } from '../../errors/problem.ts'
 import { GatewayError } from '../../errors/reasons.ts'
+import type { Authentication } from '../../invoker.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
+import { NOTHING_CONSUMED, type Authenticated, type Consumed, type Recheck, type RequestState, type Routed } from '../../state.ts'
 import { callStore, storeFor } from '../../store/index.ts'
 import { mintedKeyLookups } from '../../store/minted-keys.ts'
-import { anonymousInvoker, clientAddress } from './anonymous.ts'
+import { clientAddress, hasBody } from '../../http/request.ts'
+import { anonymousInvoker } from './anonymous.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { BearerVerifier } from './bearer/index.ts'
+import { bodyCheck } from './body-check.ts'
 import { EnvelopeVerifier, type ClaimNonce } from './envelope/index.ts'
+import { acceptSignature } from './envelope/accept-signature.ts'
 import { findCredentials, type Credential } from './credentials.ts'
-import { judgeFailure, judgeRecheck, type Recheck } from './recheck.ts'
-import type { AuthnResult } from './result.ts'
+import { judgeFailure, judgeRecheck } from './recheck.ts'
+import { unavailable } from '../../outcome.ts'
+import { reject, type AuthnResult } from './result.ts'
 import { originTrusted } from './session/csrf.ts'
 import { SessionVerifier } from './session/index.ts'
 
-/** What the request carried that the gateway consumed, removed before forwarding. */
-export interface Consumed {
-  headers: readonly string[]
-  cookie: string | null
-}
-
-const NOTHING_CONSUMED: Consumed = { headers: [], cookie: null }
 /** A verified signature's fields; Content-Digest stays (the backend may check the body too). */
 const ENVELOPE_CONSUMED: Consumed = { headers: ['signature', 'signature-input', 'signature-agent'], cookie: null }
 
@@ -45,7 +43,7 @@ function consumedBy(credential: Credential): Consumed {
   }
 }
 
-export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
+export const authenticate = (policy: CompiledPolicy) => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
   const { storeTimeoutMs } = policy.gateway
   // Built once per gateway: remote key sets and answer caches live as long as the isolate.
@@ -53,6 +51,21 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
   const session = policy.session === null ? null : new SessionVerifier(policy.session, bearer)
   const sessionCookies = policy.session?.cookies ?? null
   const envelope = new EnvelopeVerifier(policy)
+  // What each pack's 401s name besides its methods; MCP packs name their resource metadata
+  // (and the scopes they need) in every challenge (RFC 9728 §5.1).
+  const sessionCookie: ChallengeContext = { sessionCookie: policy.session?.cookies[0] ?? null }
+  const challenges = new Map<string, Challenge>()
+  for (const pack of policy.packs) {
+    const context = pack.mcp ? { ...sessionCookie, mcp: { resourceMetadata: pack.mcp.metadataUrl, scope: pack.mcp.challengeScope } } : sessionCookie
+    challenges.set(pack.id, { context, acceptSignature: null })
+  }
+  /** A pack that takes signed requests says what to sign in its 401s (RFC 9421 §5.1), for this request. */
+  function challengeOf(s: Routed): Challenge {
+    const { pack } = s.route
+    const challenge = challenges.get(pack.id) as Challenge
+    if (!pack.auth.includes('envelope')) return challenge
+    return { context: challenge.context, acceptSignature: () => acceptSignature(pack, policy.envelope, s.request, s.url) }
+  }
 
   /** The nonce cache lives in the store; without one, a nonce can be neither checked nor admitted. */
   function nonceClaimer(env: Bindings): ClaimNonce {
@@ -81,25 +94,25 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
    * `recheckWithinMs` is set when an open stream asks again (issue 15): remembered answers older
    * than that do not decide, and nothing is noted on the request (its log line is written).
    */
-  async function verify(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>, recheckWithinMs?: number): Promise<AuthnResult> {
+  async function verify(credential: Credential, pack: CompiledPack, s: RequestState, recheckWithinMs?: number): Promise<AuthnResult> {
     const accepted = pack.auth
-    const env = c.env
-    const note: NoteDegraded | undefined = recheckWithinMs === undefined ? (entry) => noteDegraded(c, entry) : undefined
+    const env = s.env
+    const note: NoteDegraded | undefined = recheckWithinMs === undefined ? (entry) => s.noteDegraded(entry) : undefined
     switch (credential.method) {
       case 'api_key':
-        if (!accepted.includes('api_key')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'api_key', accepted } }
+        if (!accepted.includes('api_key')) return reject({ reason: 'method_not_accepted', method: 'api_key', accepted })
         return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId, recheckWithinMs), Math.floor(Date.now() / 1000))
       case 'bearer':
-        if (!accepted.includes('bearer')) return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'bearer', accepted } }
+        if (!accepted.includes('bearer')) return reject({ reason: 'method_not_accepted', method: 'bearer', accepted })
         return bearer.verify(credential.token, pack, env, note, recheckWithinMs)
       case 'session':
         // Only looked for on packs that accept sessions, with a session configured.
         return (session as SessionVerifier).verify(credential.cookie, pack, env, note, recheckWithinMs)
       case 'envelope':
         // Only looked for on packs that accept signed requests.
-        return envelope.verify(c.req.raw, c.get('url'), pack, env, nonceClaimer(env), note)
+        return envelope.verify(s.request, s.url, pack, env, nonceClaimer(env), note)
       case 'unknown_scheme':
-        return { kind: 'reject', reason: { reason: 'method_not_accepted', method: 'unknown_scheme', accepted } }
+        return reject({ reason: 'method_not_accepted', method: 'unknown_scheme', accepted })
     }
   }
 
@@ -108,22 +121,25 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
    * asked again: its signature vouched for that one request when it was made (its nonce is
    * spent), and its signers are policy, which changes only with a deploy.
    */
-  function recheckOf(credential: Credential, pack: CompiledPack, c: Context<GatewayEnv>, opened: Authentication): Recheck | null {
+  function recheckOf(credential: Credential, pack: CompiledPack, s: RequestState, opened: Authentication): Recheck | null {
     if (credential.method === 'envelope' || credential.method === 'unknown_scheme') return null
     return async (maxAgeMs) => {
       try {
-        return judgeRecheck(await verify(credential, pack, c, maxAgeMs), opened, pack.mode === 'report')
+        return judgeRecheck(await verify(credential, pack, s, maxAgeMs), opened, pack.mode === 'report')
       } catch (error) {
         if (error instanceof GatewayError) return judgeFailure(error.detail)
-        return { kind: 'unavailable', problem: error instanceof Error ? error.message : String(error) }
+        return unavailable(error instanceof Error ? error.message : String(error))
       }
     }
   }
 
-  return async function authenticate(c, next) {
-    const { pack } = c.get('route')
+  return async function authenticate(s: Routed): Promise<Authenticated> {
+    const { pack } = s.route
+    s.challenge = challengeOf(s)
+    const authenticated = s as Authenticated
     const accepted = pack.auth
-    const headers = c.req.raw.headers
+    const request = s.request
+    const headers = request.headers
     const presented = findCredentials(headers, accepted.includes('session') ? sessionCookies : null, accepted.includes('envelope'))
     switch (presented.kind) {
       case 'too_large':
@@ -133,41 +149,38 @@ export const authenticate = (policy: CompiledPolicy): MiddlewareHandler<GatewayE
       case 'one': {
         const { credential } = presented
         // Before the session is looked up: a forged cross-site request costs the app nothing.
-        if (credential.method === 'session' && !originTrusted(c.req.method, headers, c.get('url').origin, pack)) {
+        if (credential.method === 'session' && !originTrusted(request.method, headers, s.url.origin, pack)) {
           throw new GatewayError({ reason: 'csrf_refused', origin: headers.get('origin') })
         }
-        const result = await verify(credential, pack, c)
+        const result = await verify(credential, pack, s)
         if (result.kind === 'ok') {
-          c.set('authentication', result.authentication)
-          c.set('expectedDigest', result.expectedDigest ?? null)
-          c.set('recheck', recheckOf(credential, pack, c, result.authentication))
+          authenticated.authentication = result.value.authentication
+          const expected = result.value.expectedDigest ?? null
+          if (expected !== null && hasBody(request)) s.bodyCheck = bodyCheck(request, expected, pack)
         } else {
+          const { reason, authentication } = result.refusal
           // Report mode forwards a caller refused for an authorization reason, never an invalid credential.
-          if (pack.mode !== 'report' || result.authentication === undefined) throw new GatewayError(result.reason)
-          c.set('wouldDeny', result.reason)
-          c.set('authentication', result.authentication)
-          c.set('expectedDigest', null)
-          c.set('recheck', recheckOf(credential, pack, c, result.authentication))
+          if (pack.mode !== 'report' || authentication === undefined) throw new GatewayError(reason)
+          s.wouldDeny = reason
+          authenticated.authentication = authentication
         }
-        c.set('consumed', consumedBy(credential))
-        break
+        s.recheck = recheckOf(credential, pack, s, authenticated.authentication)
+        s.consumed = consumedBy(credential)
+        return authenticated
       }
       case 'none': {
         if (!pack.anonymous) {
           if (pack.mode !== 'report') throw new GatewayError({ reason: 'credential_missing', accepted })
           // Report mode: forwarded as an anonymous caller of its own, logged as would_deny (issue 12, item 16).
-          c.set('wouldDeny', { reason: 'credential_missing', accepted })
+          s.wouldDeny = { reason: 'credential_missing', accepted }
         }
         const address = clientAddress(headers)
         if (address === null) throw new GatewayError({ reason: 'no_client_address', accepted })
-        const keys = await loadSigningKeys(c.env.INVOKER_SIGNING_KEYS)
+        const keys = await loadSigningKeys(s.env.INVOKER_SIGNING_KEYS)
         if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
-        c.set('authentication', await anonymousInvoker(address, keys.keys.anonymousIdKey))
-        c.set('consumed', NOTHING_CONSUMED)
-        c.set('recheck', null)
-        break
+        authenticated.authentication = await anonymousInvoker(address, keys.keys.anonymousIdKey)
+        return authenticated
       }
     }
-    await next()
   }
 }

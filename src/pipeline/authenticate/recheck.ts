@@ -9,34 +9,28 @@
 import { detailOf } from '../../errors/problem.ts'
 import type { Reason } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
+import { ok, refused, unavailable } from '../../outcome.ts'
+import type { Recheck, RecheckResult } from '../../state.ts'
 import type { AuthnResult } from './result.ts'
 
-export type RecheckResult =
-  | { kind: 'valid' }
-  /** `code`: the refusal's reason code (for the log); `detail`: what the client is told. */
-  | { kind: 'revoked'; code: string; detail: string }
-  | { kind: 'unavailable'; problem: string }
-
-/** Asks again, trusting no remembered answer older than `maxAgeMs`. Never throws. */
-export type Recheck = (maxAgeMs: number) => Promise<RecheckResult>
-
-const VALID: RecheckResult = { kind: 'valid' }
+const VALID: RecheckResult = ok(null)
 
 /** The reasons that say a source could not answer, not that the credential is bad. */
 const UNAVAILABLE = new Set<Reason['reason']>(['issuer_unavailable', 'session_unavailable', 'store_unavailable', 'envelope_unavailable', 'signing_keys_unavailable'])
 
 export function judgeRecheck(result: AuthnResult, opened: Authentication, reportMode: boolean): RecheckResult {
   if (result.kind === 'ok') {
-    if (result.authentication.invoker.id !== opened.invoker.id) return { kind: 'revoked', code: 'invoker_changed', detail: 'The credential behind this stream now names another caller.' }
+    if (result.value.authentication.invoker.id !== opened.invoker.id) return refused({ code: 'invoker_changed', detail: 'The credential behind this stream now names another caller.' })
     return VALID
   }
   // Report mode forwarded a caller refused for an authorization reason (a scope); the same
   // answer again changes nothing. An invalid credential ends the stream in both modes.
-  if (reportMode && result.authentication !== undefined && result.authentication.invoker.id === opened.invoker.id) return VALID
-  return judgeFailure(result.reason)
+  const { reason, authentication } = result.refusal
+  if (reportMode && authentication !== undefined && authentication.invoker.id === opened.invoker.id) return VALID
+  return judgeFailure(reason)
 }
 
 export function judgeFailure(reason: Reason): RecheckResult {
-  if (UNAVAILABLE.has(reason.reason)) return { kind: 'unavailable', problem: 'problem' in reason && typeof reason.problem === 'string' ? reason.problem : reason.reason }
-  return { kind: 'revoked', code: reason.reason, detail: detailOf(reason) }
+  if (UNAVAILABLE.has(reason.reason)) return unavailable('problem' in reason && typeof reason.problem === 'string' ? reason.problem : reason.reason)
+  return refused({ code: reason.reason, detail: detailOf(reason) })
 }

@@ -1,24 +1,31 @@
 import type { Authentication } from '../../invoker.ts'
 import type { Reason } from '../../errors/reasons.ts'
+import { refused, type Ok, type Refused } from '../../outcome.ts'
 import type { ExpectedDigest } from './envelope/expected-digest.ts'
 
+/** Who the caller is, once an authenticator admits it. */
+export interface Admitted {
+  authentication: Authentication
+  /** Signed requests: the Content-Digest the body must match as it streams. */
+  expectedDigest?: ExpectedDigest | null
+}
+
+/** An authenticator's refusal: the error the caller gets (a 401 or 403; a 503 when what decides could not answer). */
+export interface Rejection {
+  reason: Reason
+  /**
+   * Set when the caller was authenticated but is refused for an authorization reason (a token
+   * without the pack's scopes): report mode forwards it as this invoker.
+   */
+  authentication?: Authentication
+}
+
 /**
- * What an authenticator answers. "Presented and invalid → 401, never fall back" is then one
- * `switch` in `authenticate/index.ts`, not a convention each authenticator must remember.
+ * What an authenticator answers (one {@link Outcome} shape; a source that could not answer is
+ * already a refusal with its 503 reason here). "Presented and invalid → 401, never fall back" is
+ * then one branch in `authenticate/index.ts`, not a convention each authenticator must remember.
  */
-export type AuthnResult =
-  | {
-      kind: 'ok'
-      authentication: Authentication
-      /** Signed requests: the Content-Digest the body must match as it streams. */
-      expectedDigest?: ExpectedDigest | null
-    }
-  | {
-      kind: 'reject'
-      reason: Reason
-      /**
-       * Set when the caller was authenticated but is refused for an authorization reason (a
-       * token without the pack's scopes): report mode forwards it as this invoker.
-       */
-      authentication?: Authentication
-    }
+export type AuthnResult = Ok<Admitted> | Refused<Rejection>
+
+export const reject = (reason: Reason, authentication?: Authentication): Refused<Rejection> =>
+  refused(authentication === undefined ? { reason } : { reason, authentication })

@@ -9,8 +9,8 @@
  * @module
  */
 import type { Authentication } from '../../invoker.ts'
+import { firstMatch, patternMatches, type Decision } from '../../policy/rules.ts'
 import type { CompiledToolPolicy } from '../../policy/types.ts'
-import { firstMatch, patternMatches, type Decision } from '../authorize/decide.ts'
 
 /** A tool is called by a POST; rules with `method` are held against that, whichever request lists it. */
 const CALL_METHOD = 'POST'

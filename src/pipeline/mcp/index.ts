@@ -11,45 +11,41 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from 'hono'
 import { MCP_MAX_TOOL_LIST_BYTES } from '../../constants.ts'
-import type { GatewayEnv } from '../../env.ts'
 import { GatewayError, type Reason } from '../../errors/reasons.ts'
-import { hasBody } from '../forward/headers.ts'
+import { hasBody } from '../../http/request.ts'
+import type { Authenticated } from '../../state.ts'
 import { readMessage } from './body.ts'
 import { decideTool, toolAllowance } from './decide-tool.ts'
-import type { McpCall } from './json-rpc.ts'
 import { filteredResponse } from './tool-list.ts'
 
-export const mcp = (): MiddlewareHandler<GatewayEnv> =>
-  async function mcp(c, next) {
-    const { pack } = c.get('route')
-    const settings = pack.mcp
-    if (settings === null) return next()
-    const request = c.req.raw
-    let call: McpCall | undefined
-    if (hasBody(request)) {
-      const parsed = await readMessage(request, settings.maxBodyBytes)
-      if (!parsed.ok) throw new GatewayError({ reason: 'mcp_body_invalid', problem: parsed.problem, id: parsed.id })
-      call = parsed.call
-      c.set('mcp', call)
-    }
-    const tools = settings.tools
-    if (tools === null) return next()
-    const authentication = c.get('authentication')
-    if (call?.tool != null) {
-      const decision = decideTool(tools, authentication, call.tool)
-      if (!decision.allowed) {
-        const refusal: Reason = { reason: 'tool_denied', tool: call.tool, list: decision.list, rule: decision.rule, id: call.id }
-        if (pack.mode !== 'report') throw new GatewayError(refusal)
-        // Report mode: forwarded, and logged as what enforce mode would have refused.
-        if (c.get('wouldDeny') === undefined) c.set('wouldDeny', refusal)
-      }
-    }
-    const listing = call?.method === 'tools/list'
-    if (pack.mode === 'enforce' && (listing || request.method === 'GET')) {
-      const filter = { allowed: toolAllowance(tools, authentication), maxBytes: MCP_MAX_TOOL_LIST_BYTES, id: call?.id, expectsList: listing }
-      c.set('responseTransform', (upstream) => filteredResponse(upstream, filter))
-    }
-    await next()
+export async function mcp(s: Authenticated): Promise<Authenticated> {
+  const { pack } = s.route
+  const settings = pack.mcp
+  if (settings === null) return s
+  const request = s.request
+  if (hasBody(request)) {
+    const parsed = await readMessage(request, settings.maxBodyBytes)
+    if (!parsed.ok) throw new GatewayError({ reason: 'mcp_body_invalid', problem: parsed.problem, id: parsed.id })
+    s.mcp = parsed.call
   }
+  const call = s.mcp
+  const tools = settings.tools
+  if (tools === null) return s
+  const authentication = s.authentication
+  if (call?.tool != null) {
+    const decision = decideTool(tools, authentication, call.tool)
+    if (!decision.allowed) {
+      const refusal: Reason = { reason: 'tool_denied', tool: call.tool, list: decision.list, rule: decision.rule, id: call.id }
+      if (pack.mode !== 'report') throw new GatewayError(refusal)
+      // Report mode: forwarded, and logged as what enforce mode would have refused.
+      s.wouldDeny ??= refusal
+    }
+  }
+  const listing = call?.method === 'tools/list'
+  if (pack.mode === 'enforce' && (listing || request.method === 'GET')) {
+    const filter = { allowed: toolAllowance(tools, authentication), maxBytes: MCP_MAX_TOOL_LIST_BYTES, id: call?.id, expectsList: listing }
+    s.answerTransform = (upstream) => filteredResponse(upstream, filter)
+  }
+  return s
+}

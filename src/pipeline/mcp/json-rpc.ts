@@ -1,39 +1,15 @@
 /**
  * The JSON-RPC 2.0 shapes an MCP pack's requests carry (MCP 2025-11-25, "Transports": every POST
  * body is one JSON-RPC request, notification or response) and what the gateway reads of them:
- * the method, the id, and for `tools/call` the tool's name. Pure.
+ * the method, the id, and for `tools/call` the tool's name (`McpCall`, in http/json-rpc.ts). Pure.
  *
  * @module
  */
 import { MCP_MAX_NAME_LENGTH } from '../../constants.ts'
+import type { JsonRpcId, McpBodyProblem, McpCall } from '../../http/json-rpc.ts'
 import { hasDuplicateMember } from './i-json.ts'
 
-/** JSON-RPC 2.0 §4: a string, a number, or null. */
-export type JsonRpcId = string | number | null
-
-/** What the gateway knows of one MCP message (for the decision, X-Invoker, rate limits and the log). */
-export interface McpCall {
-  /** `null` for a JSON-RPC response (the client answering a server's request). */
-  method: string | null
-  /** The tool of a `tools/call`; `null` otherwise. */
-  tool: string | null
-  /** The request's id; `undefined` for a notification or a response. */
-  id: JsonRpcId | undefined
-}
-
-/** Why a body is not one JSON-RPC message the gateway can judge. */
-export type McpBodyProblem = 'too_large' | 'not_utf8' | 'not_json' | 'duplicate_member' | 'batch' | 'not_a_message' | 'tool_name_missing' | 'name_too_long'
-
 export type ParsedMessage = { ok: true; call: McpCall } | { ok: false; problem: McpBodyProblem; id: JsonRpcId | null }
-
-/** JSON-RPC 2.0 §5.1 error codes (and the SDK's server-defined one for a body too large). */
-export const JSON_RPC_ERRORS = {
-  parse: -32700,
-  invalidRequest: -32600,
-  invalidParams: -32602,
-  internal: -32603,
-  server: -32000,
-} as const
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -77,9 +53,4 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
   if (typeof name !== 'string' || name === '') return { ok: false, problem: 'tool_name_missing', id: id ?? null }
   if (name.length > MCP_MAX_NAME_LENGTH) return { ok: false, problem: 'name_too_long', id: id ?? null }
   return { ok: true, call: { method, tool: name, id } }
-}
-
-/** A JSON-RPC error response (JSON-RPC 2.0 §5), as the body of an HTTP answer. */
-export function errorMessage(id: JsonRpcId | undefined, code: number, message: string, data: Record<string, unknown>): string {
-  return JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message, data } })
 }

@@ -8,11 +8,10 @@
  *
  * @module
  */
-import type { Handler } from 'hono'
 import { RESOURCE_METADATA_MAX_AGE_S } from '../../constants.ts'
-import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
+import type { RequestState } from '../../state.ts'
 
 interface Document {
   host: string | null
@@ -33,12 +32,8 @@ export function resourceMetadata(pack: CompiledPack): Record<string, unknown> | 
   }
 }
 
-/** The paths the route answers (every MCP pack's metadata path), or none when no pack is an MCP server. */
-export function resourceMetadataPaths(policy: CompiledPolicy): string[] {
-  return [...new Set(policy.packs.flatMap((pack) => (pack.mcp ? [pack.mcp.metadataPath] : [])))]
-}
-
-export function resourceMetadataRoute(policy: CompiledPolicy): Handler<GatewayEnv> {
+/** Answers at every MCP pack's metadata path (the route table lists them). */
+export function resourceMetadataRoute(policy: CompiledPolicy): (s: RequestState) => Promise<Response> {
   const byPath = new Map<string, Document[]>()
   for (const pack of policy.packs) {
     const document = resourceMetadata(pack)
@@ -47,8 +42,8 @@ export function resourceMetadataRoute(policy: CompiledPolicy): Handler<GatewayEn
     documents.push({ host: pack.host, body: JSON.stringify(document) })
     byPath.set(pack.mcp.metadataPath, documents)
   }
-  return async function resourceMetadataRoute(c) {
-    const url = c.get('url')
+  return async function resourceMetadataRoute(s) {
+    const url = s.url
     const host = url.host.toLowerCase()
     const hostname = url.hostname.toLowerCase()
     const document = byPath.get(url.pathname)?.find((d) => d.host === null || d.host === host || d.host === hostname)
@@ -59,7 +54,7 @@ export function resourceMetadataRoute(policy: CompiledPolicy): Handler<GatewayEn
         'cache-control': `public, max-age=${RESOURCE_METADATA_MAX_AGE_S}`,
         // A public document: browser-based MCP clients read it from another origin.
         'access-control-allow-origin': '*',
-        'x-request-id': c.get('requestId'),
+        'x-request-id': s.requestId,
       },
     })
   }

@@ -12,7 +12,7 @@
  */
 import { GatewayError } from '../../errors/reasons.ts'
 import { chunkReader, concat, readUpTo } from './body.ts'
-import type { JsonRpcId } from './json-rpc.ts'
+import type { JsonRpcId } from '../../http/json-rpc.ts'
 import { filterToolListBytes } from './tool-list-bytes.ts'
 
 export type Allowance = (tool: string) => boolean

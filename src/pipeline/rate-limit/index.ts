@@ -10,17 +10,15 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from 'hono'
-import { noteDegraded } from '../../degraded.ts'
-import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
+import { rateLimitHeaders, secondsUntil } from '../../http/ratelimit-fields.ts'
+import { clientAddress } from '../../http/request.ts'
+import { applicableRules, keyValue, type RateLimitSubject } from '../../policy/limit-rules.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
+import type { Authenticated } from '../../state.ts'
 import { storeFor, UnavailableStore } from '../../store/index.ts'
 import type { GatewayStore } from '../../store/types.ts'
-import { clientAddress } from '../authenticate/anonymous.ts'
-import { rateLimitHeaders, secondsUntil } from './headers.ts'
 import { LeaseTable, type Taken } from './lease-table.ts'
-import { applicableRules, keyValue, type RateLimitSubject } from './rules.ts'
 
 const prefixes = new WeakMap<CompiledRateLimit, string>()
 /** `<pack>:<rule>:`, built once per rule and isolate (ids cannot contain ':'). */
@@ -36,7 +34,7 @@ function counterPrefix(packId: string, rule: CompiledRateLimit): string {
 /** Without a store, every rule's on_error decides (the degraded limiter, for `local`). */
 const NO_STORE = new UnavailableStore('no store is configured')
 
-export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
+export const rateLimit = (policy: CompiledPolicy) => {
   const timeoutMs = policy.gateway.storeTimeoutMs
   // One table per store: leases are capacity in that store.
   const tables = new WeakMap<GatewayStore, LeaseTable>()
@@ -49,19 +47,19 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
     return table
   }
 
-  return async function rateLimit(c, next) {
-    const { pack, agent } = c.get('route')
-    if (pack.rateLimits.length === 0) return next()
+  return async function rateLimit(s: Authenticated): Promise<Authenticated> {
+    const { pack, agent } = s.route
+    if (pack.rateLimits.length === 0) return s
     const subject: RateLimitSubject = {
       pack,
       agent,
-      authentication: c.get('authentication'),
-      method: c.get('method'),
-      clientAddress: clientAddress(c.req.raw.headers),
-      tool: c.get('mcp')?.tool ?? null,
+      authentication: s.authentication,
+      method: s.method,
+      clientAddress: clientAddress(s.request.headers),
+      tool: s.mcp?.tool ?? null,
     }
     const rules = applicableRules(subject)
-    const table = tableFor(storeFor(c.env) ?? NO_STORE)
+    const table = tableFor(storeFor(s.env) ?? NO_STORE)
     const started = Date.now()
     let waiting = false
     const taken = rules.map((rule): Taken | Promise<Taken> | null => {
@@ -80,20 +78,20 @@ export const rateLimit = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv>
       const rule = rules[i] as CompiledRateLimit
       if (result === null || result === undefined) continue
       if (result.failure !== null) {
-        c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: result.failure.timedOut })
+        s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut: result.failure.timedOut }
         if (rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
         // Decided without the store (issue 17, item 3): uncounted (`allow`) or by the lease and the
         // in-isolate limiter (`local`).
-        noteDegraded(c, { kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: result.failure.timedOut ? 'store call timed out' : 'store call failed' })
+        s.noteDegraded({ kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: result.failure.timedOut ? 'store call timed out' : 'store call failed' })
         if (rule.onError === 'allow') continue
       }
       counted.push({ rule, outcome: result })
       if (!result.allowed && (refusal === null || result.retryAt > refusal.retryAt)) refusal = { rule, retryAt: result.retryAt }
     }
-    c.set('rateLimitHeaders', rateLimitHeaders(rules, counted, now))
+    s.rateLimitFields = rateLimitHeaders(rules, counted, now) ?? null
     if (refusal !== null) {
       throw new GatewayError({ reason: 'rate_limited', rule: refusal.rule.id, retryAfterSeconds: Math.max(1, secondsUntil(refusal.retryAt, now)) })
     }
-    await next()
+    return s
   }
 }

@@ -1,21 +1,37 @@
-import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env.ts'
+/**
+ * Step 1: find the pack and agent for the request, and the method it is decided on; or answer
+ * 404/400. The gateway's own endpoints (JWKS, RFC 9728 metadata, the admin endpoint) are found
+ * first, by exact path, in the route table the build made.
+ *
+ * @module
+ */
 import { GatewayError } from '../../errors/reasons.ts'
-import type { CompiledPolicy } from '../../policy/types.ts'
+import { effectiveMethod } from '../../http/method-override.ts'
+import type { CompiledPolicy, GatewayEndpoint } from '../../policy/types.ts'
+import type { RequestState, Routed } from '../../state.ts'
 import { matchRoute } from './match.ts'
-import { effectiveMethod } from './method-override.ts'
+import { endpointOf } from './table.ts'
 
-/** Step 1: find the pack and agent for the request, and the method it is decided on; or answer 404/400. */
-export const route = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =>
-  async function route(c, next) {
-    const result = matchRoute(policy.packs, c.get('url'))
-    if (!result.ok) {
-      throw new GatewayError(result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem })
-    }
-    c.set('route', result.match)
-    const method = effectiveMethod(c.req.method, c.req.raw.headers, result.match.pack.methodOverride)
-    if (!method.ok) throw new GatewayError({ reason: 'method_override_invalid', problem: method.problem })
-    c.set('method', method.method)
-    c.set('methodOverride', method.override)
-    await next()
+export const route = (policy: CompiledPolicy) => {
+  const { packs } = policy
+  const { prefixes } = policy.routes
+  const endpoints = new Map(Object.entries(policy.routes.endpoints))
+  return {
+    /** The gateway's own endpoint the request is for, or `null` when it goes to a pack. */
+    endpoint: (s: RequestState): GatewayEndpoint | null => endpointOf(endpoints, s.request.method, s.url.pathname),
+
+    pack(s: RequestState): Routed {
+      const result = matchRoute(packs, s.url, prefixes)
+      if (!result.ok) {
+        throw new GatewayError(result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem })
+      }
+      const routed = s as Routed
+      routed.route = result.match
+      const method = effectiveMethod(s.request.method, s.request.headers, result.match.pack.methodOverride)
+      if (!method.ok) throw new GatewayError({ reason: 'method_override_invalid', problem: method.problem })
+      routed.method = method.method
+      routed.methodOverride = method.override
+      return routed
+    },
   }
+}

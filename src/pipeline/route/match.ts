@@ -5,51 +5,54 @@
  *
  * @module
  */
-import type { CompiledAgent, CompiledPack } from '../../policy/types.ts'
+import type { CompiledAgent, CompiledPack, RouteMatch } from '../../policy/types.ts'
 import { ambiguity, normalizePath, pathSegments } from './normalize-path.ts'
 import { matchesPattern } from './path-pattern.ts'
+import { prefixTable } from './table.ts'
 
-export interface RouteMatch {
-  pack: CompiledPack
-  agent: CompiledAgent | null
-  /** The path the backend receives (prefix stripped unless the pack says not to). */
-  upstreamPath: string
-  /** Upstream URL without query: the `htu` claim. */
-  upstreamUrl: string
-  /** Query including `?` as the URL parser serialized it, or ''. Forwarded as is; no decision reads it. */
-  query: string
-}
+export type { RouteMatch }
 
 export type RouteResult = { ok: true; match: RouteMatch } | { ok: false; notFound: true } | { ok: false; notFound: false; problem: string }
 
-export function matchRoute(packs: readonly CompiledPack[], url: URL): RouteResult {
+/**
+ * @param prefixes the route table's pack prefixes (the gateway's is made by the build); made
+ *   from `packs` when not given (the CLI).
+ */
+export function matchRoute(packs: readonly CompiledPack[], url: URL, prefixes: Readonly<Record<string, readonly number[]>> = prefixTable(packs)): RouteResult {
   const normalized = normalizePath(url.pathname)
   if (!normalized.ok) return { ok: false, notFound: false, problem: normalized.problem }
   const path = normalized.path
   const host = url.host.toLowerCase()
   const hostname = url.hostname.toLowerCase()
-  for (const pack of packs) {
-    if (pack.host !== null && !hostMatches(pack.host, host, hostname)) continue
-    const prefix = pack.pathPrefix
-    if (prefix !== '' && !(path === prefix || path.startsWith(prefix + '/'))) continue
-    const stripped = pack.stripPrefix ? path.slice(prefix.length) || '/' : path
-    const upstreamPath = stripped.startsWith('/') ? stripped : '/' + stripped
-    if (pack.strictPaths) {
-      const problem = ambiguity(upstreamPath)
-      if (problem !== null) return { ok: false, notFound: false, problem }
+  // The path's own prefixes, longest first: `/a/b/` tries `/a/b`, `/a`, then '' (a pack at the root).
+  let prefix = path.endsWith('/') ? path.slice(0, -1) : path
+  for (;;) {
+    for (const index of prefixes[prefix] ?? []) {
+      const pack = packs[index] as CompiledPack
+      if (pack.host === null || hostMatches(pack.host, host, hostname)) return packMatch(pack, prefix, path, url)
     }
-    return {
-      ok: true,
-      match: {
-        pack,
-        agent: matchAgent(pack.agents, upstreamPath),
-        upstreamPath,
-        upstreamUrl: pack.upstream + upstreamPath,
-        query: url.search,
-      },
-    }
+    if (prefix === '') return { ok: false, notFound: true }
+    prefix = prefix.slice(0, prefix.lastIndexOf('/'))
   }
-  return { ok: false, notFound: true }
+}
+
+function packMatch(pack: CompiledPack, prefix: string, path: string, url: URL): RouteResult {
+  const stripped = pack.stripPrefix ? path.slice(prefix.length) || '/' : path
+  const upstreamPath = stripped.startsWith('/') ? stripped : '/' + stripped
+  if (pack.strictPaths) {
+    const problem = ambiguity(upstreamPath)
+    if (problem !== null) return { ok: false, notFound: false, problem }
+  }
+  return {
+    ok: true,
+    match: {
+      pack,
+      agent: matchAgent(pack.agents, upstreamPath),
+      upstreamPath,
+      upstreamUrl: pack.upstream + upstreamPath,
+      query: url.search,
+    },
+  }
 }
 
 function matchAgent(agents: readonly CompiledAgent[], path: string): CompiledAgent | null {

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Recheck } from '../authenticate/recheck.ts'
+import type { Recheck } from '../../state.ts'
 import type { StreamEndReason } from '../../log.ts'
 import type { CompiledStreams } from '../../policy/types.ts'
 
@@ -117,7 +117,7 @@ export class StreamGuard {
     this.#checking = false
     this.#nextRecheck = Date.now() + this.#settings.recheckMs
     if (this.#ended) return
-    if (result.kind === 'revoked') return this.#close({ reason: 'revoked_mid_stream', problem: result.code, detail: result.detail })
+    if (result.kind === 'refused') return this.#close({ reason: 'revoked_mid_stream', problem: result.refusal.code, detail: result.refusal.detail })
     if (result.kind === 'unavailable') {
       this.#recheckErrors++
       if (this.#settings.onError === 'deny') {

@@ -12,20 +12,18 @@
  *
  * @module
  */
-import type { Context, MiddlewareHandler } from 'hono'
 import { CONCURRENCY_COUNTERS_MAX_ENTRIES, CONCURRENCY_RETRY_AFTER_S } from '../../constants.ts'
-import { noteDegraded } from '../../degraded.ts'
-import type { GatewayEnv } from '../../env.ts'
 import { GatewayError } from '../../errors/reasons.ts'
+import { withConcurrency } from '../../http/ratelimit-fields.ts'
+import { clientAddress } from '../../http/request.ts'
 import { sha256Hex } from '../../keys/digest.ts'
 import { writeStreamEndLine } from '../../log.ts'
+import { keyValue, rulesThatApply, type RateLimitSubject } from '../../policy/limit-rules.ts'
 import type { CompiledConcurrency, CompiledPolicy } from '../../policy/types.ts'
+import type { Authenticated } from '../../state.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
 import { storeFor, UnavailableStore } from '../../store/index.ts'
 import type { GatewayStore } from '../../store/types.ts'
-import { clientAddress } from '../authenticate/anonymous.ts'
-import { withConcurrency } from '../rate-limit/headers.ts'
-import { keyValue, rulesThatApply, type RateLimitSubject } from '../rate-limit/rules.ts'
 import { StreamGuard, type StreamSummary } from './guard.ts'
 import { Hold } from './hold.ts'
 import { relayBody } from './relay.ts'
@@ -36,7 +34,7 @@ import { guardedWebSocket } from './websocket.ts'
 /** Without a store, every rule's on_error decides. */
 const NO_STORE = new UnavailableStore('no store is configured')
 
-export const streams = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> => {
+export const streams = (policy: CompiledPolicy) => {
   const { storeTimeoutMs, concurrencyLeaseMs } = policy.gateway
   const tables = new WeakMap<GatewayStore, SlotTable>()
   // Counter names by rule and key value: the digest is taken once per key, not per request.
@@ -49,48 +47,53 @@ export const streams = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =
     }
     return table
   }
+  /** The requests' slots, until their answers end. */
+  const holds = new WeakMap<Authenticated, Hold>()
 
-  return async function streams(c, next) {
-    const { pack, agent } = c.get('route')
-    let hold: Hold | null = null
-    if (pack.concurrency.length > 0) {
-      const subject: RateLimitSubject = { pack, agent, authentication: c.get('authentication'), method: c.get('method'), clientAddress: clientAddress(c.req.raw.headers) }
-      hold = await takeSlots(c, rulesThatApply(pack.concurrency, subject), subject, tableFor(storeFor(c.env) ?? NO_STORE), names)
-    }
-    if (hold !== null) {
+  return {
+    /** Takes the request's concurrency slots (429 over a limit); held until its answer ends. */
+    async open(s: Authenticated): Promise<Authenticated> {
+      const { pack, agent } = s.route
+      if (pack.concurrency.length === 0) return s
+      const subject: RateLimitSubject = { pack, agent, authentication: s.authentication, method: s.method, clientAddress: clientAddress(s.request.headers) }
+      const hold = await takeSlots(s, rulesThatApply(pack.concurrency, subject), subject, tableFor(storeFor(s.env) ?? NO_STORE), names)
+      if (hold === null) return s
       hold.startRenewals()
-      // A client that goes away before the answer (the runtime aborts the request's signal).
-      const held = hold
-      c.req.raw.signal?.addEventListener('abort', () => keepUntil(c, held.release()))
-    }
-    await next()
-    const response = c.res
-    // A refusal or failure further on (onError's answer): the request is over.
-    if (c.error !== undefined) {
-      if (hold !== null) keepUntil(c, hold.release())
-      return
-    }
-    const websocket = response.status === 101 && response.webSocket !== null && response.webSocket !== undefined
-    const eventStream = !websocket && response.body !== null && (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
-    if (websocket || eventStream) {
-      const guard = new StreamGuard(pack.streams, c.get('recheck') ?? null, (summary) => {
-        writeStreamEnd(c, websocket ? 'websocket' : 'sse', summary)
-        if (hold !== null) keepUntil(c, hold.release())
-      })
-      replaceResponse(c, websocket ? guardedWebSocket(response, guard) : new Response(guardedEventStream(response.body as ReadableStream<Uint8Array>, guard), response))
-      return
-    }
-    if (hold === null) return
-    if (response.body === null) {
-      keepUntil(c, hold.release())
-      return
-    }
-    // Relayed in JavaScript rather than piped natively (about the same cost, measured): the
-    // slot comes back as the last chunk is handed over, before the client sees the end, so a
-    // client's next request never meets its own previous one's slot.
-    const held = hold
-    const relay = relayBody(response.body, { end: () => keepUntil(c, held.release()) })
-    replaceResponse(c, new Response(relay.stream, response))
+      holds.set(s, hold)
+      // Given back when the request fails before its answer, or the client goes away (the runtime aborts the request's signal).
+      const release = (): void => s.keepUntil(hold.release())
+      s.release = release
+      s.request.signal?.addEventListener('abort', release)
+      return s
+    },
+
+    /**
+     * The answer on its way back: an SSE answer or a WebSocket is guarded (limits, rechecks, the
+     * stream_end line); on a route with concurrency rules any other body is relayed so that its
+     * slots come back when it ends.
+     */
+    watch(s: Authenticated, response: Response): Response {
+      const hold = holds.get(s) ?? null
+      const websocket = response.status === 101 && response.webSocket !== null && response.webSocket !== undefined
+      const eventStream = !websocket && response.body !== null && (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
+      if (websocket || eventStream) {
+        const guard = new StreamGuard(s.route.pack.streams, s.recheck, (summary) => {
+          writeStreamEnd(s, websocket ? 'websocket' : 'sse', summary)
+          if (hold !== null) s.keepUntil(hold.release())
+        })
+        return websocket ? guardedWebSocket(response, guard) : new Response(guardedEventStream(response.body as ReadableStream<Uint8Array>, guard), response)
+      }
+      if (hold === null) return response
+      if (response.body === null) {
+        s.keepUntil(hold.release())
+        return response
+      }
+      // Relayed in JavaScript rather than piped natively (about the same cost, measured): the
+      // slot comes back as the last chunk is handed over, before the client sees the end, so a
+      // client's next request never meets its own previous one's slot.
+      const relay = relayBody(response.body, { end: () => s.keepUntil(hold.release()) })
+      return new Response(relay.stream, response)
+    },
   }
 }
 
@@ -98,7 +101,7 @@ export const streams = (policy: CompiledPolicy): MiddlewareHandler<GatewayEnv> =
  * Takes a slot of every rule that applies, in order; the first refusal gives back the slots
  * taken before it. A store that cannot answer leaves the decision to the rule's `on_error`.
  */
-async function takeSlots(c: Context<GatewayEnv>, rules: CompiledConcurrency[], subject: RateLimitSubject, table: SlotTable, names: BoundedMap<string, string>): Promise<Hold | null> {
+async function takeSlots(s: Authenticated, rules: CompiledConcurrency[], subject: RateLimitSubject, table: SlotTable, names: BoundedMap<string, string>): Promise<Hold | null> {
   if (rules.length === 0) return null
   const pack = subject.pack
   const hold = new Hold(table)
@@ -113,50 +116,35 @@ async function takeSlots(c: Context<GatewayEnv>, rules: CompiledConcurrency[], s
       counter = prefix + (await sha256Hex(value)).slice(0, 32)
       names.set(prefix + value, counter)
     }
-    const outcome = await table.acquire(rule, counter, c.get('requestId'))
+    const outcome = await table.acquire(rule, counter, s.requestId)
     // Given back at the end even when the store's answer never came: the call may have landed.
     if (outcome.admitted || outcome.failure !== null) hold.add({ rule, counter, held: outcome.held, slotId: outcome.slotId })
     if (outcome.failure !== null) {
-      c.set('storeFailure', { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut })
+      s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut }
       if (rule.onError === 'deny') {
-        keepUntil(c, hold.release())
+        s.keepUntil(hold.release())
         throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
       }
-      noteDegraded(c, { kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed' })
+      s.noteDegraded({ kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed' })
     }
     if (!outcome.admitted) {
-      keepUntil(c, hold.release())
-      c.set('rateLimitHeaders', withConcurrency(c.get('rateLimitHeaders'), rules, [...counted, { rule, open: outcome.open }]))
+      s.keepUntil(hold.release())
+      s.rateLimitFields = withConcurrency(s.rateLimitFields ?? undefined, rules, [...counted, { rule, open: outcome.open }]) ?? null
       throw new GatewayError({ reason: 'concurrency_limited', rule: rule.id, retryAfterSeconds: CONCURRENCY_RETRY_AFTER_S })
     }
     counted.push({ rule, open: outcome.open })
   }
-  c.set('rateLimitHeaders', withConcurrency(c.get('rateLimitHeaders'), rules, counted))
+  s.rateLimitFields = withConcurrency(s.rateLimitFields ?? undefined, rules, counted) ?? null
   return hold
 }
 
-/** Swaps the response (hono merges the old one's headers into a new one unless it is cleared first). */
-function replaceResponse(c: Context<GatewayEnv>, response: Response): void {
-  c.res = undefined
-  c.res = response
-}
-
-/** Work that must finish even if the client is gone: the runtime keeps the request alive for it. */
-function keepUntil(c: Context<GatewayEnv>, work: Promise<void>): void {
-  try {
-    c.executionCtx.waitUntil(work)
-  } catch {
-    // No execution context (a test calling the app directly): the promise still runs.
-  }
-}
-
-function writeStreamEnd(c: Context<GatewayEnv>, stream: 'sse' | 'websocket', summary: StreamSummary): void {
-  const { invoker } = c.get('authentication')
-  const route = c.get('route')
+function writeStreamEnd(s: Authenticated, stream: 'sse' | 'websocket', summary: StreamSummary): void {
+  const { invoker } = s.authentication
+  const route = s.route
   writeStreamEndLine({
     event: 'stream_end',
-    request_id: c.get('requestId'),
-    trace_id: c.get('trace').traceId,
+    request_id: s.requestId,
+    trace_id: s.trace.traceId,
     pack: route.pack.id,
     agent: route.agent?.name ?? null,
     invoker_id: invoker.id,

@@ -17,6 +17,7 @@ import { checkInvokerLimits } from './invoker-limits.ts'
 import { baseName, GATEWAY_FILE, parseYaml, type Located, type Path, type PolicyError, type SourceFile } from './located.ts'
 import { compilePack, type PackContext } from './pack.ts'
 import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
+import { routeTable } from '../../pipeline/route/table.ts'
 import { fixtureFile, gatewayFile, packFile, parseDuration, type RawFixture, type RawPackFile } from './schema.ts'
 import { checkGatewayStreamSettings, checkStoreTimeoutForSlots } from './streams.ts'
 
@@ -120,6 +121,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
       },
       packs: compiledPacks,
       previousSigningKeys,
+      routes: routeTable(compiledPacks),
     },
   }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { DEFAULT_LOCAL_FRACTION } from '../../constants.ts'
-import { compileGlob } from '../../pipeline/authorize/glob.ts'
+import { compileGlob } from '../glob.ts'
 import type { AcceptedMethod, CompiledAgent, CompiledPattern, CompiledRateLimit, CompiledRule, RateLimitKeySource, RuleField } from '../types.ts'
 import { META_FIELD } from '../patterns.ts'
 import { GATEWAY_FILE, type Located, type Path, type PolicyError } from './located.ts'

@@ -14,12 +14,13 @@ import { AnswerCache } from '../answer-cache.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
 import { grantedScopes, mapClaims, missingScopes, type Claims, type UnmappedClaims } from '../claims.ts'
-import type { AuthnResult } from '../result.ts'
+import { ok, refused, type Ok, type Outcome, type Refused } from '../../../outcome.ts'
+import { reject, type AuthnResult, type Rejection } from '../result.ts'
 import { audienceAccepted, tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 import { Introspector } from './introspect.ts'
 import { issuerKeySources, type IssuerKeySource } from './issuer-keys.ts'
-import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtProblem } from './verify-jwt.ts'
+import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtProblem, type JwtRefusal } from './verify-jwt.ts'
 
 interface PackIssuers {
   accepted: ReadonlySet<string>
@@ -42,10 +43,8 @@ const BEARER_USE: JwtUse = {
   map: (issuer, claims) => mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name }),
 }
 
-export type JwtAnswer =
-  | { ok: true; issuer: CompiledIssuer; granted: Granted }
-  | { ok: false; problem: JwtProblem; issuer: string | null }
-  | { ok: false; unavailable: string; issuer: string }
+/** Unavailable: `source` names the issuer whose keys could not be had. */
+export type JwtAnswer = Outcome<{ issuer: CompiledIssuer; granted: Granted }, JwtRefusal>
 
 /** A verified JWT as it is reused: what it granted, and the key that signed it. */
 interface Reused {
@@ -54,7 +53,8 @@ interface Reused {
   header: { alg: string; kid?: string }
 }
 
-type Verified = { ok: true; granted: Granted; issuer: CompiledIssuer } | { ok: false; result: AuthnResult }
+/** A token verified and mapped, before the pack's own checks; or the authenticator's refusal already. */
+type Verified = Ok<{ granted: Granted; issuer: CompiledIssuer }> | Refused<Rejection>
 
 export class BearerVerifier {
   readonly #byIss = new Map<string, CompiledIssuer>()
@@ -87,15 +87,16 @@ export class BearerVerifier {
     const verified = looksLikeJwt(token)
       ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env, note)
       : await this.#introspect(token, issuers.opaque, pack, env, note, maxAgeMs)
-    if (!verified.ok) return verified.result
+    if (verified.kind !== 'ok') return verified
+    const { granted, issuer } = verified.value
     // So are audiences: a token for an MCP pack's resource opens that pack alone (RFC 8707).
-    if (!audienceAccepted(verified.granted.audiences, verified.issuer, pack)) return invalid(pack, 'audience', verified.issuer.name)
+    if (!audienceAccepted(granted.audiences, issuer, pack)) return invalid(pack, 'audience', issuer.name)
     // Scopes are the pack's own requirement: checked on every use, cached answer or not.
-    const { authentication, scopes } = verified.granted
+    const { authentication, scopes } = granted
     const missing = missingScopes(scopes, pack.requiredScopes)
     // Carries the invoker: report mode forwards a caller whose token lacks the pack's scopes.
-    if (missing !== null) return { kind: 'reject', reason: { reason: 'insufficient_scope', ...missing }, authentication }
-    return { kind: 'ok', authentication }
+    if (missing !== null) return reject({ reason: 'insufficient_scope', ...missing }, authentication)
+    return ok({ authentication })
   }
 
   /**
@@ -115,23 +116,24 @@ export class BearerVerifier {
     const reused = this.#verified.get(key)
     if (reused !== undefined && accepted.has(reused.issuer) && (await this.#stillPublished(reused))) {
       if (note) this.#noteStaleKeys(reused.issuer, note)
-      return { ok: true, issuer: this.#byName.get(reused.issuer) as CompiledIssuer, granted: reused.granted }
+      return ok({ issuer: this.#byName.get(reused.issuer) as CompiledIssuer, granted: reused.granted })
     }
     const iss = unverifiedIssuer(token)
-    if (iss === null) return { ok: false, problem: 'malformed', issuer: null }
+    if (iss === null) return refused({ problem: 'malformed', issuer: null })
     const issuer = this.#byIss.get(iss)
-    if (issuer === undefined || !accepted.has(issuer.name)) return { ok: false, problem: 'issuer_unknown', issuer: null }
+    if (issuer === undefined || !accepted.has(issuer.name)) return refused({ problem: 'issuer_unknown', issuer: null })
     const source = this.#keySources.get(issuer.name)
     // An issuer configured only for introspection has no keys: its JWTs are never trusted unseen.
-    if (source === undefined) return { ok: false, problem: 'key_unknown', issuer: issuer.name }
+    if (source === undefined) return refused({ problem: 'key_unknown', issuer: issuer.name })
     const outcome = await verifyJwt(token, issuer, source, env)
     if (note) this.#noteStaleKeys(issuer.name, note)
-    if (!outcome.ok) return outcome
-    const authentication = use.map(issuer, outcome.claims)
-    if (typeof authentication === 'string') return { ok: false, problem: authentication, issuer: issuer.name }
-    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(outcome.claims), audiences: tokenAudiences(outcome.claims['aud'], issuer) }
-    if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header: outcome.header }, reuseTtlMs(issuer, outcome.claims))
-    return { ok: true, issuer, granted }
+    if (outcome.kind !== 'ok') return outcome
+    const { claims, header } = outcome.value
+    const authentication = use.map(issuer, claims)
+    if (typeof authentication === 'string') return refused({ problem: authentication, issuer: issuer.name })
+    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(claims['aud'], issuer) }
+    if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header }, reuseTtlMs(issuer, claims))
+    return ok({ issuer, granted })
   }
 
   /** A token decided with an issuer's last good keys while its JWKS endpoint fails says so (issue 17, item 3). */
@@ -159,17 +161,17 @@ export class BearerVerifier {
 
   async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
     const outcome = await this.verifyJwt(token, accepted, env, BEARER_USE, note)
-    if (outcome.ok) return { ok: true, granted: outcome.granted, issuer: outcome.issuer }
-    if ('unavailable' in outcome) return { ok: false, result: unavailable(outcome.issuer, outcome.unavailable) }
-    return { ok: false, result: invalid(pack, outcome.problem, outcome.issuer) }
+    if (outcome.kind === 'ok') return outcome
+    if (outcome.kind === 'unavailable') return issuerUnavailable(outcome.source as string, outcome.problem)
+    return invalid(pack, outcome.refusal.problem, outcome.refusal.issuer)
   }
 
   async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<Verified> {
-    if (issuer === null) return { ok: false, result: invalid(pack, 'malformed', null) }
+    if (issuer === null) return invalid(pack, 'malformed', null)
     const outcome = await this.#introspector.introspect(token, issuer, env, note, maxAgeMs)
-    if (outcome.ok) return { ok: true, granted: outcome.granted, issuer }
-    if ('unavailable' in outcome) return { ok: false, result: unavailable(issuer.name, outcome.unavailable) }
-    return { ok: false, result: invalid(pack, outcome.problem, issuer.name) }
+    if (outcome.kind === 'ok') return ok({ granted: outcome.value.granted, issuer })
+    if (outcome.kind === 'unavailable') return issuerUnavailable(issuer.name, outcome.problem)
+    return invalid(pack, outcome.refusal, issuer.name)
   }
 }
 
@@ -185,10 +187,10 @@ function reuseTtlMs(issuer: CompiledIssuer, claims: Claims): number {
   return until - now
 }
 
-function invalid(pack: CompiledPack, problem: TokenProblem, issuer: string | null): AuthnResult {
-  return { kind: 'reject', reason: { reason: 'bearer_invalid', problem, issuer, accepted: pack.auth } }
+function invalid(pack: CompiledPack, problem: TokenProblem, issuer: string | null): Refused<Rejection> {
+  return reject({ reason: 'bearer_invalid', problem, issuer, accepted: pack.auth })
 }
 
-function unavailable(issuer: string, problem: string): AuthnResult {
-  return { kind: 'reject', reason: { reason: 'issuer_unavailable', issuer, problem } }
+function issuerUnavailable(issuer: string, problem: string): Refused<Rejection> {
+  return reject({ reason: 'issuer_unavailable', issuer, problem })
 }

@@ -17,6 +17,7 @@ import { ENDPOINT_FAILURE_COOLDOWN_MS } from '../../../constants.ts'
 import { ageSeconds, type NoteDegraded } from '../../../degraded.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
+import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import { grantedScopes, mapClaims, type Claims, type UnmappedClaims } from '../claims.ts'
@@ -34,17 +35,14 @@ export type IntrospectionProblem =
   | 'issued_after_expiry'
   | UnmappedClaims
 
-export type IntrospectionOutcome =
-  /** `at`: when the endpoint gave the answer (its age, when it comes from the cache). */
-  | { ok: true; granted: Granted; at: number }
-  | { ok: false; problem: IntrospectionProblem }
-  | { ok: false; unavailable: string }
+/** `at`: when the endpoint gave the answer (its age, when it comes from the cache). */
+export type IntrospectionOutcome = Outcome<{ granted: Granted; at: number }, IntrospectionProblem>
 
-const INACTIVE: IntrospectionOutcome = { ok: false, problem: 'inactive' }
+const INACTIVE: IntrospectionOutcome = refused('inactive')
 
 function outcomeBytes(outcome: IntrospectionOutcome): number {
-  if (outcome.ok) return grantedBytes(outcome.granted)
-  return 'unavailable' in outcome ? outcome.unavailable.length * 2 : 0
+  if (outcome.kind === 'ok') return grantedBytes(outcome.value.granted)
+  return outcome.kind === 'unavailable' ? outcome.problem.length * 2 : 0
 }
 
 export class Introspector {
@@ -58,16 +56,16 @@ export class Introspector {
     if (config === null) return INACTIVE
     const key = `${issuer.name}\n${config.endpoint}\n${config.clientId}\n${await sha256Hex(token)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined && !(cached.ok && maxAgeMs !== undefined && Date.now() - cached.at >= maxAgeMs)) {
+    if (cached !== undefined && !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)) {
       // An answer the failing endpoint could not have confirmed now (issue 17, item 3).
       const failing = this.#failing.get(config.endpoint)
-      if (cached.ok && failing !== undefined && note) {
-        note({ kind: 'introspection_cached', source: issuer.name, stale_for: ageSeconds(cached.at, Date.now()), problem: failing })
+      if (cached.kind === 'ok' && failing !== undefined && note) {
+        note({ kind: 'introspection_cached', source: issuer.name, stale_for: ageSeconds(cached.value.at, Date.now()), problem: failing })
       }
       return cached
     }
     const secret = namedSecret(env, config.clientSecretName)
-    if (secret === null) return { ok: false, unavailable: `Worker secret ${config.clientSecretName} is not set` }
+    if (secret === null) return unavailable(`Worker secret ${config.clientSecretName} is not set`)
 
     const answered = await fetchJson(
       'introspection',
@@ -84,25 +82,26 @@ export class Introspector {
       },
       config.timeoutMs,
     )
-    if (answered.ok || answered.status === 400) this.#failing.delete(config.endpoint)
-    if (!answered.ok && answered.status === 400) {
+    const status400 = answered.kind === 'refused' && answered.refusal.status === 400
+    if (answered.kind === 'ok' || status400) this.#failing.delete(config.endpoint)
+    if (status400) {
       // The provider refuses to look at this token at all (oidc-provider does so for JWT-shaped
       // strings): whatever it is, it is no token of this issuer.
       this.#cache.set(key, INACTIVE, config.negativeTtlMs)
       return INACTIVE
     }
     // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
-    if (!answered.ok || !isJsonObject(answered.json)) {
-      const failure: IntrospectionOutcome = { ok: false, unavailable: answered.ok ? 'introspection answered no JSON object' : answered.problem }
-      this.#failing.set(config.endpoint, failure.unavailable)
+    if (answered.kind !== 'ok' || !isJsonObject(answered.value)) {
+      const failure = unavailable(answered.kind === 'ok' ? 'introspection answered no JSON object' : answered.kind === 'refused' ? answered.refusal.problem : answered.problem)
+      this.#failing.set(config.endpoint, failure.problem)
       this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
       return failure
     }
-    const claims: Claims = answered.json
+    const claims: Claims = answered.value
     const now = Date.now()
     const answer = judge(claims, issuer, now)
     const exp = typeof claims['exp'] === 'number' ? claims['exp'] * 1000 : Infinity
-    this.#cache.set(key, answer, answer.ok ? Math.min(config.cacheTtlMs, exp - now) : config.negativeTtlMs)
+    this.#cache.set(key, answer, answer.kind === 'ok' ? Math.min(config.cacheTtlMs, exp - now) : config.negativeTtlMs)
     return answer
   }
 }
@@ -120,17 +119,17 @@ function formEncode(value: string): string {
 function judge(claims: Claims, issuer: CompiledIssuer, now: number): IntrospectionOutcome {
   const nowSeconds = Math.floor(now / 1000)
   if (claims['active'] !== true) return INACTIVE
-  if (claims['iss'] !== undefined && claims['iss'] !== issuer.issuer) return { ok: false, problem: 'issuer_unknown' }
+  if (claims['iss'] !== undefined && claims['iss'] !== issuer.issuer) return refused('issuer_unknown')
   const aud = claims['aud']
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
-  if (!audiences.some((a) => issuer.audiences.includes(a as string))) return { ok: false, problem: 'audience' }
+  if (!audiences.some((a) => issuer.audiences.includes(a as string))) return refused('audience')
   const tolerance = issuer.clockToleranceSeconds
   const { exp, nbf, iat } = claims
-  if (typeof exp === 'number' && nowSeconds - tolerance >= exp) return { ok: false, problem: 'expired' }
-  if (typeof nbf === 'number' && nowSeconds + tolerance < nbf) return { ok: false, problem: 'not_yet_valid' }
-  if (typeof iat === 'number' && iat > nowSeconds + tolerance) return { ok: false, problem: 'issued_in_future' }
-  if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry' }
+  if (typeof exp === 'number' && nowSeconds - tolerance >= exp) return refused('expired')
+  if (typeof nbf === 'number' && nowSeconds + tolerance < nbf) return refused('not_yet_valid')
+  if (typeof iat === 'number' && iat > nowSeconds + tolerance) return refused('issued_in_future')
+  if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return refused('issued_after_expiry')
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
-  if (typeof authentication === 'string') return { ok: false, problem: authentication }
-  return { ok: true, granted: { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(aud, issuer) }, at: now }
+  if (typeof authentication === 'string') return refused(authentication)
+  return ok({ granted: { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(aud, issuer) }, at: now })
 }

@@ -10,15 +10,20 @@ import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyResult } f
 import { MAX_ISSUER_LENGTH } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
+import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { KeySourceUnavailable, sharedSecret, type IssuerKeySource } from './issuer-keys.ts'
 
 export type JwtProblem = Exclude<TokenProblem, 'inactive'>
 
-export type JwtOutcome =
-  | { ok: true; issuer: CompiledIssuer; claims: JWTPayload; header: { alg: string; kid?: string } }
-  | { ok: false; problem: JwtProblem; issuer: string | null }
-  | { ok: false; unavailable: string; issuer: string }
+/** Why a token is refused, and by which issuer's configuration (none when no issuer matched). */
+export interface JwtRefusal<Problem = JwtProblem> {
+  problem: Problem
+  issuer: string | null
+}
+
+/** Unavailable: `source` names the issuer whose keys could not be had. */
+export type JwtOutcome = Outcome<{ issuer: CompiledIssuer; claims: JWTPayload; header: { alg: string; kid?: string } }, JwtRefusal>
 
 /** A compact JWS has three base64url parts; anything else is not a JWT (maybe an opaque token). */
 export function looksLikeJwt(token: string): boolean {
@@ -49,7 +54,7 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     let verified: JWTVerifyResult
     if (source.kind === 'secret') {
       const secret = sharedSecret(env, source.secretName)
-      if (secret === null) return { ok: false, unavailable: `Worker secret ${source.secretName} is not set`, issuer: issuer.name }
+      if (secret === null) return unavailable(`Worker secret ${source.secretName} is not set`, issuer.name)
       verified = await jwtVerify(token, secret, options)
     } else {
       verified = await jwtVerify(token, source.getKey, options)
@@ -59,32 +64,32 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     // time to outlive a key or a revocation, so it is refused (RFC 8725 §3.10).
     const { iat, exp } = verified.payload
     if (typeof iat === 'number') {
-      if (iat > Math.floor(Date.now() / 1000) + issuer.clockToleranceSeconds) return { ok: false, problem: 'issued_in_future', issuer: issuer.name }
-      if (typeof exp === 'number' && iat > exp) return { ok: false, problem: 'issued_after_expiry', issuer: issuer.name }
+      if (iat > Math.floor(Date.now() / 1000) + issuer.clockToleranceSeconds) return refused({ problem: 'issued_in_future', issuer: issuer.name })
+      if (typeof exp === 'number' && iat > exp) return refused({ problem: 'issued_after_expiry', issuer: issuer.name })
     }
     const { alg, kid } = verified.protectedHeader
-    return { ok: true, issuer, claims: verified.payload, header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid } }
+    return ok({ issuer, claims: verified.payload, header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid } })
   } catch (error) {
     return failure(error, issuer.name)
   }
 }
 
 function failure(error: unknown, issuer: string): JwtOutcome {
-  if (error instanceof errors.JWTExpired) return { ok: false, problem: 'expired', issuer }
+  if (error instanceof errors.JWTExpired) return refused({ problem: 'expired', issuer })
   if (error instanceof errors.JWTClaimValidationFailed) {
     const problem: JwtProblem =
       error.claim === 'aud' ? 'audience' : error.claim === 'nbf' ? 'not_yet_valid' : error.claim === 'iat' ? 'issued_in_future' : error.claim === 'typ' ? 'type' : error.claim === 'iss' ? 'issuer_unknown' : 'claims'
-    return { ok: false, problem, issuer }
+    return refused({ problem, issuer })
   }
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return { ok: false, problem: 'algorithm', issuer }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return { ok: false, problem: 'signature', issuer }
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return { ok: false, problem: 'key_unknown', issuer }
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return refused({ problem: 'algorithm', issuer })
+  if (error instanceof errors.JWSSignatureVerificationFailed) return refused({ problem: 'signature', issuer })
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return refused({ problem: 'key_unknown', issuer })
   // The key source failing (the JWKS endpoint down, past its timeout, or answering something that
   // is not a key set) with no last good keys to fall back on: the token can be neither admitted
   // nor called invalid.
-  if (error instanceof KeySourceUnavailable) return { ok: false, unavailable: error.message, issuer }
-  if (error instanceof errors.JWKSTimeout) return { ok: false, unavailable: 'JWKS endpoint timed out', issuer }
-  if (error instanceof errors.JWKSInvalid) return { ok: false, unavailable: 'JWKS endpoint sent no key set', issuer }
+  if (error instanceof KeySourceUnavailable) return unavailable(error.message, issuer)
+  if (error instanceof errors.JWKSTimeout) return unavailable('JWKS endpoint timed out', issuer)
+  if (error instanceof errors.JWKSInvalid) return unavailable('JWKS endpoint sent no key set', issuer)
   // Anything else came from the token itself (bad JSON, bad base64, a key that does not fit).
-  return { ok: false, problem: 'malformed', issuer }
+  return refused({ problem: 'malformed', issuer })
 }

@@ -6,7 +6,7 @@
  */
 import { serializeDictionary } from 'structured-headers'
 import type { CompiledPack, EnvelopeSettings } from '../../../policy/types.ts'
-import { hasBody } from '../../forward/headers.ts'
+import { hasBody } from '../../../http/request.ts'
 import { componentItem } from './signature-base.ts'
 
 export function acceptSignature(pack: CompiledPack, settings: EnvelopeSettings, request: Request, url: URL): string {

@@ -11,6 +11,7 @@
  * @module
  */
 import { calculateJwkThumbprint, type JWK } from 'jose'
+import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import type { EnvelopeSettings, SignatureAlgorithm } from '../../../policy/types.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import { algorithmOfJwk } from './algorithm-table.ts'
@@ -45,10 +46,8 @@ export interface StaleCopy {
   problem: string
 }
 
-export type DirectoryLookup =
-  | { ok: true; algorithm: SignatureAlgorithm; key: CryptoKey; stale: StaleCopy | null }
-  | { ok: false; unknown: true; stale: StaleCopy | null }
-  | { ok: false; unavailable: string }
+/** The key, or a refusal (the directory does not list it); either says whether the copy is stale. */
+export type DirectoryLookup = Outcome<{ algorithm: SignatureAlgorithm; key: CryptoKey; stale: StaleCopy | null }, { stale: StaleCopy | null }>
 
 export class KeyDirectories {
   /** By origin; only origins under `key_directories` ever get here, so policy bounds its size. */
@@ -73,10 +72,10 @@ export class KeyDirectories {
       else state = { fetched: next, failed: null }
       this.#cache.set(origin, state)
     }
-    if (state.fetched === null) return { ok: false, unavailable: state.failed?.problem ?? 'key directory not fetched' }
+    if (state.fetched === null) return unavailable(state.failed?.problem ?? 'key directory not fetched')
     const entry = state.fetched.keys.get(keyId)
     const stale = state.failed === null ? null : { since: state.fetched.at, problem: state.failed.problem }
-    return entry === undefined ? { ok: false, unknown: true, stale } : { ok: true, algorithm: entry.algorithm, key: entry.key, stale }
+    return entry === undefined ? refused({ stale }) : ok({ algorithm: entry.algorithm, key: entry.key, stale })
   }
 
   async #fetch(origin: string): Promise<Fetched | string> {
@@ -86,8 +85,8 @@ export class KeyDirectories {
       { headers: { accept: 'application/http-message-signatures-directory+json, application/json' } },
       this.#settings.directoryTimeoutMs,
     )
-    if (!answered.ok) return answered.problem
-    const list = isJsonObject(answered.json) ? answered.json['keys'] : undefined
+    if (answered.kind !== 'ok') return answered.kind === 'refused' ? answered.refusal.problem : answered.problem
+    const list = isJsonObject(answered.value) ? answered.value['keys'] : undefined
     if (!Array.isArray(list) || list.length > MAX_DIRECTORY_KEYS) return 'key directory has no key list'
     // Keys are imported here, once per fetch: only keys that imported are kept, so a failed
     // import is never cached (it is simply not in the directory as far as the gateway goes).

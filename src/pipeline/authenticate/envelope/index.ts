@@ -22,9 +22,10 @@ import { delegatedAuthentication, signerAuthentication } from './delegation.ts'
 import { KeyDirectories } from './directory.ts'
 import { checkTimes, coveredComponents, coversFloor, nonceLifetimeSeconds } from './parameters.ts'
 import { SignerKeys } from './signer-keys.ts'
-import { hasBody } from '../../forward/headers.ts'
+import { hasBody } from '../../../http/request.ts'
 import { componentItem, SignatureBaseError, signatureBase } from './signature-base.ts'
-import type { AuthnResult } from '../result.ts'
+import { ok } from '../../../outcome.ts'
+import { reject, type AuthnResult } from '../result.ts'
 
 const WEB_BOT_AUTH_TAG = 'web-bot-auth'
 
@@ -49,37 +50,34 @@ export class EnvelopeVerifier {
   }
 
   async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce, note?: NoteDegraded): Promise<AuthnResult> {
-    const reject = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult => ({
-      kind: 'reject',
-      reason: { reason: 'envelope_invalid', problem, signer, accepted: pack.auth },
-    })
+    const invalid = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult => reject({ reason: 'envelope_invalid', problem, signer, accepted: pack.auth })
     const { headers } = request
     const found = this.#choice.choose(headers, pack)
-    if (typeof found === 'string') return reject(found)
+    if (typeof found === 'string') return invalid(found)
     const { input, signature, keyId, signer } = found
     const signerName = 'name' in signer ? signer.name : signer.directory
     const params = input[1]
     const settings = this.#settings
 
     const claimedAlg = params.get('alg')
-    if (claimedAlg !== undefined && 'algorithm' in signer && claimedAlg !== signer.algorithm) return reject('algorithm', signerName)
+    if (claimedAlg !== undefined && 'algorithm' in signer && claimedAlg !== signer.algorithm) return invalid('algorithm', signerName)
     const now = Math.floor(Date.now() / 1000)
     const times = checkTimes(params, settings, now)
-    if (typeof times === 'string') return reject(times, signerName)
+    if (typeof times === 'string') return invalid(times, signerName)
 
     const withBody = hasBody(request)
     const bodyPlan = withBody ? signedBodyPlan(headers, pack.signedBody) : null
-    if (bodyPlan === 'too_large') return { kind: 'reject', reason: { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } }
+    if (bodyPlan === 'too_large') return reject({ reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes })
     const covered = coveredComponents(input)
     const delegated = headers.get(settings.delegationHeader)
-    if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return reject('components_missing', signerName)
-    if (delegated !== null && !covered.has(this.#delegationComponent)) return reject('components_missing', signerName)
+    if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return invalid('components_missing', signerName)
+    if (delegated !== null && !covered.has(this.#delegationComponent)) return invalid('components_missing', signerName)
 
     let base: string
     try {
       base = signatureBase({ method: request.method, url, headers }, input)
     } catch (error) {
-      if (error instanceof SignatureBaseError) return reject('component_invalid', signerName)
+      if (error instanceof SignatureBaseError) return invalid('component_invalid', signerName)
       throw error
     }
 
@@ -88,30 +86,27 @@ export class EnvelopeVerifier {
     if ('name' in signer) {
       algorithm = signer.algorithm
       const imported = await this.#keys.get(signer, env)
-      if (!imported.ok) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: imported.problem } }
-      key = imported.key
+      if (imported.kind !== 'ok') return reject({ reason: 'envelope_unavailable', problem: imported.problem })
+      key = imported.value
     } else {
-      if (params.get('tag') !== WEB_BOT_AUTH_TAG) return reject('malformed', signerName)
+      if (params.get('tag') !== WEB_BOT_AUTH_TAG) return invalid('malformed', signerName)
       const lookup = await this.#directories.lookup(signer.directory, keyId)
-      if ('stale' in lookup && lookup.stale !== null && note) {
-        note({ kind: 'directory_stale', source: signer.directory, stale_for: ageSeconds(lookup.stale.since, Date.now()), problem: lookup.stale.problem })
-      }
-      if (!lookup.ok) {
-        if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'envelope_unavailable', problem: lookup.unavailable } }
-        return reject('signer_unknown', signerName)
-      }
-      if (claimedAlg !== undefined && claimedAlg !== lookup.algorithm) return reject('algorithm', signerName)
-      algorithm = lookup.algorithm
-      key = lookup.key
+      if (lookup.kind === 'unavailable') return reject({ reason: 'envelope_unavailable', problem: lookup.problem })
+      const stale = lookup.kind === 'ok' ? lookup.value.stale : lookup.refusal.stale
+      if (stale !== null && note) note({ kind: 'directory_stale', source: signer.directory, stale_for: ageSeconds(stale.since, Date.now()), problem: stale.problem })
+      if (lookup.kind === 'refused') return invalid('signer_unknown', signerName)
+      if (claimedAlg !== undefined && claimedAlg !== lookup.value.algorithm) return invalid('algorithm', signerName)
+      algorithm = lookup.value.algorithm
+      key = lookup.value.key
     }
-    if (!(await verifySignature(algorithm, key, base, signature))) return reject('signature', signerName)
+    if (!(await verifySignature(algorithm, key, base, signature))) return invalid('signature', signerName)
 
     let authentication: Authentication
     if (delegated !== null) {
       // The user's id goes into the signer's namespace (issue 12, item 3).
-      if (!('name' in signer)) return reject('delegation_refused', signerName)
+      if (!('name' in signer)) return invalid('delegation_refused', signerName)
       const outcome = delegatedAuthentication(signer, delegated, settings.reservedUserPrefixes)
-      if (typeof outcome === 'string') return reject(outcome, signerName)
+      if (typeof outcome === 'string') return invalid(outcome, signerName)
       authentication = outcome
     } else {
       authentication = signerAuthentication(signerName, signer.invoker)
@@ -122,15 +117,15 @@ export class EnvelopeVerifier {
       // Checked by the forward step: before any byte is forwarded, or at the end of a stream.
       const field = headers.get('content-digest')
       const digest = field === null ? null : parseContentDigest(field)
-      if (digest === null) return reject('digest_missing', signerName)
+      if (digest === null) return invalid('digest_missing', signerName)
       expectedDigest = { ...digest, stream: bodyPlan === 'stream' }
       authentication.auth.body = bodyPlan === 'stream' ? 'streamed' : 'verified'
     }
 
     if (times.nonce !== undefined) {
       const ttlMs = nonceLifetimeSeconds(times, settings, now) * 1000
-      if (!(await claimNonce(`${signerName}\n${keyId}\n${times.nonce}`, ttlMs))) return reject('replayed', signerName)
+      if (!(await claimNonce(`${signerName}\n${keyId}\n${times.nonce}`, ttlMs))) return invalid('replayed', signerName)
     }
-    return { kind: 'ok', authentication, expectedDigest }
+    return ok({ authentication, expectedDigest })
   }
 }

@@ -9,6 +9,7 @@
 import { base64ToArrayBuffer } from 'structured-headers'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { CompiledSigner, SignatureAlgorithm } from '../../../policy/types.ts'
+import { ok, unavailable, type Outcome } from '../../../outcome.ts'
 import { importHmacKey } from './algorithms.ts'
 import { importPublicKey } from './public-key.ts'
 
@@ -37,18 +38,18 @@ export class SignerKeys {
    * answer is 503 with the reason in the log, and the import is tried again on the next request
    * (the build imports every policy key the same way, so this is a secret or a runtime surprise).
    */
-  async get(signer: CompiledSigner, env: Bindings): Promise<{ ok: true; key: CryptoKey } | { ok: false; problem: string }> {
+  async get(signer: CompiledSigner, env: Bindings): Promise<Outcome<CryptoKey>> {
     try {
       if (signer.secretName !== null) {
         const secret = namedSecret(env, signer.secretName)
         const bytes = secret === null ? null : base64Bytes(secret)
-        if (secret === null || bytes === null) return { ok: false, problem: `Worker secret ${signer.secretName} is not set or not base64` }
-        return { ok: true, key: await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)) }
+        if (secret === null || bytes === null) return unavailable(`Worker secret ${signer.secretName} is not set or not base64`)
+        return ok(await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)))
       }
       const algorithm = signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>
-      return { ok: true, key: await this.#keys.get(signer.name, '', () => importPublicKey(algorithm, signer.jwk as never)) }
+      return ok(await this.#keys.get(signer.name, '', () => importPublicKey(algorithm, signer.jwk as never)))
     } catch (error) {
-      return { ok: false, problem: `the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})` }
+      return unavailable(`the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})`)
     }
   }
 }

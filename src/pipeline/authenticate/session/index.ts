@@ -20,16 +20,17 @@ import { frozen } from '../bearer/granted.ts'
 import type { BearerVerifier, JwtUse } from '../bearer/index.ts'
 import { mapClaims, type UnmappedClaims } from '../claims.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
-import type { AuthnResult } from '../result.ts'
+import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
+import { reject, type AuthnResult } from '../result.ts'
 
-/** `at`: when the app gave the answer (its age, when it comes from the cache). */
-type Lookup = { ok: true; authentication: Authentication; at: number } | { ok: false; refused: true; problem?: UnmappedClaims } | { ok: false; unavailable: string }
+/** `at`: when the app gave the answer (its age, when it comes from the cache); refused: why, when the claims say. */
+type Lookup = Outcome<{ authentication: Authentication; at: number }, UnmappedClaims | null>
 
-const REFUSED: Lookup = { ok: false, refused: true }
+const REFUSED: Lookup = refused(null)
 
 function lookupBytes(lookup: Lookup): number {
-  if (lookup.ok) return jsonBytes(lookup.authentication)
-  return 'unavailable' in lookup ? lookup.unavailable.length * 2 : 0
+  if (lookup.kind === 'ok') return jsonBytes(lookup.value.authentication)
+  return lookup.kind === 'unavailable' ? lookup.problem.length * 2 : 0
 }
 
 export class SessionVerifier {
@@ -57,25 +58,27 @@ export class SessionVerifier {
     const verify = this.#session.verify
     if (verify.by === 'jwt') {
       const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse, note)
-      if (outcome.ok) {
-        return audienceAccepted(outcome.granted.audiences, outcome.issuer, pack) ? { kind: 'ok', authentication: outcome.granted.authentication } : refused(pack)
+      if (outcome.kind === 'ok') {
+        const { granted, issuer } = outcome.value
+        return audienceAccepted(granted.audiences, issuer, pack) ? ok({ authentication: granted.authentication }) : invalidSession(pack)
       }
-      if ('unavailable' in outcome) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: outcome.unavailable } }
-      return refused(pack, outcome.problem === 'claim_too_large' || outcome.problem === 'id_reserved' ? outcome.problem : undefined)
+      if (outcome.kind === 'unavailable') return reject({ reason: 'session_unavailable', problem: outcome.problem })
+      const { problem } = outcome.refusal
+      return invalidSession(pack, problem === 'claim_too_large' || problem === 'id_reserved' ? problem : undefined)
     }
     const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify, note, maxAgeMs)
-    if (lookup.ok) return { kind: 'ok', authentication: lookup.authentication }
-    if ('unavailable' in lookup) return { kind: 'reject', reason: { reason: 'session_unavailable', problem: lookup.unavailable } }
-    return refused(pack, lookup.problem)
+    if (lookup.kind === 'ok') return ok({ authentication: lookup.value.authentication })
+    if (lookup.kind === 'unavailable') return reject({ reason: 'session_unavailable', problem: lookup.problem })
+    return invalidSession(pack, lookup.refusal ?? undefined)
   }
 
   async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>, note?: NoteDegraded, maxAgeMs?: number): Promise<Lookup> {
     const key = `${verify.endpoint}\n${await sha256Hex(cookie)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined && !(cached.ok && maxAgeMs !== undefined && Date.now() - cached.at >= maxAgeMs)) {
+    if (cached !== undefined && !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)) {
       // An answer the failing app could not have confirmed now (issue 17, item 3).
-      if (cached.ok && this.#failing !== null && note) {
-        note({ kind: 'session_cached', source: this.#endpointOrigin, stale_for: ageSeconds(cached.at, Date.now()), problem: this.#failing })
+      if (cached.kind === 'ok' && this.#failing !== null && note) {
+        note({ kind: 'session_cached', source: this.#endpointOrigin, stale_for: ageSeconds(cached.value.at, Date.now()), problem: this.#failing })
       }
       return cached
     }
@@ -83,29 +86,30 @@ export class SessionVerifier {
     const answered = await fetchJson('session endpoint', verify.endpoint, { headers: { cookie, accept: 'application/json' } }, verify.timeoutMs)
     let answer: Lookup
     this.#failing = null
-    if (!answered.ok) {
-      if (answered.status !== 401 && answered.status !== 403) {
-        this.#failing = answered.problem
-        const failure: Lookup = { ok: false, unavailable: answered.problem }
+    if (answered.kind !== 'ok') {
+      // 401/403: the app says the cookie names no session; anything else is the app failing.
+      if (answered.kind === 'unavailable' || (answered.refusal.status !== 401 && answered.refusal.status !== 403)) {
+        const failure = unavailable(answered.kind === 'unavailable' ? answered.problem : answered.refusal.problem)
+        this.#failing = failure.problem
         this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
         return failure
       }
       answer = REFUSED
     } else {
       // Better Auth answers `null` for a cookie that names no live session.
-      const authentication = isJsonObject(answered.json) ? mapClaims(verify.claims, answered.json, { method: 'session' }) : null
+      const authentication = isJsonObject(answered.value) ? mapClaims(verify.claims, answered.value, { method: 'session' }) : null
       answer =
         authentication === null
           ? REFUSED
           : typeof authentication === 'string'
-            ? { ok: false, refused: true, problem: authentication }
-            : { ok: true, authentication: frozen(authentication), at: Date.now() }
+            ? refused(authentication)
+            : ok({ authentication: frozen(authentication), at: Date.now() })
     }
-    this.#cache.set(key, answer, answer.ok ? verify.cacheTtlMs : verify.negativeTtlMs)
+    this.#cache.set(key, answer, answer.kind === 'ok' ? verify.cacheTtlMs : verify.negativeTtlMs)
     return answer
   }
 }
 
-function refused(pack: CompiledPack, problem?: UnmappedClaims): AuthnResult {
-  return { kind: 'reject', reason: { reason: 'session_invalid', accepted: pack.auth, ...(problem !== undefined ? { problem } : {}) } }
+function invalidSession(pack: CompiledPack, problem?: UnmappedClaims): AuthnResult {
+  return reject({ reason: 'session_invalid', accepted: pack.auth, ...(problem !== undefined ? { problem } : {}) })
 }

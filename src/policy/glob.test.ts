@@ -1,9 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { policyOf } from '../../../test/support/policy.ts'
-import type { Authentication } from '../../invoker.ts'
-import type { CompiledPack } from '../../policy/types.ts'
-import { decide } from './decide.ts'
+import { policyOf } from '../../test/support/policy.ts'
+import type { Authentication } from '../invoker.ts'
+import { decide } from '../pipeline/authorize/decide.ts'
+import type { CompiledPack } from './types.ts'
 import { compileGlob, globMatches } from './glob.ts'
 
 const matches = (glob: string, text: string): boolean => {

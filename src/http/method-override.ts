@@ -10,7 +10,7 @@
  * @module
  */
 
-/** Lower case; the names the policy may list (`method_override`). */
+/** Lower case; the names the policy may list (`method_override`); forwarding drops the others. */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const
 
 /** An HTTP method token as overrides carry it (RFC 9110 §9.1 allows more; no backend needs it). */

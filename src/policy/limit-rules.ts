@@ -1,12 +1,13 @@
 /**
- * Which of a pack's rules count a request, and under which key. Pure, so that unit tests and
- * `explain` can ask without a store.
+ * Which of a pack's rate-limit and concurrency rules count a request, and under which key. Pure,
+ * so that unit tests and `explain` can ask without a store; the rate-limit and streams steps
+ * both read it.
  *
  * @module
  */
-import type { Authentication, JsonValue } from '../../invoker.ts'
-import type { CompiledAgent, CompiledPack, CompiledRateLimit } from '../../policy/types.ts'
-import { patternMatches } from '../authorize/decide.ts'
+import type { Authentication, JsonValue } from '../invoker.ts'
+import { patternMatches } from './rules.ts'
+import type { CompiledAgent, CompiledPack, CompiledRateLimit } from './types.ts'
 
 export interface RateLimitSubject {
   pack: CompiledPack

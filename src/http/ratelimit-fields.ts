@@ -11,8 +11,8 @@
  * @module
  */
 import { serializeItem } from 'structured-headers'
-import type { CompiledConcurrency, CompiledRateLimit } from '../../policy/types.ts'
-import type { RateLimitOutcome } from '../../store/types.ts'
+import type { CompiledConcurrency, CompiledRateLimit } from '../policy/types.ts'
+import type { RateLimitOutcome } from '../store/types.ts'
 
 export interface RateLimitHeaders {
   policy: string

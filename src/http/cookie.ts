@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { MAX_CREDENTIAL_LENGTH } from '../../../constants.ts'
+import { MAX_CREDENTIAL_LENGTH } from '../constants.ts'
 
 export type SessionCookie =
   | { kind: 'none' }

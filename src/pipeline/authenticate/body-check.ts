@@ -1,0 +1,40 @@
+/**
+ * The body of a signed request, checked against the Content-Digest its signature covers (RFC
+ * 9530) on its way to the backend: read whole (up to the pack's limit) and checked before it is
+ * sent, so the backend receives the very bytes that matched or nothing; or, where the pack lets
+ * large bodies stream, checked as it streams and the upstream request cut on a mismatch. The
+ * forward step sends what this hands it and asks it why the fetch failed.
+ *
+ * @module
+ */
+import { GatewayError } from '../../errors/reasons.ts'
+import type { CompiledPack } from '../../policy/types.ts'
+import { declaredLength, readBounded } from '../../read-body.ts'
+import type { BodyCheck, CheckedBody } from '../../state.ts'
+import { digestMatches, streamedBody } from './envelope/content-digest.ts'
+import type { ExpectedDigest } from './envelope/expected-digest.ts'
+
+const NO_FAILURE = (): null => null
+
+export function bodyCheck(request: Request, expected: ExpectedDigest, pack: CompiledPack): BodyCheck {
+  return async (abort): Promise<CheckedBody> => {
+    if (!expected.stream) return { body: await verifiedBody(request, expected, pack), failure: NO_FAILURE }
+    const streamed = streamedBody(request.body as ReadableStream<Uint8Array>, expected, declaredLength(request.headers) ?? 0, abort)
+    return {
+      body: streamed.body,
+      failure: () =>
+        streamed.mismatched
+          ? new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
+          : streamed.unreadable
+            ? new GatewayError({ reason: 'body_unreadable' })
+            : null,
+    }
+  }
+}
+
+async function verifiedBody(request: Request, expected: ExpectedDigest, pack: CompiledPack): Promise<Uint8Array> {
+  const read = await readBounded(request, pack.signedBody.limitBytes)
+  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } : { reason: 'body_unreadable' })
+  if (!(await digestMatches(read.bytes, expected))) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
+  return read.bytes
+}
