@@ -57,15 +57,28 @@ async function hasTaskset(): Promise<boolean> {
  */
 export async function pin(): Promise<Pinning> {
   const cpus = allowedCpus()
-  const unpinned = (why: string): Pinning => ({ pinned: false, workerdCpu: null, loadCpus: cpus, unpinnedBecause: why, workerdPrefix: [] })
+  const unpinned = (why: string): Pinning => ({
+    pinned: false,
+    workerdCpu: null,
+    loadCpus: cpus,
+    unpinnedBecause: why,
+    workerdPrefix: [],
+  })
   if (process.env['BENCH_PIN'] === '0') return unpinned('BENCH_PIN=0 was set')
   if (cpus.length < 2) return unpinned(`the bench may use ${cpus.length} CPU, and pinning needs two`)
   if (!(await hasTaskset())) return unpinned('`taskset` (util-linux) is not installed')
   const workerdCpu = Number(process.env['BENCH_WORKERD_CPU'] ?? cpus[0])
-  if (!cpus.includes(workerdCpu)) return unpinned(`BENCH_WORKERD_CPU=${workerdCpu} is not one of the allowed CPUs (${cpus.join(',')})`)
+  if (!cpus.includes(workerdCpu))
+    return unpinned(`BENCH_WORKERD_CPU=${workerdCpu} is not one of the allowed CPUs (${cpus.join(',')})`)
   const loadCpus = cpus.filter((c) => c !== workerdCpu)
   await run('taskset', ['-a', '-p', '-c', loadCpus.join(','), String(process.pid)])
-  return { pinned: true, workerdCpu, loadCpus, unpinnedBecause: null, workerdPrefix: ['taskset', '-c', String(workerdCpu)] }
+  return {
+    pinned: true,
+    workerdCpu,
+    loadCpus,
+    unpinnedBecause: null,
+    workerdPrefix: ['taskset', '-c', String(workerdCpu)],
+  }
 }
 
 /**
@@ -114,7 +127,12 @@ export function schedstatAvailable(pid: number): boolean {
 function readStat(pid: number): CpuReading {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   const ticks = Number(fields[11]) + Number(fields[12])
-  return { onCpu: (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND, waiting: 0, threads: new Set(), at: performance.now() * 1000 }
+  return {
+    onCpu: (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND,
+    waiting: 0,
+    threads: new Set(),
+    at: performance.now() * 1000,
+  }
 }
 const CLOCK_TICKS_PER_SECOND = 100
 
@@ -131,8 +149,14 @@ export interface CpuWindow {
 
 export function cpuBetween(before: CpuReading, after: CpuReading): CpuWindow {
   const wall = after.at - before.at
-  const threadsChanged = before.threads.size !== after.threads.size || [...before.threads].some((t) => !after.threads.has(t))
-  return { cpu: after.onCpu - before.onCpu, busy: (after.onCpu - before.onCpu) / wall, waited: (after.waiting - before.waiting) / wall, threadsChanged }
+  const threadsChanged =
+    before.threads.size !== after.threads.size || [...before.threads].some((t) => !after.threads.has(t))
+  return {
+    cpu: after.onCpu - before.onCpu,
+    busy: (after.onCpu - before.onCpu) / wall,
+    waited: (after.waiting - before.waiting) / wall,
+    threadsChanged,
+  }
 }
 
 export interface LoadSample {
@@ -160,14 +184,27 @@ export interface LoadOptions {
  * Fixed-concurrency load with autocannon; workerd's CPU counted over exactly this window. With a
  * `body`, every request is a POST of it.
  */
-export async function load(url: string, headers: Record<string, string>, o: LoadOptions, body?: string): Promise<LoadSample> {
+export async function load(
+  url: string,
+  headers: Record<string, string>,
+  o: LoadOptions,
+  body?: string,
+): Promise<LoadSample> {
   const sideBefore = [process.pid, ...o.loadPids].map(readCpu)
   const before = readCpu(o.workerdPid)
   const request = body === undefined ? {} : { method: 'POST' as const, body }
-  const result = await autocannon({ url, headers, ...request, connections: o.connections, duration: o.seconds, pipelining: 1 })
+  const result = await autocannon({
+    url,
+    headers,
+    ...request,
+    connections: o.connections,
+    duration: o.seconds,
+    pipelining: 1,
+  })
   const after = readCpu(o.workerdPid)
   const sideAfter = [process.pid, ...o.loadPids].map(readCpu)
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
   const workerd = cpuBetween(before, after)
   const sides = sideBefore.map((b, i) => cpuBetween(b, sideAfter[i] as CpuReading))
   const loadSide: CpuWindow = {
@@ -176,7 +213,15 @@ export async function load(url: string, headers: Record<string, string>, o: Load
     waited: sides.reduce((s, w) => s + w.waited, 0),
     threadsChanged: false,
   }
-  return { rps: result.requests.average, requests: result.requests.total, cpuPerRequest: workerd.cpu / result.requests.total, workerd, loadSide, p50: result.latency.p50, p99: result.latency.p99 }
+  return {
+    rps: result.requests.average,
+    requests: result.requests.total,
+    cpuPerRequest: workerd.cpu / result.requests.total,
+    workerd,
+    loadSide,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  }
 }
 
 export async function waitForPort(port: number, deadline: number): Promise<void> {
@@ -203,17 +248,27 @@ export interface Latency {
  * is mostly its wait behind the others (it follows throughput); here it is the request's own way
  * through the Worker and back. With a `body`, every request is a POST of it.
  */
-export async function latencyAtRest(url: string, headers: Record<string, string>, count: number, body?: string): Promise<Latency> {
+export async function latencyAtRest(
+  url: string,
+  headers: Record<string, string>,
+  count: number,
+  body?: string,
+): Promise<Latency> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const target = new URL(url)
   const method = body === undefined ? 'GET' : 'POST'
   const sent = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }
   const once = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const outgoing = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method, headers: sent, agent }, (response) => {
-        response.resume()
-        response.on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${response.statusCode}`))))
-      })
+      const outgoing = httpRequest(
+        { host: target.hostname, port: target.port, path: target.pathname, method, headers: sent, agent },
+        (response) => {
+          response.resume()
+          response.on('end', () =>
+            response.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${response.statusCode}`)),
+          )
+        },
+      )
       outgoing.on('error', reject)
       outgoing.end(body)
     })
@@ -243,17 +298,21 @@ export async function burst(url: string, headers: Record<string, string>, n: num
         { length: n },
         () =>
           new Promise<number>((resolve, reject) => {
-            const outgoing = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, headers, agent }, (response) => {
-              response.resume()
-              response.on('end', () => resolve(response.statusCode ?? 0))
-            })
+            const outgoing = httpRequest(
+              { host: target.hostname, port: target.port, path: target.pathname, headers, agent },
+              (response) => {
+                response.resume()
+                response.on('end', () => resolve(response.statusCode ?? 0))
+              },
+            )
             outgoing.on('error', reject)
             outgoing.end()
           }),
       ),
     )
     const failed = statuses.filter((s) => s !== 200)
-    if (failed.length > 0) throw new Error(`${url}: ${failed.length} of ${n} not 200 (${[...new Set(failed)].join(', ')})`)
+    if (failed.length > 0)
+      throw new Error(`${url}: ${failed.length} of ${n} not 200 (${[...new Set(failed)].join(', ')})`)
   } finally {
     agent.destroy()
   }

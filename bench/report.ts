@@ -79,7 +79,11 @@ export interface RowFigures {
   loadBusy: Spread
 }
 
-function perRound(samples: LoadSample[], against: LoadSample[] | undefined, f: (s: LoadSample, ref: LoadSample) => number): Spread {
+function perRound(
+  samples: LoadSample[],
+  against: LoadSample[] | undefined,
+  f: (s: LoadSample, ref: LoadSample) => number,
+): Spread {
   return spread(samples.map((s, i) => (against?.[i] ? f(s, against[i] as LoadSample) : NaN)))
 }
 
@@ -118,10 +122,23 @@ export interface Budget {
 }
 
 /** Judged on the median over rounds; each round's own verdict is counted beside it. */
-function judged(what: string, source: string, s: Spread, ok: (v: number) => boolean, show: (s: Spread) => string, unit?: string): Budget {
+function judged(
+  what: string,
+  source: string,
+  s: Spread,
+  ok: (v: number) => boolean,
+  show: (s: Spread) => string,
+  unit?: string,
+): Budget {
   const values = s.values.filter((v) => Number.isFinite(v))
   if (values.length === 0) return { what, source, figure: 'not measured in this run', rounds: null, met: null }
-  return { what, source, figure: show(s), rounds: { met: values.filter(ok).length, of: values.length, ...(unit ? { unit } : {}) }, met: ok(s.median) }
+  return {
+    what,
+    source,
+    figure: show(s),
+    rounds: { met: values.filter(ok).length, of: values.length, ...(unit ? { unit } : {}) },
+    met: ok(s.median),
+  }
 }
 
 /**
@@ -131,7 +148,11 @@ function judged(what: string, source: string, s: Spread, ok: (v: number) => bool
  */
 export const MCP_PAIRS = [
   { what: 'tool policy on a tools/call (API key)', with: 'mcp_call', without: 'mcp_call_plain' },
-  { what: 'filtering a tools/list of 1,000 tools, JSON answer (read, 1,000 decisions, 111 tools cut out)', with: 'mcp_list', without: 'mcp_list_plain' },
+  {
+    what: 'filtering a tools/list of 1,000 tools, JSON answer (read, 1,000 decisions, 111 tools cut out)',
+    with: 'mcp_list',
+    without: 'mcp_list_plain',
+  },
   { what: 'filtering a tools/list of 1,000 tools, SSE answer', with: 'mcp_list_sse', without: 'mcp_list_sse_plain' },
 ] as const
 
@@ -147,7 +168,10 @@ const storeName = (id: string): string => (id.endsWith('upstash') ? 'Upstash' : 
  * A concurrency row against the API-key route without the rule, round by round: throughput
  * ratio, added p50 at rest (µs), store calls and HTTP round trips per request.
  */
-export function concurrencyFigures(r: Results, id: string): { throughput: Spread; addedP50: Spread; calls: Spread; roundTrips: Spread } {
+export function concurrencyFigures(
+  r: Results,
+  id: string,
+): { throughput: Spread; addedP50: Spread; calls: Spread; roundTrips: Spread } {
   const keyedLoads = r.loads?.get(API_KEY) ?? []
   const keyedRest = r.latencies?.get(API_KEY) ?? []
   const windows = r.slots?.get(id) ?? []
@@ -177,11 +201,51 @@ export function budgets(r: Results): Budget[] {
   const spec = 'SPEC §10'
   const keyed = fig(API_KEY)
   const bearer = fig('gateway-bearer')
-  out.push(judged('API key: ≥ 0.62 of bare throughput', issue, keyed?.vsBare ?? none, (v) => v >= 0.62, (s) => `${range(s)} of bare`))
-  out.push(judged('API key: ≥ 1.0× the lean reference', issue, keyed?.vsLean ?? none, (v) => v >= 1.0, (s) => `${range(s)}× lean`))
-  out.push(judged('API key: workerd CPU above bare ≤ 150 µs per request', issue, keyed?.aboveBare ?? none, (v) => v <= 150, micros))
-  out.push(judged('bearer (JWKS cached): ≥ 0.62 of bare throughput', spec, bearer?.vsBare ?? none, (v) => v >= 0.62, (s) => `${range(s)} of bare`))
-  out.push(judged('bearer (JWKS cached): workerd CPU above bare ≤ 150 µs per request', issue, bearer?.aboveBare ?? none, (v) => v <= 150, micros))
+  out.push(
+    judged(
+      'API key: ≥ 0.62 of bare throughput',
+      issue,
+      keyed?.vsBare ?? none,
+      (v) => v >= 0.62,
+      (s) => `${range(s)} of bare`,
+    ),
+  )
+  out.push(
+    judged(
+      'API key: ≥ 1.0× the lean reference',
+      issue,
+      keyed?.vsLean ?? none,
+      (v) => v >= 1.0,
+      (s) => `${range(s)}× lean`,
+    ),
+  )
+  out.push(
+    judged(
+      'API key: workerd CPU above bare ≤ 150 µs per request',
+      issue,
+      keyed?.aboveBare ?? none,
+      (v) => v <= 150,
+      micros,
+    ),
+  )
+  out.push(
+    judged(
+      'bearer (JWKS cached): ≥ 0.62 of bare throughput',
+      spec,
+      bearer?.vsBare ?? none,
+      (v) => v >= 0.62,
+      (s) => `${range(s)} of bare`,
+    ),
+  )
+  out.push(
+    judged(
+      'bearer (JWKS cached): workerd CPU above bare ≤ 150 µs per request',
+      issue,
+      bearer?.aboveBare ?? none,
+      (v) => v <= 150,
+      micros,
+    ),
+  )
   const keyedSamples = r.loads?.get(API_KEY)
   const against = (id: string, f: (s: LoadSample, k: LoadSample) => number): Spread => {
     const samples = r.loads?.get(id)
@@ -193,15 +257,38 @@ export function budgets(r: Results): Budget[] {
     const cpu = against(id, (s, k) => s.cpuPerRequest / k.cpuPerRequest)
     const rps = against(id, (s, k) => s.rps / k.rps)
     out.push(
-      judged(`${name}: within 10% of the API-key row (workerd CPU per request ≤ 1.10×)`, issue, cpu, (v) => v <= 1.1, (s) => `${range(s)}× the API key's CPU; throughput ${range(rps)}×`),
+      judged(
+        `${name}: within 10% of the API-key row (workerd CPU per request ≤ 1.10×)`,
+        issue,
+        cpu,
+        (v) => v <= 1.1,
+        (s) => `${range(s)}× the API key's CPU; throughput ${range(rps)}×`,
+      ),
     )
   }
   {
     // The gateway's own CPU (above bare), as the handler ratio the bench printed before issue 18.
     const signed = r.loads?.get('gateway-signed')
-    const own = signed && keyedSamples && bare ? spread(signed.map((s, i) => (s.cpuPerRequest - (bare[i]?.cpuPerRequest ?? NaN)) / ((keyedSamples[i]?.cpuPerRequest ?? NaN) - (bare[i]?.cpuPerRequest ?? NaN)))) : none
+    const own =
+      signed && keyedSamples && bare
+        ? spread(
+            signed.map(
+              (s, i) =>
+                (s.cpuPerRequest - (bare[i]?.cpuPerRequest ?? NaN)) /
+                ((keyedSamples[i]?.cpuPerRequest ?? NaN) - (bare[i]?.cpuPerRequest ?? NaN)),
+            ),
+          )
+        : none
     const total = against('gateway-signed', (s, k) => s.cpuPerRequest / k.cpuPerRequest)
-    out.push(judged('signed request: within 1.5× the API key\'s CPU (above bare)', issue, own, (v) => v <= 1.5, (s) => `${range(s)}× (total workerd CPU ${range(total)}×)`))
+    out.push(
+      judged(
+        "signed request: within 1.5× the API key's CPU (above bare)",
+        issue,
+        own,
+        (v) => v <= 1.5,
+        (s) => `${range(s)}× (total workerd CPU ${range(total)}×)`,
+      ),
+    )
   }
   const latency = r.latencies
   if (latency) {
@@ -209,16 +296,38 @@ export function budgets(r: Results): Budget[] {
       const runs = latency.get(id)
       const bareRuns = latency.get(BARE)
       const added = runs && bareRuns ? spread(runs.map((l, i) => (l.p50 - (bareRuns[i]?.p50 ?? NaN)) / 1000)) : none
-      out.push(judged(`${id === API_KEY ? 'API key' : 'bearer'}: added p50 at rest ≤ 0.3 ms`, spec, added, (v) => v <= 0.3, (s) => `${range(s)} ms`))
+      out.push(
+        judged(
+          `${id === API_KEY ? 'API key' : 'bearer'}: added p50 at rest ≤ 0.3 ms`,
+          spec,
+          added,
+          (v) => v <= 0.3,
+          (s) => `${range(s)} ms`,
+        ),
+      )
     }
   }
   if (r.loads && r.leases) {
     for (const [id, lease] of r.leases) {
       const store = id.endsWith('upstash') ? 'Upstash' : 'Durable Object'
-      out.push(judged(`one rate-limit rule (${store}): ≥ 90% of the route's throughput without it`, spec, against(id, (s, k) => s.rps / k.rps), (v) => v >= 0.9, (s) => `${range(s)}×`))
+      out.push(
+        judged(
+          `one rate-limit rule (${store}): ≥ 90% of the route's throughput without it`,
+          spec,
+          against(id, (s, k) => s.rps / k.rps),
+          (v) => v >= 0.9,
+          (s) => `${range(s)}×`,
+        ),
+      )
       if (lease.bursts.length > 0) {
         const worst = Math.max(...lease.bursts)
-        out.push({ what: `burst of 200 of one fresh invoker (${store}): ≤ 3 store calls`, source: spec, figure: `${lease.bursts.join(', ')} calls`, rounds: { met: lease.bursts.filter((b) => b <= 3).length, of: lease.bursts.length }, met: worst <= 3 })
+        out.push({
+          what: `burst of 200 of one fresh invoker (${store}): ≤ 3 store calls`,
+          source: spec,
+          figure: `${lease.bursts.join(', ')} calls`,
+          rounds: { met: lease.bursts.filter((b) => b <= 3).length, of: lease.bursts.length },
+          met: worst <= 3,
+        })
       }
     }
   }
@@ -238,26 +347,63 @@ export function budgets(r: Results): Budget[] {
   if (r.cpu) {
     const [call, list, listSse] = MCP_PAIRS.map((pair) => pairAdded(r.cpu ?? [], pair)) as [Spread, Spread, Spread]
     const loop = 'runs of the handler loop'
-    out.push(judged('MCP: a tool policy on a tools/call adds ≤ 50 µs of handler CPU over the same pack without tools', 'issue 14', call, (v) => v <= 50, (s) => `${signedRange(s)} µs`, loop))
-    for (const [form, added] of [['JSON', list], ['SSE', listSse]] as const) {
-      out.push(judged(`MCP: a filtered tools/list of 1,000 tools (${form}) is rewritten in under 5 ms of CPU`, 'issue 14', added, (v) => v < 5000, (s) => `${range(ms(s))} ms above the same answer unfiltered`, loop))
+    out.push(
+      judged(
+        'MCP: a tool policy on a tools/call adds ≤ 50 µs of handler CPU over the same pack without tools',
+        'issue 14',
+        call,
+        (v) => v <= 50,
+        (s) => `${signedRange(s)} µs`,
+        loop,
+      ),
+    )
+    for (const [form, added] of [
+      ['JSON', list],
+      ['SSE', listSse],
+    ] as const) {
+      out.push(
+        judged(
+          `MCP: a filtered tools/list of 1,000 tools (${form}) is rewritten in under 5 ms of CPU`,
+          'issue 14',
+          added,
+          (v) => v < 5000,
+          (s) => `${range(ms(s))} ms above the same answer unfiltered`,
+          loop,
+        ),
+      )
     }
   }
   const gateway = r.bundles.find((b) => b.name.startsWith('gateway as deployed'))
   if (gateway) {
     const kib = gateway.gzipped / 1024
-    out.push({ what: 'gateway bundle ≤ 150 KiB gzipped', source: issue, figure: `${fmt(kib, 1)} KiB`, rounds: null, met: kib <= 150 })
+    out.push({
+      what: 'gateway bundle ≤ 150 KiB gzipped',
+      source: issue,
+      figure: `${fmt(kib, 1)} KiB`,
+      rounds: null,
+      met: kib <= 150,
+    })
   }
   return out
 }
 
-const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits).replace(/^-(0\.?0*)$/, '$1') : '–')
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toFixed(digits).replace(/^-(0\.?0*)$/, '$1') : '–'
 const pct = (n: number): string => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : '–')
 const range = (s: Spread, digits = 2): string =>
-  Number.isFinite(s.median) ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}${s.min < 0 ? ' to ' : '–'}${fmt(s.max, digits)})` : '–'
-const signed = (n: number, digits = 0): string => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(digits)}` : '–')
-const ms = (s: Spread): Spread => ({ median: s.median / 1000, min: s.min / 1000, max: s.max / 1000, values: s.values.map((v) => v / 1000) })
-const signedRange = (s: Spread): string => (Number.isFinite(s.median) ? `${signed(s.median)} (${signed(s.min)} to ${signed(s.max)})` : '–')
+  Number.isFinite(s.median)
+    ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}${s.min < 0 ? ' to ' : '–'}${fmt(s.max, digits)})`
+    : '–'
+const signed = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(digits)}` : '–'
+const ms = (s: Spread): Spread => ({
+  median: s.median / 1000,
+  min: s.min / 1000,
+  max: s.max / 1000,
+  values: s.values.map((v) => v / 1000),
+})
+const signedRange = (s: Spread): string =>
+  Number.isFinite(s.median) ? `${signed(s.median)} (${signed(s.min)} to ${signed(s.max)})` : '–'
 
 export function verdict(b: Budget): string {
   const word = b.met === null ? 'not measured' : b.met ? '**met**' : '**not met**'
@@ -278,7 +424,9 @@ export function render(r: Results): string {
       : `**Not pinned**: ${info.pinning.unpinnedBecause}. workerd, the load generator and the backend share the machine's cores, so throughput is not 1 / (workerd CPU per request): the bare row is held back by the load side's share of the cores as much as by workerd, which narrows every throughput ratio and hides part of the gateway's cost. CPU per request (schedstat) still counts workerd's own work, but is not the same figure as a pinned run's; judge the budgets on a pinned run.`,
     info.cpuSource === 'schedstat'
       ? "workerd's CPU: the kernel's per-thread counters (`/proc/<pid>/task/*/schedstat`, nanoseconds on CPU), summed over all of workerd's threads, read just before and just after each measured window." +
-          (info.threadsChanged > 0 ? ` In ${info.threadsChanged} window(s) workerd's thread set changed (a thread that exits takes its time with it).` : '')
+          (info.threadsChanged > 0
+            ? ` In ${info.threadsChanged} window(s) workerd's thread set changed (a thread that exits takes its time with it).`
+            : '')
       : "workerd's CPU: `/proc/<pid>/stat` (this kernel has no schedstat), 10 ms ticks: about ±1% at these window lengths.",
     `Load: autocannon, ${info.connections} connections, ${info.seconds} s per window, ${info.rounds} rounds, the rows interleaved (the order reversed every other round) after one untimed warm-up window each. All workers on one \`workerd serve\`, in front of one Node backend answering a fixed body, all on loopback.`,
     '',
@@ -289,7 +437,7 @@ export function render(r: Results): string {
   for (const b of budgetList) push(`| ${b.what} | ${b.source} | ${b.figure} | ${verdict(b)} |`)
   push(
     '',
-    'A budget is judged on the median over rounds; the rounds that met it on their own are counted beside it (for the handler loop\'s budgets, its runs). The bench reports and never fails on a figure: on a shared machine one round can land either side.',
+    "A budget is judged on the median over rounds; the rounds that met it on their own are counted beside it (for the handler loop's budgets, its runs). The bench reports and never fails on a figure: on a shared machine one round can land either side.",
     '',
   )
 
@@ -298,7 +446,7 @@ export function render(r: Results): string {
     push(
       '## Throughput and workerd CPU under load',
       '',
-      'Each figure is the median over rounds, the range (min–max) over rounds in brackets. *× bare* and *× lean* are the row\'s throughput over the bare Worker\'s and the lean reference\'s in the same round; *CPU above* is the row\'s workerd CPU per request minus theirs in the same round.',
+      "Each figure is the median over rounds, the range (min–max) over rounds in brackets. *× bare* and *× lean* are the row's throughput over the bare Worker's and the lean reference's in the same round; *CPU above* is the row's workerd CPU per request minus theirs in the same round.",
       '',
       '| row | req/s | × bare | × lean | workerd CPU µs/request | CPU above bare µs | CPU above lean µs | workerd busy | waited for CPU | load side busy |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -316,7 +464,7 @@ export function render(r: Results): string {
       '',
       "- *workerd busy* is workerd's CPU time over the window's wall time (100% = one core busy throughout). Pinned to one core and saturated, it sits near 100%, and throughput is 1 / (CPU per request): the ratios to bare then measure the Worker's own cost. Below ~90% on the bare row, the load side (autocannon and the backend: *load side busy*, in cores) is what limits, and the bare ratio is flattered.",
       "- *waited for CPU* is the share of the window workerd's threads were ready to run but their core was busy (schedstat's run-queue time, summed over threads): with another process on the machine's shared cores, or with another of workerd's own threads (V8's garbage collector and compiler share the one core). A round where it is high has lower throughput for that row only; CPU per request does not count the wait, so it moves less than throughput between rounds, and the CPU budgets are the steadier ones. Other work on the core still costs workerd some CPU (cold caches), which is why CPU per request moves too.",
-      '- CPU per request includes everything workerd does for a request: HTTP in from the client and out to the backend, the Worker\'s JavaScript, V8\'s garbage collection and compiler threads. *CPU above bare* is the Worker\'s own share.',
+      "- CPU per request includes everything workerd does for a request: HTTP in from the client and out to the backend, the Worker's JavaScript, V8's garbage collection and compiler threads. *CPU above bare* is the Worker's own share.",
       '',
       'The rows:',
       '',
@@ -338,9 +486,19 @@ export function render(r: Results): string {
     for (const row of r.rows) {
       const runs = r.latencies.get(row.id) ?? []
       const m = (f: (l: Latency) => number): number => spread(runs.map(f)).median / 1000
-      const added = (f: (l: Latency) => number): Spread => spread(runs.map((l, i) => (f(l) - (bare[i] ? f(bare[i] as Latency) : NaN)) / 1000))
+      const added = (f: (l: Latency) => number): Spread =>
+        spread(runs.map((l, i) => (f(l) - (bare[i] ? f(bare[i] as Latency) : NaN)) / 1000))
       push(
-        `| ${row.name} | ${fmt(m((l) => l.p50), 2)} | ${fmt(m((l) => l.p90), 2)} | ${fmt(m((l) => l.p99), 2)} | ${row.id === BARE ? '–' : range(added((l) => l.p50))} | ${row.id === BARE ? '–' : fmt(added((l) => l.p90).median, 2)} | ${row.id === BARE ? '–' : fmt(added((l) => l.p99).median, 2)} |`,
+        `| ${row.name} | ${fmt(
+          m((l) => l.p50),
+          2,
+        )} | ${fmt(
+          m((l) => l.p90),
+          2,
+        )} | ${fmt(
+          m((l) => l.p99),
+          2,
+        )} | ${row.id === BARE ? '–' : range(added((l) => l.p50))} | ${row.id === BARE ? '–' : fmt(added((l) => l.p90).median, 2)} | ${row.id === BARE ? '–' : fmt(added((l) => l.p99).median, 2)} |`,
       )
     }
     push(
@@ -366,14 +524,21 @@ export function render(r: Results): string {
       const rest = r.latencies?.get(id) ?? []
       const through = spread(loads.map((s, i) => s.rps / (keyedLoads[i]?.rps ?? NaN)))
       const addedP50 = spread(rest.map((l, i) => l.p50 - (keyedRest[i]?.p50 ?? NaN)))
-      const per1000 = (f: (c: LeaseFigures['calls'][number]) => number): number => spread(lease.calls.map((c) => (f(c) / c.requests) * 1000)).median
+      const per1000 = (f: (c: LeaseFigures['calls'][number]) => number): number =>
+        spread(lease.calls.map((c) => (f(c) / c.requests) * 1000)).median
       push(
-        `| ${id.endsWith('upstash') ? 'Upstash' : 'Durable Object'} | ${pct(through.median)} (${pct(through.min)}–${pct(through.max)}) | ${fmt(addedP50.median)} | ${fmt(per1000((c) => c.calls), 1)} | ${fmt(per1000((c) => c.roundTrips), 1)} | ${lease.bursts.join(', ') || '–'} |`,
+        `| ${id.endsWith('upstash') ? 'Upstash' : 'Durable Object'} | ${pct(through.median)} (${pct(through.min)}–${pct(through.max)}) | ${fmt(addedP50.median)} | ${fmt(
+          per1000((c) => c.calls),
+          1,
+        )} | ${fmt(
+          per1000((c) => c.roundTrips),
+          1,
+        )} | ${lease.bursts.join(', ') || '–'} |`,
       )
     }
     push(
       '',
-      'A store call is one Durable Object RPC or one Upstash command (the Upstash client may carry several commands in one HTTP round trip). The Upstash adapter and Redis run on the load generator\'s core, so only the gateway\'s side of a store call is in workerd\'s CPU.',
+      "A store call is one Durable Object RPC or one Upstash command (the Upstash client may carry several commands in one HTTP round trip). The Upstash adapter and Redis run on the load generator's core, so only the gateway's side of a store call is in workerd's CPU.",
       '',
     )
   }
@@ -397,7 +562,9 @@ export function render(r: Results): string {
     push(
       '',
       'Budget (issue 15): a concurrency rule costs at most one store round trip when a request starts and one when it ends, plus one per renewal period for long requests; judged above (budgets table) on the store calls per request against 2.' +
-        (Number.isFinite(handler.median) ? ` In the handler loop (Durable Object store, in-process; the slot taken over from the previous iteration) the rule adds ${signedRange(handler)} µs of handler CPU to the API-key case, run by run.` : ''),
+        (Number.isFinite(handler.median)
+          ? ` In the handler loop (Durable Object store, in-process; the slot taken over from the previous iteration) the rule adds ${signedRange(handler)} µs of handler CPU to the API-key case, run by run.`
+          : ''),
       '',
     )
   }
@@ -417,9 +584,15 @@ export function render(r: Results): string {
     )
     for (const c of r.cpu) {
       const isFloor = c === floor
-      push(`| ${c.name} | ${fmt(spread(c.runs).median)} | ${isFloor ? '–' : fmt(own(c))} | ${isFloor || !lean ? '–' : fmt(own(c) / own(lean), 2)} |`)
+      push(
+        `| ${c.name} | ${fmt(spread(c.runs).median)} | ${isFloor ? '–' : fmt(own(c))} | ${isFloor || !lean ? '–' : fmt(own(c) / own(lean), 2)} |`,
+      )
     }
-    push('', 'Under load each µs of handler work costs workerd more than a µs (allocation, garbage collection, the runtime\'s own bookkeeping per Web API object), so the load table\'s *CPU above bare* is larger than the handler\'s own figure here.', '')
+    push(
+      '',
+      "Under load each µs of handler work costs workerd more than a µs (allocation, garbage collection, the runtime's own bookkeeping per Web API object), so the load table's *CPU above bare* is larger than the handler's own figure here.",
+      '',
+    )
     const cpu = r.cpu
     if (cpu.some((c) => c.key === MCP_PAIRS[0].with)) {
       push(
@@ -436,10 +609,17 @@ export function render(r: Results): string {
     }
   }
 
-  push('## Bundle and startup', '', '| worker | bundle raw | bundle gzipped | first request ms | later requests ms (median) |', '|---|---:|---:|---:|---:|')
+  push(
+    '## Bundle and startup',
+    '',
+    '| worker | bundle raw | bundle gzipped | first request ms | later requests ms (median) |',
+    '|---|---:|---:|---:|---:|',
+  )
   for (const b of r.bundles) {
     const s = r.startup.get(b.name === 'gateway' ? API_KEY : b.name)
-    push(`| ${b.name} | ${(b.raw / 1024).toFixed(1)} KiB | ${(b.gzipped / 1024).toFixed(1)} KiB | ${s ? fmt(s.first, 1) : '–'} | ${s ? fmt(s.steady, 2) : '–'} |`)
+    push(
+      `| ${b.name} | ${(b.raw / 1024).toFixed(1)} KiB | ${(b.gzipped / 1024).toFixed(1)} KiB | ${s ? fmt(s.first, 1) : '–'} | ${s ? fmt(s.steady, 2) : '–'} |`,
+    )
   }
   push(
     '',
@@ -452,20 +632,32 @@ export function render(r: Results): string {
 /** The budgets in a few lines, for the terminal. */
 export function summary(r: Results): string {
   const lines = ['', 'Budgets:']
-  for (const b of budgets(r)) lines.push(`  ${b.met === null ? '·' : b.met ? '✓' : '✗'} ${b.what}: ${b.figure} — ${verdict(b).replace(/\*\*/g, '')}`)
+  for (const b of budgets(r))
+    lines.push(
+      `  ${b.met === null ? '·' : b.met ? '✓' : '✗'} ${b.what}: ${b.figure} — ${verdict(b).replace(/\*\*/g, '')}`,
+    )
   if (r.loads) {
     lines.push('', 'Rows (median; × bare, × lean, workerd CPU µs/request, CPU above bare):')
-    for (const f of rowFigures(r.rows, r.loads)) lines.push(`  ${f.row.id.padEnd(28)} ${fmt(f.vsBare.median, 2)}  ${fmt(f.vsLean.median, 2)}  ${fmt(f.cpu.median).padStart(4)}  ${signed(f.aboveBare.median)}`)
+    for (const f of rowFigures(r.rows, r.loads))
+      lines.push(
+        `  ${f.row.id.padEnd(28)} ${fmt(f.vsBare.median, 2)}  ${fmt(f.vsLean.median, 2)}  ${fmt(f.cpu.median).padStart(4)}  ${signed(f.aboveBare.median)}`,
+      )
   }
   if (r.slots) {
-    lines.push('', 'Concurrency rule (median; throughput × the API-key row, added p50 at rest µs, store calls and round trips per request):')
+    lines.push(
+      '',
+      'Concurrency rule (median; throughput × the API-key row, added p50 at rest µs, store calls and round trips per request):',
+    )
     for (const id of r.slots.keys()) {
       const f = concurrencyFigures(r, id)
-      lines.push(`  ${id.padEnd(28)} ${fmt(f.throughput.median, 2)}  ${signed(f.addedP50.median)}  ${fmt(f.calls.median, 3)}  ${fmt(f.roundTrips.median, 3)}`)
+      lines.push(
+        `  ${id.padEnd(28)} ${fmt(f.throughput.median, 2)}  ${signed(f.addedP50.median)}  ${fmt(f.calls.median, 3)}  ${fmt(f.roundTrips.median, 3)}`,
+      )
     }
     if (r.cpu) {
       const handler = concurrencyHandlerAdded(r.cpu)
-      if (Number.isFinite(handler.median)) lines.push(`  handler loop: the rule adds ${signedRange(handler)} µs to the API-key case`)
+      if (Number.isFinite(handler.median))
+        lines.push(`  handler loop: the rule adds ${signedRange(handler)} µs to the API-key case`)
     }
   }
   return lines.join('\n')

@@ -9,7 +9,14 @@
  */
 
 /** The Workers the bench serves (bench/run.ts gives each its bundle and bindings). */
-export type WorkerName = 'bare' | 'lean' | 'lean-no-token' | 'hono-jwt' | 'gateway' | 'gateway-hs256' | 'gateway-upstash'
+export type WorkerName =
+  | 'bare'
+  | 'lean'
+  | 'lean-no-token'
+  | 'hono-jwt'
+  | 'gateway'
+  | 'gateway-hs256'
+  | 'gateway-upstash'
 
 /** What a row's request may be built from. */
 export interface RowContext {
@@ -71,7 +78,12 @@ const MCP_TOOL_POLICY = `mcp:
 `
 
 /** The tools/call the MCP rows send (the handler loop sends the same one). */
-const MCP_CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
+const MCP_CALL = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'hello' } },
+})
 
 const mcpHeaders = (c: RowContext): Record<string, string> => ({
   'x-api-key': c.apiKey,
@@ -87,7 +99,8 @@ export const ROWS: Row[] = [
     worker: 'bare',
     path: '/keyed/x',
     headers: () => ({}),
-    means: 'a Worker that only forwards the request to the backend: the floor of this architecture (HTTP in and out of workerd twice).',
+    means:
+      'a Worker that only forwards the request to the backend: the floor of this architecture (HTTP in and out of workerd twice).',
   },
   {
     id: LEAN,
@@ -96,7 +109,7 @@ export const ROWS: Row[] = [
     path: '/keyed/x',
     headers: apiKey,
     means:
-      'bench/workers/lean.ts: route by prefix, look up and hash the API key, constant-time compare, request id, an Ed25519 X-Invoker with the gateway\'s claims signed on crypto.subtle (protected header encoded once), header rewrite, forward, echo the request id, one log line; no framework, no jose.',
+      "bench/workers/lean.ts: route by prefix, look up and hash the API key, constant-time compare, request id, an Ed25519 X-Invoker with the gateway's claims signed on crypto.subtle (protected header encoded once), header rewrite, forward, echo the request id, one log line; no framework, no jose.",
   },
   {
     id: 'lean-no-token',
@@ -104,7 +117,8 @@ export const ROWS: Row[] = [
     worker: 'lean-no-token',
     path: '/keyed/x',
     headers: apiKey,
-    means: 'the same lean Worker without the claims and the signature: what a gateway costs that authenticates and forwards but signs nothing.',
+    means:
+      'the same lean Worker without the claims and the signature: what a gateway costs that authenticates and forwards but signs nothing.',
   },
   {
     id: 'hono-jwt',
@@ -112,7 +126,8 @@ export const ROWS: Row[] = [
     worker: 'hono-jwt',
     path: '/keyed/x',
     headers: (c) => ({ authorization: `Bearer ${c.bearer}` }),
-    means: 'what a user would write by hand with Hono: its `jwk` middleware (keys inline) in front of its `proxy()` helper; checks a token, signs nothing.',
+    means:
+      'what a user would write by hand with Hono: its `jwk` middleware (keys inline) in front of its `proxy()` helper; checks a token, signs nothing.',
   },
 
   // The gateway.
@@ -123,7 +138,8 @@ export const ROWS: Row[] = [
     path: '/keyed/x',
     headers: apiKey,
     pack: (backend) => `pack: keyed\nupstream: ${backend}\nmatch: { path_prefix: /keyed }\nauth: [api_key]\n`,
-    means: 'the gateway (bench/workers/gateway.ts, the real createGateway) with a policy API key; X-Invoker signed with Ed25519.',
+    means:
+      'the gateway (bench/workers/gateway.ts, the real createGateway) with a policy API key; X-Invoker signed with Ed25519.',
   },
   {
     id: 'gateway-hs256',
@@ -131,7 +147,8 @@ export const ROWS: Row[] = [
     worker: 'gateway-hs256',
     path: '/keyed/x',
     headers: apiKey,
-    means: 'the same gateway and route with an HS256 signing key (a secret shared with the backend; SPEC §6 allows it): its distance from the API-key row is what Ed25519 costs against an HMAC.',
+    means:
+      'the same gateway and route with an HS256 signing key (a secret shared with the backend; SPEC §6 allows it): its distance from the API-key row is what Ed25519 costs against an HMAC.',
   },
   {
     id: 'gateway-bearer',
@@ -148,7 +165,8 @@ export const ROWS: Row[] = [
     worker: 'gateway',
     path: '/open/x',
     headers: () => ({ 'cf-connecting-ip': '192.0.2.10' }),
-    pack: (backend) => `pack: open\nupstream: ${backend}\nmatch: { path_prefix: /open }\nauth: [api_key]\nanonymous: allow\n`,
+    pack: (backend) =>
+      `pack: open\nupstream: ${backend}\nmatch: { path_prefix: /open }\nauth: [api_key]\nanonymous: allow\n`,
     means: 'no credential on a pack with `anonymous: allow`: the invoker is an HMAC of the client address.',
   },
   {
@@ -171,7 +189,8 @@ export const ROWS: Row[] = [
     pack: (backend) =>
       `pack: limited\nupstream: ${backend}\nmatch: { path_prefix: /limited }\nauth: [api_key]\nrate_limits:\n  - { id: per-invoker, by: invoker, limit: 1000000000, window: 1m, on_error: deny }\n`,
     store: 'durable-object',
-    means: 'the API-key route with one rule (by invoker, never refusing, `on_error: deny` so a failing store shows as errors); leases from the Durable Object store, its objects on disk.',
+    means:
+      'the API-key route with one rule (by invoker, never refusing, `on_error: deny` so a failing store shows as errors); leases from the Durable Object store, its objects on disk.',
   },
   {
     id: 'gateway-rate-limit-upstash',
@@ -180,7 +199,8 @@ export const ROWS: Row[] = [
     path: '/limited/x',
     headers: apiKey,
     store: 'upstash',
-    means: "the same rule with the real @upstash/redis client and the gateway's lease script against a local redis-server behind the test suite's REST adapter (on the load generator's core).",
+    means:
+      "the same rule with the real @upstash/redis client and the gateway's lease script against a local redis-server behind the test suite's REST adapter (on the load generator's core).",
   },
   // Issue 15: one concurrency rule that never refuses (the cost of taking and giving back a slot).
   {
@@ -204,7 +224,8 @@ export const ROWS: Row[] = [
     headers: apiKey,
     store: 'upstash',
     rule: 'concurrency',
-    means: "the same rule with its slots in Upstash (the real @upstash/redis client against a local redis-server behind the test suite's REST adapter).",
+    means:
+      "the same rule with its slots in Upstash (the real @upstash/redis client against a local redis-server behind the test suite's REST adapter).",
   },
   // Rows of later issues go here.
 
@@ -217,7 +238,8 @@ export const ROWS: Row[] = [
     path: '/mcp',
     headers: mcpHeaders,
     body: MCP_CALL,
-    pack: (backend) => `pack: mcp\nupstream: ${backend}\nmatch: { path_prefix: /mcp }\nprotocol: mcp\nauth: [api_key, bearer]\n${MCP_TOOL_POLICY}`,
+    pack: (backend) =>
+      `pack: mcp\nupstream: ${backend}\nmatch: { path_prefix: /mcp }\nprotocol: mcp\nauth: [api_key, bearer]\n${MCP_TOOL_POLICY}`,
     means:
       "a POST of a JSON-RPC tools/call (API key) to an MCP pack with a tool policy (a default, globs, an allow list on the called tool): the gateway reads the body on every MCP pack (method, tool, the `mcp` claim) and decides the tool; the backend's answer is passed on as it comes. A POST with a body, so compare it with the next row, not with the GET rows.",
   },
@@ -228,8 +250,10 @@ export const ROWS: Row[] = [
     path: '/mcpplain',
     headers: mcpHeaders,
     body: MCP_CALL,
-    pack: (backend) => `pack: mcpplain\nupstream: ${backend}\nmatch: { path_prefix: /mcpplain }\nprotocol: mcp\nauth: [api_key, bearer]\n`,
-    means: 'the same request on the same kind of MCP pack without `tools`: its distance from the row above is what the tool policy costs.',
+    pack: (backend) =>
+      `pack: mcpplain\nupstream: ${backend}\nmatch: { path_prefix: /mcpplain }\nprotocol: mcp\nauth: [api_key, bearer]\n`,
+    means:
+      'the same request on the same kind of MCP pack without `tools`: its distance from the row above is what the tool policy costs.',
   },
 ]
 
@@ -249,9 +273,15 @@ export const EXTRA_PACKS: ((backend: string) => string)[] = [
  */
 export function selectRows(only: string | undefined): Row[] {
   if (!only) return ROWS
-  const wanted = new Set(only.split(',').map((s) => s.trim()).filter(Boolean))
+  const wanted = new Set(
+    only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   const unknown = [...wanted].filter((id) => !ROWS.some((r) => r.id === id))
-  if (unknown.length > 0) throw new Error(`BENCH_ONLY: no row ${unknown.join(', ')}; rows: ${ROWS.map((r) => r.id).join(', ')}`)
+  if (unknown.length > 0)
+    throw new Error(`BENCH_ONLY: no row ${unknown.join(', ')}; rows: ${ROWS.map((r) => r.id).join(', ')}`)
   if (ROWS.some((r) => r.store && wanted.has(r.id))) wanted.add(API_KEY)
   return ROWS.filter((r) => r.id === BARE || r.id === LEAN || wanted.has(r.id))
 }

@@ -35,8 +35,28 @@ import type { CompiledPolicy } from '../src/policy/types.ts'
 import { freePort } from '../test/support/ports.ts'
 import { WORKERD_BINARY } from '../test/support/workerd-binary.ts'
 import { startUpstashRestAdapter, type UpstashRestAdapter } from '../test/support/upstash-rest.ts'
-import { burst, cpuBetween, latencyAtRest, load, median, pin, readCpu, schedstatAvailable, waitForPort, type Latency, type LoadSample } from './measure.ts'
-import { render, summary, type Bundle, type CpuCase, type LeaseFigures, type Results, type StoreCalls } from './report.ts'
+import {
+  burst,
+  cpuBetween,
+  latencyAtRest,
+  load,
+  median,
+  pin,
+  readCpu,
+  schedstatAvailable,
+  waitForPort,
+  type Latency,
+  type LoadSample,
+} from './measure.ts'
+import {
+  render,
+  summary,
+  type Bundle,
+  type CpuCase,
+  type LeaseFigures,
+  type Results,
+  type StoreCalls,
+} from './report.ts'
 import { API_KEY, EXTRA_PACKS, MCP, ROWS, selectRows, type Row, type RowContext, type WorkerName } from './rows.ts'
 
 const QUICK = process.env['BENCH_QUICK'] === '1'
@@ -71,7 +91,11 @@ const CPU_CASES: { name: string; key: string; row: string }[] = [
   { name: 'gateway: signed request (ed25519, RFC 9421)', key: 'signed', row: 'gateway-signed' },
   { name: 'gateway: anonymous', key: 'anonymous', row: 'gateway-anonymous' },
   { name: 'gateway: refused (no key, 401)', key: 'refused', row: API_KEY },
-  { name: 'gateway: API key + 1 rate limit (leases, Durable Object)', key: 'rate_limited', row: 'gateway-rate-limit-do' },
+  {
+    name: 'gateway: API key + 1 rate limit (leases, Durable Object)',
+    key: 'rate_limited',
+    row: 'gateway-rate-limit-do',
+  },
   // Issue 15: the slot taken over from the previous iteration (Durable Object store, in-process).
   { name: 'gateway: API key + 1 concurrency rule (Durable Object)', key: 'concurrency', row: 'gateway-concurrency-do' },
   // MCP (issue 14): pairs on the MCP pack with a tool policy and on the same pack without
@@ -86,7 +110,10 @@ const CPU_CASES: { name: string; key: string; row: string }[] = [
 ]
 
 function startBackend(jwks: string): Promise<{ child: ChildProcess; origin: string }> {
-  const child = spawn(process.execPath, ['bench/backend.ts'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_JWKS: jwks } })
+  const child = spawn(process.execPath, ['bench/backend.ts'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_JWKS: jwks },
+  })
   return new Promise((resolvePort) => {
     child.stdout?.once('data', (d: Buffer) => resolvePort({ child, origin: `http://127.0.0.1:${d.toString().trim()}` }))
   })
@@ -112,7 +139,10 @@ function benchPolicy(backend: string, keyId: string, sha256: string, signerJwk: 
     ],
   })
   if (!result.ok) throw new Error(result.errors.map(formatError).join('\n'))
-  writeFileSync(join(OUT, 'policy.gen.ts'), renderModule(result.policy).replace("from './types.ts'", "from '../../src/policy/types.ts'"))
+  writeFileSync(
+    join(OUT, 'policy.gen.ts'),
+    renderModule(result.policy).replace("from './types.ts'", "from '../../src/policy/types.ts'"),
+  )
   return result.policy
 }
 
@@ -120,7 +150,14 @@ function benchPolicy(backend: string, keyId: string, sha256: string, signerJwk: 
 function leanBindings(policy: CompiledPolicy): Record<string, string> {
   return {
     LEAN_ROUTES: JSON.stringify(policy.packs.map((p) => ({ prefix: p.pathPrefix, pack: p.id, upstream: p.upstream }))),
-    LEAN_API_KEYS: JSON.stringify(Object.values(policy.apiKeys).map((k) => ({ keyId: k.keyId, sha256: k.sha256, name: k.name, invoker: k.invoker }))),
+    LEAN_API_KEYS: JSON.stringify(
+      Object.values(policy.apiKeys).map((k) => ({
+        keyId: k.keyId,
+        sha256: k.sha256,
+        name: k.name,
+        invoker: k.invoker,
+      })),
+    ),
     LEAN_ISSUER: policy.gateway.issuer,
   }
 }
@@ -129,7 +166,10 @@ async function bundle(name: string, entry: string): Promise<Bundle & { dir: stri
   const dir = join(OUT, name)
   mkdirSync(dir, { recursive: true })
   const config = join(dir, 'wrangler.toml')
-  writeFileSync(config, `name = "bench-${name}"\nmain = "${resolve(entry)}"\ncompatibility_date = "${COMPATIBILITY_DATE}"\n`)
+  writeFileSync(
+    config,
+    `name = "bench-${name}"\nmain = "${resolve(entry)}"\ncompatibility_date = "${COMPATIBILITY_DATE}"\n`,
+  )
   await run('wrangler', ['deploy', '--dry-run', '--outdir', join(dir, 'dist'), '--config', config], {
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   })
@@ -144,8 +184,14 @@ async function bundle(name: string, entry: string): Promise<Bundle & { dir: stri
 async function deployBundle(): Promise<Bundle> {
   await run(process.execPath, ['src/cli/main.ts', 'build'])
   const outdir = join(OUT, 'deploy')
-  await run('wrangler', ['deploy', '--dry-run', '--outdir', outdir], { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } })
-  const code = Buffer.concat(readdirSync(outdir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(outdir, f))))
+  await run('wrangler', ['deploy', '--dry-run', '--outdir', outdir], {
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  })
+  const code = Buffer.concat(
+    readdirSync(outdir)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(outdir, f))),
+  )
   return { name: 'gateway as deployed (wrangler.toml, policies/)', raw: code.length, gzipped: gzipSync(code).length }
 }
 
@@ -161,9 +207,17 @@ interface WorkerSpec {
 
 function capnp(workers: WorkerSpec[]): string {
   const services = workers
-    .map((w) => `    (name = "${w.name}", worker = .${camel(w.name)}),` + (w.store ? `\n    (name = "${w.name}-storage", disk = (path = "${join(OUT, `${w.name}-storage`)}", writable = true)),` : ''))
+    .map(
+      (w) =>
+        `    (name = "${w.name}", worker = .${camel(w.name)}),` +
+        (w.store
+          ? `\n    (name = "${w.name}-storage", disk = (path = "${join(OUT, `${w.name}-storage`)}", writable = true)),`
+          : ''),
+    )
     .join('\n')
-  const sockets = workers.map((w) => `    (name = "${w.name}", address = "127.0.0.1:${w.port}", http = (), service = "${w.name}"),`).join('\n')
+  const sockets = workers
+    .map((w) => `    (name = "${w.name}", address = "127.0.0.1:${w.port}", http = (), service = "${w.name}"),`)
+    .join('\n')
   const definitions = workers
     .map((w) => {
       const bindings = Object.entries(w.bindings)
@@ -176,7 +230,9 @@ function capnp(workers: WorkerSpec[]): string {
   durableObjectNamespaces = [ (className = "GatewayStoreObject", uniqueKey = "bench-${w.name}-store", enableSql = true) ],
   durableObjectStorage = (localDisk = "${w.name}-storage"),`
         : ''
-      const storeBinding = w.store ? '\n    (name = "GATEWAY_STORE", durableObjectNamespace = "GatewayStoreObject"),' : ''
+      const storeBinding = w.store
+        ? '\n    (name = "GATEWAY_STORE", durableObjectNamespace = "GatewayStoreObject"),'
+        : ''
       // The flag as wrangler.toml sets it (the gateway gives a request's concurrency slots back
       // when its client goes away), on every worker so that all run the same runtime.
       return `const ${camel(w.name)} :Workerd.Worker = (
@@ -211,14 +267,21 @@ function camel(name: string): string {
 }
 
 function control(adapter: { url: string; token: string }, action: string): Promise<Response> {
-  return fetch(`${adapter.url}/__control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${adapter.token}` } })
+  return fetch(`${adapter.url}/__control/${action}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adapter.token}` },
+  })
 }
 
 /**
  * Measures every row once per round, the order reversed every other round, so that drift in the
  * machine's speed hits all of them alike; returns each row's values in round order.
  */
-async function interleaved<T>(rows: Row[], label: string, measure: (row: Row) => Promise<T>): Promise<Map<string, T[]>> {
+async function interleaved<T>(
+  rows: Row[],
+  label: string,
+  measure: (row: Row) => Promise<T>,
+): Promise<Map<string, T[]>> {
   const out = new Map<string, T[]>(rows.map((r) => [r.id, []]))
   for (let round = 0; round < ROUNDS; round++) {
     for (const row of round % 2 === 0 ? rows : [...rows].reverse()) {
@@ -233,12 +296,17 @@ async function interleaved<T>(rows: Row[], label: string, measure: (row: Row) =>
  * Before anything is measured: the lean reference and the gateway both forward a verifiable
  * X-Invoker with the same claims, so the reference is doing the work it stands for.
  */
-async function checkTokens(urls: { lean: string; gateway: string }, headers: Record<string, string>, publicJwk: JWK): Promise<void> {
+async function checkTokens(
+  urls: { lean: string; gateway: string },
+  headers: Record<string, string>,
+  publicJwk: JWK,
+): Promise<void> {
   const key = await importJWK(publicJwk, 'EdDSA')
   const claimsOf = async (url: string): Promise<Record<string, unknown>> => {
     const response = await fetch(url, { headers })
     const echoed = (await response.json()) as Record<string, string>
-    if (response.status !== 200 || !echoed['x-invoker']) throw new Error(`${url}: no X-Invoker reached the backend (status ${response.status})`)
+    if (response.status !== 200 || !echoed['x-invoker'])
+      throw new Error(`${url}: no X-Invoker reached the backend (status ${response.status})`)
     if (echoed['x-api-key']) throw new Error(`${url}: the API key reached the backend`)
     const { payload, protectedHeader } = await compactVerify(echoed['x-invoker'], key)
     if (protectedHeader.typ !== 'invoker+jwt') throw new Error(`${url}: X-Invoker typ is ${protectedHeader.typ}`)
@@ -247,9 +315,11 @@ async function checkTokens(urls: { lean: string; gateway: string }, headers: Rec
   const lean = await claimsOf(urls.lean)
   const gateway = await claimsOf(urls.gateway)
   const names = (c: Record<string, unknown>): string => Object.keys(c).sort().join(',')
-  if (names(lean) !== names(gateway)) throw new Error(`lean reference claims (${names(lean)}) differ from the gateway's (${names(gateway)})`)
+  if (names(lean) !== names(gateway))
+    throw new Error(`lean reference claims (${names(lean)}) differ from the gateway's (${names(gateway)})`)
   for (const claim of ['iss', 'aud', 'sub', 'htm', 'htu']) {
-    if (JSON.stringify(lean[claim]) !== JSON.stringify(gateway[claim])) throw new Error(`claim ${claim}: lean ${JSON.stringify(lean[claim])}, gateway ${JSON.stringify(gateway[claim])}`)
+    if (JSON.stringify(lean[claim]) !== JSON.stringify(gateway[claim]))
+      throw new Error(`claim ${claim}: lean ${JSON.stringify(lean[claim])}, gateway ${JSON.stringify(gateway[claim])}`)
   }
 }
 
@@ -260,13 +330,22 @@ async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true })
   mkdirSync(OUT, { recursive: true })
   const rows = selectRows(ONLY)
-  const partial = [ONLY ? `rows ${rows.map((r) => r.id).join(', ')}` : '', QUICK ? 'quick mode' : '', process.env['BENCH_SECTIONS'] ? `sections ${[...SECTIONS].join(', ')}` : '', ROUNDS < 5 ? `${ROUNDS} rounds (fewer than five)` : '']
+  const partial = [
+    ONLY ? `rows ${rows.map((r) => r.id).join(', ')}` : '',
+    QUICK ? 'quick mode' : '',
+    process.env['BENCH_SECTIONS'] ? `sections ${[...SECTIONS].join(', ')}` : '',
+    ROUNDS < 5 ? `${ROUNDS} rounds (fewer than five)` : '',
+  ]
     .filter(Boolean)
     .join('; ')
 
   // Pinned before any child starts, so the backend and Redis inherit the load side's cores.
   const pinning = await pin()
-  console.error(pinning.pinned ? `pinned: workerd on CPU ${pinning.workerdCpu}, load generator and backend on ${pinning.loadCpus.join(',')}` : `not pinned: ${pinning.unpinnedBecause}`)
+  console.error(
+    pinning.pinned
+      ? `pinned: workerd on CPU ${pinning.workerdCpu}, load generator and backend on ${pinning.loadCpus.join(',')}`
+      : `not pinned: ${pinning.unpinnedBecause}`,
+  )
 
   const idp = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
   const idpJwks = JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), alg: 'EdDSA', kid: 'idp' }] })
@@ -290,18 +369,46 @@ async function main(): Promise<void> {
 
   const { key, keyId } = generateApiKey()
   const agent = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair
-  const policy = benchPolicy(backend.origin, keyId, await sha256Hex(key), (await crypto.subtle.exportKey('jwk', agent.publicKey)) as JsonWebKey)
+  const policy = benchPolicy(
+    backend.origin,
+    keyId,
+    await sha256Hex(key),
+    (await crypto.subtle.exportKey('jwk', agent.publicKey)) as JsonWebKey,
+  )
   const signedHeaders = async (authority: string): Promise<Record<string, string>> => {
-    const input: InnerList = [['@method', '@authority', '@path'].map((c): Item => [c, new Map()]), new Map<string, string | number>([['created', Math.floor(Date.now() / 1000)], ['keyid', 'bench-agent']])]
-    const base = signatureBase({ method: 'GET', url: new URL(`http://${authority}/signed/x`), headers: new Headers() }, input)
+    const input: InnerList = [
+      ['@method', '@authority', '@path'].map((c): Item => [c, new Map()]),
+      new Map<string, string | number>([
+        ['created', Math.floor(Date.now() / 1000)],
+        ['keyid', 'bench-agent'],
+      ]),
+    ]
+    const base = signatureBase(
+      { method: 'GET', url: new URL(`http://${authority}/signed/x`), headers: new Headers() },
+      input,
+    )
     const signature = await crypto.subtle.sign('Ed25519', agent.privateKey, new TextEncoder().encode(base))
-    return { 'signature-input': serializeDictionary(new Map([['sig1', input]])), signature: serializeDictionary(new Map([['sig1', [signature, new Map()]]])) }
+    return {
+      'signature-input': serializeDictionary(new Map([['sig1', input]])),
+      signature: serializeDictionary(new Map([['sig1', [signature, new Map()]]])),
+    }
   }
   const signer = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
   const signerPublic: JWK = { ...(await exportJWK(signer.publicKey)), alg: 'EdDSA', kid: 'bench' }
-  const signingKeys = JSON.stringify({ keys: [{ ...(await exportJWK(signer.privateKey)), alg: 'EdDSA', kid: 'bench' }] })
+  const signingKeys = JSON.stringify({
+    keys: [{ ...(await exportJWK(signer.privateKey)), alg: 'EdDSA', kid: 'bench' }],
+  })
   // The same gateway signing X-Invoker with a secret shared with the backend instead (SPEC §6 allows HS256).
-  const hmacSigningKeys = JSON.stringify({ keys: [{ kty: 'oct', k: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'), alg: 'HS256', kid: 'bench-hs' }] })
+  const hmacSigningKeys = JSON.stringify({
+    keys: [
+      {
+        kty: 'oct',
+        k: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'),
+        alg: 'HS256',
+        kid: 'bench-hs',
+      },
+    ],
+  })
 
   console.error('bundling workers…')
   const [bare, lean, honoJwt, gateway, , deployed] = await Promise.all([
@@ -312,8 +419,18 @@ async function main(): Promise<void> {
     bundle('cpu', 'bench/workers/cpu.ts'),
     deployBundle(),
   ])
-  const workerNames: WorkerName[] = ['bare', 'lean', 'lean-no-token', 'hono-jwt', 'gateway', 'gateway-hs256', 'gateway-upstash']
-  const ports = Object.fromEntries(await Promise.all([...workerNames, 'cpu'].map(async (w) => [w, await freePort()] as const))) as Record<WorkerName | 'cpu', number>
+  const workerNames: WorkerName[] = [
+    'bare',
+    'lean',
+    'lean-no-token',
+    'hono-jwt',
+    'gateway',
+    'gateway-hs256',
+    'gateway-upstash',
+  ]
+  const ports = Object.fromEntries(
+    await Promise.all([...workerNames, 'cpu'].map(async (w) => [w, await freePort()] as const)),
+  ) as Record<WorkerName | 'cpu', number>
   // Upstash as the store: a real redis-server behind the test suite's Upstash REST adapter, when
   // a selected row needs it and redis-server is installed (CI installs it; else that row is skipped).
   if (rows.some((r) => r.store === 'upstash')) {
@@ -330,15 +447,29 @@ async function main(): Promise<void> {
     capnp([
       { name: 'bare', port: ports.bare, bindings: { BACKEND: backend.origin } },
       { name: 'lean', port: ports.lean, bindings: { ...leanTables, INVOKER_SIGNING_KEYS: signingKeys } },
-      { name: 'lean-no-token', bundle: 'lean', port: ports['lean-no-token'], bindings: { ...leanTables, INVOKER_SIGNING_KEYS: signingKeys, LEAN_SIGN: 'off' } },
+      {
+        name: 'lean-no-token',
+        bundle: 'lean',
+        port: ports['lean-no-token'],
+        bindings: { ...leanTables, INVOKER_SIGNING_KEYS: signingKeys, LEAN_SIGN: 'off' },
+      },
       { name: 'hono-jwt', port: ports['hono-jwt'], bindings: { BACKEND: backend.origin, JWKS: idpJwks } },
       { name: 'gateway', port: ports.gateway, bindings: { INVOKER_SIGNING_KEYS: signingKeys }, store: true },
-      { name: 'gateway-hs256', bundle: 'gateway', port: ports['gateway-hs256'], bindings: { INVOKER_SIGNING_KEYS: hmacSigningKeys } },
+      {
+        name: 'gateway-hs256',
+        bundle: 'gateway',
+        port: ports['gateway-hs256'],
+        bindings: { INVOKER_SIGNING_KEYS: hmacSigningKeys },
+      },
       {
         name: 'gateway-upstash',
         bundle: 'gateway',
         port: ports['gateway-upstash'],
-        bindings: { INVOKER_SIGNING_KEYS: signingKeys, UPSTASH_REDIS_REST_URL: upstash?.url ?? '', UPSTASH_REDIS_REST_TOKEN: upstash?.token ?? '' },
+        bindings: {
+          INVOKER_SIGNING_KEYS: signingKeys,
+          UPSTASH_REDIS_REST_URL: upstash?.url ?? '',
+          UPSTASH_REDIS_REST_TOKEN: upstash?.token ?? '',
+        },
       },
       {
         name: 'cpu',
@@ -377,7 +508,14 @@ async function main(): Promise<void> {
     const url = (row: Row): string => `http://127.0.0.1:${ports[row.worker]}${row.path}`
     const requestHeaders = (row: Row): Record<string, string> => headers.get(row.id) ?? {}
 
-    await checkTokens({ lean: `http://127.0.0.1:${ports.lean}/keyed/__echo`, gateway: `http://127.0.0.1:${ports.gateway}/keyed/__echo` }, { 'x-api-key': key }, signerPublic)
+    await checkTokens(
+      {
+        lean: `http://127.0.0.1:${ports.lean}/keyed/__echo`,
+        gateway: `http://127.0.0.1:${ports.gateway}/keyed/__echo`,
+      },
+      { 'x-api-key': key },
+      signerPublic,
+    )
 
     // Node's own fetch warmed up first (on the backend), so the first row timed does not pay for it.
     for (let i = 0; i < 20; i++) await (await fetch(`${backend.origin}/x`)).arrayBuffer()
@@ -387,7 +525,10 @@ async function main(): Promise<void> {
       const times: number[] = []
       for (let i = 0; i < 21; i++) {
         const t = performance.now()
-        const response = await fetch(url(row), { headers: requestHeaders(row), ...(row.body === undefined ? {} : { method: 'POST', body: row.body }) })
+        const response = await fetch(url(row), {
+          headers: requestHeaders(row),
+          ...(row.body === undefined ? {} : { method: 'POST', body: row.body }),
+        })
         await response.arrayBuffer()
         if (response.status !== 200) throw new Error(`${row.id}: status ${response.status}`)
         times.push(performance.now() - t)
@@ -405,14 +546,23 @@ async function main(): Promise<void> {
     const storeCalls = async (row: Row): Promise<{ calls: number; roundTrips: number }> => {
       const slots = row.rule === 'concurrency'
       if (row.store === 'upstash' && upstash) {
-        const stats = ((await (await control(upstash, `stats?match=igw:${slots ? 'cc' : 'rl'}:`)).json()) as { result: { commands: number; requests: number } }).result
+        const stats = (
+          (await (await control(upstash, `stats?match=igw:${slots ? 'cc' : 'rl'}:`)).json()) as {
+            result: { commands: number; requests: number }
+          }
+        ).result
         return { calls: stats.commands, roundTrips: stats.requests }
       }
-      const counts = (await (await fetch(`http://127.0.0.1:${ports[row.worker]}/__bench/store-calls`)).json()) as { calls: number; slotCalls: number }
+      const counts = (await (await fetch(`http://127.0.0.1:${ports[row.worker]}/__bench/store-calls`)).json()) as {
+        calls: number
+        slotCalls: number
+      }
       const calls = slots ? counts.slotCalls : counts.calls
       return { calls, roundTrips: calls }
     }
-    const limited = SECTIONS.has('leases') ? measured.filter((r) => r.store !== undefined && r.rule !== 'concurrency') : []
+    const limited = SECTIONS.has('leases')
+      ? measured.filter((r) => r.store !== undefined && r.rule !== 'concurrency')
+      : []
     const leases = new Map<string, LeaseFigures>(limited.map((r) => [r.id, { calls: [], bursts: [] }]))
     // Concurrency rows (issue 15): their slot calls are counted in every load window.
     const slotted = measured.filter((r) => r.rule === 'concurrency')
@@ -433,19 +583,31 @@ async function main(): Promise<void> {
         const counted = leases.get(row.id)?.calls ?? slots.get(row.id)
         if (before && counted) {
           const after = await storeCalls(row)
-          counted.push({ calls: after.calls - before.calls, roundTrips: after.roundTrips - before.roundTrips, requests: sample.requests })
+          counted.push({
+            calls: after.calls - before.calls,
+            roundTrips: after.roundTrips - before.roundTrips,
+            requests: sample.requests,
+          })
         }
         return sample
       })
     }
 
-    const latencies = SECTIONS.has('rest') ? await interleaved(measured, 'latency', (row) => latencyAtRest(url(row), requestHeaders(row), LATENCY_REQUESTS, row.body)) : null
+    const latencies = SECTIONS.has('rest')
+      ? await interleaved(measured, 'latency', (row) =>
+          latencyAtRest(url(row), requestHeaders(row), LATENCY_REQUESTS, row.body),
+        )
+      : null
 
     // Bursts: 200 concurrent requests of one fresh invoker (a new client address each time).
     for (const row of limited) {
       for (let i = 0; i < BURSTS; i++) {
         const before = await storeCalls(row)
-        await burst(`http://127.0.0.1:${ports[row.worker]}/burst/x`, { 'cf-connecting-ip': `198.18.${i}.${row.worker.length}` }, BURST_SIZE)
+        await burst(
+          `http://127.0.0.1:${ports[row.worker]}/burst/x`,
+          { 'cf-connecting-ip': `198.18.${i}.${row.worker.length}` },
+          BURST_SIZE,
+        )
         const after = await storeCalls(row)
         leases.get(row.id)?.bursts.push(after.calls - before.calls)
       }
@@ -490,7 +652,14 @@ async function main(): Promise<void> {
       listeningMs,
     }
     // Every window's figures, for anyone who wants more than the medians and ranges.
-    writeFileSync(join(OUT, 'samples.json'), JSON.stringify({ loads: loads && Object.fromEntries(loads), latencies: latencies && Object.fromEntries(latencies), cpu }, null, 1))
+    writeFileSync(
+      join(OUT, 'samples.json'),
+      JSON.stringify(
+        { loads: loads && Object.fromEntries(loads), latencies: latencies && Object.fromEntries(latencies), cpu },
+        null,
+        1,
+      ),
+    )
     const report = render(results)
     const target = partial ? join(OUT, 'RESULTS.partial.md') : 'bench/RESULTS.md'
     writeFileSync(target, report)

@@ -63,23 +63,33 @@ async function measure(cases: Record<string, Case>): Promise<Record<string, numb
       samples[name]?.push(Number(process.hrtime.bigint() - start) / 1_000 / PER_ROUND)
     }
   }
-  return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, s.sort((a, b) => a - b)[Math.floor(ROUNDS / 2)] as number]))
+  return Object.fromEntries(
+    Object.entries(samples).map(([name, s]) => [name, s.sort((a, b) => a - b)[Math.floor(ROUNDS / 2)] as number]),
+  )
 }
 
 const token = await sign('bench-1')
 const headers = new Headers({ 'x-invoker': token })
 const tokens = await Promise.all(Array.from({ length: WARM_UP + ROUNDS * PER_ROUND }, (_, i) => sign(`bench-${i}`)))
 const plain = createInvokerVerifier({ jwksUrl, issuer: ISSUER, audience: 'crm' })
-const withReplay = createInvokerVerifier({ jwksUrl, issuer: ISSUER, audience: 'crm', replayCache: new MemoryReplayCache() })
+const withReplay = createInvokerVerifier({
+  jwksUrl,
+  issuer: ISSUER,
+  audience: 'crm',
+  replayCache: new MemoryReplayCache(),
+})
 // The floor: the Ed25519 signature check alone (WebCrypto, as jose does it), on the same token.
 const [h, p, signature] = token.split('.') as [string, string, string]
-const publicKey = await crypto.subtle.importKey('jwk', keys.publicJwks[0] as JsonWebKey, { name: 'Ed25519' }, false, ['verify'])
+const publicKey = await crypto.subtle.importKey('jwk', keys.publicJwks[0] as JsonWebKey, { name: 'Ed25519' }, false, [
+  'verify',
+])
 const signingInput = new TextEncoder().encode(`${h}.${p}`)
 const signatureBytes = Uint8Array.from(atob(signature.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0))
 
 const node = await measure({
   plain: () => plain.verify({ method: 'POST', url: URL_, headers }),
-  replay: (i) => withReplay.verify({ method: 'POST', url: URL_, headers: new Headers({ 'x-invoker': tokens[i] as string }) }),
+  replay: (i) =>
+    withReplay.verify({ method: 'POST', url: URL_, headers: new Headers({ 'x-invoker': tokens[i] as string }) }),
   bare: () => crypto.subtle.verify('Ed25519', publicKey, signatureBytes, signingInput),
 })
 
@@ -113,4 +123,6 @@ console.log(`Verifying one X-Invoker token (EdDSA), key cached: median of ${ROUN
 | ${pyName}, the Ed25519 signature check alone (cryptography) | ${us(py.bare)} | floor |
 
 Above the signature check: Node ${us((node['plain'] as number) - (node['bare'] as number))}, Python ${us(py.plain - py.bare)}.
-Load average during the run: ${loadavg().map((l) => l.toFixed(1)).join(', ')} on ${cpus().length} cores.`)
+Load average during the run: ${loadavg()
+  .map((l) => l.toFixed(1))
+  .join(', ')} on ${cpus().length} cores.`)

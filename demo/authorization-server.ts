@@ -30,7 +30,12 @@ export interface AuthorizationServer {
 
 async function signingKey(): Promise<JWK> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
-  return { ...(await exportJWK(privateKey)), kid: `demo-as-${crypto.randomUUID().slice(0, 8)}`, alg: 'ES256', use: 'sig' }
+  return {
+    ...(await exportJWK(privateKey)),
+    kid: `demo-as-${crypto.randomUUID().slice(0, 8)}`,
+    alg: 'ES256',
+    use: 'sig',
+  }
 }
 
 function configuration(key: JWK, options: AuthorizationServerOptions): Configuration {
@@ -39,9 +44,15 @@ function configuration(key: JWK, options: AuthorizationServerOptions): Configura
     // A client registers the scopes it will ask for (RFC 7591 `scope`), resource scopes included.
     scopes: ['openid', 'offline_access', ...new Set(Object.values(options.resources).flat())],
     claims: { openid: ['sub'], email: ['email'] },
-    findAccount: (_ctx, id) => (DEMO_USERS[id] ? { accountId: id, claims: () => ({ sub: id, email: DEMO_USERS[id]?.email }) } : undefined),
+    findAccount: (_ctx, id) =>
+      DEMO_USERS[id] ? { accountId: id, claims: () => ({ sub: id, email: DEMO_USERS[id]?.email }) } : undefined,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'ES256' },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      id_token_signed_response_alg: 'ES256',
+    },
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true },
@@ -52,7 +63,13 @@ function configuration(key: JWK, options: AuthorizationServerOptions): Configura
         getResourceServerInfo: (_ctx: KoaContextWithOIDC, resource: string) => {
           const scopes = options.resources[resource]
           if (scopes === undefined) throw new errors.InvalidTarget(`this server issues no tokens for ${resource}`)
-          return { scope: scopes.join(' '), audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'ES256' } } }
+          return {
+            scope: scopes.join(' '),
+            audience: resource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: 600,
+            jwt: { sign: { alg: 'ES256' } },
+          }
         },
       },
     },
@@ -83,7 +100,12 @@ async function interaction(provider: Provider, req: IncomingMessage, res: Server
   if (req.method === 'GET') {
     const html =
       prompt.name === 'login'
-        ? page('Sign in (demo)', `<form method="post">${Object.keys(DEMO_USERS).map((user) => `<button name="user" value="${user}">Sign in as ${user}</button> `).join('')}</form>`)
+        ? page(
+            'Sign in (demo)',
+            `<form method="post">${Object.keys(DEMO_USERS)
+              .map((user) => `<button name="user" value="${user}">Sign in as ${user}</button> `)
+              .join('')}</form>`,
+          )
         : page(
             'Allow access?',
             `<p>${escape(String(params['client_id']))} asks for <code>${escape(String(params['scope'] ?? ''))}</code> on <code>${escape(String(params['resource'] ?? ''))}</code>.</p><form method="post"><button name="consent" value="allow">Allow</button></form>`,
@@ -102,17 +124,27 @@ async function interaction(provider: Provider, req: IncomingMessage, res: Server
     return
   }
   if (submitted.get('consent') !== 'allow') {
-    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user refused' }, { mergeWithLastSubmission: false })
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: 'the user refused' },
+      { mergeWithLastSubmission: false },
+    )
     return
   }
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
     : new provider.Grant({ accountId: details.session?.accountId as string, clientId: String(params['client_id']) })
   if (grant === undefined) throw new errors.InvalidRequest('grant not found')
-  const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> }
+  const missing = prompt.details as {
+    missingOIDCScope?: string[]
+    missingOIDCClaims?: string[]
+    missingResourceScopes?: Record<string, string[]>
+  }
   if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
   if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
-  for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '))
+  for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+    grant.addResourceScope(resource, scopes.join(' '))
   const grantId = await grant.save()
   await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true })
 }

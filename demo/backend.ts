@@ -22,11 +22,19 @@ export interface DemoBackendOptions {
 }
 
 export function nodeRequest(req: IncomingMessage): RequestLike {
-  return { method: req.method ?? 'GET', url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, headers: req.headers }
+  return {
+    method: req.method ?? 'GET',
+    url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
+    headers: req.headers,
+  }
 }
 
 export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
-  const verifier = createInvokerVerifier({ jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience })
+  const verifier = createInvokerVerifier({
+    jwksUrl: options.jwksUrl,
+    issuer: options.issuer,
+    audience: options.audience,
+  })
   const server = createServer(async (req, res) => {
     const raw = req.headers['x-invoker']
     let verified
@@ -47,7 +55,9 @@ export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
       let n = 0
       const timer = setInterval(() => {
         n++
-        res.write(`event: tick\ndata: ${JSON.stringify({ n, invoker: verified.invoker.id, at: new Date().toISOString() })}\n\n`)
+        res.write(
+          `event: tick\ndata: ${JSON.stringify({ n, invoker: verified.invoker.id, at: new Date().toISOString() })}\n\n`,
+        )
         if (n === events) {
           clearInterval(timer)
           res.end()

@@ -24,6 +24,8 @@ export async function ensureDevVars(path = '.dev.vars'): Promise<void> {
 /** A variable from `.dev.vars`, for the CLI examples and tests. */
 export function devVar(name: string, path = '.dev.vars'): string | undefined {
   if (!existsSync(path)) return undefined
-  const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith(`${name}=`))
+  const line = readFileSync(path, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}=`))
   return line?.slice(name.length + 1).replace(/^'|'$/g, '')
 }

@@ -29,13 +29,18 @@ export function mcpHandler(
   return async (req, res) => {
     if (authorize && !(await authorize(req, res))) return
     const path = new URL(req.url ?? '/', 'http://mcp').pathname
-    const endpoint = Object.entries(endpoints).find(([prefix]) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/'))?.[1]
+    const endpoint = Object.entries(endpoints).find(
+      ([prefix]) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/'),
+    )?.[1]
     if (endpoint === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('no MCP endpoint here')
       return
     }
     if (endpoint.stateless) {
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: endpoint.json })
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: endpoint.json,
+      })
       const server = endpoint.server()
       res.on('close', () => void transport.close().then(() => server.close()))
       await server.connect(transport)
@@ -46,7 +51,9 @@ export function mcpHandler(
     let transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined
     if (transport === undefined) {
       if (typeof sessionId === 'string') {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }))
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }))
         return
       }
       const created = new StreamableHTTPServerTransport({
@@ -64,7 +71,10 @@ export function mcpHandler(
   }
 }
 
-export function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, port: number): Promise<Server> {
+export function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  port: number,
+): Promise<Server> {
   const server = createServer((req, res) => {
     handler(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' })

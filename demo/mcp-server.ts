@@ -28,22 +28,56 @@ function verifiedOf(extra: { authInfo?: AuthInfo }): VerifiedInvoker | undefined
 }
 
 function demoServer(): McpServer {
-  const server = new McpServer({ name: 'invoker-gateway demo tools', version: '1.0.0' }, { capabilities: { logging: {} } })
-  server.registerTool('echo', { description: 'Says back what it is given.', inputSchema: { text: z.string() } }, ({ text }) => ({ content: [{ type: 'text', text }] }))
+  const server = new McpServer(
+    { name: 'invoker-gateway demo tools', version: '1.0.0' },
+    { capabilities: { logging: {} } },
+  )
+  server.registerTool(
+    'echo',
+    { description: 'Says back what it is given.', inputSchema: { text: z.string() } },
+    ({ text }) => ({ content: [{ type: 'text', text }] }),
+  )
   server.registerTool('whoami', { description: 'Who the gateway says the caller is.' }, (extra) => {
     const invoker = verifiedOf(extra)
-    return { content: [{ type: 'text', text: JSON.stringify({ invoker: invoker?.invoker ?? null, auth: invoker?.auth ?? null, mcp: invoker?.mcp ?? null }) }] }
-  })
-  server.registerTool('count', { description: 'Counts to n (at most 10), one log message every 300 ms.', inputSchema: { n: z.number().int().min(1).max(10) } }, async ({ n }, extra) => {
-    for (let i = 1; i <= n; i++) {
-      await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: `${i}` } })
-      await new Promise((resolve) => setTimeout(resolve, 300))
+    return {
+      content: [
+        {
+          type: 'text',
+          text: JSON.stringify({
+            invoker: invoker?.invoker ?? null,
+            auth: invoker?.auth ?? null,
+            mcp: invoker?.mcp ?? null,
+          }),
+        },
+      ],
     }
-    return { content: [{ type: 'text', text: `counted to ${n}` }] }
   })
-  server.registerTool('delete_notes', { description: 'Deletes every note (in this demo, there are none).' }, (extra) => ({
-    content: [{ type: 'text', text: `All notes deleted by ${verifiedOf(extra)?.invoker.id ?? 'nobody'} (a demo: nothing was).` }],
-  }))
+  server.registerTool(
+    'count',
+    {
+      description: 'Counts to n (at most 10), one log message every 300 ms.',
+      inputSchema: { n: z.number().int().min(1).max(10) },
+    },
+    async ({ n }, extra) => {
+      for (let i = 1; i <= n; i++) {
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: `${i}` } })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      }
+      return { content: [{ type: 'text', text: `counted to ${n}` }] }
+    },
+  )
+  server.registerTool(
+    'delete_notes',
+    { description: 'Deletes every note (in this demo, there are none).' },
+    (extra) => ({
+      content: [
+        {
+          type: 'text',
+          text: `All notes deleted by ${verifiedOf(extra)?.invoker.id ?? 'nobody'} (a demo: nothing was).`,
+        },
+      ],
+    }),
+  )
   return server
 }
 
@@ -52,11 +86,18 @@ export function startDemoMcpServer(options: DemoMcpServerOptions): Promise<Serve
   const handler = mcpHandler({ '/': { server: demoServer, json: false, stateless: true } }, async (req, res) => {
     try {
       const verified = await verifier.verify(nodeRequest(req))
-      ;(req as IncomingMessage & { auth?: AuthInfo }).auth = { token: 'x-invoker', clientId: verified.invoker.id, scopes: [], extra: { verified } }
+      ;(req as IncomingMessage & { auth?: AuthInfo }).auth = {
+        token: 'x-invoker',
+        clientId: verified.invoker.id,
+        scopes: [],
+        extra: { verified },
+      }
       return true
     } catch (error) {
       const code = error instanceof InvokerVerificationError ? error.reason : 'invalid'
-      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `X-Invoker not verified: ${code}` }))
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: `X-Invoker not verified: ${code}` }))
       return false
     }
   })

@@ -10,7 +10,8 @@ export interface StartOptions {
   backendPort: number
 }
 
-export const START_USAGE = 'usage: npm start [-- --port N] [--backend-port N]   (or GATEWAY_PORT / DEMO_BACKEND_PORT in the environment)'
+export const START_USAGE =
+  'usage: npm start [-- --port N] [--backend-port N]   (or GATEWAY_PORT / DEMO_BACKEND_PORT in the environment)'
 
 export function startOptions(argv: string[], env: Record<string, string | undefined>): StartOptions {
   const { values } = parseArgs({
@@ -26,6 +27,7 @@ export function startOptions(argv: string[], env: Record<string, string | undefi
 
 function port(text: string, flag: string): number {
   const value = Number(text)
-  if (!/^\d+$/.test(text) || value < 1 || value > 65_535) throw new Error(`${flag} is a port number (1–65535), not "${text}"`)
+  if (!/^\d+$/.test(text) || value < 1 || value > 65_535)
+    throw new Error(`${flag} is a port number (1–65535), not "${text}"`)
   return value
 }

@@ -22,7 +22,12 @@ const mcpPort = Number(process.env['DEMO_MCP_PORT'] ?? 8789)
 // policies/_gateway.yaml names the demo authorization server at 127.0.0.1:8790.
 const authorizationServerPort = Number(process.env['DEMO_AS_PORT'] ?? 8790)
 const gatewayOrigin = `http://127.0.0.1:${gatewayPort}`
-const env = { ...process.env, DEMO_BACKEND_PORT: String(backendPort), DEMO_MCP_PORT: String(mcpPort), WRANGLER_SEND_METRICS: 'false' }
+const env = {
+  ...process.env,
+  DEMO_BACKEND_PORT: String(backendPort),
+  DEMO_MCP_PORT: String(mcpPort),
+  WRANGLER_SEND_METRICS: 'false',
+}
 
 const build = spawnSync(process.execPath, ['src/cli/main.ts', 'build'], { stdio: 'inherit', env })
 if (build.status !== 0) process.exit(build.status ?? 1)
@@ -34,17 +39,31 @@ const backend = await startDemoBackend({
   issuer: 'http://127.0.0.1:8787',
   audience: ['echo', 'public', 'crm'],
 })
-const mcpServer = await startDemoMcpServer({ port: mcpPort, jwksUrl: `${gatewayOrigin}/.well-known/jwks.json`, issuer: 'http://127.0.0.1:8787' })
+const mcpServer = await startDemoMcpServer({
+  port: mcpPort,
+  jwksUrl: `${gatewayOrigin}/.well-known/jwks.json`,
+  issuer: 'http://127.0.0.1:8787',
+})
 // The authorization server issues tokens for the resources of the MCP packs that take its tokens.
 const { compiledPolicy } = await import('../src/policy/compiled.gen.ts')
-const resources = Object.fromEntries(compiledPolicy.packs.flatMap((pack) => (pack.mcp && pack.bearerIssuers.includes('demo-as') ? [[pack.mcp.resource, pack.mcp.scopes]] : [])))
+const resources = Object.fromEntries(
+  compiledPolicy.packs.flatMap((pack) =>
+    pack.mcp && pack.bearerIssuers.includes('demo-as') ? [[pack.mcp.resource, pack.mcp.scopes]] : [],
+  ),
+)
 const authorizationServer = await startAuthorizationServer({ port: authorizationServerPort, resources })
-console.error(`demo backend on http://127.0.0.1:${backendPort}, MCP server on http://127.0.0.1:${mcpPort}, authorization server on ${authorizationServer.issuer}; gateway starting on ${gatewayOrigin}`)
+console.error(
+  `demo backend on http://127.0.0.1:${backendPort}, MCP server on http://127.0.0.1:${mcpPort}, authorization server on ${authorizationServer.issuer}; gateway starting on ${gatewayOrigin}`,
+)
 
-const wrangler = spawn('wrangler', ['dev', '--ip', '127.0.0.1', '--port', String(gatewayPort), '--show-interactive-dev-session=false'], {
-  stdio: 'inherit',
-  env,
-})
+const wrangler = spawn(
+  'wrangler',
+  ['dev', '--ip', '127.0.0.1', '--port', String(gatewayPort), '--show-interactive-dev-session=false'],
+  {
+    stdio: 'inherit',
+    env,
+  },
+)
 const stop = (): void => {
   wrangler.kill('SIGTERM')
 }

@@ -118,7 +118,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const crossing = crossStepImports(graph)
     let count = 0
     for (const targets of graph.edges.values()) count += targets.length
-    console.log(`src/: ${graph.edges.size} modules, ${count} imports, ${found.length} cycles, ${crossing.length} imports from one step into another`)
+    console.log(
+      `src/: ${graph.edges.size} modules, ${count} imports, ${found.length} cycles, ${crossing.length} imports from one step into another`,
+    )
     for (const cycle of found) console.log(`cycle: ${[...cycle, cycle[0]].join(' -> ')}`)
     for (const edge of crossing) console.log(`step into step: ${edge}`)
   }

@@ -103,5 +103,9 @@ async function finish(s: RequestState, status: number): Promise<void> {
   if (metrics === undefined) return
   // Only refusals carry the invoker's digest ("top refused invokers"): allowed requests skip the hash.
   const refused = (line.decision === 'deny' || line.decision === 'would_deny') && line.invoker_id !== null
-  writeMetric(metrics, line, refused ? (await sha256Hex(line.invoker_id as string)).slice(0, METRIC_INVOKER_DIGEST_CHARS) : '')
+  writeMetric(
+    metrics,
+    line,
+    refused ? (await sha256Hex(line.invoker_id as string)).slice(0, METRIC_INVOKER_DIGEST_CHARS) : '',
+  )
 }

@@ -22,7 +22,13 @@
  *
  * @module
  */
-export type DegradedKind = 'jwks_stale' | 'directory_stale' | 'store_error' | 'store_local' | 'session_cached' | 'introspection_cached'
+export type DegradedKind =
+  | 'jwks_stale'
+  | 'directory_stale'
+  | 'store_error'
+  | 'store_local'
+  | 'session_cached'
+  | 'introspection_cached'
 
 export interface DegradedInput {
   kind: DegradedKind

@@ -9,14 +9,7 @@
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
 /** Built-in kinds; policy may set an app-specific kind, hence the open string. */
-export type InvokerKind =
-  | 'authUser'
-  | 'apiKey'
-  | 'service'
-  | 'agent'
-  | 'chat'
-  | 'anonymous'
-  | (string & {})
+export type InvokerKind = 'authUser' | 'apiKey' | 'service' | 'agent' | 'chat' | 'anonymous' | (string & {})
 
 export type AuthMethod = 'session' | 'api_key' | 'bearer' | 'envelope' | 'anonymous'
 

@@ -63,12 +63,20 @@ export function requestLogLine(s: RequestState, status: number): RequestLogLine 
     invoker_kind: authentication?.invoker.kind ?? null,
     auth_method: authentication?.auth.method ?? null,
     api_key: authentication?.auth.api_key ?? null,
-    decision: failure ? (refusing(failure) || statusOf(failure) === 401 || statusOf(failure) === 403 ? 'deny' : 'error') : wouldDeny || (decision && !decision.allowed) ? 'would_deny' : 'allow',
+    decision: failure
+      ? refusing(failure) || statusOf(failure) === 401 || statusOf(failure) === 403
+        ? 'deny'
+        : 'error'
+      : wouldDeny || (decision && !decision.allowed)
+        ? 'would_deny'
+        : 'allow',
     reason: failure?.reason ?? wouldDeny?.reason ?? (decision && !decision.allowed ? 'denied' : 'allowed'),
     rule: refusal !== null && refusing(refusal) ? refusal.rule : (decision?.rule ?? null),
     // Why a token or session failed or its source was unavailable (never the credential itself).
     problem: failure && 'problem' in failure ? (failure.problem ?? null) : null,
-    store_error: storeFailure ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut } : null,
+    store_error: storeFailure
+      ? { rule: storeFailure.rule, on_error: storeFailure.onError, timed_out: storeFailure.timedOut }
+      : null,
     degraded: s.degraded,
     mcp_method: s.mcp?.method ?? null,
     mcp_tool: s.mcp?.tool ?? null,
@@ -79,8 +87,15 @@ export function requestLogLine(s: RequestState, status: number): RequestLogLine 
 }
 
 /** The refusals a policy rule decides: they name the rule. */
-function refusing(reason: Reason): reason is Extract<Reason, { reason: 'denied' | 'tool_denied' | 'rate_limited' | 'concurrency_limited' }> {
-  return reason.reason === 'denied' || reason.reason === 'tool_denied' || reason.reason === 'rate_limited' || reason.reason === 'concurrency_limited'
+function refusing(
+  reason: Reason,
+): reason is Extract<Reason, { reason: 'denied' | 'tool_denied' | 'rate_limited' | 'concurrency_limited' }> {
+  return (
+    reason.reason === 'denied' ||
+    reason.reason === 'tool_denied' ||
+    reason.reason === 'rate_limited' ||
+    reason.reason === 'concurrency_limited'
+  )
 }
 
 /**
@@ -112,7 +127,14 @@ export interface StreamEndLine {
  * Why a stream ended: the gateway closed it (`revoked_mid_stream`, `recheck_unavailable` with
  * `streams.on_error: deny`, `max_duration`, `idle_timeout`), or one side did.
  */
-export type StreamEndReason = 'revoked_mid_stream' | 'recheck_unavailable' | 'max_duration' | 'idle_timeout' | 'client_closed' | 'backend_closed' | 'backend_error'
+export type StreamEndReason =
+  | 'revoked_mid_stream'
+  | 'recheck_unavailable'
+  | 'max_duration'
+  | 'idle_timeout'
+  | 'client_closed'
+  | 'backend_closed'
+  | 'backend_error'
 
 export function writeStreamEndLine(line: StreamEndLine): void {
   console.log(JSON.stringify(line))

@@ -37,4 +37,5 @@ export const ok = <T>(value: T): Ok<T> => ({ kind: 'ok', value })
 
 export const refused = <Refusal>(refusal: Refusal): Refused<Refusal> => ({ kind: 'refused', refusal })
 
-export const unavailable = (problem: string, source?: string): Unavailable => (source === undefined ? { kind: 'unavailable', problem } : { kind: 'unavailable', problem, source })
+export const unavailable = (problem: string, source?: string): Unavailable =>
+  source === undefined ? { kind: 'unavailable', problem } : { kind: 'unavailable', problem, source }

@@ -29,7 +29,8 @@ const MAX_TRACESTATE_MEMBERS = 32
 /** §3.3.1.5: 512 characters is what every vendor must pass on; more is refused here, not cut. */
 const MAX_TRACESTATE_LENGTH = 512
 /** §3.3.1.3: `key` is `simple-key` or `tenant@system`; `value` printable ASCII without `,` and `=`, no trailing space. */
-const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
+const TRACESTATE_MEMBER =
+  /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
@@ -37,7 +38,11 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 export function traceContext(traceparent: string | null, tracestate: string | null): TraceContext {
   const parsed = traceparent === null ? null : parseTraceparent(traceparent)
   if (parsed === null) return newTrace()
-  return { traceId: parsed.traceId, traceparent: parsed.value, tracestate: tracestate === null ? null : validTracestate(tracestate) }
+  return {
+    traceId: parsed.traceId,
+    traceparent: parsed.value,
+    tracestate: tracestate === null ? null : validTracestate(tracestate),
+  }
 }
 
 /**

@@ -5,6 +5,10 @@ interface Env {
 export default {
   fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url)
-    return fetch(env.BACKEND + url.pathname + url.search, { method: request.method, headers: request.headers, body: request.body })
+    return fetch(env.BACKEND + url.pathname + url.search, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+    })
   },
 }

@@ -34,14 +34,23 @@ const TOOL_LIST = JSON.stringify({
     tools: Array.from({ length: 1000 }, (_, i) => ({
       name: `tool_${i}`,
       description: `Test tool number ${i}, which does nothing in particular.`,
-      inputSchema: { type: 'object', properties: { text: { type: 'string', description: 'Some text.' }, count: { type: 'integer', minimum: 0 } }, required: ['text'] },
+      inputSchema: {
+        type: 'object',
+        properties: { text: { type: 'string', description: 'Some text.' }, count: { type: 'integer', minimum: 0 } },
+        required: ['text'],
+      },
     })),
   },
   jsonrpc: '2.0',
   id: 1,
 })
 const TOOL_LIST_SSE = `event: message\nid: 1\ndata: ${TOOL_LIST}\n\n`
-const MCP_CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
+const MCP_CALL = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'hello' } },
+})
 const MCP_LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
 globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
   // Touch what a real fetch would read, so the stub does not let work be optimized away.
@@ -49,7 +58,8 @@ globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise
   void init?.headers
   // The issuer's JWKS: fetched once, then cached by the gateway like any JWKS.
   if (url.endsWith('/jwks')) return new Response(jwks, { headers: { 'content-type': 'application/json' } })
-  if (url.endsWith('/list-sse')) return new Response(TOOL_LIST_SSE, { headers: { 'content-type': 'text/event-stream' } })
+  if (url.endsWith('/list-sse'))
+    return new Response(TOOL_LIST_SSE, { headers: { 'content-type': 'text/event-stream' } })
   if (url.endsWith('/list')) return new Response(TOOL_LIST, { headers: { 'content-type': 'application/json' } })
   return new Response(answer, { headers: { 'content-type': 'application/json' } })
 }
@@ -75,7 +85,9 @@ function requestFor(name: string, env: Env): Request {
     case 'bearer':
       return new Request('https://gw.bench/bearer/x', { headers: { authorization: `Bearer ${env.BENCH_BEARER}` } })
     case 'signed':
-      return new Request('https://gw.bench/signed/x', { headers: JSON.parse(env.BENCH_SIGNED) as Record<string, string> })
+      return new Request('https://gw.bench/signed/x', {
+        headers: JSON.parse(env.BENCH_SIGNED) as Record<string, string>,
+      })
     case 'anonymous':
       return new Request('https://gw.bench/open/x', { headers: { 'cf-connecting-ip': '192.0.2.10' } })
     case 'concurrency':
@@ -103,7 +115,12 @@ function requestFor(name: string, env: Env): Request {
 function mcpRequest(path: string, body: string, env: Env): Request {
   return new Request(`https://gw.bench${path}`, {
     method: 'POST',
-    headers: { 'x-api-key': env.BENCH_API_KEY, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length) },
+    headers: {
+      'x-api-key': env.BENCH_API_KEY,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'content-length': String(body.length),
+    },
     body,
   })
 }
@@ -114,10 +131,15 @@ export default {
     const params = new URL(request.url).searchParams
     const name = params.get('case') ?? 'api_key'
     const iterations = Number(params.get('n') ?? 1000)
-    const handler: { fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> } = name === 'floor' ? floor : name === 'lean' ? lean : name === 'lean_no_token' ? leanNoToken : gateway
+    const handler: { fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> } =
+      name === 'floor' ? floor : name === 'lean' ? lean : name === 'lean_no_token' ? leanNoToken : gateway
     const expected = name === 'refused' ? 401 : 200
     const handlerEnv =
-      name === 'api_key_hs256' ? { ...env, INVOKER_SIGNING_KEYS: env.BENCH_HS256_KEYS } : name === 'lean_no_token' ? { ...env, LEAN_SIGN: 'off' } : env
+      name === 'api_key_hs256'
+        ? { ...env, INVOKER_SIGNING_KEYS: env.BENCH_HS256_KEYS }
+        : name === 'lean_no_token'
+          ? { ...env, LEAN_SIGN: 'off' }
+          : env
     for (let i = 0; i < iterations; i++) {
       // A request that ends parks its slot with a timer (CONCURRENCY_SLOT_PARK_MS); here every
       // iteration runs in one request, where the clock only moves at I/O and a request may hold

@@ -8,7 +8,10 @@ type Env = { Bindings: { BACKEND: string; JWKS: string } }
 let keys: HonoJsonWebKey[] | null = null
 
 const app = new Hono<Env>()
-app.use('*', jwk({ alg: ['EdDSA'], keys: (c) => (keys ??= (JSON.parse(c.env.JWKS) as { keys: HonoJsonWebKey[] }).keys) }))
+app.use(
+  '*',
+  jwk({ alg: ['EdDSA'], keys: (c) => (keys ??= (JSON.parse(c.env.JWKS) as { keys: HonoJsonWebKey[] }).keys) }),
+)
 app.all('*', (c) => {
   const url = new URL(c.req.url)
   return proxy(c.env.BACKEND + url.pathname + url.search, c.req)

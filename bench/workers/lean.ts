@@ -118,12 +118,25 @@ async function handle(request: Request, env: LeanEnv, { routes, keys, signer, he
     headers.set('x-invoker', input + '.' + base64url(new Uint8Array(signature)))
   }
 
-  const upstream = await fetch(upstreamUrl + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' })
+  const upstream = await fetch(upstreamUrl + url.search, {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: 'manual',
+  })
   // The upstream response's headers are immutable: one copy to echo the request id (SPEC §6).
   const response = new Response(upstream.body, upstream)
   response.headers.set('x-request-id', requestId)
   console.log(
-    JSON.stringify({ request_id: requestId, method: request.method, path, pack: route.pack, invoker_id: record.invoker.id, api_key: record.name, status: response.status }),
+    JSON.stringify({
+      request_id: requestId,
+      method: request.method,
+      path,
+      pack: route.pack,
+      invoker_id: record.invoker.id,
+      api_key: record.name,
+      status: response.status,
+    }),
   )
   return response
 }
@@ -131,13 +144,25 @@ async function handle(request: Request, env: LeanEnv, { routes, keys, signer, he
 async function load(env: LeanEnv): Promise<Tables> {
   const routes = JSON.parse(env.LEAN_ROUTES) as Route[]
   const keys = new Map<string, KeyRecord>()
-  for (const k of JSON.parse(env.LEAN_API_KEYS) as { keyId: string; sha256: string; name: string; invoker: KeyRecord['invoker'] }[]) {
+  for (const k of JSON.parse(env.LEAN_API_KEYS) as {
+    keyId: string
+    sha256: string
+    name: string
+    invoker: KeyRecord['invoker']
+  }[]) {
     keys.set(k.keyId, { name: k.name, invoker: k.invoker, digest: hexBytes(k.sha256) })
   }
   if (env.LEAN_SIGN === 'off') return { routes, keys, signer: null, header: '' }
   if (!env.INVOKER_SIGNING_KEYS) throw new Error('INVOKER_SIGNING_KEYS is not set')
-  const jwk = (JSON.parse(env.INVOKER_SIGNING_KEYS) as { keys: (JsonWebKey & { kid: string })[] }).keys[0] as JsonWebKey & { kid: string }
-  const signer = await crypto.subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }, { name: 'Ed25519' }, false, ['sign'])
+  const jwk = (JSON.parse(env.INVOKER_SIGNING_KEYS) as { keys: (JsonWebKey & { kid: string })[] })
+    .keys[0] as JsonWebKey & { kid: string }
+  const signer = await crypto.subtle.importKey(
+    'jwk',
+    { kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d },
+    { name: 'Ed25519' },
+    false,
+    ['sign'],
+  )
   const header = base64url(encoder.encode(JSON.stringify({ alg: 'EdDSA', kid: jwk.kid, typ: 'invoker+jwt' }))) + '.'
   return { routes, keys, signer, header }
 }
@@ -154,7 +179,9 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * "Uint8Array to/from base64"), which TypeScript's ES2023 library does not declare yet.
  */
 function base64url(bytes: Uint8Array): string {
-  return (bytes as Uint8Array & { toBase64(options: { alphabet: 'base64url'; omitPadding: boolean }): string }).toBase64({ alphabet: 'base64url', omitPadding: true })
+  return (
+    bytes as Uint8Array & { toBase64(options: { alphabet: 'base64url'; omitPadding: boolean }): string }
+  ).toBase64({ alphabet: 'base64url', omitPadding: true })
 }
 
 function hexBytes(hex: string): Uint8Array {

@@ -33,7 +33,10 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     policyNames: new Set(Object.values(policy.apiKeys).map((k) => k.name)),
     packIds: new Set(policy.packs.map((p) => p.id)),
     /** Ids a runtime key may not take: anonymous callers' and the users of delegating signers (issue 12, item 3). */
-    reservedIds: ['anon:', ...Object.values(policy.signers).flatMap((s) => (s.delegatedIdPrefix === null ? [] : [s.delegatedIdPrefix]))],
+    reservedIds: [
+      'anon:',
+      ...Object.values(policy.signers).flatMap((s) => (s.delegatedIdPrefix === null ? [] : [s.delegatedIdPrefix])),
+    ],
   }
   const timeoutMs = policy.gateway.storeTimeoutMs
 
@@ -44,15 +47,21 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     const stored = await callStore(() => store.putMintedKey(record), timeoutMs)
     // This isolate may remember the id as unknown: usable here from the next request on.
     mintedKeyLookups(store).forget(record.keyId)
-    if (!stored) throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
+    if (!stored)
+      throw new GatewayError({ reason: 'admin_conflict', problem: `key id ${record.keyId} is already taken` })
     return json({ key_id: record.keyId, name: record.name, packs: record.packs, store: store.kind }, 201)
   }
 
   async function revoke(s: RequestState): Promise<Response> {
     await authorizeAdmin(s)
     const keyId = keyIdOf(s.url.pathname)
-    if (!KEY_ID.test(keyId)) throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
-    if (policy.apiKeys[keyId]) throw new GatewayError({ reason: 'admin_conflict', problem: 'this key is defined in the policy; revoke it there' })
+    if (!KEY_ID.test(keyId))
+      throw new GatewayError({ reason: 'admin_bad_request', problem: 'the key id is 8 base62 characters' })
+    if (policy.apiKeys[keyId])
+      throw new GatewayError({
+        reason: 'admin_conflict',
+        problem: 'this key is defined in the policy; revoke it there',
+      })
     const store = storeOrFail(s)
     const revoked = await callStore(() => store.revokeMintedKey(keyId), timeoutMs)
     // Refused here from the next request on; other isolates within RUNTIME_KEY_CACHE_TTL_MS.
@@ -75,7 +84,11 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
         created_at: record.createdAt,
         expires_at: record.expiresAt,
         revoked: record.revoked,
-        invoker: { id: record.invoker.id, kind: record.invoker.kind, ...(record.invoker.label !== undefined ? { label: record.invoker.label } : {}) },
+        invoker: {
+          id: record.invoker.id,
+          kind: record.invoker.kind,
+          ...(record.invoker.label !== undefined ? { label: record.invoker.label } : {}),
+        },
       }))
     return json({ keys, store: store.kind }, 200)
   }
@@ -98,7 +111,10 @@ function keyIdOf(path: string): string {
 }
 
 function json(body: unknown, status: number): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } })
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  })
 }
 
 async function authorizeAdmin(s: RequestState): Promise<void> {
@@ -120,7 +136,12 @@ function storeOrFail(s: RequestState): GatewayStore {
 /** The body, capped while it is read: a larger one is refused (413) without being read whole. */
 async function readJson(request: Request): Promise<unknown> {
   const read = await readBounded(request, ADMIN_MAX_BODY_BYTES)
-  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES } : { reason: 'body_unreadable' })
+  if (!read.ok)
+    throw new GatewayError(
+      read.problem === 'too_large'
+        ? { reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES }
+        : { reason: 'body_unreadable' },
+    )
   try {
     return JSON.parse(new TextDecoder().decode(read.bytes)) as unknown
   } catch {

@@ -33,8 +33,15 @@ describe('the mint request body', () => {
       createdAt: NOW,
       invoker: { id: 'apikey:deploy-bot', kind: 'apiKey', label: 'deploy-bot', meta: {} },
     })
-    const full = { ...GOOD, expires_at: 1_900_000_000, invoker: { id: 'svc-7', kind: 'service', label: 'Deploys', meta: { team: 'ops' } } }
-    expect(parseMintRequest(full, CONTEXT, NOW)).toMatchObject({ expiresAt: 1_900_000_000, invoker: { id: 'svc-7', kind: 'service', label: 'Deploys', meta: { team: 'ops' } } })
+    const full = {
+      ...GOOD,
+      expires_at: 1_900_000_000,
+      invoker: { id: 'svc-7', kind: 'service', label: 'Deploys', meta: { team: 'ops' } },
+    }
+    expect(parseMintRequest(full, CONTEXT, NOW)).toMatchObject({
+      expiresAt: 1_900_000_000,
+      invoker: { id: 'svc-7', kind: 'service', label: 'Deploys', meta: { team: 'ops' } },
+    })
   })
 
   it.each([
@@ -44,8 +51,16 @@ describe('the mint request body', () => {
     ['a short key id', { ...GOOD, key_id: 'short' }, 'key_id is 8 base62 characters'],
     ['a key id the policy uses', { ...GOOD, key_id: 'Policy01' }, 'key_id is used by a key in the policy'],
     ['an upper-case digest', { ...GOOD, sha256: 'A'.repeat(64) }, 'sha256 is 64 lower-case hex characters'],
-    ['a name with a space', { ...GOOD, name: 'Bad Name' }, 'name is lower-case letters, digits, "-" and "_" (at most 63 characters)'],
-    ['a name of 64 characters', { ...GOOD, name: 'x'.repeat(64) }, 'name is lower-case letters, digits, "-" and "_" (at most 63 characters)'],
+    [
+      'a name with a space',
+      { ...GOOD, name: 'Bad Name' },
+      'name is lower-case letters, digits, "-" and "_" (at most 63 characters)',
+    ],
+    [
+      'a name of 64 characters',
+      { ...GOOD, name: 'x'.repeat(64) },
+      'name is lower-case letters, digits, "-" and "_" (at most 63 characters)',
+    ],
     ['a name the policy uses', { ...GOOD, name: 'fixed' }, 'name "fixed" is used by a key in the policy'],
     ['no packs', { ...GOOD, packs: [] }, 'packs lists the packs the key may call (at least one)'],
     ['packs as a string', { ...GOOD, packs: 'keys' }, 'packs lists the packs the key may call (at least one)'],
@@ -56,8 +71,16 @@ describe('the mint request body', () => {
     ['an invoker that is not an object', { ...GOOD, invoker: 'me' }, 'invoker is an object'],
     ['an unknown invoker field', { ...GOOD, invoker: { id: 'x', role: 'admin' } }, 'unknown invoker field "role"'],
     ['an empty invoker id', { ...GOOD, invoker: { id: '' } }, 'invoker.id is a non-empty string'],
-    ['an anonymous id', { ...GOOD, invoker: { id: 'anon:x' } }, 'invoker.id may not start with "anon:": those ids belong to another kind of invoker'],
-    ["a delegating signer's user", { ...GOOD, invoker: { id: 'chat-host:alice' } }, 'invoker.id may not start with "chat-host:": those ids belong to another kind of invoker'],
+    [
+      'an anonymous id',
+      { ...GOOD, invoker: { id: 'anon:x' } },
+      'invoker.id may not start with "anon:": those ids belong to another kind of invoker',
+    ],
+    [
+      "a delegating signer's user",
+      { ...GOOD, invoker: { id: 'chat-host:alice' } },
+      'invoker.id may not start with "chat-host:": those ids belong to another kind of invoker',
+    ],
     ['an empty kind', { ...GOOD, invoker: { kind: '' } }, 'invoker.kind is a non-empty string'],
     ['a label that is not a string', { ...GOOD, invoker: { label: 5 } }, 'invoker.label is a string'],
     ['meta as a list', { ...GOOD, invoker: { meta: [] } }, 'invoker.meta is an object'],

@@ -52,12 +52,18 @@ function nonEmptyText(says: string): (value: unknown) => string {
 }
 
 /** An object whose members are the table's, read in the table's order. */
-function readObject<F extends Table>(value: unknown, fields: F, context: MintContext, names: { object: string; unknown: string }): Read<F> {
+function readObject<F extends Table>(
+  value: unknown,
+  fields: F,
+  context: MintContext,
+  names: { object: string; unknown: string },
+): Read<F> {
   if (!isObject(value)) return bad(names.object)
   for (const field of Object.keys(value)) if (!Object.hasOwn(fields, field)) bad(`unknown ${names.unknown} "${field}"`)
   const out = {} as Read<F>
   // A reader's return type is its field's type (Read<F>); TypeScript cannot follow that per key.
-  for (const field in fields) out[field] = (fields[field] as Reader<unknown>)(value[field], context) as Read<F>[typeof field]
+  for (const field in fields)
+    out[field] = (fields[field] as Reader<unknown>)(value[field], context) as Read<F>[typeof field]
   return out
 }
 
@@ -71,7 +77,9 @@ const INVOKER_FIELDS = {
   id: optional((value, { reservedIds }) => {
     const id = invokerId(value)
     const reserved = reservedIds.find((prefix) => id.startsWith(prefix))
-    return reserved === undefined ? id : bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
+    return reserved === undefined
+      ? id
+      : bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
   }),
   kind: optional(nonEmptyText('invoker.kind is a non-empty string')),
   label: optional((value) => (typeof value === 'string' ? value : bad('invoker.label is a string'))),
@@ -90,11 +98,18 @@ const MINT_FIELDS = {
   },
   packs: (value: unknown, { packIds }: MintContext): string[] => {
     if (!Array.isArray(value) || value.length === 0) return bad('packs lists the packs the key may call (at least one)')
-    return value.map((pack: unknown) => (typeof pack === 'string' && packIds.has(pack) ? pack : bad(`no pack is named ${JSON.stringify(pack)}`)))
+    return value.map((pack: unknown) =>
+      typeof pack === 'string' && packIds.has(pack) ? pack : bad(`no pack is named ${JSON.stringify(pack)}`),
+    )
   },
-  expires_at: optional((value) => (typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : bad('expires_at is Unix seconds'))),
+  expires_at: optional((value) =>
+    typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : bad('expires_at is Unix seconds'),
+  ),
   invoker: optional((value, context) => {
-    const invoker = readObject(value, INVOKER_FIELDS, context, { object: 'invoker is an object', unknown: 'invoker field' })
+    const invoker = readObject(value, INVOKER_FIELDS, context, {
+      object: 'invoker is an object',
+      unknown: 'invoker field',
+    })
     // The limits every invoker is held to (issue 12, item 2): refused, never cut short.
     const oversized = invokerProblem(invoker)
     return oversized === null ? invoker : bad(`invoker.${oversized}`)

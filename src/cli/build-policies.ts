@@ -47,6 +47,8 @@ export async function buildPolicies(policiesDir: string, outFile: string): Promi
   }
   writeIfChanged(outFile, renderModule(result.policy))
   for (const [path, text] of Object.entries(schemaFiles(policiesDir))) writeIfChanged(path, text)
-  console.error(`policies compiled: ${result.policy.packs.length} pack(s), ${Object.keys(result.policy.apiKeys).length} API key(s) → ${outFile}`)
+  console.error(
+    `policies compiled: ${result.policy.packs.length} pack(s), ${Object.keys(result.policy.apiKeys).length} API key(s) → ${outFile}`,
+  )
   return true
 }

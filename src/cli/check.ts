@@ -23,9 +23,13 @@ function invokerMethod(policy: CompiledPolicy, url: string): InvokerMethod {
   const methods = INVOKER_METHODS.filter((m) => pack.auth.includes(m))
   if (methods.length === 1) return methods[0] as InvokerMethod
   if (methods.length === 0) {
-    throw new Error(`pack ${pack.id} accepts ${pack.auth.length ? pack.auth.join(', ') : 'no credential'}${pack.anonymous ? ' and anonymous callers' : ''}: explain it with ${pack.auth.includes('api_key') ? '--api-key NAME' : ''}${pack.auth.includes('api_key') && pack.anonymous ? ' or ' : ''}${pack.anonymous ? '--anonymous' : ''}`)
+    throw new Error(
+      `pack ${pack.id} accepts ${pack.auth.length ? pack.auth.join(', ') : 'no credential'}${pack.anonymous ? ' and anonymous callers' : ''}: explain it with ${pack.auth.includes('api_key') ? '--api-key NAME' : ''}${pack.auth.includes('api_key') && pack.anonymous ? ' or ' : ''}${pack.anonymous ? '--anonymous' : ''}`,
+    )
   }
-  throw new Error(`pack ${pack.id} accepts ${methods.join(', ')}: say which in --invoker, e.g. '{"id":"…","kind":"…","method":"${methods[0]}"}'`)
+  throw new Error(
+    `pack ${pack.id} accepts ${methods.join(', ')}: say which in --invoker, e.g. '{"id":"…","kind":"…","method":"${methods[0]}"}'`,
+  )
 }
 
 async function compileOrReport(dir: string): Promise<Extract<CompileResult, { ok: true }> | null> {
@@ -52,7 +56,17 @@ export async function checkCommand(dir: string): Promise<number> {
 
 export async function explainCommand(
   dir: string,
-  options: { url?: string; method: string; 'api-key'?: string; anonymous?: boolean; ip: string; invoker?: string; signer?: string; 'on-behalf-of'?: string; tool?: string },
+  options: {
+    url?: string
+    method: string
+    'api-key'?: string
+    anonymous?: boolean
+    ip: string
+    invoker?: string
+    signer?: string
+    'on-behalf-of'?: string
+    tool?: string
+  },
 ): Promise<number> {
   if (!options.url) throw new Error('explain needs --url')
   const compiled = await compileOrReport(dir)
@@ -60,15 +74,33 @@ export async function explainCommand(
   let who: InvokerSpec
   if (options['api-key']) who = { api_key: options['api-key'] }
   else if (options.anonymous) who = { anonymous: true, ip: options.ip }
-  else if (options.signer) who = { signer: options.signer, ...(options['on-behalf-of'] !== undefined ? { on_behalf_of: options['on-behalf-of'] } : {}) }
+  else if (options.signer)
+    who = {
+      signer: options.signer,
+      ...(options['on-behalf-of'] !== undefined ? { on_behalf_of: options['on-behalf-of'] } : {}),
+    }
   else if (options.invoker) {
     const parsed = JSON.parse(options.invoker) as Partial<Extract<InvokerSpec, { id: string }>>
     if (!parsed.id || !parsed.kind) throw new Error('--invoker needs at least {"id":…,"kind":…}')
     const method = parsed.method ?? invokerMethod(compiled.policy, options.url)
-    if (!INVOKER_METHODS.includes(method)) throw new Error(`"method" in --invoker is one of ${INVOKER_METHODS.join(', ')} (for an API key, use --api-key NAME)`)
-    who = { id: parsed.id, kind: parsed.kind, meta: parsed.meta ?? {}, method, ...(parsed.label ? { label: parsed.label } : {}) }
+    if (!INVOKER_METHODS.includes(method))
+      throw new Error(
+        `"method" in --invoker is one of ${INVOKER_METHODS.join(', ')} (for an API key, use --api-key NAME)`,
+      )
+    who = {
+      id: parsed.id,
+      kind: parsed.kind,
+      meta: parsed.meta ?? {},
+      method,
+      ...(parsed.label ? { label: parsed.label } : {}),
+    }
   } else throw new Error('explain needs --api-key, --anonymous, --signer or --invoker')
-  const result = explain(compiled.policy, { method: options.method, url: options.url, tool: options.tool }, who, Math.floor(Date.now() / 1000))
+  const result = explain(
+    compiled.policy,
+    { method: options.method, url: options.url, tool: options.tool },
+    who,
+    Math.floor(Date.now() / 1000),
+  )
   console.log(JSON.stringify(result, null, 2))
   return 0
 }

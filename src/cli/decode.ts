@@ -24,11 +24,19 @@ export async function decodeCommand(
   const method = options.url ? options.method : String(claims['htm'] ?? options.method)
   const headers = new Headers({ 'x-invoker': token })
   try {
-    await verifyInvoker({ method, url, headers }, { jwksUrl: options.jwks, issuer: options.issuer, audience: options.audience })
-    console.log(options.url ? 'verified for this request' : 'verified (signature, issuer, audience, lifetime; request binding taken from the token)')
+    await verifyInvoker(
+      { method, url, headers },
+      { jwksUrl: options.jwks, issuer: options.issuer, audience: options.audience },
+    )
+    console.log(
+      options.url
+        ? 'verified for this request'
+        : 'verified (signature, issuer, audience, lifetime; request binding taken from the token)',
+    )
     return 0
   } catch (error) {
-    if (error instanceof InvokerVerificationError) console.error(`not valid (reason: ${error.reason}): ${error.message}`)
+    if (error instanceof InvokerVerificationError)
+      console.error(`not valid (reason: ${error.reason}): ${error.message}`)
     else console.error(`not valid: ${error instanceof Error ? error.message : String(error)}`)
     return 1
   }

@@ -15,7 +15,11 @@ export async function deployCommand(args: string[]): Promise<number> {
   // The guard checks what the build ([build] in wrangler.toml) compiles: policies/.
   const verdict = await productionCheck({ policies: 'policies', env })
   if (verdict !== 0) return verdict
-  const wrangler = join(dirname(createRequire(join(process.cwd(), 'package.json')).resolve('wrangler/package.json')), 'bin', 'wrangler.js')
+  const wrangler = join(
+    dirname(createRequire(join(process.cwd(), 'package.json')).resolve('wrangler/package.json')),
+    'bin',
+    'wrangler.js',
+  )
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [wrangler, 'deploy', ...args], { stdio: 'inherit' })
     child.on('close', (code) => resolve(code ?? 1))

@@ -10,12 +10,16 @@ import { KEY_ID, NAME } from '../policy/patterns.ts'
  * Returns the expiry in Unix seconds. The packs are checked against `policies/` when it compiles
  * (for `keys mint`, the gateway checks them again against what it runs).
  */
-function checkNewKey(command: string, options: { name: string; packs: string[]; expires?: string | undefined; policies?: string | undefined }): number | undefined {
+function checkNewKey(
+  command: string,
+  options: { name: string; packs: string[]; expires?: string | undefined; policies?: string | undefined },
+): number | undefined {
   let expiresAt: number | undefined
   if (options.expires) {
     const time = Date.parse(options.expires)
     if (Number.isNaN(time)) throw new Error('--expires is an ISO 8601 date')
-    if (time <= Date.now()) throw new Error(`--expires ${options.expires} is in the past: the key would be refused from its first use`)
+    if (time <= Date.now())
+      throw new Error(`--expires ${options.expires} is in the past: the key would be refused from its first use`)
     expiresAt = Math.floor(time / 1000)
   }
   const dir = options.policies ?? 'policies'
@@ -31,8 +35,12 @@ function checkNewKey(command: string, options: { name: string; packs: string[]; 
   const packs = new Map(compiled.policy.packs.map((p) => [p.id, p]))
   for (const id of options.packs) {
     const pack = packs.get(id)
-    if (!pack) throw new Error(`${command}: no pack is named "${id}" in ${dir}/ (packs: ${[...packs.keys()].join(', ') || 'none'})`)
-    if (!pack.auth.includes('api_key')) throw new Error(`${command}: pack "${id}" does not accept API keys (its auth: ${pack.auth.join(', ') || 'none'})`)
+    if (!pack)
+      throw new Error(
+        `${command}: no pack is named "${id}" in ${dir}/ (packs: ${[...packs.keys()].join(', ') || 'none'})`,
+      )
+    if (!pack.auth.includes('api_key'))
+      throw new Error(`${command}: pack "${id}" does not accept API keys (its auth: ${pack.auth.join(', ') || 'none'})`)
   }
   if (Object.values(compiled.policy.apiKeys).some((k) => k.name === options.name)) {
     throw new Error(`${command}: ${dir}/_gateway.yaml already has a key named "${options.name}"`)
@@ -41,21 +49,30 @@ function checkNewKey(command: string, options: { name: string; packs: string[]; 
 }
 
 /** Mints a key: the key is printed once (stdout), only its hash goes into the policy entry. */
-export async function createKeyCommand(options: { name?: string; packs?: string; expires?: string; label?: string; policies?: string }): Promise<number> {
+export async function createKeyCommand(options: {
+  name?: string
+  packs?: string
+  expires?: string
+  label?: string
+  policies?: string
+}): Promise<number> {
   const name = options.name
   if (!name || !NAME.test(name)) throw new Error('keys create needs --name (lower-case letters, digits, "-", "_")')
-  checkNewKey('keys create', { name, packs: splitList(options.packs), expires: options.expires, policies: options.policies })
+  checkNewKey('keys create', {
+    name,
+    packs: splitList(options.packs),
+    expires: options.expires,
+    policies: options.policies,
+  })
   const { key, keyId } = generateApiKey()
-  const lines = [
-    `  ${name}:`,
-    `    key_id: "${keyId}"`,
-    `    sha256: "${await sha256Hex(key)}"`,
-  ]
+  const lines = [`  ${name}:`, `    key_id: "${keyId}"`, `    sha256: "${await sha256Hex(key)}"`]
   if (options.packs) lines.push(`    packs: [${splitList(options.packs).join(', ')}]`)
   if (options.expires) lines.push(`    expires: ${options.expires}`)
   if (options.label) lines.push(`    invoker: { label: ${JSON.stringify(options.label)} }`)
   console.log(key)
-  console.error(`\nThe key above is shown once; store it now. Add this under api_keys: in policies/_gateway.yaml:\n\n${lines.join('\n')}\n`)
+  console.error(
+    `\nThe key above is shown once; store it now. Add this under api_keys: in policies/_gateway.yaml:\n\n${lines.join('\n')}\n`,
+  )
   return 0
 }
 
@@ -70,7 +87,10 @@ export interface RuntimeKeyOptions {
 }
 
 function splitList(text: string | undefined): string[] {
-  return (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)
+  return (text ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
 }
 
 /**
@@ -83,28 +103,46 @@ export async function mintKeyCommand(options: RuntimeKeyOptions): Promise<number
   const name = options.name
   if (!name || !NAME.test(name)) throw new Error('keys mint needs --name (lower-case letters, digits, "-", "_")')
   const packs = splitList(options.packs)
-  if (packs.length === 0) throw new Error('keys mint needs --packs a,b: a runtime key always names the packs it may call')
+  if (packs.length === 0)
+    throw new Error('keys mint needs --packs a,b: a runtime key always names the packs it may call')
   const expiresAt = checkNewKey('keys mint', { name, packs, expires: options.expires, policies: options.policies })
   const { key, keyId } = generateApiKey()
-  const invoker = { ...(options.kind ? { kind: options.kind } : {}), ...(options.label ? { label: options.label } : {}) }
+  const invoker = {
+    ...(options.kind ? { kind: options.kind } : {}),
+    ...(options.label ? { label: options.label } : {}),
+  }
   const response = await fetch(new URL('/.well-known/invoker-gateway/keys', gateway), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name, packs, ...(expiresAt ? { expires_at: expiresAt } : {}), ...(Object.keys(invoker).length ? { invoker } : {}) }),
+    body: JSON.stringify({
+      key_id: keyId,
+      sha256: await sha256Hex(key),
+      name,
+      packs,
+      ...(expiresAt ? { expires_at: expiresAt } : {}),
+      ...(Object.keys(invoker).length ? { invoker } : {}),
+    }),
   })
   if (response.status !== 201) return reportFailure('mint', response)
   const answer = (await response.json()) as { store: string }
   console.log(key)
-  console.error(`\nThe key above (id ${keyId}) is shown once; store it now. It is held by the gateway's ${answer.store} store as a SHA-256 only.\nRevoke it with: invoker-gateway keys revoke ${keyId} --gateway ${gateway}`)
+  console.error(
+    `\nThe key above (id ${keyId}) is shown once; store it now. It is held by the gateway's ${answer.store} store as a SHA-256 only.\nRevoke it with: invoker-gateway keys revoke ${keyId} --gateway ${gateway}`,
+  )
   return 0
 }
 
 export async function revokeKeyCommand(keyId: string | undefined, options: RuntimeKeyOptions): Promise<number> {
   const { gateway, token } = adminTarget(options.gateway)
   if (!keyId || !KEY_ID.test(keyId)) throw new Error('keys revoke needs the key id (the 8 characters after "igw_")')
-  const response = await fetch(new URL(`/.well-known/invoker-gateway/keys/${keyId}`, gateway), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+  const response = await fetch(new URL(`/.well-known/invoker-gateway/keys/${keyId}`, gateway), {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${token}` },
+  })
   if (response.status !== 204) return reportFailure('revoke', response)
-  console.error(`key ${keyId} revoked; the gateway refuses it from the next request on, and its open streams end at their next recheck.`)
+  console.error(
+    `key ${keyId} revoked; the gateway refuses it from the next request on, and its open streams end at their next recheck.`,
+  )
   return 0
 }
 
@@ -124,7 +162,9 @@ interface ListedKey {
  */
 export async function listKeysCommand(options: RuntimeKeyOptions & { json?: boolean }): Promise<number> {
   const { gateway, token } = adminTarget(options.gateway)
-  const response = await fetch(new URL('/.well-known/invoker-gateway/keys', gateway), { headers: { authorization: `Bearer ${token}` } })
+  const response = await fetch(new URL('/.well-known/invoker-gateway/keys', gateway), {
+    headers: { authorization: `Bearer ${token}` },
+  })
   if (response.status !== 200) return reportFailure('list', response)
   const { keys } = (await response.json()) as { keys: ListedKey[] }
   if (options.json) {
@@ -143,7 +183,13 @@ export async function listKeysCommand(options: RuntimeKeyOptions & { json?: bool
   ])
   const header = ['KEY ID', 'NAME', 'PACKS', 'CREATED', 'EXPIRES', 'STATE']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i] as number)).join('  ').trimEnd())
+  for (const row of [header, ...rows])
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd(),
+    )
   if (rows.length === 0) console.error('no runtime keys')
   return 0
 }
@@ -151,7 +197,7 @@ export async function listKeysCommand(options: RuntimeKeyOptions & { json?: bool
 function adminTarget(gateway: string | undefined): { gateway: string; token: string } {
   if (!gateway) throw new Error('--gateway URL is required (e.g. https://gateway.example.com)')
   const token = process.env['GATEWAY_ADMIN_TOKEN']
-  if (!token) throw new Error('set GATEWAY_ADMIN_TOKEN in the environment to the gateway\'s admin token')
+  if (!token) throw new Error("set GATEWAY_ADMIN_TOKEN in the environment to the gateway's admin token")
   return { gateway, token }
 }
 

@@ -117,7 +117,9 @@ async function main(argv: string[]): Promise<number> {
     case 'build':
       return (await buildPolicies(values.policies, values.out)) ? 0 : 1
     case 'check':
-      return values.production ? productionCheck({ policies: values.policies, env: values.env }) : checkCommand(values.policies)
+      return values.production
+        ? productionCheck({ policies: values.policies, env: values.env })
+        : checkCommand(values.policies)
     case 'explain':
       return await explainCommand(values.policies, values)
     case 'keys':
@@ -127,18 +129,32 @@ async function main(argv: string[]): Promise<number> {
       if (positionals[0] === 'list') return listKeysCommand(values)
       break
     case 'signing-keys':
-      if (positionals[0] === 'rotate') return rotateSigningKeysCommand({ alg: values.alg, jwks: values.jwks, keep: values.keep, prepublish: values.prepublish, policies: values.policies })
+      if (positionals[0] === 'rotate')
+        return rotateSigningKeysCommand({
+          alg: values.alg,
+          jwks: values.jwks,
+          keep: values.keep,
+          prepublish: values.prepublish,
+          policies: values.policies,
+        })
       if (positionals[0] !== 'generate') break
       return generateSigningKeysCommand(values.alg, values.previous ? readFileSync(values.previous, 'utf8') : undefined)
     case 'decode':
       return decodeCommand(positionals[0], values)
     case 'signers':
       if (positionals[0] !== 'generate') break
-      return generateSignerCommand({ ...values, alg: values.alg === 'EdDSA' ? undefined : values.alg, out: values['key-out'] })
+      return generateSignerCommand({
+        ...values,
+        alg: values.alg === 'EdDSA' ? undefined : values.alg,
+        out: values['key-out'],
+      })
     case 'stats':
       return statsCommand(values)
     case 'sign':
-      return signRequestCommand(positionals[0], { ...values, method: values.request ?? (values.method === 'GET' ? undefined : values.method) })
+      return signRequestCommand(positionals[0], {
+        ...values,
+        method: values.request ?? (values.method === 'GET' ? undefined : values.method),
+      })
     case undefined:
     case 'help':
     case '--help':

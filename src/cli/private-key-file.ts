@@ -25,12 +25,15 @@ export function signerKeyPath(name: string): string {
 /** Writes a private key file (0600), refusing to overwrite one or to leave it where git would commit it. */
 export function writePrivateKeyFile(path: string, text: string): string {
   const file = resolve(path)
-  if (existsSync(file)) throw new Error(`${file} exists: a private key is never overwritten (remove it, or choose another --key-out)`)
+  if (existsSync(file))
+    throw new Error(`${file} exists: a private key is never overwritten (remove it, or choose another --key-out)`)
   const folder = dirname(file)
   mkdirSync(folder, { recursive: true, mode: 0o700 })
   const tracked = trackableByGit(file)
   if (tracked) {
-    throw new Error(`${file} is inside the git work tree ${tracked} and not ignored: a private key must not be committable. Leave --key-out out (the key goes to ${keyHome()}), or add the path to .gitignore`)
+    throw new Error(
+      `${file} is inside the git work tree ${tracked} and not ignored: a private key must not be committable. Leave --key-out out (the key goes to ${keyHome()}), or add the path to .gitignore`,
+    )
   }
   writeFileSync(file, text, { mode: 0o600 })
   return file

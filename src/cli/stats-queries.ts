@@ -59,5 +59,7 @@ export type StatsQueryName = keyof typeof STATS_QUERIES
 
 /** A query for another dataset or period (`INTERVAL '6' HOUR`); both are checked by the caller. */
 export function statsQuery(name: StatsQueryName, options: { dataset: string; interval: string }): string {
-  return STATS_QUERIES[name].sql.replace('FROM invoker_gateway', `FROM ${options.dataset}`).replace("INTERVAL '1' DAY", options.interval)
+  return STATS_QUERIES[name].sql
+    .replace('FROM invoker_gateway', `FROM ${options.dataset}`)
+    .replace("INTERVAL '1' DAY", options.interval)
 }

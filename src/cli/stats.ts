@@ -29,7 +29,10 @@ interface SqlAnswer {
   data: Array<Record<string, unknown>>
 }
 
-export async function statsCommand(options: StatsOptions, environment: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function statsCommand(
+  options: StatsOptions,
+  environment: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const account = options.account ?? environment['CLOUDFLARE_ACCOUNT_ID']
   const token = environment['CLOUDFLARE_API_TOKEN']
   if (account === undefined || !/^[0-9a-f]{32}$/.test(account)) {
@@ -50,7 +53,10 @@ export async function statsCommand(options: StatsOptions, environment: NodeJS.Pr
     console.error('--since is a whole number and a unit: 30m, 6h, 1d, 7d (at most 90d, what Analytics Engine keeps)')
     return 2
   }
-  const names = options.query === undefined || options.query === 'all' ? (Object.keys(STATS_QUERIES) as StatsQueryName[]) : [options.query]
+  const names =
+    options.query === undefined || options.query === 'all'
+      ? (Object.keys(STATS_QUERIES) as StatsQueryName[])
+      : [options.query]
   const unknown = names.find((name) => !(name in STATS_QUERIES))
   if (unknown !== undefined) {
     console.error(`--query is one of ${Object.keys(STATS_QUERIES).join(', ')} or all, not "${unknown}"`)
@@ -81,7 +87,11 @@ export function sqlInterval(text: string): string | null {
   return minutes > 90 * 1440 ? null : `INTERVAL '${amount}' ${unit}`
 }
 
-async function runQuery(endpoint: string, token: string, sql: string): Promise<{ ok: true; value: SqlAnswer } | { ok: false; problem: string }> {
+async function runQuery(
+  endpoint: string,
+  token: string,
+  sql: string,
+): Promise<{ ok: true; value: SqlAnswer } | { ok: false; problem: string }> {
   let response: Response
   try {
     response = await fetch(endpoint, {
@@ -126,7 +136,10 @@ export function table(answer: SqlAnswer): string {
   const numeric = columns.map((_, i) => cells.every((row) => /^-?[0-9.]+$/.test(row[i] as string)))
   const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((row) => (row[i] as string).length)))
   const render = (row: string[]): string =>
-    row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number))).join('  ').trimEnd()
+    row
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd()
   return [render(columns), render(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n')
 }
 

@@ -38,7 +38,12 @@ function toWire(r: Reason): Wire {
     case 'route_not_found':
       return { status: 404, slug: 'not-found', title: 'Not Found', detail: 'No pack is routed at this host and path.' }
     case 'bad_path':
-      return { status: 400, slug: 'bad-path', title: 'Bad Request', detail: `The request path was refused: ${r.problem}.` }
+      return {
+        status: 400,
+        slug: 'bad-path',
+        title: 'Bad Request',
+        detail: `The request path was refused: ${r.problem}.`,
+      }
     case 'credential_missing':
       return unauthenticated('This pack requires authentication.', r.accepted)
     case 'anonymous_denied':
@@ -70,13 +75,21 @@ function toWire(r: Reason): Wire {
       return { ...unauthenticated(detail, r.accepted, 'invalid_token'), bearerDescription: detail }
     }
     case 'issuer_unavailable':
-      return { status: 503, slug: 'issuer-unavailable', title: 'Service Unavailable', detail: 'The token issuer\'s keys cannot be fetched right now; try again shortly.', retryAfterSeconds: 5 }
+      return {
+        status: 503,
+        slug: 'issuer-unavailable',
+        title: 'Service Unavailable',
+        detail: "The token issuer's keys cannot be fetched right now; try again shortly.",
+        retryAfterSeconds: 5,
+      }
     case 'insufficient_scope':
       return {
         status: 403,
         slug: 'insufficient-scope',
         title: 'Forbidden',
-        detail: r.anyOf ? `The token needs one of the scopes: ${r.scopes.join(', ')}.` : `The token lacks the scopes: ${r.scopes.join(', ')}.`,
+        detail: r.anyOf
+          ? `The token needs one of the scopes: ${r.scopes.join(', ')}.`
+          : `The token lacks the scopes: ${r.scopes.join(', ')}.`,
         challenge: ['bearer'],
         bearerError: 'insufficient_scope',
         scope: r.scopes.join(' '),
@@ -84,21 +97,53 @@ function toWire(r: Reason): Wire {
     case 'session_invalid':
       return unauthenticated('The session is not valid; sign in again.', r.accepted)
     case 'session_unavailable':
-      return { status: 503, slug: 'session-unavailable', title: 'Service Unavailable', detail: 'Sessions cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
+      return {
+        status: 503,
+        slug: 'session-unavailable',
+        title: 'Service Unavailable',
+        detail: 'Sessions cannot be checked right now; try again shortly.',
+        retryAfterSeconds: 5,
+      }
     case 'csrf_refused':
-      return { status: 403, slug: 'csrf', title: 'Forbidden', detail: 'A cookie-authenticated request from an untrusted origin was refused (CSRF protection).' }
+      return {
+        status: 403,
+        slug: 'csrf',
+        title: 'Forbidden',
+        detail: 'A cookie-authenticated request from an untrusted origin was refused (CSRF protection).',
+      }
     case 'envelope_invalid':
       return unauthenticated(ENVELOPE_TEXT[r.problem], r.accepted)
     case 'envelope_unavailable':
-      return { status: 503, slug: 'signer-unavailable', title: 'Service Unavailable', detail: 'The signer\'s keys cannot be checked right now; try again shortly.', retryAfterSeconds: 5 }
+      return {
+        status: 503,
+        slug: 'signer-unavailable',
+        title: 'Service Unavailable',
+        detail: "The signer's keys cannot be checked right now; try again shortly.",
+        retryAfterSeconds: 5,
+      }
     case 'content_digest_mismatch':
       return unauthenticated('The body does not match its Content-Digest.', r.accepted)
     case 'body_too_large':
-      return { status: 413, slug: 'content-too-large', title: 'Content Too Large', detail: `The request body is larger than this endpoint takes (${r.limitBytes} bytes).` }
+      return {
+        status: 413,
+        slug: 'content-too-large',
+        title: 'Content Too Large',
+        detail: `The request body is larger than this endpoint takes (${r.limitBytes} bytes).`,
+      }
     case 'body_unreadable':
-      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: 'The request body ended before it was complete.' }
+      return {
+        status: 400,
+        slug: 'bad-request',
+        title: 'Bad Request',
+        detail: 'The request body ended before it was complete.',
+      }
     case 'method_override_invalid':
-      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The method override was refused: ${r.problem}.` }
+      return {
+        status: 400,
+        slug: 'bad-request',
+        title: 'Bad Request',
+        detail: `The method override was refused: ${r.problem}.`,
+      }
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
     case 'denied':
@@ -128,7 +173,13 @@ function toWire(r: Reason): Wire {
         jsonRpc: { id: r.id, code: JSON_RPC_ERRORS.invalidParams },
       }
     case 'tool_list_unfilterable':
-      return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The MCP server\'s tool list could not be filtered for this caller, so it is not shown.', jsonRpc: { id: r.id, code: JSON_RPC_ERRORS.internal } }
+      return {
+        status: 502,
+        slug: 'bad-gateway',
+        title: 'Bad Gateway',
+        detail: "The MCP server's tool list could not be filtered for this caller, so it is not shown.",
+        jsonRpc: { id: r.id, code: JSON_RPC_ERRORS.internal },
+      }
     case 'rate_limited':
       return {
         status: 429,
@@ -146,13 +197,35 @@ function toWire(r: Reason): Wire {
         retryAfterSeconds: r.retryAfterSeconds,
       }
     case 'upload_stalled':
-      return { status: 408, slug: 'request-timeout', title: 'Request Timeout', detail: `The request body stopped arriving (nothing for ${Math.round(r.idleMs / 1000)} s).` }
+      return {
+        status: 408,
+        slug: 'request-timeout',
+        title: 'Request Timeout',
+        detail: `The request body stopped arriving (nothing for ${Math.round(r.idleMs / 1000)} s).`,
+      }
     case 'store_unavailable':
-      return { status: 503, slug: 'store-unavailable', title: 'Service Unavailable', detail: 'The gateway\'s store is unavailable; try again shortly.', retryAfterSeconds: 1 }
+      return {
+        status: 503,
+        slug: 'store-unavailable',
+        title: 'Service Unavailable',
+        detail: "The gateway's store is unavailable; try again shortly.",
+        retryAfterSeconds: 1,
+      }
     case 'admin_unauthorized':
-      return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail: 'The admin token is missing or wrong.', challenge: 'admin' }
+      return {
+        status: 401,
+        slug: 'unauthenticated',
+        title: 'Unauthorized',
+        detail: 'The admin token is missing or wrong.',
+        challenge: 'admin',
+      }
     case 'admin_bad_request':
-      return { status: 400, slug: 'bad-request', title: 'Bad Request', detail: `The request was refused: ${r.problem}.` }
+      return {
+        status: 400,
+        slug: 'bad-request',
+        title: 'Bad Request',
+        detail: `The request was refused: ${r.problem}.`,
+      }
     case 'admin_conflict':
       return { status: 409, slug: 'conflict', title: 'Conflict', detail: `The request conflicts: ${r.problem}.` }
     case 'admin_key_not_found':
@@ -160,11 +233,26 @@ function toWire(r: Reason): Wire {
     case 'upstream_unreachable':
       return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The backend could not be reached.' }
     case 'upstream_timeout':
-      return { status: 504, slug: 'gateway-timeout', title: 'Gateway Timeout', detail: 'The backend did not answer in time.' }
+      return {
+        status: 504,
+        slug: 'gateway-timeout',
+        title: 'Gateway Timeout',
+        detail: 'The backend did not answer in time.',
+      }
     case 'signing_keys_unavailable':
-      return { status: 503, slug: 'not-configured', title: 'Service Unavailable', detail: 'The gateway has no usable signing key.' }
+      return {
+        status: 503,
+        slug: 'not-configured',
+        title: 'Service Unavailable',
+        detail: 'The gateway has no usable signing key.',
+      }
     case 'internal':
-      return { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'The gateway failed unexpectedly.' }
+      return {
+        status: 500,
+        slug: 'internal',
+        title: 'Internal Server Error',
+        detail: 'The gateway failed unexpectedly.',
+      }
   }
 }
 
@@ -198,7 +286,7 @@ const TOKEN_TEXT: Record<TokenProblem, string> = {
 const ENVELOPE_TEXT: Record<EnvelopeProblem, string> = {
   too_old: 'The signature has expired.',
   expired: 'The signature has expired.',
-  created_future: 'The signature was created in the future; check the signer\'s clock.',
+  created_future: "The signature was created in the future; check the signer's clock.",
   replayed: 'The signature has been used before.',
   components_missing: 'The signature does not cover what this pack requires (see Accept-Signature).',
   nonce_missing: 'The signature needs a nonce (see Accept-Signature).',
@@ -263,13 +351,16 @@ const MCP_BODY_CODE: Record<McpBodyProblem, number> = {
  * accepts no credential method (anonymous callers only) has none to name: there, a presented
  * credential it will not take (or a caller it cannot identify) is a 403 instead.
  */
-function unauthenticated(
-  detail: string,
-  challenge: AcceptedMethod[],
-  bearerError?: Wire['bearerError'],
-): Wire {
+function unauthenticated(detail: string, challenge: AcceptedMethod[], bearerError?: Wire['bearerError']): Wire {
   if (challenge.length === 0) return { status: 403, slug: 'forbidden', title: 'Forbidden', detail }
-  return { status: 401, slug: 'unauthenticated', title: 'Unauthorized', detail, challenge, ...(bearerError ? { bearerError } : {}) }
+  return {
+    status: 401,
+    slug: 'unauthenticated',
+    title: 'Unauthorized',
+    detail,
+    challenge,
+    ...(bearerError ? { bearerError } : {}),
+  }
 }
 
 /**
@@ -316,7 +407,10 @@ export function challenges(
   const error = wire.bearerError ? `, error="${wire.bearerError}"` : ''
   const mcp = context.mcp
   // The official MCP SDK client reads the first challenge only: on an MCP pack, Bearer leads.
-  const ordered = mcp && accepted[0] !== 'bearer' && accepted.includes('bearer') ? ['bearer' as const, ...accepted.filter((m) => m !== 'bearer')] : accepted
+  const ordered =
+    mcp && accepted[0] !== 'bearer' && accepted.includes('bearer')
+      ? ['bearer' as const, ...accepted.filter((m) => m !== 'bearer')]
+      : accepted
   for (const method of ordered) {
     switch (method) {
       case 'api_key':
@@ -333,7 +427,9 @@ export function challenges(
         break
       }
       case 'session':
-        out.push(`Cookie realm="${REALM}"${context.sessionCookie !== null ? `, cookie-name="${context.sessionCookie}"` : ''}`)
+        out.push(
+          `Cookie realm="${REALM}"${context.sessionCookie !== null ? `, cookie-name="${context.sessionCookie}"` : ''}`,
+        )
         break
       case 'envelope':
         out.push(`Signature realm="${REALM}"`)
@@ -373,6 +469,12 @@ export function problemResponse(reason: Reason, requestId: string, challenge: Ch
     for (const challenge of challenges(wire.challenge, wire, context)) headers.append('www-authenticate', challenge)
   }
   if (wire.status === 401 && challenge?.acceptSignature) headers.set('accept-signature', challenge.acceptSignature())
-  const text = wire.jsonRpc ? errorMessage(wire.jsonRpc.id, wire.jsonRpc.code, wire.detail, { type: body.type, title: body.title, request_id: requestId }) : JSON.stringify(body)
+  const text = wire.jsonRpc
+    ? errorMessage(wire.jsonRpc.id, wire.jsonRpc.code, wire.detail, {
+        type: body.type,
+        title: body.title,
+        request_id: requestId,
+      })
+    : JSON.stringify(body)
   return new Response(text, { status: wire.status, headers })
 }

@@ -91,7 +91,14 @@ export type EnvelopeProblem =
   | 'agent_not_origin'
 
 /** Which list refused: enough for the caller to know what to ask for, never the rule itself. */
-export type DenyingList = 'pack_deny' | 'pack_allow' | 'agent_deny' | 'agent_allow' | 'tool_deny' | 'tool_allow' | 'tool_default'
+export type DenyingList =
+  | 'pack_deny'
+  | 'pack_allow'
+  | 'agent_deny'
+  | 'agent_allow'
+  | 'tool_deny'
+  | 'tool_allow'
+  | 'tool_default'
 
 export type ReasonCode = Reason['reason']
 

@@ -20,7 +20,15 @@ export interface McpCall {
 }
 
 /** Why a body is not one JSON-RPC message the gateway can judge. */
-export type McpBodyProblem = 'too_large' | 'not_utf8' | 'not_json' | 'duplicate_member' | 'batch' | 'not_a_message' | 'tool_name_missing' | 'name_too_long'
+export type McpBodyProblem =
+  | 'too_large'
+  | 'not_utf8'
+  | 'not_json'
+  | 'duplicate_member'
+  | 'batch'
+  | 'not_a_message'
+  | 'tool_name_missing'
+  | 'name_too_long'
 
 /** JSON-RPC 2.0 §5.1 error codes (and the SDK's server-defined one for a body too large). */
 export const JSON_RPC_ERRORS = {
@@ -32,6 +40,11 @@ export const JSON_RPC_ERRORS = {
 } as const
 
 /** A JSON-RPC error response (JSON-RPC 2.0 §5), as the body of an HTTP answer. */
-export function errorMessage(id: JsonRpcId | undefined, code: number, message: string, data: Record<string, unknown>): string {
+export function errorMessage(
+  id: JsonRpcId | undefined,
+  code: number,
+  message: string,
+  data: Record<string, unknown>,
+): string {
   return JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message, data } })
 }

@@ -32,9 +32,12 @@ export function effectiveMethod(method: string, headers: Headers, allowed: reado
     if (value === null) continue
     const upper = value.trim().toUpperCase()
     if (!METHOD.test(upper)) return { ok: false, problem: `${name} must name one HTTP method` }
-    if (named !== null && named !== upper) return { ok: false, problem: 'two method-override headers name different methods' }
+    if (named !== null && named !== upper)
+      return { ok: false, problem: 'two method-override headers name different methods' }
     named = upper
     present.push(name)
   }
-  return named === null ? { ok: true, method, override: NO_OVERRIDE } : { ok: true, method: named, override: { headers: present, method: named } }
+  return named === null
+    ? { ok: true, method, override: NO_OVERRIDE }
+    : { ok: true, method: named, override: { headers: present, method: named } }
 }

@@ -28,7 +28,13 @@ const ruleNames = new WeakMap<CompiledRateLimit | CompiledConcurrency, string>()
 export function policyItem(rule: CompiledRateLimit): string {
   let item = policyItems.get(rule)
   if (item === undefined) {
-    item = serializeItem(rule.id, new Map([['q', rule.limit], ['w', rule.windowMs / 1000]]))
+    item = serializeItem(
+      rule.id,
+      new Map([
+        ['q', rule.limit],
+        ['w', rule.windowMs / 1000],
+      ]),
+    )
     policyItems.set(rule, item)
   }
   return item
@@ -61,9 +67,16 @@ export function rateLimitHeaders(
   const policy = rules.map(policyItem).join(', ')
   let closest: { rule: CompiledRateLimit; outcome: RateLimitOutcome } | undefined
   for (const entry of counted) {
-    if (closest === undefined || entry.outcome.remaining / entry.outcome.limit < closest.outcome.remaining / closest.outcome.limit) closest = entry
+    if (
+      closest === undefined ||
+      entry.outcome.remaining / entry.outcome.limit < closest.outcome.remaining / closest.outcome.limit
+    )
+      closest = entry
   }
-  const current = closest === undefined ? '' : currentItem(closest.rule, closest.outcome.remaining, secondsUntil(closest.outcome.resetAt, now))
+  const current =
+    closest === undefined
+      ? ''
+      : currentItem(closest.rule, closest.outcome.remaining, secondsUntil(closest.outcome.resetAt, now))
   return { policy, current, share: closest === undefined ? 1 : closest.outcome.remaining / closest.outcome.limit }
 }
 
@@ -85,7 +98,13 @@ export function withConcurrency(
   for (const rule of rules) {
     let item = concurrencyItems.get(rule)
     if (item === undefined) {
-      item = serializeItem(rule.id, new Map<string, number | string>([['q', rule.limit], ['qu', 'concurrent-requests']]))
+      item = serializeItem(
+        rule.id,
+        new Map<string, number | string>([
+          ['q', rule.limit],
+          ['qu', 'concurrent-requests'],
+        ]),
+      )
       concurrencyItems.set(rule, item)
     }
     policy = policy === '' ? item : `${policy}, ${item}`

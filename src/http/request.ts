@@ -13,7 +13,12 @@ export function clientAddress(headers: Headers): string | null {
 
 /** Whether the request carries a body to forward (and, when signed, to check against Content-Digest). */
 export function hasBody(request: Request): boolean {
-  return request.body !== null && request.method !== 'GET' && request.method !== 'HEAD' && request.headers.get('content-length') !== '0'
+  return (
+    request.body !== null &&
+    request.method !== 'GET' &&
+    request.method !== 'HEAD' &&
+    request.headers.get('content-length') !== '0'
+  )
 }
 
 /** Whether the request asks for a WebSocket upgrade (RFC 6455 §4.1). */

@@ -25,7 +25,10 @@ export const KEY_SHAPES = {
 export type KeyShapeName = keyof typeof KEY_SHAPES
 
 /** The JOSE algorithms the gateway signs X-Invoker with (RFC 7518 §3.1, RFC 8037 §3.1), and the key each needs. */
-export const SIGNING_KEY_SHAPES = { EdDSA: 'Ed25519', ES256: 'P-256', HS256: 'oct' } as const satisfies Record<string, KeyShapeName>
+export const SIGNING_KEY_SHAPES = { EdDSA: 'Ed25519', ES256: 'P-256', HS256: 'oct' } as const satisfies Record<
+  string,
+  KeyShapeName
+>
 
 /** Members that make a JWK private or symmetric (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
 export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const

@@ -8,7 +8,11 @@
 import type { JWK } from 'jose'
 import type { PreviousSigningKey } from '../policy/types.ts'
 
-export function publishedKeys(current: readonly JWK[], previous: readonly PreviousSigningKey[], nowSeconds: number): JWK[] {
+export function publishedKeys(
+  current: readonly JWK[],
+  previous: readonly PreviousSigningKey[],
+  nowSeconds: number,
+): JWK[] {
   if (previous.length === 0) return current as JWK[]
   const kids = new Set(current.map((key) => key.kid))
   const still = previous.filter((key) => nowSeconds < key.untilSeconds && !kids.has(key.jwk['kid']))

@@ -37,7 +37,8 @@ async function importKeySet(secret: string): Promise<LoadedKeys> {
   } catch {
     return { ok: false, problem: 'INVOKER_SIGNING_KEYS is not JSON' }
   }
-  if (!Array.isArray(set.keys) || set.keys.length === 0) return { ok: false, problem: 'INVOKER_SIGNING_KEYS has no keys' }
+  if (!Array.isArray(set.keys) || set.keys.length === 0)
+    return { ok: false, problem: 'INVOKER_SIGNING_KEYS has no keys' }
   const jwks = set.keys as JWK[]
   const publicJwks: JWK[] = []
   for (const jwk of jwks) {
@@ -68,7 +69,9 @@ async function importKeySet(secret: string): Promise<LoadedKeys> {
 async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<CryptoKey> {
   const key = await importJWK(jwk, jwk.alg)
   if (!(key instanceof Uint8Array)) return key
-  return crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  return crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+  ])
 }
 
 function checkJwk(jwk: JWK): string | null {
@@ -76,7 +79,8 @@ function checkJwk(jwk: JWK): string | null {
   if (!jwk.kid) return 'every key in INVOKER_SIGNING_KEYS needs a kid'
   const alg = jwk.alg ?? ''
   if (!Object.hasOwn(SIGNING_KEY_SHAPES, alg)) return `key ${jwk.kid}: alg must be EdDSA, ES256 or HS256`
-  if (!hasShape(jwk, SIGNING_KEY_SHAPES[alg as SigningAlgorithm])) return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
+  if (!hasShape(jwk, SIGNING_KEY_SHAPES[alg as SigningAlgorithm]))
+    return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
   return null
 }
 
@@ -87,7 +91,12 @@ function checkJwk(jwk: JWK): string | null {
 async function deriveAnonymousIdKey(material: string): Promise<CryptoKey> {
   const base = await crypto.subtle.importKey('raw', new TextEncoder().encode(material), 'HKDF', false, ['deriveKey'])
   return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new TextEncoder().encode('invoker-gateway anonymous id') },
+    {
+      name: 'HKDF',
+      hash: 'SHA-256',
+      salt: new Uint8Array(0),
+      info: new TextEncoder().encode('invoker-gateway anonymous id'),
+    },
     base,
     { name: 'HMAC', hash: 'SHA-256', length: 256 },
     false,

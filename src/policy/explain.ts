@@ -22,7 +22,13 @@ export type InvokerSpec =
   | { anonymous: true; ip: string }
   /** A request signed by a signer of the policy, acting for a user when `on_behalf_of` is given. */
   | { signer: string; on_behalf_of?: string }
-  | { id: string; kind: string; label?: string; meta: Record<string, unknown>; method: Exclude<AuthMethod, 'anonymous' | 'api_key'> }
+  | {
+      id: string
+      kind: string
+      label?: string
+      meta: Record<string, unknown>
+      method: Exclude<AuthMethod, 'anonymous' | 'api_key'>
+    }
 
 export interface Explanation {
   decision: 'allow' | 'deny' | 'report' | 'unauthenticated' | 'not_found' | 'bad_request'
@@ -36,11 +42,18 @@ export interface Explanation {
 }
 
 /** `tool`: on an MCP pack, the request is a `tools/call` of that tool. */
-export function explain(policy: CompiledPolicy, request: { method: string; url: string; tool?: string | undefined }, who: InvokerSpec, nowSeconds: number): Explanation {
+export function explain(
+  policy: CompiledPolicy,
+  request: { method: string; url: string; tool?: string | undefined },
+  who: InvokerSpec,
+  nowSeconds: number,
+): Explanation {
   const method = request.method.toUpperCase()
   const routed = matchRoute(policy.packs, new URL(request.url))
   if (!routed.ok) {
-    const reason: Reason = routed.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: routed.problem }
+    const reason: Reason = routed.notFound
+      ? { reason: 'route_not_found' }
+      : { reason: 'bad_path', problem: routed.problem }
     return outcome(routed.notFound ? 'not_found' : 'bad_request', reason, null)
   }
   const { pack, agent, upstreamUrl } = routed.match
@@ -64,7 +77,13 @@ export function explain(policy: CompiledPolicy, request: { method: string; url: 
   if (tools && request.tool !== undefined) {
     const toolDecision = decideTool(tools, authn, request.tool)
     if (!toolDecision.allowed) {
-      const reason: Reason = { reason: 'tool_denied', tool: request.tool, list: toolDecision.list, rule: toolDecision.rule, id: null }
+      const reason: Reason = {
+        reason: 'tool_denied',
+        tool: request.tool,
+        list: toolDecision.list,
+        rule: toolDecision.rule,
+        id: null,
+      }
       if (pack.mode === 'enforce') return { ...outcome('deny', reason, authn), ...base, rule: toolDecision.rule }
       wouldDeny ??= reason
     }
@@ -86,10 +105,24 @@ function anonymousFor(ip: string): Authentication {
 }
 
 function outcome(decision: Explanation['decision'], reason: Reason, invoker: Authentication | null): Explanation {
-  return { decision, status: statusOf(reason), pack: null, agent: null, reason: reason.reason, rule: null, upstreamUrl: null, invoker }
+  return {
+    decision,
+    status: statusOf(reason),
+    pack: null,
+    agent: null,
+    reason: reason.reason,
+    rule: null,
+    upstreamUrl: null,
+    invoker,
+  }
 }
 
-function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSpec, nowSeconds: number): Authentication | Reason {
+function authenticate(
+  policy: CompiledPolicy,
+  pack: CompiledPack,
+  who: InvokerSpec,
+  nowSeconds: number,
+): Authentication | Reason {
   const accepted = pack.auth
   if ('api_key' in who) {
     if (!accepted.includes('api_key')) return { reason: 'method_not_accepted', method: 'api_key', accepted }
@@ -106,13 +139,23 @@ function authenticate(policy: CompiledPolicy, pack: CompiledPack, who: InvokerSp
   if ('signer' in who) {
     if (!accepted.includes('envelope')) return { reason: 'method_not_accepted', method: 'envelope', accepted }
     const signer = policy.signers[who.signer]
-    const refused = (problem: EnvelopeProblem): Reason => ({ reason: 'envelope_invalid', problem, signer: who.signer, accepted })
+    const refused = (problem: EnvelopeProblem): Reason => ({
+      reason: 'envelope_invalid',
+      problem,
+      signer: who.signer,
+      accepted,
+    })
     if (signer === undefined || !pack.envelope.signers.includes(signer.name)) return refused('signer_unknown')
     if (who.on_behalf_of === undefined) return signerAuthentication(signer.name, signer.invoker)
     const delegated = delegatedAuthentication(signer, who.on_behalf_of, policy.envelope.reservedUserPrefixes)
     return typeof delegated === 'string' ? refused(delegated) : delegated
   }
   if (!accepted.includes(who.method)) return { reason: 'method_not_accepted', method: who.method, accepted }
-  const invoker = { id: who.id, kind: who.kind, meta: who.meta as Record<string, JsonValue>, ...(who.label !== undefined ? { label: who.label } : {}) }
+  const invoker = {
+    id: who.id,
+    kind: who.kind,
+    meta: who.meta as Record<string, JsonValue>,
+    ...(who.label !== undefined ? { label: who.label } : {}),
+  }
   return { invoker, auth: { method: who.method } }
 }

@@ -21,9 +21,13 @@ export function runFixture(policy: CompiledPolicy, fixture: LoadedFixture): Fixt
   const actual = explain(policy, fixture.request, fixture.invoker as InvokerSpec, Math.floor(at / 1000))
   const mismatches: string[] = []
   const { expect } = fixture
-  if (actual.decision !== expect.decision) mismatches.push(`decision: expected ${expect.decision}, got ${actual.decision} (${actual.reason})`)
-  if (expect.pack !== undefined && actual.pack !== expect.pack) mismatches.push(`pack: expected ${expect.pack}, got ${actual.pack}`)
-  if (expect.agent !== undefined && actual.agent !== expect.agent) mismatches.push(`agent: expected ${expect.agent}, got ${actual.agent}`)
-  if (expect.reason !== undefined && actual.reason !== expect.reason) mismatches.push(`reason: expected ${expect.reason}, got ${actual.reason}`)
+  if (actual.decision !== expect.decision)
+    mismatches.push(`decision: expected ${expect.decision}, got ${actual.decision} (${actual.reason})`)
+  if (expect.pack !== undefined && actual.pack !== expect.pack)
+    mismatches.push(`pack: expected ${expect.pack}, got ${actual.pack}`)
+  if (expect.agent !== undefined && actual.agent !== expect.agent)
+    mismatches.push(`agent: expected ${expect.agent}, got ${actual.agent}`)
+  if (expect.reason !== undefined && actual.reason !== expect.reason)
+    mismatches.push(`reason: expected ${expect.reason}, got ${actual.reason}`)
   return { fixture, passed: mismatches.length === 0, actual, mismatches }
 }

@@ -24,7 +24,10 @@ export function applicableRules(subject: RateLimitSubject): CompiledRateLimit[] 
 }
 
 /** The rules (rate limits or concurrency rules) whose `when` holds for the request. */
-export function rulesThatApply<R extends Pick<CompiledRateLimit, 'when'>>(rules: readonly R[], subject: RateLimitSubject): R[] {
+export function rulesThatApply<R extends Pick<CompiledRateLimit, 'when'>>(
+  rules: readonly R[],
+  subject: RateLimitSubject,
+): R[] {
   const { agent, authentication, method } = subject
   return rules.filter(({ when }) => {
     if (when.kinds !== null && !when.kinds.includes(authentication.invoker.kind)) return false

@@ -155,7 +155,14 @@ export interface CompiledSession {
   cookies: string[]
   verify:
     | { by: 'jwt'; issuer: string; claims: ClaimMapping }
-    | { by: 'introspection'; endpoint: string; cacheTtlMs: number; negativeTtlMs: number; timeoutMs: number; claims: ClaimMapping }
+    | {
+        by: 'introspection'
+        endpoint: string
+        cacheTtlMs: number
+        negativeTtlMs: number
+        timeoutMs: number
+        claims: ClaimMapping
+      }
 }
 
 export interface GatewaySettings {

@@ -5,12 +5,25 @@ import { grantOf, leaseStep, type Adjustment, type CounterState } from './algori
 import type { LeaseGrant } from './types.ts'
 
 /** One request at a time (want 1, no headroom): the algorithms as they were before leases. */
-function run(algorithm: RateLimitAlgorithm, limit: number, windowMs: number, times: number[]): { allowed: boolean; remaining: number; resetAt: number; retryAt: number }[] {
+function run(
+  algorithm: RateLimitAlgorithm,
+  limit: number,
+  windowMs: number,
+  times: number[],
+): { allowed: boolean; remaining: number; resetAt: number; retryAt: number }[] {
   let state: CounterState | null = null
   return times.map((now) => {
-    const step = leaseStep({ algorithm, limit, windowMs, now, want: 1, extra: 0, adjust: null, divisor: LEASE_HEADROOM_DIVISOR }, state)
+    const step = leaseStep(
+      { algorithm, limit, windowMs, now, want: 1, extra: 0, adjust: null, divisor: LEASE_HEADROOM_DIVISOR },
+      state,
+    )
     state = step.state
-    return { allowed: step.grant.granted === 1, remaining: step.grant.remaining, resetAt: step.grant.resetAt, retryAt: step.grant.retryAt }
+    return {
+      allowed: step.grant.granted === 1,
+      remaining: step.grant.remaining,
+      resetAt: step.grant.resetAt,
+      retryAt: step.grant.retryAt,
+    }
   })
 }
 
@@ -25,7 +38,19 @@ class Counter {
     this.windowMs = windowMs
   }
   lease(now: number, want: number, extra = 0, adjust: Adjustment | null = null): LeaseGrant {
-    const step = leaseStep({ algorithm: this.algorithm, limit: this.limit, windowMs: this.windowMs, now, want, extra, adjust, divisor: LEASE_HEADROOM_DIVISOR }, this.state)
+    const step = leaseStep(
+      {
+        algorithm: this.algorithm,
+        limit: this.limit,
+        windowMs: this.windowMs,
+        now,
+        want,
+        extra,
+        adjust,
+        divisor: LEASE_HEADROOM_DIVISOR,
+      },
+      this.state,
+    )
     this.state = step.state
     return step.grant
   }
@@ -68,7 +93,11 @@ describe('sliding window', () => {
     probe.lease(1500, 4)
     const full2 = probe.lease(1550, 2)
     expect(full2).toMatchObject({ granted: 2, remaining: 0, retryAt: 1601 })
-    const at = (now: number): number => leaseStep({ algorithm: 'sliding_window', limit: 10, windowMs: 1000, now, want: 1, extra: 0, adjust: null, divisor: 2 }, probe.state).grant.granted
+    const at = (now: number): number =>
+      leaseStep(
+        { algorithm: 'sliding_window', limit: 10, windowMs: 1000, now, want: 1, extra: 0, adjust: null, divisor: 2 },
+        probe.state,
+      ).grant.granted
     expect(at(1600)).toBe(0)
     expect(at(1601)).toBe(1)
   })
@@ -98,28 +127,45 @@ describe('leases', () => {
     expect(grantOf(0, 5, 128, 2)).toBe(0)
   })
 
-  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])('%s: never grants beyond the limit, however leases are asked for', (algorithm) => {
-    const counter = new Counter(algorithm, 50, 60_000)
-    let granted = 0
-    for (const [want, extra] of [[1, 0], [3, 128], [10, 5], [40, 128], [1, 1], [7, 0]] as const) granted += counter.lease(1000, want, extra).granted
-    expect(granted).toBe(50)
-    expect(counter.lease(1001, 1, 128)).toMatchObject({ granted: 0, remaining: 0 })
-  })
+  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])(
+    '%s: never grants beyond the limit, however leases are asked for',
+    (algorithm) => {
+      const counter = new Counter(algorithm, 50, 60_000)
+      let granted = 0
+      for (const [want, extra] of [
+        [1, 0],
+        [3, 128],
+        [10, 5],
+        [40, 128],
+        [1, 1],
+        [7, 0],
+      ] as const)
+        granted += counter.lease(1000, want, extra).granted
+      expect(granted).toBe(50)
+      expect(counter.lease(1001, 1, 128)).toMatchObject({ granted: 0, remaining: 0 })
+    },
+  )
 
-  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])('%s: units given back are as if never taken', (algorithm) => {
-    const counter = new Counter(algorithm, 10, 60_000)
-    const lease = counter.lease(1000, 2, 128)
-    expect(lease.granted).toBe(2 + 4)
-    // 1 spent, 5 back: 9 left.
-    const next = counter.lease(2000, 1, 0, { epoch: lease.epoch, units: 5 })
-    expect(next).toMatchObject({ granted: 1, remaining: 8 })
-  })
+  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])(
+    '%s: units given back are as if never taken',
+    (algorithm) => {
+      const counter = new Counter(algorithm, 10, 60_000)
+      const lease = counter.lease(1000, 2, 128)
+      expect(lease.granted).toBe(2 + 4)
+      // 1 spent, 5 back: 9 left.
+      const next = counter.lease(2000, 1, 0, { epoch: lease.epoch, units: 5 })
+      expect(next).toMatchObject({ granted: 1, remaining: 8 })
+    },
+  )
 
-  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])('%s: units admitted without the store are charged', (algorithm) => {
-    const counter = new Counter(algorithm, 10, 60_000)
-    const first = counter.lease(1000, 1)
-    expect(counter.lease(2000, 1, 0, { epoch: first.epoch, units: -6 })).toMatchObject({ granted: 1, remaining: 2 })
-  })
+  it.each<RateLimitAlgorithm>(['fixed_window', 'sliding_window', 'token_bucket'])(
+    '%s: units admitted without the store are charged',
+    (algorithm) => {
+      const counter = new Counter(algorithm, 10, 60_000)
+      const first = counter.lease(1000, 1)
+      expect(counter.lease(2000, 1, 0, { epoch: first.epoch, units: -6 })).toMatchObject({ granted: 1, remaining: 2 })
+    },
+  )
 
   it('a sliding window takes back units of the previous window at their weight', () => {
     const counter = new Counter('sliding_window', 10, 1000)
@@ -135,6 +181,10 @@ describe('leases', () => {
     const lease = counter.lease(0, 1, 128)
     expect(lease).toMatchObject({ granted: 2, remaining: 2, epoch: 0, epochEnds: 1000 })
     // After a refill the bucket is full again; giving back 1 cannot overfill it.
-    expect(counter.lease(1500, 1, 0, { epoch: lease.epoch, units: 1 })).toMatchObject({ granted: 1, remaining: 3, epoch: 1000 })
+    expect(counter.lease(1500, 1, 0, { epoch: lease.epoch, units: 1 })).toMatchObject({
+      granted: 1,
+      remaining: 3,
+      epoch: 1000,
+    })
   })
 })

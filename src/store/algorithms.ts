@@ -109,7 +109,14 @@ function slidingWindow(input: LeaseInput, state: CounterState | null): Step {
   const resetAt = (epoch + 1) * windowMs
   const remaining = Math.max(0, limit - weighted - current)
   return {
-    grant: { granted, remaining, resetAt, retryAt: remaining === 0 ? slidingRetryAt(limit, windowMs, now, epoch, current, previous) : now, epoch, epochEnds: resetAt },
+    grant: {
+      granted,
+      remaining,
+      resetAt,
+      retryAt: remaining === 0 ? slidingRetryAt(limit, windowMs, now, epoch, current, previous) : now,
+      epoch,
+      epochEnds: resetAt,
+    },
     state: { algorithm: 'sliding_window', window: epoch, current, previous },
     // The window after next no longer sees this one.
     expiresAt: resetAt + windowMs,
@@ -122,7 +129,14 @@ function slidingWindow(input: LeaseInput, state: CounterState | null): Step {
  * the window). With the current window itself full, that is in the next window, where this
  * window's count becomes the previous one. Integer-first arithmetic, the same as the Lua script.
  */
-function slidingRetryAt(limit: number, windowMs: number, now: number, epoch: number, current: number, previous: number): number {
+function slidingRetryAt(
+  limit: number,
+  windowMs: number,
+  now: number,
+  epoch: number,
+  current: number,
+  previous: number,
+): number {
   if (current >= limit) return (epoch + 1) * windowMs + Math.floor((windowMs * (current - limit)) / current) + 1
   // Never before the next millisecond, whatever the rounding of the weight above.
   return Math.max(now + 1, epoch * windowMs + Math.floor((windowMs * (previous - limit + current)) / previous) + 1)
@@ -146,7 +160,14 @@ function tokenBucket(input: LeaseInput, state: CounterState | null): Step {
   tokens -= granted
   const resetAt = refilledAt + windowMs
   return {
-    grant: { granted, remaining: tokens, resetAt, retryAt: tokens === 0 ? resetAt : now, epoch: refilledAt, epochEnds: resetAt },
+    grant: {
+      granted,
+      remaining: tokens,
+      resetAt,
+      retryAt: tokens === 0 ? resetAt : now,
+      epoch: refilledAt,
+      epochEnds: resetAt,
+    },
     state: { algorithm: 'token_bucket', refilledAt, tokens },
     // Full again after this many refills; until then the state matters.
     expiresAt: refilledAt + Math.ceil((limit - tokens) / limit) * windowMs,

@@ -27,11 +27,22 @@ export class GatewayStoreObject extends DurableObject {
   #keysReady = false
 
   /** A lease of up to `want + extra` units (see algorithms.ts); one call, so it is atomic. */
-  lease(algorithm: RateLimitAlgorithm, limit: number, windowMs: number, want: number, extra: number, adjustEpoch: number, adjustUnits: number): LeaseGrant {
+  lease(
+    algorithm: RateLimitAlgorithm,
+    limit: number,
+    windowMs: number,
+    want: number,
+    extra: number,
+    adjustEpoch: number,
+    adjustUnits: number,
+  ): LeaseGrant {
     const kv = this.ctx.storage.kv
     const now = Date.now()
     const adjust = adjustUnits === 0 ? null : { epoch: adjustEpoch, units: adjustUnits }
-    const step = leaseStep({ algorithm, limit, windowMs, now, want, extra, adjust, divisor: LEASE_HEADROOM_DIVISOR }, kv.get<CounterState>(COUNTER) ?? null)
+    const step = leaseStep(
+      { algorithm, limit, windowMs, now, want, extra, adjust, divisor: LEASE_HEADROOM_DIVISOR },
+      kv.get<CounterState>(COUNTER) ?? null,
+    )
     kv.put(COUNTER, step.state)
     kv.put(EXPIRES_AT, step.expiresAt)
     this.#scheduleCleanup(step.expiresAt)
@@ -41,7 +52,10 @@ export class GatewayStoreObject extends DurableObject {
   /** Takes, renews and gives back concurrency slots (see slots.ts); one call, so it is atomic. */
   slots(limit: number, leaseMs: number, acquire: string | null, renew: string[], release: string[]): SlotAnswer {
     const kv = this.ctx.storage.kv
-    const step = slotStep({ now: Date.now(), limit, leaseMs, acquire, renew, release }, kv.get<SlotState>(SLOTS) ?? null)
+    const step = slotStep(
+      { now: Date.now(), limit, leaseMs, acquire, renew, release },
+      kv.get<SlotState>(SLOTS) ?? null,
+    )
     if (step.expiresAt === null) {
       kv.delete(SLOTS)
       kv.delete(EXPIRES_AT)
@@ -79,14 +93,24 @@ export class GatewayStoreObject extends DurableObject {
   }
 
   getKey(keyId: string): MintedKeyRecord | null {
-    const row = this.#keys().exec<{ record: string; revoked: number }>('SELECT record, revoked FROM keys WHERE key_id = ?', keyId).toArray()[0]
+    const row = this.#keys()
+      .exec<{ record: string; revoked: number }>('SELECT record, revoked FROM keys WHERE key_id = ?', keyId)
+      .toArray()[0]
     if (row === undefined) return null
     const record = JSON.parse(row.record) as MintedKeyRecord
     return row.revoked === 1 ? { ...record, revoked: true } : record
   }
 
   putKey(record: MintedKeyRecord): boolean {
-    return this.#keys().exec('INSERT INTO keys (key_id, record, revoked) VALUES (?, ?, 0) ON CONFLICT (key_id) DO NOTHING RETURNING key_id', record.keyId, JSON.stringify(record)).toArray().length === 1
+    return (
+      this.#keys()
+        .exec(
+          'INSERT INTO keys (key_id, record, revoked) VALUES (?, ?, 0) ON CONFLICT (key_id) DO NOTHING RETURNING key_id',
+          record.keyId,
+          JSON.stringify(record),
+        )
+        .toArray().length === 1
+    )
   }
 
   listKeys(): MintedKeyRecord[] {
@@ -100,7 +124,9 @@ export class GatewayStoreObject extends DurableObject {
   }
 
   revokeKey(keyId: string): boolean {
-    return this.#keys().exec('UPDATE keys SET revoked = 1 WHERE key_id = ? RETURNING key_id', keyId).toArray().length === 1
+    return (
+      this.#keys().exec('UPDATE keys SET revoked = 1 WHERE key_id = ? RETURNING key_id', keyId).toArray().length === 1
+    )
   }
 
   override async alarm(): Promise<void> {
@@ -116,10 +142,15 @@ export class GatewayStoreObject extends DurableObject {
         storage.kv.delete(EXPIRES_AT)
       } else next = counterExpiry
     }
-    if (this.#noncesReady || storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'nonces'").toArray().length > 0) {
+    if (
+      this.#noncesReady ||
+      storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'nonces'").toArray().length > 0
+    ) {
       this.#noncesReady = true
       storage.sql.exec('DELETE FROM nonces WHERE expires_at <= ?', now)
-      const soonest = storage.sql.exec<{ soonest: number | null }>('SELECT MIN(expires_at) AS soonest FROM nonces').one().soonest
+      const soonest = storage.sql
+        .exec<{ soonest: number | null }>('SELECT MIN(expires_at) AS soonest FROM nonces')
+        .one().soonest
       if (soonest !== null && (next === null || soonest < next)) next = soonest
     }
     if (next !== null) this.#scheduleCleanup(next)
@@ -128,7 +159,9 @@ export class GatewayStoreObject extends DurableObject {
   #keys(): SqlStorage {
     const sql = this.ctx.storage.sql
     if (!this.#keysReady) {
-      sql.exec('CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, record TEXT NOT NULL, revoked INTEGER NOT NULL)')
+      sql.exec(
+        'CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, record TEXT NOT NULL, revoked INTEGER NOT NULL)',
+      )
       this.#keysReady = true
     }
     return sql

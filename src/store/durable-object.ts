@@ -19,7 +19,15 @@ const NONCE_SHARDS = 256
  * of a class with a structured return value is too deep for TypeScript to instantiate.
  */
 interface StoreObjectStub {
-  lease(algorithm: LeaseRequest['algorithm'], limit: number, windowMs: number, want: number, extra: number, adjustEpoch: number, adjustUnits: number): Promise<LeaseGrant>
+  lease(
+    algorithm: LeaseRequest['algorithm'],
+    limit: number,
+    windowMs: number,
+    want: number,
+    extra: number,
+    adjustEpoch: number,
+    adjustUnits: number,
+  ): Promise<LeaseGrant>
   slots(limit: number, leaseMs: number, acquire: string | null, renew: string[], release: string[]): Promise<SlotAnswer>
   claimMany(keys: string[], ttlMs: number[]): Promise<boolean[]>
   getKey(keyId: string): Promise<MintedKeyRecord | null>
@@ -57,12 +65,26 @@ export class DurableObjectStore implements GatewayStore {
 
   lease(request: LeaseRequest): Promise<LeaseGrant> {
     const { algorithm, limit, windowMs, want, extra, adjust } = request
-    return this.#object(`rl:${request.counter}`).lease(algorithm, limit, windowMs, want, extra, adjust?.epoch ?? -1, adjust?.units ?? 0)
+    return this.#object(`rl:${request.counter}`).lease(
+      algorithm,
+      limit,
+      windowMs,
+      want,
+      extra,
+      adjust?.epoch ?? -1,
+      adjust?.units ?? 0,
+    )
   }
 
   /** One object per concurrency counter, as for rate-limit counters. */
   slots(request: SlotRequest): Promise<SlotAnswer> {
-    return this.#object(`cc:${request.counter}`).slots(request.limit, request.leaseMs, request.acquire, [...request.renew], [...request.release])
+    return this.#object(`cc:${request.counter}`).slots(
+      request.limit,
+      request.leaseMs,
+      request.acquire,
+      [...request.renew],
+      [...request.release],
+    )
   }
 
   /**
@@ -92,7 +114,10 @@ export class DurableObjectStore implements GatewayStore {
     const batch = shard.queue
     shard.queue = []
     try {
-      const claimed = await this.#object(`nonce:${index}`).claimMany(batch.map((c) => c.key), batch.map((c) => c.ttlMs))
+      const claimed = await this.#object(`nonce:${index}`).claimMany(
+        batch.map((c) => c.key),
+        batch.map((c) => c.ttlMs),
+      )
       batch.forEach((c, i) => (c.result = claimed[i] === true))
     } catch (error) {
       for (const c of batch) c.result = error instanceof Error ? error : new Error(String(error))

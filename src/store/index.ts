@@ -11,7 +11,13 @@ import type { Bindings } from '../env.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import { DurableObjectStore } from './durable-object.ts'
 import type { SlotAnswer } from './slots.ts'
-import { StoreUnavailableError, withTimeout, type GatewayStore, type LeaseGrant, type MintedKeyRecord } from './types.ts'
+import {
+  StoreUnavailableError,
+  withTimeout,
+  type GatewayStore,
+  type LeaseGrant,
+  type MintedKeyRecord,
+} from './types.ts'
 import { UpstashStore } from './upstash.ts'
 
 interface Built {
@@ -41,13 +47,19 @@ export function storeFor(env: Bindings): GatewayStore | null {
   return store
 }
 
-function build(url: string | undefined, token: string | undefined, namespace: Bindings['GATEWAY_STORE']): GatewayStore | null {
+function build(
+  url: string | undefined,
+  token: string | undefined,
+  namespace: Bindings['GATEWAY_STORE'],
+): GatewayStore | null {
   try {
     return url && token ? new UpstashStore(url, token) : namespace ? new DurableObjectStore(namespace) : null
   } catch (error) {
     // A client that cannot be built (a malformed URL) is a store that fails every call, so each
     // caller ends in its own failure decision (on_error, or 503), never a 500 (issue 12 item 11).
-    return new UnavailableStore(`the store could not be set up: ${error instanceof Error ? error.message : String(error)}`)
+    return new UnavailableStore(
+      `the store could not be set up: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
 }
 

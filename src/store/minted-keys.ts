@@ -41,7 +41,12 @@ export class MintedKeyLookups {
    * narrows how old a remembered answer may be (the recheck of an open stream asks for one no
    * older than its period).
    */
-  lookup(keyId: string, timeoutMs: number, now = Date.now(), maxAgeMs = RUNTIME_KEY_CACHE_TTL_MS): Promise<MintedKeyRecord | null> {
+  lookup(
+    keyId: string,
+    timeoutMs: number,
+    now = Date.now(),
+    maxAgeMs = RUNTIME_KEY_CACHE_TTL_MS,
+  ): Promise<MintedKeyRecord | null> {
     const answer = this.#answers.get(keyId)
     if (answer !== undefined) {
       if (now < answer.expiresAt && now - answer.at < maxAgeMs) return Promise.resolve(answer.record)
@@ -56,7 +61,8 @@ export class MintedKeyLookups {
       (record) => {
         this.#inflight.delete(keyId)
         const at = Date.now()
-        if (generation === this.#generation) this.#answers.set(keyId, { record, at, expiresAt: at + RUNTIME_KEY_CACHE_TTL_MS })
+        if (generation === this.#generation)
+          this.#answers.set(keyId, { record, at, expiresAt: at + RUNTIME_KEY_CACHE_TTL_MS })
         return record
       },
       (error: unknown) => {

@@ -23,9 +23,15 @@ describe('slotStep', () => {
     const taken = slotStep({ ...base, acquire: 'a' }, null)
     const renewed = slotStep({ ...base, now: base.now + 900, renew: ['a'] }, taken.state)
     expect(renewed.state).toEqual({ a: base.now + 1_900 })
-    expect(slotStep({ ...base, now: base.now + 1_899, acquire: 'b', limit: 1 }, renewed.state).answer.acquired).toBe(false)
+    expect(slotStep({ ...base, now: base.now + 1_899, acquire: 'b', limit: 1 }, renewed.state).answer.acquired).toBe(
+      false,
+    )
     // At its expiry the slot is gone (the Lua twin removes scores up to and including now).
-    expect(slotStep({ ...base, now: base.now + 1_900, acquire: 'b', limit: 1 }, renewed.state).answer).toEqual({ acquired: true, open: 1, lost: [] })
+    expect(slotStep({ ...base, now: base.now + 1_900, acquire: 'b', limit: 1 }, renewed.state).answer).toEqual({
+      acquired: true,
+      open: 1,
+      lost: [],
+    })
   })
 
   it('releases before it renews: a renewal that races its own release does not bring the slot back', () => {

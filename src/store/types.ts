@@ -101,7 +101,9 @@ export class StoreUnavailableError extends Error {
 
 /** Any failure of a store call, as the one error type callers decide on. */
 export function unavailable(error: unknown): StoreUnavailableError {
-  return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error instanceof Error ? error.message : String(error), false)
+  return error instanceof StoreUnavailableError
+    ? error
+    : new StoreUnavailableError(error instanceof Error ? error.message : String(error), false)
 }
 
 /**

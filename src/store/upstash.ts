@@ -50,7 +50,16 @@ export class UpstashStore implements GatewayStore {
 
   async slots(request: SlotRequest): Promise<SlotAnswer> {
     const keys = [`${PREFIX}:cc:${request.counter}`]
-    const args = [Date.now(), request.limit, request.leaseMs, STORE_TTL_SLACK_MS, request.acquire ?? '', request.renew.length, ...request.renew, ...request.release]
+    const args = [
+      Date.now(),
+      request.limit,
+      request.leaseMs,
+      STORE_TTL_SLACK_MS,
+      request.acquire ?? '',
+      request.renew.length,
+      ...request.renew,
+      ...request.release,
+    ]
     return slotAnswerFrom(await this.#script(SLOT_SCRIPT, SLOT_SCRIPT_SHA1, keys, args))
   }
 
@@ -69,7 +78,10 @@ export class UpstashStore implements GatewayStore {
   }
 
   async mintedKey(keyId: string): Promise<MintedKeyRecord | null> {
-    const [record, revoked] = await this.#redis.mget<[MintedKeyRecord | null, number | null]>(keyName(keyId), revokedName(keyId))
+    const [record, revoked] = await this.#redis.mget<[MintedKeyRecord | null, number | null]>(
+      keyName(keyId),
+      revokedName(keyId),
+    )
     if (record === null) return null
     return revoked === null ? record : { ...record, revoked: true }
   }
@@ -86,14 +98,19 @@ export class UpstashStore implements GatewayStore {
     const ids: string[] = []
     let cursor: string | number = 0
     do {
-      const [next, names]: [string | number, string[]] = await this.#redis.scan(cursor, { match: `${PREFIX}:key:*`, count: 500 })
+      const [next, names]: [string | number, string[]] = await this.#redis.scan(cursor, {
+        match: `${PREFIX}:key:*`,
+        count: 500,
+      })
       for (const name of names) if (!name.endsWith(':revoked')) ids.push(name.slice(`${PREFIX}:key:`.length))
       cursor = next
     } while (String(cursor) !== '0' && ids.length < MAX_LISTED_KEYS)
     const records: MintedKeyRecord[] = []
     for (let i = 0; i < ids.length; i += 100) {
       const batch = ids.slice(i, i + 100)
-      const values = await this.#redis.mget<(MintedKeyRecord | number | null)[]>(...batch.flatMap((id) => [keyName(id), revokedName(id)]))
+      const values = await this.#redis.mget<(MintedKeyRecord | number | null)[]>(
+        ...batch.flatMap((id) => [keyName(id), revokedName(id)]),
+      )
       for (let j = 0; j < batch.length; j++) {
         const record = values[2 * j]
         if (record === null || record === undefined || typeof record !== 'object') continue
@@ -116,7 +133,14 @@ function grantFrom(reply: unknown): LeaseGrant {
   if (!Array.isArray(reply) || reply.length !== 6 || !reply.every((n) => typeof n === 'number' && Number.isFinite(n))) {
     throw new Error('the lease script answered in an unexpected shape')
   }
-  const [granted, remaining, resetAt, retryAt, epoch, epochEnds] = reply as number[] as [number, number, number, number, number, number]
+  const [granted, remaining, resetAt, retryAt, epoch, epochEnds] = reply as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   return { granted, remaining, resetAt, retryAt, epoch, epochEnds }
 }
 

@@ -16,7 +16,6 @@ import { freePort } from '../support/ports.ts'
 const ALICE = 'igw_qG4an6Js_JwDnILpSivy0KByD08R9eBpiHVXZsAEOSpqSKGJAhH81kHfZC'
 const run = promisify(execFile)
 
-
 let gateway: string
 let child: ChildProcess
 let output = ''
@@ -28,7 +27,12 @@ beforeAll(async () => {
   gateway = `http://127.0.0.1:${port}`
   // As the README says: `npm start -- --port N`; the other ports through their variables.
   child = spawn(process.execPath, ['demo/start.ts', '--port', String(port)], {
-    env: { ...process.env, DEMO_BACKEND_PORT: String(backendPort), DEMO_MCP_PORT: String(mcpPort), DEMO_AS_PORT: String(authorizationServerPort) },
+    env: {
+      ...process.env,
+      DEMO_BACKEND_PORT: String(backendPort),
+      DEMO_MCP_PORT: String(mcpPort),
+      DEMO_AS_PORT: String(authorizationServerPort),
+    },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -71,29 +75,47 @@ describe('the MCP pack of the demo', () => {
   const rpc = async (key: string, body: unknown): Promise<Record<string, unknown>> => {
     const response = await fetch(`${gateway}/packs/tools/mcp`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
       body: JSON.stringify(body),
     })
     const text = await response.text()
     const data = text.split('\n').find((line) => line.startsWith('data: {'))
     return JSON.parse(data ? data.slice(6) : text) as Record<string, unknown>
   }
-  const names = async (key: string): Promise<string[]> => ((await rpc(key, { jsonrpc: '2.0', id: 1, method: 'tools/list' }))['result'] as { tools: { name: string }[] }).tools.map((t) => t.name)
+  const names = async (key: string): Promise<string[]> =>
+    (
+      (await rpc(key, { jsonrpc: '2.0', id: 1, method: 'tools/list' }))['result'] as { tools: { name: string }[] }
+    ).tools.map((t) => t.name)
 
   it('shows Alice four tools and Bob three, as the README says', async () => {
     expect(await names(ALICE)).toEqual(['echo', 'whoami', 'count', 'delete_notes'])
     expect(await names(BOB)).toEqual(['echo', 'whoami', 'count'])
   })
 
-  it('refuses Bob\'s delete_notes with a JSON-RPC error, and tells the server who called what', async () => {
-    expect(await rpc(BOB, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_notes', arguments: {} } })).toMatchObject({ id: 2, error: { code: -32602 } })
-    const whoami = (await rpc(ALICE, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } }))['result'] as { content: { text: string }[] }
-    expect(JSON.parse(whoami.content[0]?.text as string)).toMatchObject({ invoker: { id: 'apikey:demo-alice' }, mcp: { method: 'tools/call', tool: 'whoami' } })
+  it("refuses Bob's delete_notes with a JSON-RPC error, and tells the server who called what", async () => {
+    expect(
+      await rpc(BOB, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_notes', arguments: {} } }),
+    ).toMatchObject({ id: 2, error: { code: -32602 } })
+    const whoami = (
+      await rpc(ALICE, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+    )['result'] as { content: { text: string }[] }
+    expect(JSON.parse(whoami.content[0]?.text as string)).toMatchObject({
+      invoker: { id: 'apikey:demo-alice' },
+      mcp: { method: 'tools/call', tool: 'whoami' },
+    })
   })
 
-  it('publishes the demo authorization server in the pack\'s resource metadata', async () => {
+  it("publishes the demo authorization server in the pack's resource metadata", async () => {
     const metadata = await (await fetch(`${gateway}/.well-known/oauth-protected-resource/packs/tools/mcp`)).json()
-    expect(metadata).toMatchObject({ resource: 'http://127.0.0.1:8787/packs/tools/mcp', authorization_servers: ['http://127.0.0.1:8790'], scopes_supported: ['mcp:tools'] })
+    expect(metadata).toMatchObject({
+      resource: 'http://127.0.0.1:8787/packs/tools/mcp',
+      authorization_servers: ['http://127.0.0.1:8790'],
+      scopes_supported: ['mcp:tools'],
+    })
   })
 })
 
@@ -109,7 +131,9 @@ describe('the README walk-through of long streams', () => {
     expect(Date.now() - started).toBeLessThan(30_000)
     expect(stdout).toContain('third stream: 429')
     expect(stdout).toMatch(/event: tick\ndata: \{"n":1,/)
-    expect(stdout).toMatch(/event: gateway_closed\ndata: \{"reason":"revoked_mid_stream","detail":"The API key has been revoked\."\}\n\n$/)
+    expect(stdout).toMatch(
+      /event: gateway_closed\ndata: \{"reason":"revoked_mid_stream","detail":"The API key has been revoked\."\}\n\n$/,
+    )
   }, 60_000)
 })
 
@@ -117,7 +141,9 @@ describe('rate limits and runtime keys through wrangler dev (Durable Object stor
   it('sends the RateLimit fields on a limited route: the rate limit and the concurrency rule', async () => {
     const response = await fetch(`${gateway}/packs/public/hello`)
     expect(response.status).toBe(200)
-    expect(response.headers.get('ratelimit-policy')).toBe('"anon-ip";q=60;w=60, "open-requests";q=2;qu="concurrent-requests"')
+    expect(response.headers.get('ratelimit-policy')).toBe(
+      '"anon-ip";q=60;w=60, "open-requests";q=2;qu="concurrent-requests"',
+    )
     // One of two open requests is closer to its limit than any count of 60 a minute left.
     expect(response.headers.get('ratelimit')).toBe('"open-requests";r=1')
   })
@@ -126,24 +152,42 @@ describe('rate limits and runtime keys through wrangler dev (Durable Object stor
     const token = devVar('GATEWAY_ADMIN_TOKEN')
     expect(token).toBeTruthy()
     const cliEnv = { ...process.env, GATEWAY_ADMIN_TOKEN: token }
-    const minted = await run(process.execPath, ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'e2e-deploy', '--packs', 'echo'], { env: cliEnv })
+    const minted = await run(
+      process.execPath,
+      ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'e2e-deploy', '--packs', 'echo'],
+      { env: cliEnv },
+    )
     const key = minted.stdout.trim()
     expect(key).toMatch(/^igw_/)
     const keyId = key.slice(4, 12)
     expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(200)
     expect((await fetch(`${gateway}/packs/public/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
-    const listed = await run(process.execPath, ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway], { env: cliEnv })
-    expect(listed.stdout).toMatch(new RegExp(`^${keyId}\\s+e2e-deploy\\s+echo\\s+\\d{4}-\\d\\d-\\d\\d\\s+-\\s+active$`, 'm'))
+    const listed = await run(process.execPath, ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway], {
+      env: cliEnv,
+    })
+    expect(listed.stdout).toMatch(
+      new RegExp(`^${keyId}\\s+e2e-deploy\\s+echo\\s+\\d{4}-\\d\\d-\\d\\d\\s+-\\s+active$`, 'm'),
+    )
     await run(process.execPath, ['src/cli/main.ts', 'keys', 'revoke', keyId, '--gateway', gateway], { env: cliEnv })
     expect((await fetch(`${gateway}/packs/echo/x`, { headers: { 'x-api-key': key } })).status).toBe(401)
-    const afterRevoke = await run(process.execPath, ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway, '--json'], { env: cliEnv })
-    const entry = (JSON.parse(afterRevoke.stdout) as Array<{ key_id: string; revoked: boolean }>).find((k) => k.key_id === keyId)
+    const afterRevoke = await run(
+      process.execPath,
+      ['src/cli/main.ts', 'keys', 'list', '--gateway', gateway, '--json'],
+      { env: cliEnv },
+    )
+    const entry = (JSON.parse(afterRevoke.stdout) as Array<{ key_id: string; revoked: boolean }>).find(
+      (k) => k.key_id === keyId,
+    )
     expect(entry?.revoked).toBe(true)
     expect(afterRevoke.stdout).not.toContain(key)
   })
 
   it('refuses the CLI without the admin token', async () => {
-    const result = await run(process.execPath, ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'x', '--packs', 'echo'], { env: { ...process.env, GATEWAY_ADMIN_TOKEN: 'wrong' } }).catch((e: { code: number; stderr: string }) => e)
+    const result = await run(
+      process.execPath,
+      ['src/cli/main.ts', 'keys', 'mint', '--gateway', gateway, '--name', 'x', '--packs', 'echo'],
+      { env: { ...process.env, GATEWAY_ADMIN_TOKEN: 'wrong' } },
+    ).catch((e: { code: number; stderr: string }) => e)
     expect('code' in result ? result.code : 0).toBe(1)
     expect(result.stderr).toContain('401')
   })
@@ -151,21 +195,33 @@ describe('rate limits and runtime keys through wrangler dev (Durable Object stor
 
 describe('through wrangler dev', () => {
   it('forwards a verifiable X-Invoker, never the forged one', async () => {
-    const response = await fetch(`${gateway}/packs/echo/hello?x=1`, { headers: { 'x-api-key': ALICE, 'x-invoker': 'forged', 'x-invoker-admin': 'yes' } })
+    const response = await fetch(`${gateway}/packs/echo/hello?x=1`, {
+      headers: { 'x-api-key': ALICE, 'x-invoker': 'forged', 'x-invoker-admin': 'yes' },
+    })
     expect(response.status).toBe(200)
     const body = (await response.json()) as { x_invoker: string; headers: Record<string, string>; path: string }
     expect(body.x_invoker).not.toBe('forged')
     expect(body.headers['x-invoker-admin']).toBeUndefined()
     expect(body.headers['x-api-key']).toBeUndefined()
     expect(body.path).toBe('/hello?x=1')
-    const { payload, protectedHeader } = await jwtVerify(body.x_invoker, createRemoteJWKSet(new URL(`${gateway}/.well-known/jwks.json`)), {
-      issuer: 'http://127.0.0.1:8787',
-      audience: 'echo',
-      typ: 'invoker+jwt',
-    })
+    const { payload, protectedHeader } = await jwtVerify(
+      body.x_invoker,
+      createRemoteJWKSet(new URL(`${gateway}/.well-known/jwks.json`)),
+      {
+        issuer: 'http://127.0.0.1:8787',
+        audience: 'echo',
+        typ: 'invoker+jwt',
+      },
+    )
     expect(protectedHeader.alg).toBe('EdDSA')
-    expect(payload).toMatchObject({ sub: 'apikey:demo-alice', htm: 'GET', jti: response.headers.get('x-request-id'), auth: { method: 'api_key' } })
-    for (const claim of ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'invoker', 'auth', 'htm', 'htu']) expect(payload).toHaveProperty(claim)
+    expect(payload).toMatchObject({
+      sub: 'apikey:demo-alice',
+      htm: 'GET',
+      jti: response.headers.get('x-request-id'),
+      auth: { method: 'api_key' },
+    })
+    for (const claim of ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'invoker', 'auth', 'htm', 'htu'])
+      expect(payload).toHaveProperty(claim)
   })
 
   it('delivers server-sent events as the backend writes them', async () => {
@@ -191,7 +247,12 @@ describe('through wrangler dev', () => {
         else controller.enqueue(chunk)
       },
     })
-    const response = await fetch(`${gateway}/packs/echo/upload`, { method: 'POST', body, headers: { 'x-api-key': ALICE }, duplex: 'half' } as RequestInit)
+    const response = await fetch(`${gateway}/packs/echo/upload`, {
+      method: 'POST',
+      body,
+      headers: { 'x-api-key': ALICE },
+      duplex: 'half',
+    } as RequestInit)
     expect(response.status).toBe(200)
     expect(((await response.json()) as { body_bytes: number }).body_bytes).toBe(50 * 1024 * 1024)
   })
@@ -250,9 +311,25 @@ describe('through wrangler dev', () => {
   }
 
   it.each([
-    ['non-UTF-8 bytes in the path', Buffer.concat([Buffer.from('GET /packs/echo/\xff\xfe'), Buffer.from(' HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')])],
-    ['non-UTF-8 bytes in the API key', Buffer.concat([Buffer.from('GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: '), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('\r\nconnection: close\r\n\r\n')])],
-    ['an oversized header', `GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: ${'a'.repeat(200_000)}\r\nconnection: close\r\n\r\n`],
+    [
+      'non-UTF-8 bytes in the path',
+      Buffer.concat([
+        Buffer.from('GET /packs/echo/\xff\xfe'),
+        Buffer.from(' HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'),
+      ]),
+    ],
+    [
+      'non-UTF-8 bytes in the API key',
+      Buffer.concat([
+        Buffer.from('GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: '),
+        Buffer.from([0xff, 0xfe, 0x80]),
+        Buffer.from('\r\nconnection: close\r\n\r\n'),
+      ]),
+    ],
+    [
+      'an oversized header',
+      `GET /packs/echo/x HTTP/1.1\r\nhost: x\r\nx-api-key: ${'a'.repeat(200_000)}\r\nconnection: close\r\n\r\n`,
+    ],
     ['a path trick', 'GET /packs/echo/..%2F..%2Fcrm HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'],
     ['dot segments out of a pack', 'GET /packs/public/../echo/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'],
   ])('answers %s without a 5xx or a bypass', async (_, request) => {

@@ -72,7 +72,12 @@ function start(command: string, args: string[], options: { cwd?: string; env: No
 }
 
 beforeAll(async () => {
-  const [gatewayPort, pythonPort, nodePort, workerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const [gatewayPort, pythonPort, nodePort, workerPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ])
   gateway = `http://127.0.0.1:${gatewayPort}`
   origins.python = `http://127.0.0.1:${pythonPort}`
   origins.node = `http://127.0.0.1:${nodePort}`
@@ -83,10 +88,16 @@ beforeAll(async () => {
   // The gateway: policies compiled by the real compiler, one pack per backend.
   const minted = generateApiKey()
   apiKey = minted.key
-  const packs = BACKENDS.map((b) => ({ path: `policies/${b}.yaml`, text: `pack: ${b}\nupstream: ${origins[b]}\nmatch: { path_prefix: /${b} }\nauth: [api_key]\n` }))
+  const packs = BACKENDS.map((b) => ({
+    path: `policies/${b}.yaml`,
+    text: `pack: ${b}\nupstream: ${origins[b]}\nmatch: { path_prefix: /${b} }\nauth: [api_key]\n`,
+  }))
   const compiled = compilePolicies({
     policies: [
-      { path: 'policies/_gateway.yaml', text: `issuer: ${ISSUER}\ntoken_ttl: ${TOKEN_TTL_S}s\napi_keys:\n  e2e:\n    key_id: "${minted.keyId}"\n    sha256: "${await sha256Hex(minted.key)}"\n` },
+      {
+        path: 'policies/_gateway.yaml',
+        text: `issuer: ${ISSUER}\ntoken_ttl: ${TOKEN_TTL_S}s\napi_keys:\n  e2e:\n    key_id: "${minted.keyId}"\n    sha256: "${await sha256Hex(minted.key)}"\n`,
+      },
       ...packs,
     ],
     env: {},
@@ -94,7 +105,10 @@ beforeAll(async () => {
   if (!compiled.ok) throw new Error(compiled.errors.map(formatError).join('\n'))
   const gatewayDir = join(dir, 'gateway')
   mkdirSync(gatewayDir)
-  writeFileSync(join(gatewayDir, 'policy.gen.ts'), renderModule(compiled.policy).replace("from './types.ts'", `from '${resolve('src/policy/types.ts')}'`))
+  writeFileSync(
+    join(gatewayDir, 'policy.gen.ts'),
+    renderModule(compiled.policy).replace("from './types.ts'", `from '${resolve('src/policy/types.ts')}'`),
+  )
   writeFileSync(
     join(gatewayDir, 'index.ts'),
     `import { createGateway } from '${resolve('src/app.ts')}'\nimport { compiledPolicy } from './policy.gen.ts'\nexport default createGateway(compiledPolicy)\nexport { GatewayStoreObject } from '${resolve('src/store/durable-object-class.ts')}'\n`,
@@ -106,7 +120,12 @@ beforeAll(async () => {
   ])
   const backendEnv = { JWKS_URL: `${gateway}/.well-known/jwks.json`, ISSUER, CLOCK_TOLERANCE: String(TOLERANCE_S) }
   const workerd = await serveWorkers(join(dir, 'workerd'), [
-    { name: 'gateway', bundle: gatewayBundle, port: gatewayPort, bindings: { INVOKER_SIGNING_KEYS: JSON.stringify(await testSigningKeys()) } },
+    {
+      name: 'gateway',
+      bundle: gatewayBundle,
+      port: gatewayPort,
+      bindings: { INVOKER_SIGNING_KEYS: JSON.stringify(await testSigningKeys()) },
+    },
     { name: 'hono-backend', bundle: workerBundle, port: workerPort, bindings: { ...backendEnv, AUDIENCE: 'worker' } },
   ])
   children.push(workerd)
@@ -114,21 +133,53 @@ beforeAll(async () => {
   // Two Python replicas (the gateway forwards to the first) sharing the README's Redis replay cache.
   redis = await RedisServer.start()
   const readme = readFileSync('README.md', 'utf8')
-  const block = [...readme.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1] as string).find((code) => code.includes('class RedisReplayCache'))
+  const block = [...readme.matchAll(/```python\n([\s\S]*?)```/g)]
+    .map((m) => m[1] as string)
+    .find((code) => code.includes('class RedisReplayCache'))
   if (!block) throw new Error('README.md has no Python Redis replay cache example')
   writeFileSync(join(dir, 'readme_replay.py'), block)
   const replicaPort = await freePort()
   replicaOrigin = `http://127.0.0.1:${replicaPort}`
   const pythonBackend = (port: number, extra: Record<string, string>): ChildProcess =>
-    start(PYTHON, ['-m', 'uvicorn', 'starlette_app:app', '--host', '127.0.0.1', '--port', String(port), '--app-dir', 'test/e2e/backends', '--log-level', 'warning'], {
-      env: pythonEnv({ ...backendEnv, AUDIENCE: 'python', REDIS_URL: `redis://127.0.0.1:${redis?.port}`, PYTHONPATH: `packages/verifier-python/src:${dir}`, ...extra }),
-    })
+    start(
+      PYTHON,
+      [
+        '-m',
+        'uvicorn',
+        'starlette_app:app',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--app-dir',
+        'test/e2e/backends',
+        '--log-level',
+        'warning',
+      ],
+      {
+        env: pythonEnv({
+          ...backendEnv,
+          AUDIENCE: 'python',
+          REDIS_URL: `redis://127.0.0.1:${redis?.port}`,
+          PYTHONPATH: `packages/verifier-python/src:${dir}`,
+          ...extra,
+        }),
+      },
+    )
   const python = pythonBackend(pythonPort, {})
   const replica = pythonBackend(replicaPort, { REWRITE_FROM: replicaOrigin, REWRITE_TO: origins.python })
   copyFileSync(resolve('test/e2e/backends/express-backend.cjs'), join(dir, 'express-backend.cjs'))
   const node = nodeBinaries().at(-1) as { path: string }
-  const express = start(node.path, ['express-backend.cjs'], { cwd: dir, env: { ...process.env, ...backendEnv, AUDIENCE: 'node', PORT: String(nodePort) } })
-  await Promise.all([waitFor(origins.python, python, 'the Python backend'), waitFor(replicaOrigin, replica, 'the Python replica'), waitFor(origins.node, express, 'the Node backend'), waitFor(`${gateway}/.well-known/jwks.json`, undefined, 'the gateway')])
+  const express = start(node.path, ['express-backend.cjs'], {
+    cwd: dir,
+    env: { ...process.env, ...backendEnv, AUDIENCE: 'node', PORT: String(nodePort) },
+  })
+  await Promise.all([
+    waitFor(origins.python, python, 'the Python backend'),
+    waitFor(replicaOrigin, replica, 'the Python replica'),
+    waitFor(origins.node, express, 'the Node backend'),
+    waitFor(`${gateway}/.well-known/jwks.json`, undefined, 'the gateway'),
+  ])
 }, 300_000)
 
 afterAll(async () => {
@@ -143,15 +194,30 @@ afterAll(async () => {
   if (projectDir) rmSync(projectDir, { recursive: true, force: true })
 })
 
-async function viaGateway(backend: Backend, path = '/hello?x=1', init: RequestInit = {}): Promise<{ response: Response; echo: Echo }> {
-  const response = await fetch(`${gateway}/${backend}${path}`, { ...init, headers: { 'x-api-key': apiKey, ...(init.headers as Record<string, string>) } })
+async function viaGateway(
+  backend: Backend,
+  path = '/hello?x=1',
+  init: RequestInit = {},
+): Promise<{ response: Response; echo: Echo }> {
+  const response = await fetch(`${gateway}/${backend}${path}`, {
+    ...init,
+    headers: { 'x-api-key': apiKey, ...(init.headers as Record<string, string>) },
+  })
   const text = await response.text()
   expect(response.status, `${text}\n${logs}`).toBe(200)
   return { response, echo: JSON.parse(text) as Echo }
 }
 
-async function direct(backend: Backend, path: string, token: string | null, method = 'GET'): Promise<{ status: number; reason: string; type: string | null }> {
-  const response = await fetch(`${origins[backend]}${path}`, { method, headers: token === null ? {} : { 'x-invoker': token } })
+async function direct(
+  backend: Backend,
+  path: string,
+  token: string | null,
+  method = 'GET',
+): Promise<{ status: number; reason: string; type: string | null }> {
+  const response = await fetch(`${origins[backend]}${path}`, {
+    method,
+    headers: token === null ? {} : { 'x-invoker': token },
+  })
   const body = (await response.json()) as { reason?: string; detail?: { reason?: string } }
   return { status: response.status, reason: body.reason ?? 'accepted', type: response.headers.get('content-type') }
 }
@@ -167,20 +233,31 @@ describe.each(BACKENDS)('the %s backend', (backend) => {
   })
 
   it('accepts a POST with a body', async () => {
-    const { echo } = await viaGateway(backend, '/orders', { method: 'POST', body: 'x'.repeat(1000), headers: { 'content-type': 'text/plain' } })
+    const { echo } = await viaGateway(backend, '/orders', {
+      method: 'POST',
+      body: 'x'.repeat(1000),
+      headers: { 'content-type': 'text/plain' },
+    })
     expect(echo.method).toBe('POST')
     expect(echo.body_bytes).toBe(1000)
   })
 
   it('refuses the same token a second time (replayed)', async () => {
     const { echo } = await viaGateway(backend, '/hello')
-    expect(await direct(backend, '/hello', echo.x_invoker)).toMatchObject({ status: 401, reason: 'replayed', type: 'application/problem+json' })
+    expect(await direct(backend, '/hello', echo.x_invoker)).toMatchObject({
+      status: 401,
+      reason: 'replayed',
+      type: 'application/problem+json',
+    })
   })
 
   it('refuses a token minted for another request (wrong_request)', async () => {
     const { echo } = await viaGateway(backend, '/hello')
     expect(await direct(backend, '/admin', echo.x_invoker)).toMatchObject({ status: 401, reason: 'wrong_request' })
-    expect(await direct(backend, '/hello', echo.x_invoker, 'DELETE')).toMatchObject({ status: 401, reason: 'wrong_request' })
+    expect(await direct(backend, '/hello', echo.x_invoker, 'DELETE')).toMatchObject({
+      status: 401,
+      reason: 'wrong_request',
+    })
   })
 
   it("refuses a token minted for another pack's backend (audience)", async () => {
@@ -226,7 +303,10 @@ describe('expiry', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, (exp + TOLERANCE_S) * 1000 - Date.now()) + 1100))
     for (const [i, backend] of BACKENDS.entries()) {
       // Lifetime is checked before the request binding and the replay cache (whose answer this would also be).
-      expect(await direct(backend, '/late', captured[i] as string, 'GET'), backend).toMatchObject({ status: 401, reason: 'expired' })
+      expect(await direct(backend, '/late', captured[i] as string, 'GET'), backend).toMatchObject({
+        status: 401,
+        reason: 'expired',
+      })
     }
   }, 30_000)
 })

@@ -59,9 +59,12 @@ beforeAll(async () => {
   await listen(sink, sinkPort)
   await listen(backend, backendPort)
 
-  const keyEntry = async (name: string, key: { key: string; keyId: string }) => `  ${name}:\n    key_id: "${key.keyId}"\n    sha256: "${await sha256Hex(key.key)}"\n`
+  const keyEntry = async (name: string, key: { key: string; keyId: string }) =>
+    `  ${name}:\n    key_id: "${key.keyId}"\n    sha256: "${await sha256Hex(key.key)}"\n`
   const { policy } = compileYaml(
-    { keys: `pack: keys\nupstream: http://127.0.0.1:${backendPort}\nmatch: { path_prefix: /packs/keys }\nauth: [api_key]\nallow: [{ api_key: alice }]\nagents:\n  ? ${'A'.repeat(20_000)}\n  : { path: /long/** }\n` },
+    {
+      keys: `pack: keys\nupstream: http://127.0.0.1:${backendPort}\nmatch: { path_prefix: /packs/keys }\nauth: [api_key]\nallow: [{ api_key: alice }]\nagents:\n  ? ${'A'.repeat(20_000)}\n  : { path: /long/** }\n`,
+    },
     `issuer: https://gateway.test\napi_keys:\n${await keyEntry('alice', alice)}${await keyEntry('bob', bob)}`,
   )
   writeFileSync(
@@ -69,11 +72,26 @@ beforeAll(async () => {
     `import { createGateway } from ${JSON.stringify(resolve('src/app.ts'))}\nexport default createGateway(${JSON.stringify(policy)})\n`,
   )
   // Bundled as `wrangler deploy` bundles the Worker.
-  writeFileSync(join(dir, 'wrangler.toml'), `name = "igw-ae-test"\nmain = "entry.ts"\ncompatibility_date = "2026-11-01"\n`)
-  await run(process.execPath, [resolve('node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', join(dir, 'dist'), '--config', join(dir, 'wrangler.toml')], {
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
-    timeout: 120_000,
-  })
+  writeFileSync(
+    join(dir, 'wrangler.toml'),
+    `name = "igw-ae-test"\nmain = "entry.ts"\ncompatibility_date = "2026-11-01"\n`,
+  )
+  await run(
+    process.execPath,
+    [
+      resolve('node_modules/wrangler/bin/wrangler.js'),
+      'deploy',
+      '--dry-run',
+      '--outdir',
+      join(dir, 'dist'),
+      '--config',
+      join(dir, 'wrangler.toml'),
+    ],
+    {
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+      timeout: 120_000,
+    },
+  )
   const signingKeys = JSON.stringify(await testSigningKeys())
   writeFileSync(
     join(dir, 'config.capnp'),
@@ -97,7 +115,9 @@ const gateway :Workerd.Worker = (
 );
 `,
   )
-  workerd = spawn(WORKERD_BINARY, ['serve', '--experimental', join(dir, 'config.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  workerd = spawn(WORKERD_BINARY, ['serve', '--experimental', join(dir, 'config.capnp')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   gatewayOrigin = `http://127.0.0.1:${gatewayPort}`
   const deadline = Date.now() + 20_000
   for (;;) {
@@ -125,8 +145,10 @@ afterAll(async () => {
 })
 
 const text = (bytes: unknown): string => (Array.isArray(bytes) ? Buffer.from(bytes as number[]).toString('utf8') : '')
-const blob = (event: Event, name: (typeof METRIC_BLOBS)[number]): string => text(event[`blob${METRIC_BLOBS.indexOf(name) + 1}`])
-const double = (event: Event, name: (typeof METRIC_DOUBLES)[number]): unknown => event[`double${METRIC_DOUBLES.indexOf(name) + 1}`]
+const blob = (event: Event, name: (typeof METRIC_BLOBS)[number]): string =>
+  text(event[`blob${METRIC_BLOBS.indexOf(name) + 1}`])
+const double = (event: Event, name: (typeof METRIC_DOUBLES)[number]): unknown =>
+  event[`double${METRIC_DOUBLES.indexOf(name) + 1}`]
 
 /** Sends one request and returns the data point it wrote (workerd sends it after the response). */
 async function pointOf(path: string, headers: Record<string, string> = {}): Promise<{ status: number; event: Event }> {
@@ -145,10 +167,25 @@ describe("workerd's Analytics Engine binding", () => {
     expect(status).toBe(200)
     expect(text(event['dataset'])).toBe('metrics')
     expect(text(event['index1'])).toBe('keys')
-    expect(METRIC_BLOBS.map((name) => blob(event, name))).toEqual(['keys', '', 'allow', 'allowed', 'api_key', '2xx', 'allow[0]', 'apiKey', '', 'alice', ''])
+    expect(METRIC_BLOBS.map((name) => blob(event, name))).toEqual([
+      'keys',
+      '',
+      'allow',
+      'allowed',
+      'api_key',
+      '2xx',
+      'allow[0]',
+      'apiKey',
+      '',
+      'alice',
+      '',
+    ])
     expect(double(event, 'status')).toBe(200)
-    for (const name of ['duration_ms', 'upstream_ms', 'gateway_ms'] as const) expect(double(event, name), name).toBeGreaterThanOrEqual(0)
-    expect(double(event, 'duration_ms')).toBe((double(event, 'upstream_ms') as number) + (double(event, 'gateway_ms') as number))
+    for (const name of ['duration_ms', 'upstream_ms', 'gateway_ms'] as const)
+      expect(double(event, name), name).toBeGreaterThanOrEqual(0)
+    expect(double(event, 'duration_ms')).toBe(
+      (double(event, 'upstream_ms') as number) + (double(event, 'gateway_ms') as number),
+    )
   })
 
   it('sends a refusal with the invoker digest', async () => {

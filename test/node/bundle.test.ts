@@ -19,7 +19,13 @@ const README_TOLERANCE = 0.06
 function readmeSizes(): Array<{ line: number; raw: number; gzipped: number }> {
   return readFileSync('README.md', 'utf8')
     .split('\n')
-    .flatMap((text, i) => [...text.matchAll(/(\d+) KiB raw, (\d+) KiB gzipped/g)].map((m) => ({ line: i + 1, raw: Number(m[1]), gzipped: Number(m[2]) })))
+    .flatMap((text, i) =>
+      [...text.matchAll(/(\d+) KiB raw, (\d+) KiB gzipped/g)].map((m) => ({
+        line: i + 1,
+        raw: Number(m[1]),
+        gzipped: Number(m[2]),
+      })),
+    )
 }
 
 describe('worker bundle', () => {
@@ -34,7 +40,8 @@ describe('worker bundle', () => {
     const gzipped = gzipSync(code).length
     console.info(`bundle: ${code.length} bytes raw, ${gzipped} bytes gzipped`)
     expect(gzipped).toBeLessThanOrEqual(MAX_GZIPPED_BYTES)
-    for (const marker of ['YAMLParseError', 'LineCounter', 'ZodError', '$ZodType', 'toJSONSchema']) expect(code).not.toContain(marker)
+    for (const marker of ['YAMLParseError', 'LineCounter', 'ZodError', '$ZodType', 'toJSONSchema'])
+      expect(code).not.toContain(marker)
     expect(code).toContain('invoker+jwt')
 
     // The README's figures are this measurement, not a memory of an older build.

@@ -67,7 +67,10 @@ describe('invoker-gateway CLI', () => {
       expect(run.stderr).toMatch(/echo\.yaml:\d+:1: unknown key "anonymus"/)
     }
     cpSync('policies/echo.yaml', join(dir, 'echo.yaml'))
-    writeFileSync(join(dir, 'tests', 'wrong.yaml'), '- name: wrong on purpose\n  request: { url: "http://h/packs/echo/x" }\n  invoker: { anonymous: true }\n  expect: { decision: allow }\n')
+    writeFileSync(
+      join(dir, 'tests', 'wrong.yaml'),
+      '- name: wrong on purpose\n  request: { url: "http://h/packs/echo/x" }\n  invoker: { anonymous: true }\n  expect: { decision: allow }\n',
+    )
     const run = cli('check', '--policies', dir)
     expect(run.status).toBe(1)
     expect(run.stderr).toContain('wrong on purpose')
@@ -75,10 +78,27 @@ describe('invoker-gateway CLI', () => {
   })
 
   it('explain: prints the decision and the rule behind it', () => {
-    const run = cli('explain', '--method', 'POST', '--url', 'http://127.0.0.1:8787/packs/crm/agents/InternalCRMQuery/run', '--api-key', 'demo-bob')
+    const run = cli(
+      'explain',
+      '--method',
+      'POST',
+      '--url',
+      'http://127.0.0.1:8787/packs/crm/agents/InternalCRMQuery/run',
+      '--api-key',
+      'demo-bob',
+    )
     expect(run.status).toBe(0)
-    expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'deny', status: 403, pack: 'crm', agent: 'InternalCRMQuery', reason: 'denied' })
-    const allowed = JSON.parse(cli('explain', '--url', 'http://127.0.0.1:8787/packs/crm/agents/InternalCRMQuery/run', '--api-key', 'demo-alice').stdout)
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      decision: 'deny',
+      status: 403,
+      pack: 'crm',
+      agent: 'InternalCRMQuery',
+      reason: 'denied',
+    })
+    const allowed = JSON.parse(
+      cli('explain', '--url', 'http://127.0.0.1:8787/packs/crm/agents/InternalCRMQuery/run', '--api-key', 'demo-alice')
+        .stdout,
+    )
     expect(allowed).toMatchObject({ decision: 'allow', rule: 'agents.InternalCRMQuery.allow[0]' })
   })
 
@@ -91,7 +111,9 @@ describe('invoker-gateway CLI', () => {
     expect(set.keys[0]?.d).toBeDefined()
     const dir = mkdtempSync(join(tmpdir(), 'igw-keys-'))
     writeFileSync(join(dir, 'current.json'), first.stdout)
-    const rotated = JSON.parse(cli('signing-keys', 'generate', '--alg', 'ES256', '--previous', join(dir, 'current.json')).stdout) as { keys: JWK[] }
+    const rotated = JSON.parse(
+      cli('signing-keys', 'generate', '--alg', 'ES256', '--previous', join(dir, 'current.json')).stdout,
+    ) as { keys: JWK[] }
     expect(rotated.keys.map((k) => k.alg)).toEqual(['ES256', 'EdDSA'])
     expect(rotated.keys[1]).toEqual(set.keys[0])
   })
@@ -105,7 +127,12 @@ describe('invoker-gateway CLI', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
     const now = Math.floor(Date.now() / 1000)
-    const token = await new SignJWT({ invoker: { id: 'u1', kind: 'apiKey', meta: {} }, auth: { method: 'api_key' }, htm: 'GET', htu: 'http://b/x' })
+    const token = await new SignJWT({
+      invoker: { id: 'u1', kind: 'apiKey', meta: {} },
+      auth: { method: 'api_key' },
+      htm: 'GET',
+      htu: 'http://b/x',
+    })
       .setProtectedHeader({ alg: 'EdDSA', kid: jwk.kid, typ: 'invoker+jwt' })
       .setIssuer('https://gw')
       .setAudience('echo')
@@ -116,32 +143,94 @@ describe('invoker-gateway CLI', () => {
       .sign(await importJWK(jwk, 'EdDSA'))
     const decoded = cli('decode', token)
     expect(decoded.status).toBe(0)
-    expect(JSON.parse(decoded.stdout)).toMatchObject({ header: { typ: 'invoker+jwt' }, claims: { sub: 'u1', aud: 'echo' } })
+    expect(JSON.parse(decoded.stdout)).toMatchObject({
+      header: { typ: 'invoker+jwt' },
+      claims: { sub: 'u1', aud: 'echo' },
+    })
     expect(await cliAsync('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo')).toBe(0)
     // A refusal prints the verifier's reason code, the one a backend gets.
-    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'crm')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: audience)') })
-    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://other', '--audience', 'echo')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: issuer)') })
-    expect(await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'echo', '--method', 'GET', '--url', 'http://b/y')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: wrong_request)') })
-    expect(await cliAsyncOutput('decode', 'not-a-token')).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: malformed)') })
+    expect(
+      await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://gw', '--audience', 'crm'),
+    ).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: audience)') })
+    expect(
+      await cliAsyncOutput('decode', token, '--jwks', jwksUrl, '--issuer', 'https://other', '--audience', 'echo'),
+    ).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: issuer)') })
+    expect(
+      await cliAsyncOutput(
+        'decode',
+        token,
+        '--jwks',
+        jwksUrl,
+        '--issuer',
+        'https://gw',
+        '--audience',
+        'echo',
+        '--method',
+        'GET',
+        '--url',
+        'http://b/y',
+      ),
+    ).toMatchObject({ status: 1, stderr: expect.stringContaining('(reason: wrong_request)') })
+    expect(await cliAsyncOutput('decode', 'not-a-token')).toMatchObject({
+      status: 1,
+      stderr: expect.stringContaining('(reason: malformed)'),
+    })
   })
 
-  it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256'])('signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature', async (alg) => {
-    const dir = mkdtempSync(join(tmpdir(), 'igw-signer-'))
-    const keyFile = join(dir, 'signer.json')
-    const generated = cli('signers', 'generate', '--name', 'chat-host', '--alg', alg, '--key-out', keyFile, '--delegate')
-    expect(generated.status, generated.stderr).toBe(0)
-    const entry = generated.stdout.split('\n').slice(1).join('\n')
-    const { policy } = compileYaml({}, `issuer: https://gateway.test\nsigners:\n${entry}\n`)
-    expect(policy.signers['chat-host']).toMatchObject({ algorithm: alg, delegate: true })
-    const signed = cli('sign', 'https://gw.example/packs/x/run?q=1', '--key', keyFile, '-X', 'POST', '-d', '{"a":1}', '--on-behalf-of', 'alice')
-    expect(signed.status, signed.stderr).toBe(0)
-    const headers = Object.fromEntries(signed.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]))
-    expect(headers['signature-input']).toMatch(/^sig1=\("@method" "@authority" "@path" "@query" "content-digest" "on-behalf-of"\);created=\d+;expires=\d+;nonce="[^"]+";keyid="chat-host-[\d-]+";alg="/)
-    const publicKey = createPublicKey({ key: policy.signers['chat-host']?.jwk as never, format: 'jwk' })
-    const verified = await httpbis.verifyMessage(
-      { keyLookup: async () => ({ id: policy.signers['chat-host']?.keyId, algs: [alg], verify: createVerifier(publicKey, alg) }) },
-      { method: 'POST', url: 'https://gw.example/packs/x/run?q=1', headers },
-    )
-    expect(verified).toBe(true)
-  })
+  it.each(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'rsa-v1_5-sha256'])(
+    'signers generate + sign (%s): the entry compiles and an independent verifier accepts the signature',
+    async (alg) => {
+      const dir = mkdtempSync(join(tmpdir(), 'igw-signer-'))
+      const keyFile = join(dir, 'signer.json')
+      const generated = cli(
+        'signers',
+        'generate',
+        '--name',
+        'chat-host',
+        '--alg',
+        alg,
+        '--key-out',
+        keyFile,
+        '--delegate',
+      )
+      expect(generated.status, generated.stderr).toBe(0)
+      const entry = generated.stdout.split('\n').slice(1).join('\n')
+      const { policy } = compileYaml({}, `issuer: https://gateway.test\nsigners:\n${entry}\n`)
+      expect(policy.signers['chat-host']).toMatchObject({ algorithm: alg, delegate: true })
+      const signed = cli(
+        'sign',
+        'https://gw.example/packs/x/run?q=1',
+        '--key',
+        keyFile,
+        '-X',
+        'POST',
+        '-d',
+        '{"a":1}',
+        '--on-behalf-of',
+        'alice',
+      )
+      expect(signed.status, signed.stderr).toBe(0)
+      const headers = Object.fromEntries(
+        signed.stdout
+          .trim()
+          .split('\n')
+          .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+      )
+      expect(headers['signature-input']).toMatch(
+        /^sig1=\("@method" "@authority" "@path" "@query" "content-digest" "on-behalf-of"\);created=\d+;expires=\d+;nonce="[^"]+";keyid="chat-host-[\d-]+";alg="/,
+      )
+      const publicKey = createPublicKey({ key: policy.signers['chat-host']?.jwk as never, format: 'jwk' })
+      const verified = await httpbis.verifyMessage(
+        {
+          keyLookup: async () => ({
+            id: policy.signers['chat-host']?.keyId,
+            algs: [alg],
+            verify: createVerifier(publicKey, alg),
+          }),
+        },
+        { method: 'POST', url: 'https://gw.example/packs/x/run?q=1', headers },
+      )
+      expect(verified).toBe(true)
+    },
+  )
 })

@@ -38,7 +38,10 @@ beforeAll(async () => {
   }
   // The longest store_timeout the compiler allows for this lease (a third of it), and on_error:
   // deny: a slow call on this shared machine shows up as a 503, never as an admission.
-  const { policy } = compileYaml(packs, `issuer: https://gateway.test\nstore_timeout: ${LEASE_MS / 3}ms\nconcurrency_lease: ${LEASE_MS / 1000}s\n`)
+  const { policy } = compileYaml(
+    packs,
+    `issuer: https://gateway.test\nstore_timeout: ${LEASE_MS / 3}ms\nconcurrency_lease: ${LEASE_MS / 1000}s\n`,
+  )
   const signing = { INVOKER_SIGNING_KEYS: JSON.stringify(await testSigningKeys()) }
   const redis = { ...signing, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token }
   gateways = await startWorkerdGateways(policy, [
@@ -69,7 +72,10 @@ interface Opened {
 function open(origin: string, path: string, ip: string): Promise<Opened> {
   const target = new URL(origin)
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: target.hostname, port: target.port, path, headers: { 'cf-connecting-ip': ip }, agent }, (response) => resolve({ status: response.statusCode ?? 0, response }))
+    const outgoing = httpRequest(
+      { host: target.hostname, port: target.port, path, headers: { 'cf-connecting-ip': ip }, agent },
+      (response) => resolve({ status: response.statusCode ?? 0, response }),
+    )
     outgoing.on('error', reject)
     outgoing.end()
   })
@@ -91,17 +97,24 @@ describe.each([
     const ip = `198.51.100.${Math.floor(Math.random() * 200) + 1}`
     const name = `burst-${crypto.randomUUID()}`
     const attempts = await Promise.all(
-      Array.from({ length: BURST }, (_, i) => open(gateways.origins[i % 2 === 0 ? first : second] as string, `/burst/sse-lockstep?name=${name}`, ip)),
+      Array.from({ length: BURST }, (_, i) =>
+        open(gateways.origins[i % 2 === 0 ? first : second] as string, `/burst/sse-lockstep?name=${name}`, ip),
+      ),
     )
     const statuses = attempts.map((a) => a.status)
-    const histogram = JSON.stringify(statuses.reduce((m: Record<number, number>, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}))
+    const histogram = JSON.stringify(
+      statuses.reduce((m: Record<number, number>, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}),
+    )
     const admitted = statuses.filter((s) => s === 200).length
     const unavailable = statuses.filter((s) => s === 503).length
     // Never above the limit. A store call slower than store_timeout on this shared machine is a
     // 503 (on_error: deny, and the isolate then backs off the store for a moment), so the exact
     // count is asserted when the store kept up, and the rest must then be 429s or 503s.
     expect(admitted, histogram).toBeLessThanOrEqual(LIMIT)
-    expect(statuses.every((s) => s === 200 || s === 429 || s === 503), histogram).toBe(true)
+    expect(
+      statuses.every((s) => s === 200 || s === 429 || s === 503),
+      histogram,
+    ).toBe(true)
     if (unavailable === 0) expect(admitted, histogram).toBe(LIMIT)
     else expect(admitted + unavailable, histogram).toBeGreaterThanOrEqual(LIMIT)
     await signal(name)

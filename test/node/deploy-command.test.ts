@@ -17,7 +17,13 @@ const REPO = resolve('.')
 /** The environment without any Cloudflare credentials the machine may have. */
 function offlineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: 'false', ...extra }
-  for (const name of ['CLOUDFLARE_API_TOKEN', 'CLOUDFLARE_ACCOUNT_ID', 'CLOUDFLARE_API_KEY', 'CLOUDFLARE_EMAIL', 'CLOUDFLARE_API_BASE_URL']) {
+  for (const name of [
+    'CLOUDFLARE_API_TOKEN',
+    'CLOUDFLARE_ACCOUNT_ID',
+    'CLOUDFLARE_API_KEY',
+    'CLOUDFLARE_EMAIL',
+    'CLOUDFLARE_API_BASE_URL',
+  ]) {
     if (!(name in extra)) delete env[name]
   }
   return env
@@ -36,11 +42,18 @@ function run(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ cod
 /** A copy of the project with production-ready policies (node_modules linked, not copied). */
 function productionProject(): string {
   const dir = mkdtempSync(join(tmpdir(), 'igw-deploy-'))
-  for (const entry of ['src', 'packages/verifier/src', 'package.json', 'wrangler.toml', 'tsconfig.json']) cpSync(join(REPO, entry), join(dir, entry), { recursive: true })
+  for (const entry of ['src', 'packages/verifier/src', 'package.json', 'wrangler.toml', 'tsconfig.json'])
+    cpSync(join(REPO, entry), join(dir, entry), { recursive: true })
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir')
   mkdirSync(join(dir, 'policies'))
-  writeFileSync(join(dir, 'policies/_gateway.yaml'), `issuer: https://gateway.acme-corp.dev\napi_keys:\n  ci-bot: { key_id: "Ab12Cd34", sha256: "${'b'.repeat(64)}", packs: [crm] }\n`)
-  writeFileSync(join(dir, 'policies/crm.yaml'), 'pack: crm\nupstream: https://crm.acme-corp.dev\nmatch: { path_prefix: /packs/crm }\nauth: [api_key]\n')
+  writeFileSync(
+    join(dir, 'policies/_gateway.yaml'),
+    `issuer: https://gateway.acme-corp.dev\napi_keys:\n  ci-bot: { key_id: "Ab12Cd34", sha256: "${'b'.repeat(64)}", packs: [crm] }\n`,
+  )
+  writeFileSync(
+    join(dir, 'policies/crm.yaml'),
+    'pack: crm\nupstream: https://crm.acme-corp.dev\nmatch: { path_prefix: /packs/crm }\nauth: [api_key]\n',
+  )
   return dir
 }
 
@@ -49,8 +62,12 @@ describe('check --production and npm run deploy', () => {
     const { code, out } = await run(['check', '--production'], REPO, offlineEnv())
     expect(code).toBe(1)
     expect(out).toMatch(/REFUSE {2}policies\/_gateway\.yaml:\d+ {2}api_keys\.demo-alice is a public demo key/)
-    expect(out).toMatch(/REFUSE {2}policies\/_gateway\.yaml:\d+ {2}issuer http:\/\/127\.0\.0\.1:8787 is a loopback address/)
-    expect(out).toMatch(/REFUSE {2}policies\/echo\.yaml:\d+ {2}pack echo: upstream http:\/\/127\.0\.0\.1:8788 is plain http/)
+    expect(out).toMatch(
+      /REFUSE {2}policies\/_gateway\.yaml:\d+ {2}issuer http:\/\/127\.0\.0\.1:8787 is a loopback address/,
+    )
+    expect(out).toMatch(
+      /REFUSE {2}policies\/echo\.yaml:\d+ {2}pack echo: upstream http:\/\/127\.0\.0\.1:8788 is plain http/,
+    )
     expect(out).toMatch(/not checked {2}the Worker's secrets \(INVOKER_SIGNING_KEYS\): wrangler could not list them/)
     expect(out).toContain('deploy refused')
   }, 60_000)
@@ -84,18 +101,28 @@ describe('check --production and npm run deploy', () => {
         asked.push(`${req.method} ${req.url}`)
         res.setHeader('content-type', 'application/json')
         if (req.method === 'GET' && /\/workers\/scripts\/[^/]+\/secrets$/.test(req.url ?? '')) {
-          res.end(JSON.stringify({ success: true, errors: [], messages: [], result: secrets.map((name) => ({ name, type: 'secret_text' })) }))
+          res.end(
+            JSON.stringify({
+              success: true,
+              errors: [],
+              messages: [],
+              result: secrets.map((name) => ({ name, type: 'secret_text' })),
+            }),
+          )
           return
         }
         res.statusCode = 404
-        res.end(JSON.stringify({ success: false, errors: [{ code: 7003, message: 'no route' }], messages: [], result: null }))
+        res.end(
+          JSON.stringify({ success: false, errors: [{ code: 7003, message: 'no route' }], messages: [], result: null }),
+        )
       })
       await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready))
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`
     })
     afterAll(() => server.close())
 
-    const apiEnv = (): NodeJS.ProcessEnv => offlineEnv({ CLOUDFLARE_API_BASE_URL: base, CLOUDFLARE_API_TOKEN: 'test-token', CLOUDFLARE_ACCOUNT_ID: 'acc123' })
+    const apiEnv = (): NodeJS.ProcessEnv =>
+      offlineEnv({ CLOUDFLARE_API_BASE_URL: base, CLOUDFLARE_API_TOKEN: 'test-token', CLOUDFLARE_ACCOUNT_ID: 'acc123' })
 
     it('refuses a deploy whose Worker has no INVOKER_SIGNING_KEYS, asked through wrangler secret list', async () => {
       const dir = productionProject()

@@ -88,19 +88,71 @@ describe('deploy guard', () => {
   })
 
   it.each([
-    ['a loopback upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://127.0.0.1:8788') }, 'loopback address'],
-    ['a loopback upstream in another spelling', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://2130706433') }, 'loopback address'],
-    ['an IPv6 loopback upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[::1]:8443') }, 'loopback address'],
-    ['an IPv4-mapped IPv6 upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[::ffff:192.168.1.10]') }, 'private address (RFC 1918)'],
-    ['a private upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://10.0.3.7') }, 'private address (RFC 1918)'],
-    ['a unique-local IPv6 upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[fd12:3456::7]') }, 'unique-local'],
-    ['a link-local upstream (cloud metadata)', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://169.254.169.254') }, 'link-local'],
-    ['a localhost upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://localhost:3000') }, 'loopback name'],
-    ['a docker-compose name as upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://backend:8080') }, 'single-label name'],
-    ['an .internal upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://crm.internal') }, '.internal'],
-    ['a placeholder upstream', { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://crm.internal.example.com') }, 'documentation placeholder'],
-    ['a loopback issuer', { gateway: GATEWAY.replace('issuer: https://gateway.acme-corp.dev', 'issuer: https://localhost:8787') }, 'loopback name'],
-    ['a private jwks_uri', { gateway: GATEWAY.replace('https://idp.acme-corp.dev/jwks', 'https://192.168.0.10/jwks') }, 'private address'],
+    [
+      'a loopback upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://127.0.0.1:8788') },
+      'loopback address',
+    ],
+    [
+      'a loopback upstream in another spelling',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://2130706433') },
+      'loopback address',
+    ],
+    [
+      'an IPv6 loopback upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[::1]:8443') },
+      'loopback address',
+    ],
+    [
+      'an IPv4-mapped IPv6 upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[::ffff:192.168.1.10]') },
+      'private address (RFC 1918)',
+    ],
+    [
+      'a private upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://10.0.3.7') },
+      'private address (RFC 1918)',
+    ],
+    [
+      'a unique-local IPv6 upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://[fd12:3456::7]') },
+      'unique-local',
+    ],
+    [
+      'a link-local upstream (cloud metadata)',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://169.254.169.254') },
+      'link-local',
+    ],
+    [
+      'a localhost upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://localhost:3000') },
+      'loopback name',
+    ],
+    [
+      'a docker-compose name as upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://backend:8080') },
+      'single-label name',
+    ],
+    [
+      'an .internal upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://crm.internal') },
+      '.internal',
+    ],
+    [
+      'a placeholder upstream',
+      { crm: CRM.replace('https://crm.acme-corp.dev/api', 'https://crm.internal.example.com') },
+      'documentation placeholder',
+    ],
+    [
+      'a loopback issuer',
+      { gateway: GATEWAY.replace('issuer: https://gateway.acme-corp.dev', 'issuer: https://localhost:8787') },
+      'loopback name',
+    ],
+    [
+      'a private jwks_uri',
+      { gateway: GATEWAY.replace('https://idp.acme-corp.dev/jwks', 'https://192.168.0.10/jwks') },
+      'private address',
+    ],
     ['a loopback CORS origin', { crm: CRM + 'cors: { origins: ["https://localhost:3000"] }\n' }, 'loopback name'],
   ])('refuses %s', (_, files, what) => {
     const found = refusals(guard(files))
@@ -123,7 +175,9 @@ describe('deploy guard', () => {
     const refused = guard({ crm: http })
     expect(codes(refused)).toEqual(['refuse:http_upstream'])
     expect(refused[0]?.where).toBe('policies/crm.yaml:3')
-    const allowed = guard({ crm: http + 'allow_http_upstream: "reached through Cloudflare Tunnel, which encrypts the hop"\n' })
+    const allowed = guard({
+      crm: http + 'allow_http_upstream: "reached through Cloudflare Tunnel, which encrypts the hop"\n',
+    })
     expect(codes(allowed)).toEqual(['warn:http_upstream_allowed'])
     expect(allowed[0]?.message).toContain('Cloudflare Tunnel')
   })
@@ -135,23 +189,55 @@ describe('deploy guard', () => {
     const previous = `previous_signing_keys:\n  - until: 2026-11-15\n    jwk: { kty: OKP, crv: Ed25519, x: "${ED25519_X}", kid: old, alg: EdDSA }\n`
     expect(codes(guard({ gateway: GATEWAY + previous }))).toEqual(['refuse:expired'])
     expect(guard({ gateway: GATEWAY + previous.replace('2026-11-15', '2026-12-15') })).toEqual([])
-    expect(codes(guard({ gateway: GATEWAY.replace('packs: [crm]', 'packs: [crm]\n    expires: 2026-12-03') }))).toEqual(['warn:expires_soon'])
+    expect(codes(guard({ gateway: GATEWAY.replace('packs: [crm]', 'packs: [crm]\n    expires: 2026-12-03') }))).toEqual(
+      ['warn:expires_soon'],
+    )
   })
 
   it.each([
-    ['an issuer', { crm: CRM.replace('auth: [api_key, bearer, envelope]', 'auth: [api_key, envelope]') }, 'issuers.corp-idp is used by no pack'],
+    [
+      'an issuer',
+      { crm: CRM.replace('auth: [api_key, bearer, envelope]', 'auth: [api_key, envelope]') },
+      'issuers.corp-idp is used by no pack',
+    ],
     [
       'an issuer the packs leave out',
       {
         crm: CRM + 'bearer: { issuers: [corp-idp] }\n',
-        gateway: GATEWAY.replace('signers:', '  other-idp: { issuer: "https://other.acme-corp.dev", jwks_uri: "https://other.acme-corp.dev/jwks", audience: x, algorithms: [ES256] }\nsigners:'),
+        gateway: GATEWAY.replace(
+          'signers:',
+          '  other-idp: { issuer: "https://other.acme-corp.dev", jwks_uri: "https://other.acme-corp.dev/jwks", audience: x, algorithms: [ES256] }\nsigners:',
+        ),
       },
       'issuers.other-idp is used by no pack',
     ],
-    ['a signer', { crm: CRM.replace('auth: [api_key, bearer, envelope]', 'auth: [api_key, bearer]') }, 'signers.chat-host is used by no pack'],
-    ['a key directory', { gateway: GATEWAY + 'key_directories:\n  - { origin: "https://bots.acme-corp.dev" }\n', crm: CRM + 'envelope: { directories: [] }\n' }, 'key directory https://bots.acme-corp.dev is used by no pack'],
-    ['a session section', { gateway: GATEWAY + 'session:\n  cookies: [sid]\n  introspection: { endpoint: "https://app.acme-corp.dev/api/auth/get-session" }\n' }, 'session is used by no pack'],
-    ['an API key no pack takes', { gateway: GATEWAY.replace('packs: [crm]', 'packs: [public]') }, 'api_keys.ci-bot can call no pack'],
+    [
+      'a signer',
+      { crm: CRM.replace('auth: [api_key, bearer, envelope]', 'auth: [api_key, bearer]') },
+      'signers.chat-host is used by no pack',
+    ],
+    [
+      'a key directory',
+      {
+        gateway: GATEWAY + 'key_directories:\n  - { origin: "https://bots.acme-corp.dev" }\n',
+        crm: CRM + 'envelope: { directories: [] }\n',
+      },
+      'key directory https://bots.acme-corp.dev is used by no pack',
+    ],
+    [
+      'a session section',
+      {
+        gateway:
+          GATEWAY +
+          'session:\n  cookies: [sid]\n  introspection: { endpoint: "https://app.acme-corp.dev/api/auth/get-session" }\n',
+      },
+      'session is used by no pack',
+    ],
+    [
+      'an API key no pack takes',
+      { gateway: GATEWAY.replace('packs: [crm]', 'packs: [public]') },
+      'api_keys.ci-bot can call no pack',
+    ],
   ])('refuses %s that nothing uses', (_, files, message) => {
     const found = guard(files as Files)
     expect(codes(found)).toEqual(['refuse:unused'])
@@ -162,19 +248,35 @@ describe('deploy guard', () => {
     const none = guard({}, { known: true, names: [] })
     expect(codes(none)).toEqual(['refuse:missing_secret'])
     expect(none[0]?.message).toContain('INVOKER_SIGNING_KEYS is not set')
-    const hs256 = GATEWAY.replace('jwks_uri: https://idp.acme-corp.dev/jwks', 'secret: IDP_HS256_SECRET').replace('[RS256]', '[HS256]')
+    const hs256 = GATEWAY.replace('jwks_uri: https://idp.acme-corp.dev/jwks', 'secret: IDP_HS256_SECRET').replace(
+      '[RS256]',
+      '[HS256]',
+    )
     const named = guard({ gateway: hs256 })
     expect(codes(named)).toEqual(['refuse:missing_secret'])
     expect(named[0]?.message).toContain('IDP_HS256_SECRET')
     expect(guard({ gateway: hs256 }, { known: true, names: ['INVOKER_SIGNING_KEYS', 'IDP_HS256_SECRET'] })).toEqual([])
-    expect(codes(guard({}, { known: true, names: ['INVOKER_SIGNING_KEYS', 'UPSTASH_REDIS_REST_URL'] }))).toEqual(['refuse:half_store'])
+    expect(codes(guard({}, { known: true, names: ['INVOKER_SIGNING_KEYS', 'UPSTASH_REDIS_REST_URL'] }))).toEqual([
+      'refuse:half_store',
+    ])
   })
 
   it('does not refuse when wrangler could not list the secrets, and says they were not checked', () => {
-    const input: CompileInput = { policies: [{ path: 'policies/_gateway.yaml', text: GATEWAY }, { path: 'policies/crm.yaml', text: CRM }], env: {} }
-    const result = runGuard(input, { nowSeconds: NOW, secrets: { known: false, why: 'wrangler could not list them (offline)' } })
+    const input: CompileInput = {
+      policies: [
+        { path: 'policies/_gateway.yaml', text: GATEWAY },
+        { path: 'policies/crm.yaml', text: CRM },
+      ],
+      env: {},
+    }
+    const result = runGuard(input, {
+      nowSeconds: NOW,
+      secrets: { known: false, why: 'wrangler could not list them (offline)' },
+    })
     expect(result.ok && result.findings).toEqual([])
-    expect(result.ok && result.unchecked).toEqual([expect.stringContaining("the Worker's secrets (INVOKER_SIGNING_KEYS): wrangler could not list them (offline)")])
+    expect(result.ok && result.unchecked).toEqual([
+      expect.stringContaining("the Worker's secrets (INVOKER_SIGNING_KEYS): wrangler could not list them (offline)"),
+    ])
   })
 
   it('refuses anonymous callers without a rate limit that counts every one of them', () => {
@@ -192,12 +294,22 @@ describe('deploy guard', () => {
   it('warns, without refusing, of report mode, forwarded credentials, the admin endpoint, optional nonces, long tokens and IP upstreams', () => {
     const found = guard(
       {
-        gateway: GATEWAY.replace('issuer: https://gateway.acme-corp.dev', 'issuer: https://gateway.acme-corp.dev\ntoken_ttl: 10m\nenvelope: { nonce: optional }'),
+        gateway: GATEWAY.replace(
+          'issuer: https://gateway.acme-corp.dev',
+          'issuer: https://gateway.acme-corp.dev\ntoken_ttl: 10m\nenvelope: { nonce: optional }',
+        ),
         crm: CRM + 'mode: report\npass_credentials: true\n',
         public: PUBLIC.replace('https://public.acme-corp.dev', 'https://203.0.114.9'),
       },
       { known: true, names: ['INVOKER_SIGNING_KEYS', 'GATEWAY_ADMIN_TOKEN'] },
     )
-    expect(codes(found)).toEqual(['warn:admin_endpoint', 'warn:ip_literal', 'warn:long_token_ttl', 'warn:nonce_optional', 'warn:pass_credentials', 'warn:report_mode'])
+    expect(codes(found)).toEqual([
+      'warn:admin_endpoint',
+      'warn:ip_literal',
+      'warn:long_token_ttl',
+      'warn:nonce_optional',
+      'warn:pass_credentials',
+      'warn:report_mode',
+    ])
   })
 })

@@ -20,12 +20,25 @@ session:
   introspection: { endpoint: https://app.test/api/auth/get-session }
 `,
 )
-writeFileSync(join(dir, 'tokens.yaml'), 'pack: tokens\nupstream: https://b.test\nmatch: { path_prefix: /tokens }\nauth: [bearer, api_key]\nallow: [{ kind: service }]\n')
-writeFileSync(join(dir, 'web.yaml'), 'pack: web\nupstream: https://b.test\nmatch: { path_prefix: /web }\nauth: [bearer, session]\n')
-writeFileSync(join(dir, 'keys.yaml'), 'pack: keys\nupstream: https://b.test\nmatch: { path_prefix: /keys }\nauth: [api_key]\n')
+writeFileSync(
+  join(dir, 'tokens.yaml'),
+  'pack: tokens\nupstream: https://b.test\nmatch: { path_prefix: /tokens }\nauth: [bearer, api_key]\nallow: [{ kind: service }]\n',
+)
+writeFileSync(
+  join(dir, 'web.yaml'),
+  'pack: web\nupstream: https://b.test\nmatch: { path_prefix: /web }\nauth: [bearer, session]\n',
+)
+writeFileSync(
+  join(dir, 'keys.yaml'),
+  'pack: keys\nupstream: https://b.test\nmatch: { path_prefix: /keys }\nauth: [api_key]\n',
+)
 
 function explain(url: string, invoker: object, ...extra: string[]): { status: number; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, ['src/cli/main.ts', 'explain', '--policies', dir, '--url', url, '--invoker', JSON.stringify(invoker), ...extra], { encoding: 'utf8' })
+  const run = spawnSync(
+    process.execPath,
+    ['src/cli/main.ts', 'explain', '--policies', dir, '--url', url, '--invoker', JSON.stringify(invoker), ...extra],
+    { encoding: 'utf8' },
+  )
   return { status: run.status ?? -1, stdout: run.stdout, stderr: run.stderr }
 }
 
@@ -33,14 +46,23 @@ describe('explain --invoker', () => {
   it("takes the pack's only method besides API keys when the JSON names none", () => {
     const run = explain('https://gw.test/tokens/x', { id: 'svc-1', kind: 'service' })
     expect(run.status, run.stderr).toBe(0)
-    expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'allow', pack: 'tokens', invoker: { auth: { method: 'bearer' } } })
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      decision: 'allow',
+      pack: 'tokens',
+      invoker: { auth: { method: 'bearer' } },
+    })
   })
 
   it('asks for the method where the pack takes several, and uses the one given', () => {
     const asked = explain('https://gw.test/web/x', { id: 'u1', kind: 'authUser' })
     expect(asked.status).toBe(1)
     expect(asked.stderr).toContain('pack web accepts bearer, session: say which in --invoker')
-    const given = explain('https://gw.test/web/x', { id: 'u1', kind: 'authUser', method: 'session' }, '--method', 'POST')
+    const given = explain(
+      'https://gw.test/web/x',
+      { id: 'u1', kind: 'authUser', method: 'session' },
+      '--method',
+      'POST',
+    )
     expect(given.status, given.stderr).toBe(0)
     expect(JSON.parse(given.stdout)).toMatchObject({ decision: 'allow', invoker: { auth: { method: 'session' } } })
   })
@@ -72,7 +94,12 @@ describe('explain and the Worker decide an API key at its expiry alike', () => {
     const seen: Array<[number, string, string]> = []
     for (const now of [expiresAt - 1, expiresAt, expiresAt + 1]) {
       const worker = await verifyApiKey(key, pack, (id) => index.get(id) ?? null, now)
-      const told = explainDecision(policy, { method: 'GET', url: 'https://gw.test/keys/x' }, { api_key: 'lapsing' }, now)
+      const told = explainDecision(
+        policy,
+        { method: 'GET', url: 'https://gw.test/keys/x' },
+        { api_key: 'lapsing' },
+        now,
+      )
       seen.push([now - expiresAt, worker.kind === 'ok' ? 'allowed' : worker.refusal.reason.reason, told.reason])
     }
     expect(seen).toEqual([

@@ -46,8 +46,14 @@ describe('the check itself, on a tree made to fail it', () => {
   write('c/index.ts', "import { a } from '../a.ts'\nexport const c = a\n")
   write('acyclic.ts', "import { c } from './c'\nimport { x } from 'some-package'\nexport const d = [c, x]\n")
   // One step importing another, and a step importing a shared module (allowed).
-  write('pipeline/forward/index.ts', "import { clientAddress } from '../authenticate/anonymous.ts'\nimport { shared } from '../../http/request.ts'\n")
-  write('pipeline/authenticate/anonymous.ts', "import { shared } from '../../http/request.ts'\nexport const clientAddress = shared\n")
+  write(
+    'pipeline/forward/index.ts',
+    "import { clientAddress } from '../authenticate/anonymous.ts'\nimport { shared } from '../../http/request.ts'\n",
+  )
+  write(
+    'pipeline/authenticate/anonymous.ts',
+    "import { shared } from '../../http/request.ts'\nexport const clientAddress = shared\n",
+  )
   write('pipeline/authenticate/bearer/verify.ts', "import { clientAddress } from '../anonymous.ts'\n")
   write('http/request.ts', 'export const shared = 1\n')
   const graph = importGraph(root)

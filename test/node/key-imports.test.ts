@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest'
 import { formatError } from '../../src/policy/compiler/compile.ts'
 import { compilePoliciesWithKeys } from '../../src/policy/compiler/key-imports.ts'
 
-const PACK = 'pack: signed\nupstream: http://127.0.0.1:9000\nmatch: { path_prefix: /packs/signed }\nauth: [envelope, bearer]\n'
+const PACK =
+  'pack: signed\nupstream: http://127.0.0.1:9000\nmatch: { path_prefix: /packs/signed }\nauth: [envelope, bearer]\n'
 
 const goodEd25519 = () => {
   const { kty, crv, x } = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' })
@@ -44,7 +45,12 @@ function gatewayYaml(signerJwk: object, issuerKeys: object[]): string {
 }
 
 const compile = (gateway: string) =>
-  compilePoliciesWithKeys({ policies: [{ path: 'policies/_gateway.yaml', text: gateway }, { path: 'policies/signed.yaml', text: PACK }] })
+  compilePoliciesWithKeys({
+    policies: [
+      { path: 'policies/_gateway.yaml', text: gateway },
+      { path: 'policies/signed.yaml', text: PACK },
+    ],
+  })
 
 describe('build-time key imports', () => {
   it('item 10: a signer key or an inline issuer key that does not import fails the build with file:line:col', async () => {
@@ -59,7 +65,10 @@ describe('build-time key imports', () => {
   })
 
   it('item 10: keys that import pass, and a key no pinned algorithm uses is left alone (as the Worker does)', async () => {
-    const rsaEnc = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), use: 'enc' }
+    const rsaEnc = {
+      ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }),
+      use: 'enc',
+    }
     const result = await compile(gatewayYaml(goodEd25519(), [goodEd25519(), goodP256(), rsaEnc]))
     expect(result.ok ? [] : result.errors.map(formatError)).toEqual([])
   })
@@ -67,9 +76,16 @@ describe('build-time key imports', () => {
   it('item 10: npm run build refuses the policy, naming the place', () => {
     const dir = mkdtempSync(join(tmpdir(), 'igw-keys-'))
     mkdirSync(join(dir, 'policies'))
-    writeFileSync(join(dir, 'policies', '_gateway.yaml'), gatewayYaml({ kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }, [goodEd25519()]))
+    writeFileSync(
+      join(dir, 'policies', '_gateway.yaml'),
+      gatewayYaml({ kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }, [goodEd25519()]),
+    )
     writeFileSync(join(dir, 'policies', 'signed.yaml'), PACK)
-    const run = spawnSync(process.execPath, ['src/cli/main.ts', 'build', '--policies', join(dir, 'policies'), '--out', join(dir, 'compiled.gen.ts')], { encoding: 'utf8' })
+    const run = spawnSync(
+      process.execPath,
+      ['src/cli/main.ts', 'build', '--policies', join(dir, 'policies'), '--out', join(dir, 'compiled.gen.ts')],
+      { encoding: 'utf8' },
+    )
     expect(run.status).toBe(1)
     expect(run.stderr).toMatch(/_gateway\.yaml:6:10: the key does not import for ed25519: /)
   })

@@ -20,7 +20,11 @@ interface Run {
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): Run {
-  const run = spawnSync(process.execPath, [join(process.cwd(), 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd, env: { ...process.env, ...env } })
+  const run = spawnSync(process.execPath, [join(process.cwd(), 'src/cli/main.ts'), ...args], {
+    encoding: 'utf8',
+    cwd,
+    env: { ...process.env, ...env },
+  })
   return { status: run.status ?? -1, stdout: run.stdout, stderr: run.stderr }
 }
 
@@ -39,7 +43,9 @@ function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 const servers: Server[] = []
 afterAll(() => servers.forEach((s) => s.close()))
 
-async function serve(handler: (path: string) => { status: number; body: string }): Promise<{ origin: string; hits: string[] }> {
+async function serve(
+  handler: (path: string) => { status: number; body: string },
+): Promise<{ origin: string; hits: string[] }> {
   const hits: string[] = []
   const server = createServer((req, res) => {
     hits.push(`${req.method} ${req.url}`)
@@ -63,7 +69,10 @@ describe('signers generate: where the private key goes', () => {
     expect(run.stderr).toContain(`private key written to ${file} (mode 0600`)
     expect(mode(file)).toBe(0o600)
     expect(mode(join(home, '.config', 'invoker-gateway', 'signers'))).toBe(0o700)
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ algorithm: 'ed25519', jwk: { d: expect.any(String) } })
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({
+      algorithm: 'ed25519',
+      jwk: { d: expect.any(String) },
+    })
     expect(existsSync('chat-host.signer.json')).toBe(false)
     expect(run.stdout).not.toContain('"d"')
 
@@ -87,12 +96,26 @@ describe('signers generate: where the private key goes', () => {
   it('refuses a --key-out inside a git work tree that git would not ignore, and accepts one it ignores', () => {
     const repo = mkdtempSync(join(tmpdir(), 'igw-repo-'))
     expect(spawnSync('git', ['init', '-q', repo]).status).toBe(0)
-    const refused = cli(['signers', 'generate', '--name', 'chat-host', '--key-out', join(repo, 'keys', 'chat-host.json')])
+    const refused = cli([
+      'signers',
+      'generate',
+      '--name',
+      'chat-host',
+      '--key-out',
+      join(repo, 'keys', 'chat-host.json'),
+    ])
     expect(refused.status).toBe(1)
     expect(refused.stderr).toContain('is inside the git work tree')
     expect(existsSync(join(repo, 'keys', 'chat-host.json'))).toBe(false)
     writeFileSync(join(repo, '.gitignore'), 'keys/\n')
-    const accepted = cli(['signers', 'generate', '--name', 'chat-host', '--key-out', join(repo, 'keys', 'chat-host.json')])
+    const accepted = cli([
+      'signers',
+      'generate',
+      '--name',
+      'chat-host',
+      '--key-out',
+      join(repo, 'keys', 'chat-host.json'),
+    ])
     expect(accepted.status, accepted.stderr).toBe(0)
     expect(mode(join(repo, 'keys', 'chat-host.json'))).toBe(0o600)
   })
@@ -135,20 +158,35 @@ describe('signing-keys rotate', () => {
     const { jwks } = await publishedSet()
     const dir = mkdtempSync(join(tmpdir(), 'igw-jwks-'))
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify(jwks))
-    const run = cli(['signing-keys', 'rotate', '--alg', 'ES256', '--jwks', join(dir, 'jwks.json'), '--prepublish', '--keep', '3d'])
+    const run = cli([
+      'signing-keys',
+      'rotate',
+      '--alg',
+      'ES256',
+      '--jwks',
+      join(dir, 'jwks.json'),
+      '--prepublish',
+      '--keep',
+      '3d',
+    ])
     expect(run.status, run.stderr).toBe(0)
     const newKid = (JSON.parse(run.stdout) as { keys: JWK[] }).keys[0]?.kid
     const block = run.stderr.slice(run.stderr.indexOf('previous_signing_keys:'), run.stderr.indexOf('In this order'))
     const { policy } = compileYaml({}, `issuer: https://gateway.test\n${block}`)
     expect(policy.previousSigningKeys.map((k) => k.jwk['kid'])).toEqual(['2026-10-01-current', newKid])
-    expect(Math.abs((policy.previousSigningKeys[0]?.untilSeconds ?? 0) - (Date.now() / 1000 + 3 * 86_400))).toBeLessThan(120)
+    expect(
+      Math.abs((policy.previousSigningKeys[0]?.untilSeconds ?? 0) - (Date.now() / 1000 + 3 * 86_400)),
+    ).toBeLessThan(120)
     expect(run.stderr).toContain('wait 5 minutes')
   })
 
   it('refuses a key set with private keys, and a --keep too short for tokens in flight', async () => {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
     const dir = mkdtempSync(join(tmpdir(), 'igw-jwks-'))
-    writeFileSync(join(dir, 'secret.json'), JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), alg: 'EdDSA', kid: 'k' }] }))
+    writeFileSync(
+      join(dir, 'secret.json'),
+      JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), alg: 'EdDSA', kid: 'k' }] }),
+    )
     const secret = cli(['signing-keys', 'rotate', '--jwks', join(dir, 'secret.json')])
     expect(secret.status).toBe(1)
     expect(secret.stderr).toContain('holds private or symmetric keys')
@@ -163,7 +201,10 @@ describe('keys create and keys mint refuse a key that could never work, before i
   const policies = (() => {
     const dir = mkdtempSync(join(tmpdir(), 'igw-keys-policies-'))
     cpSync('policies', dir, { recursive: true })
-    writeFileSync(join(dir, 'sso.yaml'), 'pack: sso\nupstream: https://sso.acme-corp.dev\nmatch: { path_prefix: /packs/sso }\nanonymous: allow\nrate_limits: [{ id: a, by: ip, limit: 5, window: 1m }]\n')
+    writeFileSync(
+      join(dir, 'sso.yaml'),
+      'pack: sso\nupstream: https://sso.acme-corp.dev\nmatch: { path_prefix: /packs/sso }\nanonymous: allow\nrate_limits: [{ id: a, by: ip, limit: 5, window: 1m }]\n',
+    )
     return dir
   })()
 
@@ -187,14 +228,49 @@ describe('keys create and keys mint refuse a key that could never work, before i
   it('keys mint refuses a past expiry and unknown packs without calling the gateway', async () => {
     const { origin, hits } = await serve(() => ({ status: 201, body: '{"store":"durable_object"}' }))
     const env = { GATEWAY_ADMIN_TOKEN: 'admin-token-for-the-test' }
-    const past = await cliAsync(['keys', 'mint', '--gateway', origin, '--name', 'ci-deploy', '--packs', 'crm', '--expires', '2001-01-01T00:00:00Z', '--policies', policies], env)
+    const past = await cliAsync(
+      [
+        'keys',
+        'mint',
+        '--gateway',
+        origin,
+        '--name',
+        'ci-deploy',
+        '--packs',
+        'crm',
+        '--expires',
+        '2001-01-01T00:00:00Z',
+        '--policies',
+        policies,
+      ],
+      env,
+    )
     expect(past.status).toBe(1)
     expect(past.stderr).toContain('is in the past')
-    const unknown = await cliAsync(['keys', 'mint', '--gateway', origin, '--name', 'ci-deploy', '--packs', 'nowhere', '--policies', policies], env)
+    const unknown = await cliAsync(
+      ['keys', 'mint', '--gateway', origin, '--name', 'ci-deploy', '--packs', 'nowhere', '--policies', policies],
+      env,
+    )
     expect(unknown.status).toBe(1)
     expect(unknown.stderr).toContain('no pack is named "nowhere"')
     expect(hits).toEqual([])
-    const ok = await cliAsync(['keys', 'mint', '--gateway', origin, '--name', 'ci-deploy', '--packs', 'crm', '--expires', '2099-01-01', '--policies', policies], env)
+    const ok = await cliAsync(
+      [
+        'keys',
+        'mint',
+        '--gateway',
+        origin,
+        '--name',
+        'ci-deploy',
+        '--packs',
+        'crm',
+        '--expires',
+        '2099-01-01',
+        '--policies',
+        policies,
+      ],
+      env,
+    )
     expect(ok.status, ok.stderr).toBe(0)
     expect(hits).toEqual(['POST /.well-known/invoker-gateway/keys'])
   })

@@ -51,7 +51,15 @@ describe('docs/operations.md', () => {
     try {
       for (const env of ['', 'staging']) {
         const outdir = mkdtempSync(join(tmpdir(), 'igw-docs-'))
-        const { stdout, stderr } = await wrangler(['deploy', '--dry-run', '--config', file, `--env=${env}`, '--outdir', outdir])
+        const { stdout, stderr } = await wrangler([
+          'deploy',
+          '--dry-run',
+          '--config',
+          file,
+          `--env=${env}`,
+          '--outdir',
+          outdir,
+        ])
         const output = stdout + stderr
         expect(output, output).toContain('--dry-run: exiting now.')
         expect(output, output).not.toMatch(/WARNING|ERROR/)
@@ -75,7 +83,10 @@ describe('docs/operations.md', () => {
   })
 
   it('uses only wrangler flags that exist', async () => {
-    const commands = [...text.matchAll(/npx wrangler (tail|secret put|secret list)([^\n|#]*)/g)].map((m) => ({ command: m[1] as string, flags: [...(m[2] as string).matchAll(/--[a-z-]+/g)].map((f) => f[0]) }))
+    const commands = [...text.matchAll(/npx wrangler (tail|secret put|secret list)([^\n|#]*)/g)].map((m) => ({
+      command: m[1] as string,
+      flags: [...(m[2] as string).matchAll(/--[a-z-]+/g)].map((f) => f[0]),
+    }))
     expect(commands.length).toBeGreaterThan(4)
     for (const command of new Set(commands.map((c) => c.command))) {
       const { stdout } = await wrangler([...command.split(' '), '--help'])
@@ -87,7 +98,9 @@ describe('docs/operations.md', () => {
 
   it('lists every field of the log line, and only those', () => {
     // Both lines' fields (the request line, and a stream's stream_end line), each once.
-    const fields = [...new Set([...readFileSync('src/log.ts', 'utf8').matchAll(/^ {2}([a-z_]+): /gm)].map((m) => m[1] as string))]
+    const fields = [
+      ...new Set([...readFileSync('src/log.ts', 'utf8').matchAll(/^ {2}([a-z_]+): /gm)].map((m) => m[1] as string)),
+    ]
     expect(fields).toContain('request_id')
     const table = text.slice(text.indexOf('| field | meaning |'), text.indexOf('No credential, token, cookie or body'))
     // The first column of each row names the fields it explains.
@@ -107,7 +120,10 @@ describe('docs/operations.md', () => {
         {
           policies: [
             { path: 'policies/_gateway.yaml', text: 'issuer: https://gateway.acme-corp.dev\n' },
-            { path: 'policies/crm.yaml', text: `pack: crm\nupstream: ${upstream}\nmatch: { path_prefix: /crm }\nanonymous: allow\nrate_limits: [{ id: a, by: ip, limit: 5, window: 1m }]\n` },
+            {
+              path: 'policies/crm.yaml',
+              text: `pack: crm\nupstream: ${upstream}\nmatch: { path_prefix: /crm }\nanonymous: allow\nrate_limits: [{ id: a, by: ip, limit: 5, window: 1m }]\n`,
+            },
           ],
           env: {},
         },

@@ -25,7 +25,9 @@ const run = spawnSync(PYTHON, ['-m', 'pytest', 'packages/verifier-python/tests',
   env: pythonEnv({ INVOKER_PYTEST_REPORT: report }),
   timeout: 300_000,
 })
-const parsed = existsSync(report) ? (JSON.parse(readFileSync(report, 'utf8')) as { exitstatus: number; results: PytestResult[] }) : null
+const parsed = existsSync(report)
+  ? (JSON.parse(readFileSync(report, 'utf8')) as { exitstatus: number; results: PytestResult[] })
+  : null
 const results = parsed?.results ?? []
 rmSync(reportDir, { recursive: true, force: true })
 
@@ -33,7 +35,10 @@ describe('Python verifier (pytest)', () => {
   it('pytest ran and collected the suite', () => {
     const output = `${run.stdout ?? ''}\n${run.stderr ?? ''}\n${run.error?.message ?? ''}`
     expect(parsed, `pytest wrote no report:\n${output}`).not.toBeNull()
-    expect(results.filter((r) => r.when === 'collect'), output).toEqual([])
+    expect(
+      results.filter((r) => r.when === 'collect'),
+      output,
+    ).toEqual([])
     expect(results.length, output).toBeGreaterThan(50)
     expect(run.status, output).toBe(0)
   })

@@ -26,7 +26,8 @@ const REPEATS = 5
 const ISOLATES = 2
 
 /** The documented bound: per isolate, at most one lease's headroom left unspent. */
-const underAdmissionBound = (limit: number): number => ISOLATES * Math.min(LEASE_MAX_HEADROOM, Math.floor((limit - 1) / LEASE_HEADROOM_DIVISOR))
+const underAdmissionBound = (limit: number): number =>
+  ISOLATES * Math.min(LEASE_MAX_HEADROOM, Math.floor((limit - 1) / LEASE_HEADROOM_DIVISOR))
 
 const packId = (algorithm: RateLimitAlgorithm, limit: number): string => `${algorithm.split('_')[0]}${limit}`
 
@@ -42,10 +43,12 @@ beforeAll(async () => {
   for (const algorithm of ALGORITHMS) {
     for (const limit of LIMITS) {
       const id = packId(algorithm, limit)
-      packs[id] = `pack: ${id}\nupstream: ${backend.origin}\nmatch: { path_prefix: /${id} }\nauth: [api_key]\nanonymous: allow\nrate_limits:\n  - { id: burst, by: invoker, algorithm: ${algorithm}, limit: ${limit}, window: 1h, on_error: deny }\n`
+      packs[id] =
+        `pack: ${id}\nupstream: ${backend.origin}\nmatch: { path_prefix: /${id} }\nauth: [api_key]\nanonymous: allow\nrate_limits:\n  - { id: burst, by: invoker, algorithm: ${algorithm}, limit: ${limit}, window: 1h, on_error: deny }\n`
     }
   }
-  packs['hot'] = `pack: hot\nupstream: ${backend.origin}\nmatch: { path_prefix: /hot }\nauth: [api_key]\nanonymous: allow\nrate_limits:\n  - { id: burst, by: invoker, limit: 50, window: 1h, on_error: deny }\n`
+  packs['hot'] =
+    `pack: hot\nupstream: ${backend.origin}\nmatch: { path_prefix: /hot }\nauth: [api_key]\nanonymous: allow\nrate_limits:\n  - { id: burst, by: invoker, limit: 50, window: 1h, on_error: deny }\n`
   // A generous store_timeout and on_error: deny: a slow call on this shared machine shows up as a
   // 503 (and fails the test) instead of as local admissions.
   const { policy } = compileYaml(packs, 'issuer: https://gateway.test\nstore_timeout: 10s\n')
@@ -76,10 +79,13 @@ function send(origin: string, path: string, ip: string): Promise<number> {
   }
   const target = new URL(origin)
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: target.hostname, port: target.port, path, headers: { 'cf-connecting-ip': ip }, agent }, (response) => {
-      response.resume()
-      response.on('end', () => resolve(response.statusCode ?? 0))
-    })
+    const outgoing = httpRequest(
+      { host: target.hostname, port: target.port, path, headers: { 'cf-connecting-ip': ip }, agent },
+      (response) => {
+        response.resume()
+        response.on('end', () => resolve(response.statusCode ?? 0))
+      },
+    )
     outgoing.on('error', reject)
     outgoing.end()
   })
@@ -101,28 +107,38 @@ let ipSequence = 0
 const freshIp = (): string => `198.51.${(ipSequence >> 8) & 255}.${ipSequence++ & 255}`
 
 const origins = (store: 'upstash' | 'durable_object'): [string, string] =>
-  store === 'upstash' ? [gateways.origins['upstash-a'] as string, gateways.origins['upstash-b'] as string] : [gateways.origins['do-a'] as string, gateways.origins['do-b'] as string]
+  store === 'upstash'
+    ? [gateways.origins['upstash-a'] as string, gateways.origins['upstash-b'] as string]
+    : [gateways.origins['do-a'] as string, gateways.origins['do-b'] as string]
 
 describe.each(['upstash', 'durable_object'] as const)('two gateway isolates sharing the %s store', (store) => {
-  it.each([200, 1000])('%i concurrent requests of one invoker: never above the limit, never below it by more than the bound (3 algorithms x limits 10, 50, 500 x 5 repeats)', async (size) => {
-    const seen: string[] = []
-    const failures: string[] = []
-    for (const algorithm of ALGORITHMS) {
-      for (const limit of LIMITS) {
-        for (let repeat = 0; repeat < REPEATS; repeat++) {
-          await clearOfHour()
-          const statuses = await burst(origins(store), `/${packId(algorithm, limit)}/x`, freshIp(), size)
-          const admitted = statuses.filter((s) => s === 200).length
-          const unexpected = statuses.filter((s) => s !== 200 && s !== 429)
-          const expected = Math.min(size, limit)
-          seen.push(`${algorithm} ${limit}: ${admitted}`)
-          if (unexpected.length > 0) failures.push(`${algorithm} limit ${limit} repeat ${repeat}: statuses ${JSON.stringify(Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((t) => t === s).length])))}`)
-          if (admitted > limit || admitted < expected - underAdmissionBound(limit)) failures.push(`${algorithm} limit ${limit} repeat ${repeat}: admitted ${admitted}`)
+  it.each([200, 1000])(
+    '%i concurrent requests of one invoker: never above the limit, never below it by more than the bound (3 algorithms x limits 10, 50, 500 x 5 repeats)',
+    async (size) => {
+      const seen: string[] = []
+      const failures: string[] = []
+      for (const algorithm of ALGORITHMS) {
+        for (const limit of LIMITS) {
+          for (let repeat = 0; repeat < REPEATS; repeat++) {
+            await clearOfHour()
+            const statuses = await burst(origins(store), `/${packId(algorithm, limit)}/x`, freshIp(), size)
+            const admitted = statuses.filter((s) => s === 200).length
+            const unexpected = statuses.filter((s) => s !== 200 && s !== 429)
+            const expected = Math.min(size, limit)
+            seen.push(`${algorithm} ${limit}: ${admitted}`)
+            if (unexpected.length > 0)
+              failures.push(
+                `${algorithm} limit ${limit} repeat ${repeat}: statuses ${JSON.stringify(Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((t) => t === s).length])))}`,
+              )
+            if (admitted > limit || admitted < expected - underAdmissionBound(limit))
+              failures.push(`${algorithm} limit ${limit} repeat ${repeat}: admitted ${admitted}`)
+          }
         }
       }
-    }
-    expect(failures, seen.join('; ')).toEqual([])
-  }, 120_000)
+      expect(failures, seen.join('; ')).toEqual([])
+    },
+    120_000,
+  )
 
   it('units an isolate leased but did not spend go back when it renews its lease, and the window then admits exactly the limit', async () => {
     await clearOfHour()

@@ -14,19 +14,24 @@ describe('policies/', () => {
     expect(result.policy.packs.map((p) => p.id).sort()).toEqual(['crm', 'echo', 'public', 'tools'])
   })
 
-  describe.each(result.fixtures.map((f) => [`${f.file}:${f.line} ${f.name}`, f] as const))('fixture %s', (_, fixture) => {
-    it('decides as expected', () => {
-      const outcome = runFixture(result.policy, fixture)
-      expect(outcome.mismatches).toEqual([])
-    })
-  })
+  describe.each(result.fixtures.map((f) => [`${f.file}:${f.line} ${f.name}`, f] as const))(
+    'fixture %s',
+    (_, fixture) => {
+      it('decides as expected', () => {
+        const outcome = runFixture(result.policy, fixture)
+        expect(outcome.mismatches).toEqual([])
+      })
+    },
+  )
 
   it('ships JSON Schemas generated from the same definitions the compiler validates with', () => {
-    for (const [path, text] of Object.entries(schemaFiles('policies'))) expect(readFileSync(path, 'utf8'), path).toBe(text)
+    for (const [path, text] of Object.entries(schemaFiles('policies')))
+      expect(readFileSync(path, 'utf8'), path).toBe(text)
   })
 
   it('points every policy file at its schema', () => {
-    for (const file of readPolicyDir('policies').policies) expect(file.text, file.path).toMatch(/^# yaml-language-server: \$schema=\.\/schema\/(gateway|pack)\.schema\.json/)
+    for (const file of readPolicyDir('policies').policies)
+      expect(file.text, file.path).toMatch(/^# yaml-language-server: \$schema=\.\/schema\/(gateway|pack)\.schema\.json/)
   })
 
   it('builds the module the Worker imports from them', () => {

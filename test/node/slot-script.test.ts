@@ -35,8 +35,29 @@ function random(seed: number): () => number {
   }
 }
 
-function call(key: string, now: number, limit: number, leaseMs: number, acquire: string | null, renew: string[], release: string[]): Promise<RespValue> {
-  return one(['EVALSHA', SLOT_SCRIPT_SHA1, '1', key, String(now), String(limit), String(leaseMs), String(STORE_TTL_SLACK_MS), acquire ?? '', String(renew.length), ...renew, ...release])
+function call(
+  key: string,
+  now: number,
+  limit: number,
+  leaseMs: number,
+  acquire: string | null,
+  renew: string[],
+  release: string[],
+): Promise<RespValue> {
+  return one([
+    'EVALSHA',
+    SLOT_SCRIPT_SHA1,
+    '1',
+    key,
+    String(now),
+    String(limit),
+    String(leaseMs),
+    String(STORE_TTL_SLACK_MS),
+    acquire ?? '',
+    String(renew.length),
+    ...renew,
+    ...release,
+  ])
 }
 
 describe('the slot script', () => {

@@ -9,12 +9,17 @@ describe('npm start options', () => {
 
   it('takes --port and --backend-port (npm start -- --port N), over the environment variables', () => {
     expect(startOptions(['--port', '9000'], {})).toEqual({ gatewayPort: 9000, backendPort: 8788 })
-    expect(startOptions(['--port=9100', '--backend-port', '9101'], { GATEWAY_PORT: '1', DEMO_BACKEND_PORT: '2' })).toEqual({ gatewayPort: 9100, backendPort: 9101 })
+    expect(
+      startOptions(['--port=9100', '--backend-port', '9101'], { GATEWAY_PORT: '1', DEMO_BACKEND_PORT: '2' }),
+    ).toEqual({ gatewayPort: 9100, backendPort: 9101 })
     expect(startOptions(['-p', '9200'], {})).toEqual({ gatewayPort: 9200, backendPort: 8788 })
   })
 
   it('still reads GATEWAY_PORT and DEMO_BACKEND_PORT', () => {
-    expect(startOptions([], { GATEWAY_PORT: '7000', DEMO_BACKEND_PORT: '7001' })).toEqual({ gatewayPort: 7000, backendPort: 7001 })
+    expect(startOptions([], { GATEWAY_PORT: '7000', DEMO_BACKEND_PORT: '7001' })).toEqual({
+      gatewayPort: 7000,
+      backendPort: 7001,
+    })
   })
 
   it.each([

@@ -35,7 +35,9 @@ const ROWS: Record<string, Array<Record<string, unknown>>> = {
     { pack: 'crm', decision: 'allow', reason: 'allowed', requests: '1200' },
     { pack: 'crm', decision: 'deny', reason: 'rate_limited', requests: '37' },
   ],
-  invoker_digest: [{ invoker_digest: '9f86d081884c7d65', invoker_kind: 'apiKey', pack: 'crm', reason: 'denied', refusals: '12' }],
+  invoker_digest: [
+    { invoker_digest: '9f86d081884c7d65', invoker_kind: 'apiKey', pack: 'crm', reason: 'denied', refusals: '12' },
+  ],
   degraded: [{ degraded: 'jwks_stale', pack: 'crm', requests: '5', max_stale_for_s: 754 }],
 }
 
@@ -56,13 +58,30 @@ function aliases(sql: string): string[] {
 beforeAll(async () => {
   server = createServer(async (req, res) => {
     const sql = await body(req)
-    received.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], sql })
+    received.push({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      authorization: req.headers.authorization,
+      contentType: req.headers['content-type'],
+      sql,
+    })
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ success: false, errors: [{ code: 10000, message: 'Authentication error' }], messages: [], result: null }))
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            success: false,
+            errors: [{ code: 10000, message: 'Authentication error' }],
+            messages: [],
+            result: null,
+          }),
+        )
       return
     }
     if (req.method !== 'POST' || req.url !== `/client/v4/accounts/${ACCOUNT}/analytics_engine/sql`) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ success: false, errors: [{ code: 7003, message: 'No route for the URI' }] }))
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ success: false, errors: [{ code: 7003, message: 'No route for the URI' }] }))
       return
     }
     const column = [...sql.matchAll(/\b(blob|double)([0-9]+)\b/g)].find((m) => Number(m[2]) < 1 || Number(m[2]) > 20)
@@ -75,10 +94,19 @@ beforeAll(async () => {
       return
     }
     const names = aliases(sql)
-    const data = ROWS[names[0] as string] ?? [Object.fromEntries(names.map((n, i) => [n, i === 0 ? 'crm' : n === 'requests' ? '1200' : 0.4 + i]))]
-    res.writeHead(200, { 'content-type': 'application/json' }).end(
-      JSON.stringify({ meta: names.map((name) => ({ name, type: 'String' })), data, rows: data.length, rows_before_limit_at_least: data.length }),
-    )
+    const data = ROWS[names[0] as string] ?? [
+      Object.fromEntries(names.map((n, i) => [n, i === 0 ? 'crm' : n === 'requests' ? '1200' : 0.4 + i])),
+    ]
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify({
+          meta: names.map((name) => ({ name, type: 'String' })),
+          data,
+          rows: data.length,
+          rows_before_limit_at_least: data.length,
+        }),
+      )
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`
@@ -86,10 +114,19 @@ beforeAll(async () => {
 
 afterAll(() => new Promise((resolve) => server.close(resolve)))
 
-function stats(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+function stats(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['src/cli/main.ts', 'stats', ...args], {
-      env: { ...process.env, CLOUDFLARE_API_TOKEN: TOKEN, CLOUDFLARE_API_BASE_URL: api, CLOUDFLARE_ACCOUNT_ID: undefined, ...env },
+      env: {
+        ...process.env,
+        CLOUDFLARE_API_TOKEN: TOKEN,
+        CLOUDFLARE_API_BASE_URL: api,
+        CLOUDFLARE_ACCOUNT_ID: undefined,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -103,7 +140,8 @@ function stats(args: string[], env: Record<string, string | undefined> = {}): Pr
 describe('the queries', () => {
   it('are the README’s, word for word', () => {
     const readme = readFileSync('README.md', 'utf8')
-    for (const [name, query] of Object.entries(STATS_QUERIES)) expect(readme, name).toContain('```sql\n' + query.sql + '\n```')
+    for (const [name, query] of Object.entries(STATS_QUERIES))
+      expect(readme, name).toContain('```sql\n' + query.sql + '\n```')
   })
 
   it('read each column by the name the data point gives it', () => {
@@ -113,7 +151,9 @@ describe('the queries', () => {
         expect(layout[Number(n) - 1], `${name}: ${kind}${n} AS ${alias}`).toBe(alias)
       }
       for (const [, kind, n] of query.sql.matchAll(/\b(blob|double)([0-9]+)\b/g)) {
-        expect(Number(n), `${name}: ${kind}${n}`).toBeLessThanOrEqual(kind === 'blob' ? METRIC_BLOBS.length : METRIC_DOUBLES.length)
+        expect(Number(n), `${name}: ${kind}${n}`).toBeLessThanOrEqual(
+          kind === 'blob' ? METRIC_BLOBS.length : METRIC_DOUBLES.length,
+        )
       }
       expect(query.sql, name).toContain('SUM(_sample_interval)')
     }
@@ -125,12 +165,21 @@ describe('cli stats', () => {
     received.length = 0
     const run = await stats(['--account', ACCOUNT])
     expect(run.status, run.stderr).toBe(0)
-    expect(received.map((r) => r.sql)).toEqual((Object.keys(STATS_QUERIES) as StatsQueryName[]).map((name) => STATS_QUERIES[name].sql))
+    expect(received.map((r) => r.sql)).toEqual(
+      (Object.keys(STATS_QUERIES) as StatsQueryName[]).map((name) => STATS_QUERIES[name].sql),
+    )
     for (const request of received) {
-      expect(request).toMatchObject({ method: 'POST', path: `/client/v4/accounts/${ACCOUNT}/analytics_engine/sql`, authorization: `Bearer ${TOKEN}`, contentType: 'text/plain' })
+      expect(request).toMatchObject({
+        method: 'POST',
+        path: `/client/v4/accounts/${ACCOUNT}/analytics_engine/sql`,
+        authorization: `Bearer ${TOKEN}`,
+        contentType: 'text/plain',
+      })
     }
     expect(run.stdout).toContain('Requests and refusals per pack and reason (last 1d)')
-    expect(run.stdout).toMatch(/pack +decision +reason +requests\n[- ]+\ncrm +allow +allowed +1200\ncrm +deny +rate_limited +37/)
+    expect(run.stdout).toMatch(
+      /pack +decision +reason +requests\n[- ]+\ncrm +allow +allowed +1200\ncrm +deny +rate_limited +37/,
+    )
     expect(run.stdout).toMatch(/9f86d081884c7d65 +apiKey +crm +denied +12/)
     expect(run.stdout).toMatch(/jwks_stale +crm +5 +754/)
     expect(run.stdout + run.stderr).not.toContain(TOKEN)
@@ -138,7 +187,17 @@ describe('cli stats', () => {
 
   it('puts the period and the dataset into the SQL, runs one query, and prints JSON on request', async () => {
     received.length = 0
-    const run = await stats(['--account', ACCOUNT, '--since', '6h', '--dataset', 'gateway_staging', '--query', 'requests', '--json'])
+    const run = await stats([
+      '--account',
+      ACCOUNT,
+      '--since',
+      '6h',
+      '--dataset',
+      'gateway_staging',
+      '--query',
+      'requests',
+      '--json',
+    ])
     expect(run.status, run.stderr).toBe(0)
     expect(received).toHaveLength(1)
     expect(received[0]?.sql).toBe(statsQuery('requests', { dataset: 'gateway_staging', interval: "INTERVAL '6' HOUR" }))
@@ -162,7 +221,9 @@ describe('cli stats', () => {
   })
 
   it('says so when the API cannot be reached', async () => {
-    const run = await stats(['--account', ACCOUNT, '--query', 'requests'], { CLOUDFLARE_API_BASE_URL: 'http://127.0.0.1:9/client/v4' })
+    const run = await stats(['--account', ACCOUNT, '--query', 'requests'], {
+      CLOUDFLARE_API_BASE_URL: 'http://127.0.0.1:9/client/v4',
+    })
     expect(run.status).toBe(1)
     expect(run.stderr).toContain('requests: could not reach http://127.0.0.1:9')
   })
@@ -176,7 +237,11 @@ describe('cli stats', () => {
       [['--account', ACCOUNT, '--since', '1 week'], {}, '--since is a whole number and a unit'],
       [['--account', ACCOUNT, '--since', '120d'], {}, '--since is a whole number and a unit'],
       [['--account', ACCOUNT, '--dataset', 'x; DROP'], {}, '--dataset is the dataset'],
-      [['--account', ACCOUNT, '--query', 'everything'], {}, '--query is one of requests, latency, refused-invokers, degraded or all'],
+      [
+        ['--account', ACCOUNT, '--query', 'everything'],
+        {},
+        '--query is one of requests, latency, refused-invokers, degraded or all',
+      ],
     ]
     for (const [args, env, message] of cases) {
       const run = await stats(args, env)

@@ -48,7 +48,9 @@ describe('the Upstash REST adapter', () => {
   })
 
   it('falls back from EVALSHA to EVAL on NOSCRIPT, also for scripts with Upstash-only flags', async () => {
-    const script = redis.createScript<number>('#!lua flags=allow-key-locking\nreturn redis.call("INCRBY", KEYS[1], ARGV[1])')
+    const script = redis.createScript<number>(
+      '#!lua flags=allow-key-locking\nreturn redis.call("INCRBY", KEYS[1], ARGV[1])',
+    )
     expect(await script.exec(['scripted'], ['5'])).toBe(5)
     expect(await script.exec(['scripted'], ['5'])).toBe(10)
   })

@@ -47,7 +47,8 @@ describe('the committed vectors', () => {
 
   it('hold one refused vector for every reason code but keys_unavailable (which needs a network)', () => {
     const reasons = new Set(committed.vectors.map((v) => ('reason' in v.expect ? v.expect.reason : 'ok')))
-    for (const reason of verifier.REASON_CODES.filter((r) => r !== 'keys_unavailable')) expect(reasons).toContain(reason)
+    for (const reason of verifier.REASON_CODES.filter((r) => r !== 'keys_unavailable'))
+      expect(reasons).toContain(reason)
     expect(reasons).toContain('ok')
   })
 })

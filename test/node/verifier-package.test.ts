@@ -54,10 +54,17 @@ afterAll(async () => {
 
 describe('the packed tarball', () => {
   it('holds the built package only, with jose its one dependency', async () => {
-    const manifest = readJson<{ dependencies: Record<string, string>; version: string; exports: Record<string, unknown> }>(join(dir, 'node_modules/@invoker-gateway/verifier/package.json'))
+    const manifest = readJson<{
+      dependencies: Record<string, string>
+      version: string
+      exports: Record<string, unknown>
+    }>(join(dir, 'node_modules/@invoker-gateway/verifier/package.json'))
     expect(Object.keys(manifest.dependencies)).toEqual(['jose'])
     expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/)
-    const { stdout } = await run('tar', ['-tzf', join(dir, (await run('sh', ['-c', 'ls *.tgz'], { cwd: dir })).stdout.trim())])
+    const { stdout } = await run('tar', [
+      '-tzf',
+      join(dir, (await run('sh', ['-c', 'ls *.tgz'], { cwd: dir })).stdout.trim()),
+    ])
     const files = stdout.trim().split('\n')
     expect(files).toContain('package/README.md')
     expect(files).toContain('package/dist/esm/index.d.ts')
@@ -67,12 +74,19 @@ describe('the packed tarball', () => {
   })
 
   it('imports nothing from node: (it must run in Workers, Deno and Bun as it is)', async () => {
-    const { stdout } = await run('grep', ['-rlE', `from ['"]node:|require\\(['"]node:`, join(dir, 'node_modules/@invoker-gateway/verifier/dist')]).catch((e: { stdout: string }) => e)
+    const { stdout } = await run('grep', [
+      '-rlE',
+      `from ['"]node:|require\\(['"]node:`,
+      join(dir, 'node_modules/@invoker-gateway/verifier/dist'),
+    ]).catch((e: { stdout: string }) => e)
     expect(stdout.trim()).toBe('')
   })
 
   for (const node of nodeBinaries()) {
-    for (const [kind, file] of [['ES module', 'esm.mjs'], ['CommonJS', 'cjs.cjs']] as const) {
+    for (const [kind, file] of [
+      ['ES module', 'esm.mjs'],
+      ['CommonJS', 'cjs.cjs'],
+    ] as const) {
       it(`${node.label}, ${kind}: gives every vector its expected result`, async () => {
         const { stdout, stderr } = await run(node.path, [file], { cwd: dir })
         const result = JSON.parse(stdout) as { total: number; failures: unknown[] }
@@ -84,7 +98,11 @@ describe('the packed tarball', () => {
   }
 
   it('has a Node 20 to test on (the system node)', () => {
-    expect(nodeBinaries().map((n) => n.label).some((l) => l.startsWith('Node 20.'))).toBe(true)
+    expect(
+      nodeBinaries()
+        .map((n) => n.label)
+        .some((l) => l.startsWith('Node 20.')),
+    ).toBe(true)
   })
 
   it('TypeScript finds its types from an ES module and from CommonJS (module: nodenext)', async () => {
@@ -104,8 +122,25 @@ const v = verifier.createInvokerVerifier({ jwks: { keys: [] }, issuer: 'https://
 export = v
 `,
     )
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ['types.mts', 'types.cts'] }))
-    const result = await run(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', dir]).catch((e: { stdout: string }) => e)
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          lib: ['es2022', 'dom'],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ['types.mts', 'types.cts'],
+      }),
+    )
+    const result = await run(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', dir]).catch(
+      (e: { stdout: string }) => e,
+    )
     expect(result.stdout).toBe('')
   })
 

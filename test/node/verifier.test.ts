@@ -11,7 +11,13 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireInvoker as expressInvoker } from '../../packages/verifier/src/express.ts'
 import { requireInvoker as honoInvoker } from '../../packages/verifier/src/hono.ts'
-import { createInvokerVerifier, InvokerVerificationError, MemoryReplayCache, verifyInvoker, type ReasonCode } from '../../packages/verifier/src/index.ts'
+import {
+  createInvokerVerifier,
+  InvokerVerificationError,
+  MemoryReplayCache,
+  verifyInvoker,
+  type ReasonCode,
+} from '../../packages/verifier/src/index.ts'
 
 const ISSUER = 'https://gw.test'
 const servers: Server[] = []
@@ -62,7 +68,11 @@ async function reason(promise: Promise<unknown>): Promise<ReasonCode | 'ok'> {
   }
 }
 
-const get = (url: string, value: string): { method: string; url: string; headers: Headers } => ({ method: 'GET', url, headers: new Headers({ 'x-invoker': value }) })
+const get = (url: string, value: string): { method: string; url: string; headers: Headers } => ({
+  method: 'GET',
+  url,
+  headers: new Headers({ 'x-invoker': value }),
+})
 
 describe('options are checked once, at construction', () => {
   const jwks = { keys: [] }
@@ -71,7 +81,10 @@ describe('options are checked once, at construction', () => {
     ['two key sources', { issuer: ISSUER, audience: 'crm', jwks, jwksUrl: 'https://gw.test/jwks' }],
     ['no issuer', { issuer: '', audience: 'crm', jwks }],
     ['no audience', { issuer: ISSUER, audience: [], jwks }],
-    ['HS256 with a JWK set (a public set must not hold a shared secret)', { issuer: ISSUER, audience: 'crm', jwks, algorithms: ['HS256'] }],
+    [
+      'HS256 with a JWK set (a public set must not hold a shared secret)',
+      { issuer: ISSUER, audience: 'crm', jwks, algorithms: ['HS256'] },
+    ],
     ['EdDSA with a secret', { issuer: ISSUER, audience: 'crm', secret: new Uint8Array(32), algorithms: ['EdDSA'] }],
     ['a short secret', { issuer: ISSUER, audience: 'crm', secret: new Uint8Array(16) }],
     ['a negative clock tolerance', { issuer: ISSUER, audience: 'crm', jwks, clockToleranceSeconds: -1 }],
@@ -107,7 +120,12 @@ describe('remote JWKS', () => {
 
   it('is fetched once, refetched for an unknown kid, at most once per cooldown', async () => {
     const url = `${origin}/backend/run`
-    const verifier = createInvokerVerifier({ jwksUrl: `${origin}/jwks`, issuer: ISSUER, audience: 'crm', jwksCache: { cooldownMs: 60_000 } })
+    const verifier = createInvokerVerifier({
+      jwksUrl: `${origin}/jwks`,
+      issuer: ISSUER,
+      audience: 'crm',
+      jwksCache: { cooldownMs: 60_000 },
+    })
     fetches = 0
     expect(await reason(verifier.verify(get(url, await token(current, url))))).toBe('ok')
     expect(await reason(verifier.verify(get(url, await token(current, url))))).toBe('ok')
@@ -121,7 +139,12 @@ describe('remote JWKS', () => {
   it('refetches for an unknown kid once the cooldown has passed (rotation)', async () => {
     const url = `${origin}/backend/run`
     published = [current.jwk]
-    const verifier = createInvokerVerifier({ jwksUrl: `${origin}/jwks?rotation`, issuer: ISSUER, audience: 'crm', jwksCache: { cooldownMs: 0 } })
+    const verifier = createInvokerVerifier({
+      jwksUrl: `${origin}/jwks?rotation`,
+      issuer: ISSUER,
+      audience: 'crm',
+      jwksCache: { cooldownMs: 0 },
+    })
     expect(await reason(verifier.verify(get(url, await token(current, url))))).toBe('ok')
     published = [next.jwk, current.jwk]
     fetches = 0
@@ -133,13 +156,25 @@ describe('remote JWKS', () => {
 
   it('answers keys_unavailable (status 503) when the JWKS cannot be fetched', async () => {
     const url = `${origin}/backend/run`
-    const error = await verifyInvoker(get(url, await token(current, url)), { jwksUrl: `${origin}/down`, issuer: ISSUER, audience: 'crm' }).catch((e: unknown) => e)
+    const error = await verifyInvoker(get(url, await token(current, url)), {
+      jwksUrl: `${origin}/down`,
+      issuer: ISSUER,
+      audience: 'crm',
+    }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(InvokerVerificationError)
     expect((error as InvokerVerificationError).reason).toBe('keys_unavailable')
     expect((error as InvokerVerificationError).status).toBe(503)
     const closed = await listen(createServer())
     servers.pop()?.close()
-    expect(await reason(verifyInvoker(get(url, await token(current, url)), { jwksUrl: `${closed}/jwks`, issuer: ISSUER, audience: 'crm' }))).toBe('keys_unavailable')
+    expect(
+      await reason(
+        verifyInvoker(get(url, await token(current, url)), {
+          jwksUrl: `${closed}/jwks`,
+          issuer: ISSUER,
+          audience: 'crm',
+        }),
+      ),
+    ).toBe('keys_unavailable')
   })
 
   it('verifyInvoker() with a fresh options object per call still fetches once per URL', async () => {
@@ -147,7 +182,15 @@ describe('remote JWKS', () => {
     published = [current.jwk]
     fetches = 0
     for (let i = 0; i < 3; i++) {
-      expect(await reason(verifyInvoker(get(url, await token(current, url)), { jwksUrl: `${origin}/jwks?once`, issuer: ISSUER, audience: 'crm' }))).toBe('ok')
+      expect(
+        await reason(
+          verifyInvoker(get(url, await token(current, url)), {
+            jwksUrl: `${origin}/jwks?once`,
+            issuer: ISSUER,
+            audience: 'crm',
+          }),
+        ),
+      ).toBe('ok')
     }
     expect(fetches).toBe(1)
   })
@@ -155,7 +198,11 @@ describe('remote JWKS', () => {
   it('messages never carry the token', async () => {
     const url = `${origin}/backend/run`
     const value = await token(current, url, { aud: 'echo' })
-    const error = (await verifyInvoker(get(url, value), { jwksUrl: `${origin}/jwks`, issuer: ISSUER, audience: 'crm' }).catch((e: unknown) => e)) as Error
+    const error = (await verifyInvoker(get(url, value), {
+      jwksUrl: `${origin}/jwks`,
+      issuer: ISSUER,
+      audience: 'crm',
+    }).catch((e: unknown) => e)) as Error
     expect(error.message).not.toContain(value.split('.')[1])
     expect(JSON.stringify(error)).not.toContain(value.split('.')[1])
   })
@@ -184,10 +231,17 @@ describe('MemoryReplayCache', () => {
     const k = await key('k1')
     const url = 'http://b.test/run'
     const cache = new MemoryReplayCache()
-    const verifier = createInvokerVerifier({ jwks: { keys: [k.jwk] }, issuer: ISSUER, audience: 'crm', replayCache: cache })
+    const verifier = createInvokerVerifier({
+      jwks: { keys: [k.jwk] },
+      issuer: ISSUER,
+      audience: 'crm',
+      replayCache: cache,
+    })
     const forged = await token(await key('k1'), url, { jti: 'fixed' })
     expect(await reason(verifier.verify(get(url, forged)))).toBe('signature')
-    expect(await reason(verifier.verify(get('http://b.test/other', await token(k, url, { jti: 'fixed' }))))).toBe('wrong_request')
+    expect(await reason(verifier.verify(get('http://b.test/other', await token(k, url, { jti: 'fixed' }))))).toBe(
+      'wrong_request',
+    )
     expect(cache.size).toBe(0)
     const real = await token(k, url, { jti: 'fixed' })
     expect(await reason(verifier.verify(get(url, real)))).toBe('ok')
@@ -203,7 +257,14 @@ describe('adapters', () => {
 
   it('Express: puts the result on req.xInvoker, answers 401 problem+json with the reason', async () => {
     const app = express()
-    app.use(expressInvoker({ jwks: { keys: [k.jwk] }, issuer: ISSUER, audience: 'crm', replayCache: new MemoryReplayCache() }))
+    app.use(
+      expressInvoker({
+        jwks: { keys: [k.jwk] },
+        issuer: ISSUER,
+        audience: 'crm',
+        replayCache: new MemoryReplayCache(),
+      }),
+    )
     app.get('/run', (req, res) => {
       res.json({ id: req.xInvoker?.invoker.id, method: req.xInvoker?.auth.method })
     })
@@ -229,16 +290,27 @@ describe('adapters', () => {
     router.get('/run', (req, res) => res.json({ id: req.xInvoker?.invoker.id }))
     app.use('/agents', router)
     const origin = await listen(createServer(app))
-    const response = await fetch(`${origin}/agents/run`, { headers: { 'x-invoker': await token(k, `${origin}/agents/run`) } })
+    const response = await fetch(`${origin}/agents/run`, {
+      headers: { 'x-invoker': await token(k, `${origin}/agents/run`) },
+    })
     expect(response.status).toBe(200)
   })
 
   it('Express: onError can hand the error to Express', async () => {
     const app = express()
-    app.use(expressInvoker({ jwks: { keys: [k.jwk] }, issuer: ISSUER, audience: 'crm', onError: (error, _req, _res, next) => next(error) }))
-    app.use((error: InvokerVerificationError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(418).send(error.reason)
-    })
+    app.use(
+      expressInvoker({
+        jwks: { keys: [k.jwk] },
+        issuer: ISSUER,
+        audience: 'crm',
+        onError: (error, _req, _res, next) => next(error),
+      }),
+    )
+    app.use(
+      (error: InvokerVerificationError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        res.status(418).send(error.reason)
+      },
+    )
     const origin = await listen(createServer(app))
     const response = await fetch(`${origin}/x`)
     expect(response.status).toBe(418)
@@ -249,10 +321,14 @@ describe('adapters', () => {
     const app = new Hono()
     app.use(honoInvoker({ jwks: { keys: [k.jwk] }, issuer: ISSUER, audience: 'crm' }))
     app.get('/run', (c) => c.json({ id: c.var.xInvoker.invoker.id, bodyVerified: c.var.xInvoker.bodyVerified }))
-    const accepted = await app.request('http://b.test/run', { headers: { 'x-invoker': await token(k, 'http://b.test/run') } })
+    const accepted = await app.request('http://b.test/run', {
+      headers: { 'x-invoker': await token(k, 'http://b.test/run') },
+    })
     expect(accepted.status).toBe(200)
     expect(await accepted.json()).toEqual({ id: 'apikey:ci', bodyVerified: true })
-    const refused = await app.request('http://b.test/run', { headers: { 'x-invoker': await token(k, 'http://b.test/run', { iss: 'https://evil.test' }) } })
+    const refused = await app.request('http://b.test/run', {
+      headers: { 'x-invoker': await token(k, 'http://b.test/run', { iss: 'https://evil.test' }) },
+    })
     expect(refused.status).toBe(401)
     expect(await refused.json()).toMatchObject({ reason: 'issuer' })
   })

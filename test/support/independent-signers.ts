@@ -11,7 +11,14 @@
  *
  * A signing answer is the request's headers with the signature fields added.
  */
-import { createSecretKey, generateKeyPairSync, randomBytes, sign as nodeSign, createHmac, type KeyObject } from 'node:crypto'
+import {
+  createSecretKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign as nodeSign,
+  createHmac,
+  type KeyObject,
+} from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { httpbis, type SigningKey } from 'http-message-signatures'
 import { jwkToKeyID, signatureHeaders } from 'web-bot-auth'
@@ -41,7 +48,11 @@ export async function startIndependentSigners(): Promise<IndependentSigners> {
   const bot = generateKeyPairSync('ed25519')
   const botJwk = bot.privateKey.export({ format: 'jwk' })
   const botPublic = bot.publicKey.export({ format: 'jwk' })
-  const botKeyId = await jwkToKeyID(botPublic as Parameters<typeof jwkToKeyID>[0], (data: BufferSource) => crypto.subtle.digest('SHA-256', data), (bytes: ArrayBuffer) => Buffer.from(bytes).toString('base64url'))
+  const botKeyId = await jwkToKeyID(
+    botPublic as Parameters<typeof jwkToKeyID>[0],
+    (data: BufferSource) => crypto.subtle.digest('SHA-256', data),
+    (bytes: ArrayBuffer) => Buffer.from(bytes).toString('base64url'),
+  )
 
   const privateKeys: Record<Exclude<HttpsigAlg, 'hmac-sha256'>, KeyObject> = {
     ed25519: ed.privateKey,
@@ -95,21 +106,32 @@ export async function startIndependentSigners(): Promise<IndependentSigners> {
           })
         }
         if (req.url === '/.well-known/http-message-signatures-directory') {
-          res.writeHead(200, { 'content-type': 'application/http-message-signatures-directory+json' }).end(JSON.stringify({ keys: [botPublic] }))
+          res
+            .writeHead(200, { 'content-type': 'application/http-message-signatures-directory+json' })
+            .end(JSON.stringify({ keys: [botPublic] }))
           return
         }
         if (req.url === '/sign/httpsig' && req.method === 'POST') {
           const body = await read(req)
           const request = body['request'] as SignableRequest
           const now = new Date((body['created'] as number | undefined) ?? Date.now())
-          const paramValues: Record<string, Date | string> = { created: now, expires: new Date((body['expires'] as number | undefined) ?? now.getTime() + 60_000) }
+          const paramValues: Record<string, Date | string> = {
+            created: now,
+            expires: new Date((body['expires'] as number | undefined) ?? now.getTime() + 60_000),
+          }
           const params = ['created', 'expires', 'keyid', 'alg']
           if (body['nonce'] !== null) {
             paramValues['nonce'] = (body['nonce'] as string | undefined) ?? randomBytes(16).toString('base64url')
             params.push('nonce')
           }
           const signed = await httpbis.signMessage(
-            { key: signingKey(body['alg'] as HttpsigAlg, body['keyid'] as string), fields: body['fields'] as string[], params, paramValues, name: (body['label'] as string | undefined) ?? 'sig1' },
+            {
+              key: signingKey(body['alg'] as HttpsigAlg, body['keyid'] as string),
+              fields: body['fields'] as string[],
+              params,
+              paramValues,
+              name: (body['label'] as string | undefined) ?? 'sig1',
+            },
             { method: request.method, url: request.url, headers: { ...request.headers } },
           )
           return json(200, { headers: signed.headers })
@@ -118,17 +140,22 @@ export async function startIndependentSigners(): Promise<IndependentSigners> {
           const body = await read(req)
           const request = body['request'] as SignableRequest
           // The directory's origin, or another Signature-Agent value a test asks for (any string).
-          const headers = new Headers({ ...request.headers, 'signature-agent': JSON.stringify((body['signature_agent'] as string | undefined) ?? origin) })
+          const headers = new Headers({
+            ...request.headers,
+            'signature-agent': JSON.stringify((body['signature_agent'] as string | undefined) ?? origin),
+          })
           const signer = await signerFromJWK(botJwk as JsonWebKey)
           const now = new Date()
-          const signature = await signatureHeaders(
-            { method: request.method, url: request.url, headers },
-            signer,
-            { created: now, expires: new Date(now.getTime() + 60_000), ...(body['components'] ? { components: body['components'] as never } : {}) },
-          )
+          const signature = await signatureHeaders({ method: request.method, url: request.url, headers }, signer, {
+            created: now,
+            expires: new Date(now.getTime() + 60_000),
+            ...(body['components'] ? { components: body['components'] as never } : {}),
+          })
           const out: Record<string, string> = {}
           headers.forEach((value, name) => (out[name] = value))
-          return json(200, { headers: { ...out, 'signature-input': signature['Signature-Input'], signature: signature.Signature } })
+          return json(200, {
+            headers: { ...out, 'signature-input': signature['Signature-Input'], signature: signature.Signature },
+          })
         }
         json(404, { error: 'not found' })
       } catch (error) {

@@ -29,22 +29,40 @@ export const TEST_TOOLS = ['echo', 'whoami', 'count', 'delete_record', 'admin_re
 const REPORTED = ['x-invoker', 'authorization', 'x-api-key', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id']
 
 function testServer(): McpServer {
-  const server = new McpServer({ name: 'invoker-gateway test tools', version: '1.0.0' }, { capabilities: { logging: {} } })
-  server.registerTool('echo', { description: 'Says back text.', inputSchema: { text: z.string() } }, ({ text }) => ({ content: [{ type: 'text', text }] }))
+  const server = new McpServer(
+    { name: 'invoker-gateway test tools', version: '1.0.0' },
+    { capabilities: { logging: {} } },
+  )
+  server.registerTool('echo', { description: 'Says back text.', inputSchema: { text: z.string() } }, ({ text }) => ({
+    content: [{ type: 'text', text }],
+  }))
   server.registerTool('whoami', { description: 'The headers the server received.' }, (extra) => {
     const headers = extra.requestInfo?.headers ?? {}
     const seen = Object.fromEntries(REPORTED.map((name) => [name, headers[name] ?? null]))
     return { content: [{ type: 'text', text: JSON.stringify(seen) }] }
   })
-  server.registerTool('count', { description: 'Counts to n, 200 ms apart.', inputSchema: { n: z.number().int().min(1).max(20) } }, async ({ n }, extra) => {
-    for (let i = 1; i <= n; i++) {
-      await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: `${i} at ${Date.now()}` } })
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
-    return { content: [{ type: 'text', text: `counted to ${n}` }] }
-  })
-  server.registerTool('delete_record', { description: 'Deletes a record.', inputSchema: { id: z.string() } }, ({ id }) => ({ content: [{ type: 'text', text: `deleted ${id}` }] }))
-  server.registerTool('admin_reset', { description: 'Resets everything.' }, () => ({ content: [{ type: 'text', text: 'reset' }] }))
+  server.registerTool(
+    'count',
+    { description: 'Counts to n, 200 ms apart.', inputSchema: { n: z.number().int().min(1).max(20) } },
+    async ({ n }, extra) => {
+      for (let i = 1; i <= n; i++) {
+        await extra.sendNotification({
+          method: 'notifications/message',
+          params: { level: 'info', data: `${i} at ${Date.now()}` },
+        })
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      return { content: [{ type: 'text', text: `counted to ${n}` }] }
+    },
+  )
+  server.registerTool(
+    'delete_record',
+    { description: 'Deletes a record.', inputSchema: { id: z.string() } },
+    ({ id }) => ({ content: [{ type: 'text', text: `deleted ${id}` }] }),
+  )
+  server.registerTool('admin_reset', { description: 'Resets everything.' }, () => ({
+    content: [{ type: 'text', text: 'reset' }],
+  }))
   return server
 }
 
@@ -53,7 +71,11 @@ export function toolList(n: number, id: number | string = 1): string {
   const tools = Array.from({ length: n }, (_, i) => ({
     name: `tool_${i}`,
     description: `Test tool number ${i}, which does nothing in particular.`,
-    inputSchema: { type: 'object', properties: { text: { type: 'string', description: 'Some text.' }, count: { type: 'integer', minimum: 0 } }, required: ['text'] },
+    inputSchema: {
+      type: 'object',
+      properties: { text: { type: 'string', description: 'Some text.' }, count: { type: 'integer', minimum: 0 } },
+      required: ['text'],
+    },
   }))
   return JSON.stringify({ result: { tools }, jsonrpc: '2.0', id })
 }
@@ -97,10 +119,13 @@ export async function startTestMcpServer(port?: number): Promise<TestMcpServer> 
     '/sse': { server: testServer, json: false },
     '/json': { server: testServer, json: true },
   })
-  const server: Server = await listen(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://mcp')
-    return url.pathname.startsWith('/raw/') ? raw(req, res, url) : mcp(req, res)
-  }, port ?? (await freePort()))
+  const server: Server = await listen(
+    async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://mcp')
+      return url.pathname.startsWith('/raw/') ? raw(req, res, url) : mcp(req, res)
+    },
+    port ?? (await freePort()),
+  )
   const { port: bound } = server.address() as { port: number }
   return {
     origin: `http://127.0.0.1:${bound}`,

@@ -36,6 +36,7 @@ export async function clientCredentialsToken(
     body,
   })
   const json = (await response.json()) as { access_token?: string; error?: string; error_description?: string }
-  if (!response.ok || !json.access_token) throw new Error(`token endpoint: ${response.status} ${json.error ?? ''} ${json.error_description ?? ''}`)
+  if (!response.ok || !json.access_token)
+    throw new Error(`token endpoint: ${response.status} ${json.error ?? ''} ${json.error_description ?? ''}`)
   return json.access_token
 }

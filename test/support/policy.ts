@@ -23,7 +23,11 @@ export function compileYaml(
   return result
 }
 
-export function compileErrors(packs: Record<string, string>, gateway: string = TEST_GATEWAY, env: Record<string, string> = {}): string[] {
+export function compileErrors(
+  packs: Record<string, string>,
+  gateway: string = TEST_GATEWAY,
+  env: Record<string, string> = {},
+): string[] {
   const result = compilePolicies({
     policies: [
       { path: 'policies/_gateway.yaml', text: gateway },

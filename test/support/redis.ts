@@ -17,7 +17,6 @@ export class RedisReplyError {
   }
 }
 
-
 export class RedisServer {
   readonly port: number
   #child: ChildProcess | null = null
@@ -34,9 +33,13 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (this.#child) return
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    })
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    )
     this.#child = child
     const deadline = Date.now() + 10_000
     for (;;) {
@@ -110,7 +113,9 @@ export class RespClient {
   /** Sends several commands in one write (MULTI…EXEC blocks cannot interleave with others). */
   async send(commands: string[][]): Promise<RespValue[]> {
     const socket = await this.#connection()
-    const replies = commands.map(() => new Promise<RespValue>((resolve, reject) => this.#pending.push({ resolve, reject })))
+    const replies = commands.map(
+      () => new Promise<RespValue>((resolve, reject) => this.#pending.push({ resolve, reject })),
+    )
     socket.write(Buffer.concat(commands.map(encodeCommand)))
     return Promise.all(replies)
   }

@@ -25,7 +25,9 @@ export async function startTroubleServer(mode: 'error' | 'hang'): Promise<Troubl
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin)
     if (url.pathname === '/__hits') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(String(hits.get(url.searchParams.get('path') ?? '') ?? 0))
+      res
+        .writeHead(200, { 'content-type': 'text/plain' })
+        .end(String(hits.get(url.searchParams.get('path') ?? '') ?? 0))
       return
     }
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1)
@@ -33,7 +35,8 @@ export async function startTroubleServer(mode: 'error' | 'hang'): Promise<Troubl
     const scripted = url.pathname.startsWith('/scripted/') ? url.searchParams.get('json') : null
     if (scripted !== null) {
       const pad = Number(url.searchParams.get('pad') ?? 0)
-      const body = pad > 0 ? JSON.stringify({ ...(JSON.parse(scripted) as object), padding: 'x'.repeat(pad) }) : scripted
+      const body =
+        pad > 0 ? JSON.stringify({ ...(JSON.parse(scripted) as object), padding: 'x'.repeat(pad) }) : scripted
       res.writeHead(200, { 'content-type': 'application/json' }).end(body)
       return
     }

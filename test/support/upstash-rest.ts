@@ -74,7 +74,8 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
   }
 
   const encode = (value: RespValue, base64: boolean): unknown => {
-    if (Array.isArray(value)) return value.map((v) => (v instanceof RedisReplyError ? { error: v.message } : encode(v, base64)))
+    if (Array.isArray(value))
+      return value.map((v) => (v instanceof RedisReplyError ? { error: v.message } : encode(v, base64)))
     if (typeof value === 'string') return base64 ? Buffer.from(value, 'utf8').toString('base64') : value
     return value
   }
@@ -97,7 +98,8 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
       else if (action === 'delay') delayMs = Number(url.searchParams.get('ms') ?? 0)
       else if (action === 'flush') await client.send([['FLUSHALL']])
       else if (action === 'watch') watched.set(url.searchParams.get('match') ?? '', { requests: 0, commands: 0 })
-      else if (action === 'stats') return send(200, { result: watched.get(url.searchParams.get('match') ?? '') ?? null })
+      else if (action === 'stats')
+        return send(200, { result: watched.get(url.searchParams.get('match') ?? '') ?? null })
       else return send(404, { error: 'unknown control' })
       return send(200, { result: 'OK' })
     }
@@ -119,19 +121,26 @@ export async function startUpstashRestAdapter(token = 'test-upstash-token'): Pro
         return send(200, { result: encode(reply as RespValue, base64) })
       }
       if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
-        if (!Array.isArray(body) || !body.every(Array.isArray)) return send(400, { error: 'ERR a pipeline is an array of commands' })
+        if (!Array.isArray(body) || !body.every(Array.isArray))
+          return send(400, { error: 'ERR a pipeline is an array of commands' })
         count(body as unknown[][])
         const commands = (body as unknown[][]).map(prepare)
         if (url.pathname === '/pipeline') {
           const replies = await client.send(commands)
-          return send(200, replies.map((r) => entry(r, base64)))
+          return send(
+            200,
+            replies.map((r) => entry(r, base64)),
+          )
         }
         const replies = await client.send([['MULTI'], ...commands, ['EXEC']])
         const queued = replies.slice(1, -1).find((r) => r instanceof RedisReplyError)
         if (queued instanceof RedisReplyError) return send(400, { error: queued.message })
         const exec = replies[replies.length - 1]
         if (exec instanceof RedisReplyError) return send(400, { error: exec.message })
-        return send(200, (exec as RespValue[]).map((r) => entry(r, base64)))
+        return send(
+          200,
+          (exec as RespValue[]).map((r) => entry(r, base64)),
+        )
       }
       return send(404, { error: 'not found' })
     } catch (error) {

@@ -22,7 +22,9 @@ export async function packVerifier(dir: string): Promise<string> {
   if (!existsSync(join(PACKAGE_DIR, 'dist/esm/index.js')) || !existsSync(join(PACKAGE_DIR, 'dist/cjs/index.js'))) {
     throw new Error('packages/verifier is not built: run `npm run build:verifier` (npm test does)')
   }
-  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: PACKAGE_DIR })
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+    cwd: PACKAGE_DIR,
+  })
   const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[]
   if (!packed) throw new Error('npm pack printed nothing')
   return join(dir, packed.filename)
@@ -35,8 +37,14 @@ export async function packVerifier(dir: string): Promise<string> {
 export async function consumerProject(extra: string[] = []): Promise<{ dir: string; tarball: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'igw-consumer-'))
   const tarball = await packVerifier(dir)
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'verifier-consumer', version: '1.0.0', private: true }, null, 2))
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...extra], { cwd: dir, timeout: 240_000 })
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'verifier-consumer', version: '1.0.0', private: true }, null, 2),
+  )
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...extra], {
+    cwd: dir,
+    timeout: 240_000,
+  })
   return { dir, tarball }
 }
 

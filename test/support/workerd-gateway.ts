@@ -73,12 +73,21 @@ ${texts}
 `
 }
 
-export async function startWorkerdGateway(policy: CompiledPolicy, port: number, bindings: Record<string, string>): Promise<WorkerdGateway> {
+export async function startWorkerdGateway(
+  policy: CompiledPolicy,
+  port: number,
+  bindings: Record<string, string>,
+): Promise<WorkerdGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'igw-workerd-'))
   writeFileSync(join(dir, 'index.js'), await bundle())
   mkdirSync(join(dir, 'storage'))
-  writeFileSync(join(dir, 'config.capnp'), capnp(port, { ...bindings, TEST_POLICY: JSON.stringify(policy) }, join(dir, 'storage')))
-  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp'), '--verbose'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  writeFileSync(
+    join(dir, 'config.capnp'),
+    capnp(port, { ...bindings, TEST_POLICY: JSON.stringify(policy) }, join(dir, 'storage')),
+  )
+  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp'), '--verbose'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const lines: Record<string, unknown>[] = []
   let output = ''
   const read = (data: Buffer): void => {

@@ -40,21 +40,38 @@ export interface RunningGateways {
 }
 
 /** Bundles the gateway for `policy`, then starts one workerd process per entry of `processes`. */
-export async function startWorkerdGateways(policy: CompiledPolicy, processes: GatewaySpec[][]): Promise<RunningGateways> {
+export async function startWorkerdGateways(
+  policy: CompiledPolicy,
+  processes: GatewaySpec[][],
+): Promise<RunningGateways> {
   const dir = mkdtempSync(join(tmpdir(), 'igw-gateways-'))
   const children: ChildProcess[] = []
   try {
-    writeFileSync(join(dir, 'policy.gen.ts'), renderModule(policy).replace("from './types.ts'", `from '${resolve('src/policy/types.ts')}'`))
+    writeFileSync(
+      join(dir, 'policy.gen.ts'),
+      renderModule(policy).replace("from './types.ts'", `from '${resolve('src/policy/types.ts')}'`),
+    )
     writeFileSync(
       join(dir, 'worker.ts'),
       `import { createGateway } from '${resolve('src/app.ts')}'\nimport { compiledPolicy } from './policy.gen.ts'\nexport default createGateway(compiledPolicy)\nexport { GatewayStoreObject } from '${resolve('src/store/durable-object-class.ts')}'\n`,
     )
-    writeFileSync(join(dir, 'wrangler.toml'), `name = "igw-test"\nmain = "worker.ts"\ncompatibility_date = "${COMPATIBILITY_DATE}"\n`)
-    await run(resolve('node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', join(dir, 'dist'), '--config', join(dir, 'wrangler.toml')], {
-      // Wrangler needs Node 22: the one this package brings, first on PATH as under npm scripts.
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', PATH: `${resolve('node_modules/.bin')}:${process.env['PATH'] ?? ''}` },
-      cwd: dir,
-    })
+    writeFileSync(
+      join(dir, 'wrangler.toml'),
+      `name = "igw-test"\nmain = "worker.ts"\ncompatibility_date = "${COMPATIBILITY_DATE}"\n`,
+    )
+    await run(
+      resolve('node_modules/.bin/wrangler'),
+      ['deploy', '--dry-run', '--outdir', join(dir, 'dist'), '--config', join(dir, 'wrangler.toml')],
+      {
+        // Wrangler needs Node 22: the one this package brings, first on PATH as under npm scripts.
+        env: {
+          ...process.env,
+          WRANGLER_SEND_METRICS: 'false',
+          PATH: `${resolve('node_modules/.bin')}:${process.env['PATH'] ?? ''}`,
+        },
+        cwd: dir,
+      },
+    )
     const output = readdirSync(join(dir, 'dist')).find((f) => f.endsWith('.js'))
     if (output === undefined) throw new Error('wrangler produced no bundle')
     renameSync(join(dir, 'dist', output), join(dir, 'gateway.js'))
@@ -67,7 +84,8 @@ export async function startWorkerdGateways(policy: CompiledPolicy, processes: Ga
       const child = spawn(WORKERD, ['serve', config], { stdio: ['ignore', verbose ? 'pipe' : 'ignore', 'pipe'] })
       // With IGW_WORKERD_STDERR set, the gateway's log lines that are not plain successes too.
       child.stdout?.on('data', (d: Buffer) => {
-        for (const line of d.toString().split('\n')) if (line.includes('"store_error":{') || line.includes('"status":5')) process.stderr.write(`${line}\n`)
+        for (const line of d.toString().split('\n'))
+          if (line.includes('"store_error":{') || line.includes('"status":5')) process.stderr.write(`${line}\n`)
       })
       let stderr = ''
       child.stderr?.on('data', (d: Buffer) => {
@@ -111,12 +129,22 @@ export async function startWorkerdGateways(policy: CompiledPolicy, processes: Ga
 function capnp(gateways: GatewaySpec[], ports: number[], dir: string): string {
   const ident = (name: string): string => name.replace(/[^A-Za-z0-9]/g, '') + 'Worker'
   const services = gateways
-    .map((g) => `    (name = "${g.name}", worker = .${ident(g.name)}),` + (g.store === 'own' ? `\n    (name = "${g.name}-storage", disk = (path = "${join(dir, `${g.name}-storage`)}", writable = true)),` : ''))
+    .map(
+      (g) =>
+        `    (name = "${g.name}", worker = .${ident(g.name)}),` +
+        (g.store === 'own'
+          ? `\n    (name = "${g.name}-storage", disk = (path = "${join(dir, `${g.name}-storage`)}", writable = true)),`
+          : ''),
+    )
     .join('\n')
-  const sockets = gateways.map((g, i) => `    (name = "${g.name}", address = "127.0.0.1:${ports[i]}", http = (), service = "${g.name}"),`).join('\n')
+  const sockets = gateways
+    .map((g, i) => `    (name = "${g.name}", address = "127.0.0.1:${ports[i]}", http = (), service = "${g.name}"),`)
+    .join('\n')
   const workers = gateways
     .map((g) => {
-      const bindings = Object.entries(g.bindings).map(([name, value]) => `    (name = "${name}", text = ${JSON.stringify(value)}),`)
+      const bindings = Object.entries(g.bindings).map(
+        ([name, value]) => `    (name = "${name}", text = ${JSON.stringify(value)}),`,
+      )
       let storage = ''
       if (g.store === 'own') {
         bindings.push('    (name = "GATEWAY_STORE", durableObjectNamespace = "GatewayStoreObject"),')
@@ -124,7 +152,9 @@ function capnp(gateways: GatewaySpec[], ports: number[], dir: string): string {
         // with it `ctx.storage.kv` and `sql` fail and every store call would be an on_error.
         storage = `\n  durableObjectNamespaces = [ (className = "GatewayStoreObject", uniqueKey = "igw-test-${g.name}", enableSql = true) ],\n  durableObjectStorage = (localDisk = "${g.name}-storage"),`
       } else if (g.store !== undefined) {
-        bindings.push(`    (name = "GATEWAY_STORE", durableObjectNamespace = (className = "GatewayStoreObject", serviceName = "${g.store.shareWith}")),`)
+        bindings.push(
+          `    (name = "GATEWAY_STORE", durableObjectNamespace = (className = "GatewayStoreObject", serviceName = "${g.store.shareWith}")),`,
+        )
       }
       return `const ${ident(g.name)} :Workerd.Worker = (
   modules = [ (name = "gateway.js", esModule = embed "gateway.js") ],
@@ -160,7 +190,8 @@ async function waitForOrigin(origin: string, child: ChildProcess, stderr: () => 
       await (await fetch(`${origin}/.well-known/jwks.json`)).arrayBuffer()
       return
     } catch {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`workerd did not serve ${origin}:\n${stderr()}`)
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`workerd did not serve ${origin}:\n${stderr()}`)
       await new Promise((r) => setTimeout(r, 50))
     }
   }

@@ -29,7 +29,9 @@ const T = 1_800_000_000
 const TTL = 60
 const UPSTREAM = 'https://crm.internal.example/agents/InternalCRMQuery/run'
 
-type Expect = { reason: string } | { invoker: Invoker; auth: Record<string, unknown>; body_verified: boolean; mcp: unknown; request_id: string }
+type Expect =
+  | { reason: string }
+  | { invoker: Invoker; auth: Record<string, unknown>; body_verified: boolean; mcp: unknown; request_id: string }
 
 export interface Vector {
   name: string
@@ -90,7 +92,9 @@ const encoder = new TextEncoder()
 
 /** Signs bytes with the gateway's signing key under a header the gateway would not write. */
 async function signRaw(keys: SigningKeySet, payload: Uint8Array, header: Record<string, unknown>): Promise<string> {
-  return new CompactSign(payload).setProtectedHeader({ alg: keys.signer.alg, ...header } as { alg: string }).sign(keys.signer.key)
+  return new CompactSign(payload)
+    .setProtectedHeader({ alg: keys.signer.alg, ...header } as { alg: string })
+    .sign(keys.signer.key)
 }
 
 function ok(c: InvokerClaims & { mcp?: unknown }): Expect {
@@ -116,42 +120,110 @@ export async function generateVectors(): Promise<VectorFile> {
   const vectors: Vector[] = []
   const add = (v: Vector): void => void vectors.push(v)
   const valid = async (name: string, c: InvokerClaims, extra: Partial<Vector> = {}, keys = gateway): Promise<void> =>
-    add({ name, keys: keys === hs256 ? 'secret' : 'jwks', token: await signInvokerToken(c, keys), request: post(), now: NOW, ...extra, expect: ok(c) })
-  const refused = async (name: string, reason: string, token: string | null, extra: Partial<Vector> = {}): Promise<void> =>
-    add({ name, keys: 'jwks', token, request: post(), now: NOW, ...extra, expect: { reason } })
+    add({
+      name,
+      keys: keys === hs256 ? 'secret' : 'jwks',
+      token: await signInvokerToken(c, keys),
+      request: post(),
+      now: NOW,
+      ...extra,
+      expect: ok(c),
+    })
+  const refused = async (
+    name: string,
+    reason: string,
+    token: string | null,
+    extra: Partial<Vector> = {},
+  ): Promise<void> => add({ name, keys: 'jwks', token, request: post(), now: NOW, ...extra, expect: { reason } })
   const base = await signInvokerToken(claims(), gateway)
 
   // Accepted: each key type, each auth method, the optional claims, and the edges of the checks.
   await valid('EdDSA key, API key caller', claims())
-  await valid('ES256 key, bearer caller with nested meta', claims({
-    method: 'GET',
-    requestId: 'req-0002',
-    invoker: { id: 'user-7f3a', kind: 'service', label: 'Reporting job', meta: { email: 'jobs@example.com', roles: ['reader', 'reports'], org: { id: 'acme', tier: 2 } } },
-    auth: { method: 'bearer', issuer: 'corp-idp' },
-  }), { request: { method: 'GET', url: `${UPSTREAM}` } }, es256)
-  await valid('HS256 secret, anonymous caller', claims({ requestId: 'req-0003', invoker: { id: 'anon:3q2-7wMwx0yHhQ', kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }), {}, hs256)
-  await valid('signed request, delegated user, body verified', claims({
-    requestId: 'req-0004',
-    invoker: { id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } },
-    auth: { method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice', body: 'verified' } as AuthFacts,
-  }))
-  await valid('signed request, body streamed before the check', claims({
-    requestId: 'req-0005',
-    invoker: { id: 'chat-host', kind: 'agent', label: 'Chat host', meta: {} },
-    auth: { method: 'envelope', signer: 'chat-host', body: 'streamed' } as AuthFacts,
-  }))
-  const mcpTool = { ...claims({ requestId: 'req-0006', auth: { method: 'session' }, invoker: { id: 'user_42', kind: 'authUser', meta: { email: 'ana@example.com' } } }), mcp: { method: 'tools/call', tool: 'search_orders' } }
-  add({ name: 'MCP tool call', keys: 'jwks', token: await signInvokerToken(mcpTool, gateway), request: post(), now: NOW, expect: ok(mcpTool) })
+  await valid(
+    'ES256 key, bearer caller with nested meta',
+    claims({
+      method: 'GET',
+      requestId: 'req-0002',
+      invoker: {
+        id: 'user-7f3a',
+        kind: 'service',
+        label: 'Reporting job',
+        meta: { email: 'jobs@example.com', roles: ['reader', 'reports'], org: { id: 'acme', tier: 2 } },
+      },
+      auth: { method: 'bearer', issuer: 'corp-idp' },
+    }),
+    { request: { method: 'GET', url: `${UPSTREAM}` } },
+    es256,
+  )
+  await valid(
+    'HS256 secret, anonymous caller',
+    claims({
+      requestId: 'req-0003',
+      invoker: { id: 'anon:3q2-7wMwx0yHhQ', kind: 'anonymous', meta: {} },
+      auth: { method: 'anonymous' },
+    }),
+    {},
+    hs256,
+  )
+  await valid(
+    'signed request, delegated user, body verified',
+    claims({
+      requestId: 'req-0004',
+      invoker: { id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } },
+      auth: { method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice', body: 'verified' } as AuthFacts,
+    }),
+  )
+  await valid(
+    'signed request, body streamed before the check',
+    claims({
+      requestId: 'req-0005',
+      invoker: { id: 'chat-host', kind: 'agent', label: 'Chat host', meta: {} },
+      auth: { method: 'envelope', signer: 'chat-host', body: 'streamed' } as AuthFacts,
+    }),
+  )
+  const mcpTool = {
+    ...claims({
+      requestId: 'req-0006',
+      auth: { method: 'session' },
+      invoker: { id: 'user_42', kind: 'authUser', meta: { email: 'ana@example.com' } },
+    }),
+    mcp: { method: 'tools/call', tool: 'search_orders' },
+  }
+  add({
+    name: 'MCP tool call',
+    keys: 'jwks',
+    token: await signInvokerToken(mcpTool, gateway),
+    request: post(),
+    now: NOW,
+    expect: ok(mcpTool),
+  })
   const mcpInit = { ...claims({ requestId: 'req-0007' }), mcp: { method: 'initialize' } }
-  add({ name: 'MCP method without a tool', keys: 'jwks', token: await signInvokerToken(mcpInit, gateway), request: post(), now: NOW, expect: ok(mcpInit) })
-  await valid('non-ASCII label and meta', claims({ requestId: 'req-0008', invoker: { id: 'apikey:zoë', kind: 'apiKey', label: 'Zoë – 東京 ✓', meta: { city: 'Zürich', note: 'emoji 🚀' } } }))
+  add({
+    name: 'MCP method without a tool',
+    keys: 'jwks',
+    token: await signInvokerToken(mcpInit, gateway),
+    request: post(),
+    now: NOW,
+    expect: ok(mcpInit),
+  })
+  await valid(
+    'non-ASCII label and meta',
+    claims({
+      requestId: 'req-0008',
+      invoker: { id: 'apikey:zoë', kind: 'apiKey', label: 'Zoë – 東京 ✓', meta: { city: 'Zürich', note: 'emoji 🚀' } },
+    }),
+  )
   await valid('one of several audiences', claims({ requestId: 'req-0009' }), { options: { audience: ['echo', 'crm'] } })
   await valid('a known URL rewrite', claims({ requestId: 'req-0010' }), {
     request: post('http://10.0.0.5:8080/agents/InternalCRMQuery/run?q=1'),
     options: { url_rewrite: { from: 'http://10.0.0.5:8080', to: 'https://crm.internal.example' } },
   })
-  await valid('default port and upper-case host in the received URL', claims({ requestId: 'req-0011' }), { request: post('https://CRM.Internal.Example:443/agents/InternalCRMQuery/run') })
-  await valid('last second before expiry (exp + tolerance - 1)', claims({ requestId: 'req-0012' }), { now: T + TTL + TOLERANCE - 1 })
+  await valid('default port and upper-case host in the received URL', claims({ requestId: 'req-0011' }), {
+    request: post('https://CRM.Internal.Example:443/agents/InternalCRMQuery/run'),
+  })
+  await valid('last second before expiry (exp + tolerance - 1)', claims({ requestId: 'req-0012' }), {
+    now: T + TTL + TOLERANCE - 1,
+  })
   await valid('issued in the future within the tolerance', claims({ requestId: 'req-0013' }), { now: T - TOLERANCE })
 
   // Refused, one reason at a time.
@@ -160,46 +232,114 @@ export async function generateVectors(): Promise<VectorFile> {
   await refused('two segments', 'malformed', base.split('.').slice(0, 2).join('.'))
   await refused('characters outside base64url', 'malformed', base.replace('.', '.*'))
   await refused('longer than 8 KiB', 'malformed', `${base}${'A'.repeat(8 * 1024)}`)
-  await refused('header is not JSON', 'malformed', `${base64url.encode('{"alg":"EdDSA",')}.${base.split('.')[1]}.${base.split('.')[2]}`)
-  await refused('alg none, empty signature', 'malformed', `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'invoker+jwt', kid: 'vectors-ed25519' }))}.${base.split('.')[1]}.`)
-  await refused('no kid', 'malformed', await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { typ: 'invoker+jwt' }))
+  await refused(
+    'header is not JSON',
+    'malformed',
+    `${base64url.encode('{"alg":"EdDSA",')}.${base.split('.')[1]}.${base.split('.')[2]}`,
+  )
+  await refused(
+    'alg none, empty signature',
+    'malformed',
+    `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'invoker+jwt', kid: 'vectors-ed25519' }))}.${base.split('.')[1]}.`,
+  )
+  await refused(
+    'no kid',
+    'malformed',
+    await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { typ: 'invoker+jwt' }),
+  )
   // jose will not sign an unknown crit, so this one is put together by hand (RFC 7515 §5.1).
   const critInput = `${base64url.encode(JSON.stringify({ alg: 'EdDSA', typ: 'invoker+jwt', kid: gateway.signer.kid, crit: ['exp'], exp: T }))}.${base.split('.')[1]}`
-  const critSignature = new Uint8Array(await crypto.subtle.sign('Ed25519', gateway.signer.key, encoder.encode(critInput)))
+  const critSignature = new Uint8Array(
+    await crypto.subtle.sign('Ed25519', gateway.signer.key, encoder.encode(critInput)),
+  )
   await refused('crit header', 'malformed', `${critInput}.${base64url.encode(critSignature)}`)
-  await refused('payload is not JSON', 'malformed', await signRaw(gateway, encoder.encode('{"iss":'), { typ: 'invoker+jwt', kid: gateway.signer.kid }))
+  await refused(
+    'payload is not JSON',
+    'malformed',
+    await signRaw(gateway, encoder.encode('{"iss":'), { typ: 'invoker+jwt', kid: gateway.signer.kid }),
+  )
   const { htu: _htu, ...noHtu } = claims()
   await refused('no htu claim', 'malformed', await signInvokerToken(noHtu as InvokerClaims, gateway))
-  await refused('sub is not invoker.id', 'malformed', await signInvokerToken({ ...claims(), sub: 'apikey:someone-else' }, gateway))
-  await refused('exp is a string', 'malformed', await signInvokerToken({ ...claims(), exp: String(T + TTL) } as unknown as InvokerClaims, gateway))
-  await refused('unknown auth.body state', 'malformed', await signInvokerToken(claims({ auth: { method: 'envelope', signer: 'chat-host', body: 'unchecked' } as unknown as AuthFacts }), gateway))
-  await refused('mcp without a method', 'malformed', await signInvokerToken({ ...claims(), mcp: { tool: 'search' } } as InvokerClaims, gateway))
-  await refused('typ JWT', 'typ', await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { typ: 'JWT', kid: gateway.signer.kid }))
-  await refused('no typ', 'typ', await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { kid: gateway.signer.kid }))
+  await refused(
+    'sub is not invoker.id',
+    'malformed',
+    await signInvokerToken({ ...claims(), sub: 'apikey:someone-else' }, gateway),
+  )
+  await refused(
+    'exp is a string',
+    'malformed',
+    await signInvokerToken({ ...claims(), exp: String(T + TTL) } as unknown as InvokerClaims, gateway),
+  )
+  await refused(
+    'unknown auth.body state',
+    'malformed',
+    await signInvokerToken(
+      claims({ auth: { method: 'envelope', signer: 'chat-host', body: 'unchecked' } as unknown as AuthFacts }),
+      gateway,
+    ),
+  )
+  await refused(
+    'mcp without a method',
+    'malformed',
+    await signInvokerToken({ ...claims(), mcp: { tool: 'search' } } as InvokerClaims, gateway),
+  )
+  await refused(
+    'typ JWT',
+    'typ',
+    await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { typ: 'JWT', kid: gateway.signer.kid }),
+  )
+  await refused(
+    'no typ',
+    'typ',
+    await signRaw(gateway, encoder.encode(JSON.stringify(claims())), { kid: gateway.signer.kid }),
+  )
   await refused("another key under the gateway's kid", 'signature', await signInvokerToken(claims(), stranger))
-  const other = await signInvokerToken(claims({ requestId: 'req-9999', invoker: { id: 'apikey:admin', kind: 'apiKey', meta: {} } }), gateway)
-  await refused('payload swapped under a valid signature', 'signature', `${base.split('.')[0]}.${other.split('.')[1]}.${base.split('.')[2]}`)
+  const other = await signInvokerToken(
+    claims({ requestId: 'req-9999', invoker: { id: 'apikey:admin', kind: 'apiKey', meta: {} } }),
+    gateway,
+  )
+  await refused(
+    'payload swapped under a valid signature',
+    'signature',
+    `${base.split('.')[0]}.${other.split('.')[1]}.${base.split('.')[2]}`,
+  )
   const edPublic = gateway.publicJwks[0] as JWK
   const confused = await new CompactSign(encoder.encode(JSON.stringify(claims())))
     .setProtectedHeader({ alg: 'HS256', typ: 'invoker+jwt', kid: gateway.signer.kid })
     .sign(base64url.decode(edPublic.x as string))
   await refused('HS256 signed with the public key (algorithm confusion)', 'signature', confused)
-  await refused('ES256 token where only EdDSA is accepted', 'signature', await signInvokerToken(claims(), es256), { options: { algorithms: ['EdDSA'] } })
+  await refused('ES256 token where only EdDSA is accepted', 'signature', await signInvokerToken(claims(), es256), {
+    options: { algorithms: ['EdDSA'] },
+  })
   await refused('EdDSA token where only HS256 is accepted', 'signature', base, { keys: 'secret' })
-  await refused('unknown kid', 'key_unknown', await signInvokerToken(claims(), await load({ keys: [{ ...file.stranger, kid: 'retired-2025' }] })))
+  await refused(
+    'unknown kid',
+    'key_unknown',
+    await signInvokerToken(claims(), await load({ keys: [{ ...file.stranger, kid: 'retired-2025' }] })),
+  )
   const edUnderEsKid = await new CompactSign(encoder.encode(JSON.stringify(claims())))
     .setProtectedHeader({ alg: 'EdDSA', typ: 'invoker+jwt', kid: 'vectors-p256' })
     .sign(await importJWK(file.gateway.keys[0] as JWK, 'EdDSA'))
-  await refused("a kid whose key does not fit the alg", 'key_unknown', edUnderEsKid)
-  await refused('another issuer', 'issuer', await signInvokerToken(claims({ issuer: 'https://other-gateway.example.test' }), gateway))
+  await refused('a kid whose key does not fit the alg', 'key_unknown', edUnderEsKid)
+  await refused(
+    'another issuer',
+    'issuer',
+    await signInvokerToken(claims({ issuer: 'https://other-gateway.example.test' }), gateway),
+  )
   await refused('another pack', 'audience', await signInvokerToken(claims({ audience: 'echo' }), gateway))
   await refused('expired (exp + tolerance)', 'expired', base, { now: T + TTL + TOLERANCE })
   await refused('issued in the future beyond the tolerance', 'expired', base, { now: T - TOLERANCE - 1 })
   await refused('another method', 'wrong_request', base, { request: { method: 'GET', url: UPSTREAM } })
   await refused('method in lower case', 'wrong_request', base, { request: { method: 'post', url: UPSTREAM } })
-  await refused('another path', 'wrong_request', base, { request: post('https://crm.internal.example/agents/InternalCRMQuery/delete') })
-  await refused('another host', 'wrong_request', base, { request: post('https://billing.internal.example/agents/InternalCRMQuery/run') })
-  await refused('another scheme', 'wrong_request', base, { request: post('http://crm.internal.example/agents/InternalCRMQuery/run') })
+  await refused('another path', 'wrong_request', base, {
+    request: post('https://crm.internal.example/agents/InternalCRMQuery/delete'),
+  })
+  await refused('another host', 'wrong_request', base, {
+    request: post('https://billing.internal.example/agents/InternalCRMQuery/run'),
+  })
+  await refused('another scheme', 'wrong_request', base, {
+    request: post('http://crm.internal.example/agents/InternalCRMQuery/run'),
+  })
   await refused('a received URL outside the rewrite', 'wrong_request', base, {
     request: post('http://10.0.0.6:8080/agents/InternalCRMQuery/run'),
     options: { url_rewrite: { from: 'http://10.0.0.5:8080', to: 'https://crm.internal.example' } },
@@ -211,7 +351,8 @@ export async function generateVectors(): Promise<VectorFile> {
   await refused('second use', 'replayed', base, { uses: 2 })
 
   return {
-    about: 'X-Invoker conformance vectors: both verifier packages must give exactly these results. Generated; do not edit by hand.',
+    about:
+      'X-Invoker conformance vectors: both verifier packages must give exactly these results. Generated; do not edit by hand.',
     generator: 'test/vectors/generate.ts (npm run vectors)',
     verifier: { issuer: ISSUER, audience: AUDIENCE, clock_tolerance_seconds: TOLERANCE },
     jwks,

@@ -20,7 +20,10 @@ const gw = gateway(
 
 /** Fails the test instead of waiting for vitest's timeout when the gateway keeps reading. */
 function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  return Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))])
+  return Promise.race([
+    work,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+  ])
 }
 
 /** `total` bytes of JSON-ish filler in 4 KiB chunks; counts how much the gateway pulled. */
@@ -49,7 +52,10 @@ describe('the admin endpoint body', () => {
   it('item 13: a declared Content-Length over the cap is refused at once, without reading the body', async () => {
     // The body sends one chunk and then never another: a gateway that reads it waits forever.
     const body = filler(1_000_000, true)
-    const response = await within(3000, gw.fetch(PATH, { method: 'POST', headers: { ...headers, 'content-length': '1000000' }, body: body.stream }))
+    const response = await within(
+      3000,
+      gw.fetch(PATH, { method: 'POST', headers: { ...headers, 'content-length': '1000000' }, body: body.stream }),
+    )
     await expect413(response)
     expect(body.pulled()).toBeLessThanOrEqual(2 * 4096)
   })
@@ -77,7 +83,11 @@ describe('the admin endpoint body', () => {
 
   it('item 13: a body within the cap still mints', async () => {
     const { key, keyId } = generateApiKey()
-    const response = await gw.fetch(PATH, { method: 'POST', headers, body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: 'capped', packs: ['deploys'] }) })
+    const response = await gw.fetch(PATH, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: 'capped', packs: ['deploys'] }),
+    })
     expect(response.status).toBe(201)
   })
 })

@@ -34,7 +34,11 @@ beforeAll(async () => {
 })
 
 /** The pack with the switch, built when first asked for (the other tests run without it). */
-const relaxed = (): Gateway => gateway({ lenient: agents('lenient', 'strict_paths: false') }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}${bob.yaml}`)
+const relaxed = (): Gateway =>
+  gateway(
+    { lenient: agents('lenient', 'strict_paths: false') },
+    `issuer: https://gateway.test\napi_keys:\n${alice.yaml}${bob.yaml}`,
+  )
 
 const as = (key: MintedKey): RequestInit => ({ headers: { 'x-api-key': key.key } })
 
@@ -60,16 +64,22 @@ const AMBIGUOUS = [
 ]
 
 describe('paths a backend may read differently', () => {
-  it.each(AMBIGUOUS)('item 18: %s is refused with 400 on a pack with agents and never reaches the backend', async (path) => {
-    const response = await gw.fetch(`/packs/crm${path}`, as(bob))
-    expect(response.status).toBe(400)
-    expect(response.headers.get('content-type')).toBe('application/problem+json')
-    expect(((await response.json()) as { detail: string }).detail).toMatch(/^The request path was refused: /)
-    expect(await arrived(response)).toBe(false)
-  })
+  it.each(AMBIGUOUS)(
+    'item 18: %s is refused with 400 on a pack with agents and never reaches the backend',
+    async (path) => {
+      const response = await gw.fetch(`/packs/crm${path}`, as(bob))
+      expect(response.status).toBe(400)
+      expect(response.headers.get('content-type')).toBe('application/problem+json')
+      expect(((await response.json()) as { detail: string }).detail).toMatch(/^The request path was refused: /)
+      expect(await arrived(response)).toBe(false)
+    },
+  )
 
   it('item 18: strict_paths: false lets them through as normalized, and a pack without agents is not strict', async () => {
-    for (const [target, pack] of [[relaxed(), 'lenient'], [gw, 'plain']] as const) {
+    for (const [target, pack] of [
+      [relaxed(), 'lenient'],
+      [gw, 'plain'],
+    ] as const) {
       const response = await target.fetch(`/packs/${pack}/agents;x=1/InternalCRMQuery/run`, as(bob))
       expect((await response.json()) as Echo).toMatchObject({ path: '/agents;x=1/InternalCRMQuery/run' })
     }
@@ -78,7 +88,10 @@ describe('paths a backend may read differently', () => {
   it('item 18: the backend receives the normalized path the decision was made on, and the query as parsed', async () => {
     const cases: [string, string][] = [
       ['/packs/crm/agents/x/../Other/%7e?a=%2e%2e/&b=;x&c=%252F', '/agents/Other/~?a=%2e%2e/&b=;x&c=%252F'],
-      ['/packs/crm/./agents//Other/?q=/packs/crm/agents/InternalCRMQuery', '/agents/Other/?q=/packs/crm/agents/InternalCRMQuery'],
+      [
+        '/packs/crm/./agents//Other/?q=/packs/crm/agents/InternalCRMQuery',
+        '/agents/Other/?q=/packs/crm/agents/InternalCRMQuery',
+      ],
       ['/packs/crm/agents/Other?', '/agents/Other'],
     ]
     for (const [sent, received] of cases) {

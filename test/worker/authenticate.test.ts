@@ -47,7 +47,11 @@ async function expectUnauthenticated(response: Response): Promise<Record<string,
   expect(response.headers.get('content-type')).toBe('application/problem+json')
   expect(response.headers.get('www-authenticate')).toContain('ApiKey realm="invoker-gateway"')
   const body = (await response.json()) as Record<string, unknown>
-  expect(body).toMatchObject({ type: 'urn:invoker-gateway:problem:unauthenticated', status: 401, title: 'Unauthorized' })
+  expect(body).toMatchObject({
+    type: 'urn:invoker-gateway:problem:unauthenticated',
+    status: 401,
+    title: 'Unauthorized',
+  })
   expect(body['request_id']).toBe(response.headers.get('x-request-id'))
   return body
 }
@@ -104,10 +108,22 @@ describe('API keys', () => {
   })
 
   it('tells an expired or revoked key apart, and says nothing else about bad keys', async () => {
-    expect((await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': expired.key } })))['detail']).toBe('The API key has expired.')
-    expect((await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': revoked.key } })))['detail']).toBe('The API key has been revoked.')
-    const unknown = await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': sameIdWrongSecret } }))
-    const scopedAnswer = await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': scoped.key } }))
+    expect(
+      (await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': expired.key } })))[
+        'detail'
+      ],
+    ).toBe('The API key has expired.')
+    expect(
+      (await expectUnauthenticated(await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': revoked.key } })))[
+        'detail'
+      ],
+    ).toBe('The API key has been revoked.')
+    const unknown = await expectUnauthenticated(
+      await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': sameIdWrongSecret } }),
+    )
+    const scopedAnswer = await expectUnauthenticated(
+      await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': scoped.key } }),
+    )
     expect(unknown['detail']).toBe(scopedAnswer['detail'])
   })
 
@@ -116,13 +132,16 @@ describe('API keys', () => {
   })
 
   it('refuses two credentials at once', async () => {
-    const response = await gw.fetch('/packs/echo/x', { headers: { 'x-api-key': alice.key, authorization: `ApiKey ${alice.key}` } })
+    const response = await gw.fetch('/packs/echo/x', {
+      headers: { 'x-api-key': alice.key, authorization: `ApiKey ${alice.key}` },
+    })
     await expectUnauthenticated(response)
   })
 })
 
 describe('tokens in the Bearer slot that are not API keys', () => {
-  const b64 = (value: unknown): string => btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+  const b64 = (value: unknown): string =>
+    btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
   const claims = b64({ sub: 'admin', iss: 'https://gateway.test', aud: 'echo', exp: 9999999999 })
   it.each([
     ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${claims}.`],
@@ -135,12 +154,18 @@ describe('tokens in the Bearer slot that are not API keys', () => {
   })
 
   it('refuses an unknown Authorization scheme', async () => {
-    await expectUnauthenticated(await gw.fetch('/packs/public/x', { headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } }))
+    await expectUnauthenticated(
+      await gw.fetch('/packs/public/x', { headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } }),
+    )
   })
 
   it('refuses an oversized credential with 401, not 500', async () => {
-    await expectUnauthenticated(await gw.fetch('/packs/public/x', { headers: { authorization: `Bearer ${'a'.repeat(100_000)}` } }))
-    await expectUnauthenticated(await gw.fetch('/packs/public/x', { headers: { 'x-api-key': 'igw_' + 'a'.repeat(100_000) } }))
+    await expectUnauthenticated(
+      await gw.fetch('/packs/public/x', { headers: { authorization: `Bearer ${'a'.repeat(100_000)}` } }),
+    )
+    await expectUnauthenticated(
+      await gw.fetch('/packs/public/x', { headers: { 'x-api-key': 'igw_' + 'a'.repeat(100_000) } }),
+    )
   })
 })
 

@@ -17,7 +17,9 @@ type StoreName = 'upstash' | 'durable_object'
 const STORES: StoreName[] = ['upstash', 'durable_object']
 
 const storeBindings = (store: StoreName): Omit<Bindings, 'INVOKER_SIGNING_KEYS'> =>
-  store === 'upstash' ? { UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL, UPSTASH_REDIS_REST_TOKEN: env.TEST_UPSTASH_TOKEN } : { GATEWAY_STORE: env.GATEWAY_STORE }
+  store === 'upstash'
+    ? { UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL, UPSTASH_REDIS_REST_TOKEN: env.TEST_UPSTASH_TOKEN }
+    : { GATEWAY_STORE: env.GATEWAY_STORE }
 
 let sequence = 0
 const uniquePack = (): string => `c${Date.now().toString(36)}${(sequence++).toString(36)}`
@@ -32,10 +34,18 @@ beforeAll(async () => {
 
 const as = (key: MintedKey): RequestInit => ({ headers: { 'x-api-key': key.key } })
 
-function limited(store: StoreName, rules: string, extra = '', upstream = '$BACKEND', gatewayExtra = ''): { gw: Gateway; pack: string } {
+function limited(
+  store: StoreName,
+  rules: string,
+  extra = '',
+  upstream = '$BACKEND',
+  gatewayExtra = '',
+): { gw: Gateway; pack: string } {
   const pack = uniquePack()
   const gw = gateway(
-    { [pack]: `pack: ${pack}\nupstream: ${upstream}\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\n${extra}concurrency:\n${rules}` },
+    {
+      [pack]: `pack: ${pack}\nupstream: ${upstream}\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\n${extra}concurrency:\n${rules}`,
+    },
     `issuer: https://gateway.test\nupstream_timeout: 500ms\n${gatewayExtra}api_keys:\n${alice.yaml}${bob.yaml}`,
     undefined,
     storeBindings(store),
@@ -44,7 +54,12 @@ function limited(store: StoreName, rules: string, extra = '', upstream = '$BACKE
 }
 
 /** Retries every 50 ms until a stream is admitted; answers it and how long that took. */
-async function admittedWithin(gw: Gateway, path: string, init: RequestInit, ms: number): Promise<{ stream: SseClient | null; elapsed: number }> {
+async function admittedWithin(
+  gw: Gateway,
+  path: string,
+  init: RequestInit,
+  ms: number,
+): Promise<{ stream: SseClient | null; elapsed: number }> {
   const started = Date.now()
   while (Date.now() - started < ms) {
     const stream = await openSse(gw, path, init)
@@ -127,9 +142,15 @@ describe.each(STORES)('concurrency rules on the %s store', (store) => {
   })
 
   it('names the closest rule of either kind in RateLimit, and lists both kinds in RateLimit-Policy', async () => {
-    const { gw, pack } = limited(store, '  - { id: open, by: invoker, limit: 2 }\n', 'rate_limits:\n  - { id: per-minute, by: invoker, limit: 100, window: 1m }\n')
+    const { gw, pack } = limited(
+      store,
+      '  - { id: open, by: invoker, limit: 2 }\n',
+      'rate_limits:\n  - { id: per-minute, by: invoker, limit: 100, window: 1m }\n',
+    )
     const first = await openSse(gw, `/${pack}/sse-ticks`, as(alice))
-    expect(first.response.headers.get('ratelimit-policy')).toBe('"per-minute";q=100;w=60, "open";q=2;qu="concurrent-requests"')
+    expect(first.response.headers.get('ratelimit-policy')).toBe(
+      '"per-minute";q=100;w=60, "open";q=2;qu="concurrent-requests"',
+    )
     // One of two slots left (a half) is closer than 99 of 100 requests.
     expect(first.response.headers.get('ratelimit')).toBe('"open";r=1')
     await first.close()
@@ -143,7 +164,9 @@ describe('when the store cannot answer a concurrency rule', () => {
     return {
       pack,
       gw: gateway(
-        { [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 4, on_error: ${onError} }\n` },
+        {
+          [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 4, on_error: ${onError} }\n`,
+        },
         `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`,
         undefined,
         broken,
@@ -162,7 +185,11 @@ describe('when the store cannot answer a concurrency rule', () => {
     await served.json()
     const line = logLines(log.mock.calls, 'request').at(-1)
     log.mockRestore()
-    expect(line).toMatchObject({ status: 200, store_error: { rule: 'open', on_error: 'allow' }, degraded: [{ kind: 'store_error', source: 'open' }] })
+    expect(line).toMatchObject({
+      status: 200,
+      store_error: { rule: 'open', on_error: 'allow' },
+      degraded: [{ kind: 'store_error', source: 'open' }],
+    })
 
     const local = gatewayWith('local')
     const streams = await Promise.all([0, 1, 2].map(() => openSse(local.gw, `/${local.pack}/sse-ticks`, as(alice))))
@@ -181,7 +208,9 @@ describe('store calls (issue 15 budgets), counted at the Durable Object namespac
     const pack = uniquePack()
     const ADMIN = 'test-admin-token-that-is-long-enough'
     const gw = gateway(
-      { [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 5 }\nstreams: { recheck: 1s }\n` },
+      {
+        [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nconcurrency:\n  - { id: open, by: invoker, limit: 5 }\nstreams: { recheck: 1s }\n`,
+      },
       `issuer: https://gateway.test\nconcurrency_lease: 3s\napi_keys:\n${alice.yaml}`,
       undefined,
       { GATEWAY_STORE: counting.namespace, GATEWAY_ADMIN_TOKEN: ADMIN },
@@ -201,7 +230,12 @@ describe('store calls (issue 15 budgets), counted at the Durable Object namespac
     const minted = await gw.fetch('/.well-known/invoker-gateway/keys', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: `budget-${keyId.toLowerCase()}`, packs: [pack] }),
+      body: JSON.stringify({
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: `budget-${keyId.toLowerCase()}`,
+        packs: [pack],
+      }),
     })
     expect(minted.status).toBe(201)
     const keyCallsBefore = counting.calls('keys:')

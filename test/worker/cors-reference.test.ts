@@ -12,8 +12,23 @@ import { describe, expect, it } from 'vitest'
 import { gateway } from './harness.ts'
 
 /** The gateway's defaults (src/pipeline/cors/index.ts), as they were handed to hono's `cors`. */
-const ALLOW_HEADERS = ['authorization', 'content-type', 'x-api-key', 'signature', 'signature-input', 'content-digest', 'signature-agent']
-const EXPOSE_HEADERS = ['x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy', 'accept-signature']
+const ALLOW_HEADERS = [
+  'authorization',
+  'content-type',
+  'x-api-key',
+  'signature',
+  'signature-input',
+  'content-digest',
+  'signature-agent',
+]
+const EXPOSE_HEADERS = [
+  'x-request-id',
+  'www-authenticate',
+  'retry-after',
+  'ratelimit',
+  'ratelimit-policy',
+  'accept-signature',
+]
 
 const TRUSTED = 'https://app.test'
 const ALSO_TRUSTED = 'https://admin.app.test'
@@ -48,9 +63,27 @@ cors: { origins: [${TRUSTED}] }
 function reference(): Hono {
   const app = new Hono()
   const options = {
-    open: { origin: [TRUSTED, ALSO_TRUSTED], credentials: true, maxAge: 600, allowHeaders: ALLOW_HEADERS, exposeHeaders: EXPOSE_HEADERS },
-    tuned: { origin: [TRUSTED], credentials: false, maxAge: 45, allowHeaders: [...ALLOW_HEADERS, 'x-trace-note'], exposeHeaders: [...EXPOSE_HEADERS, 'x-backend-version'] },
-    closed: { origin: [TRUSTED], credentials: true, maxAge: 600, allowHeaders: ALLOW_HEADERS, exposeHeaders: EXPOSE_HEADERS },
+    open: {
+      origin: [TRUSTED, ALSO_TRUSTED],
+      credentials: true,
+      maxAge: 600,
+      allowHeaders: ALLOW_HEADERS,
+      exposeHeaders: EXPOSE_HEADERS,
+    },
+    tuned: {
+      origin: [TRUSTED],
+      credentials: false,
+      maxAge: 45,
+      allowHeaders: [...ALLOW_HEADERS, 'x-trace-note'],
+      exposeHeaders: [...EXPOSE_HEADERS, 'x-backend-version'],
+    },
+    closed: {
+      origin: [TRUSTED],
+      credentials: true,
+      maxAge: 600,
+      allowHeaders: ALLOW_HEADERS,
+      exposeHeaders: EXPOSE_HEADERS,
+    },
   }
   for (const [pack, option] of Object.entries(options)) {
     app.use(`/${pack}/*`, honoCors(option))
@@ -62,7 +95,8 @@ function reference(): Hono {
 /** The CORS fields of an answer, and Vary, by name. */
 function corsOf(response: Response): Record<string, string> {
   const fields: Record<string, string> = {}
-  for (const [name, value] of response.headers) if (name.startsWith('access-control-') || name === 'vary') fields[name] = value
+  for (const [name, value] of response.headers)
+    if (name.startsWith('access-control-') || name === 'vary') fields[name] = value
   return fields
 }
 
@@ -78,7 +112,10 @@ const ORIGINS: Record<string, Record<string, string>> = {
 
 const REQUESTS: Record<string, RequestInit> = {
   'a preflight': { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST' } },
-  'a preflight naming headers': { method: 'OPTIONS', headers: { 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type, x-trace-note' } },
+  'a preflight naming headers': {
+    method: 'OPTIONS',
+    headers: { 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type, x-trace-note' },
+  },
   'a GET': { method: 'GET' },
   'a POST': { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } },
 }

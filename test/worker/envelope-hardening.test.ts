@@ -44,7 +44,10 @@ envelope: { max_age: 5m, clock_skew: 30s }
 let configured: Gateway | null = null
 function withBodySettings(): Gateway {
   configured ??= gateway(
-    { small: pack('small', 'envelope: { body_limit: 64KiB }'), streaming: pack('streaming', 'envelope: { body_limit: 64KiB, stream_body: true }') },
+    {
+      small: pack('small', 'envelope: { body_limit: 64KiB }'),
+      streaming: pack('streaming', 'envelope: { body_limit: 64KiB, stream_body: true }'),
+    },
     gatewayYaml(),
     undefined,
     { GATEWAY_STORE: env.GATEWAY_STORE },
@@ -65,12 +68,24 @@ async function digestOf(body: string): Promise<string> {
 }
 
 /** Headers of a request signed by http-message-signatures (Node), covering the body's digest. */
-async function signed(method: string, path: string, body?: string, params: { created?: number; expires?: number } = {}): Promise<Record<string, string>> {
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json', 'content-digest': await digestOf(body) }
+async function signed(
+  method: string,
+  path: string,
+  body?: string,
+  params: { created?: number; expires?: number } = {},
+): Promise<Record<string, string>> {
+  const headers: Record<string, string> =
+    body === undefined ? {} : { 'content-type': 'application/json', 'content-digest': await digestOf(body) }
   const fields = ['@method', '@authority', '@path', ...(body === undefined ? [] : ['content-digest'])]
   const response = await fetch(`${SIGNERS}/sign/httpsig`, {
     method: 'POST',
-    body: JSON.stringify({ alg: 'ed25519', keyid: 'chat-host-1', fields, request: { method, url: GW + path, headers }, ...params }),
+    body: JSON.stringify({
+      alg: 'ed25519',
+      keyid: 'chat-host-1',
+      fields,
+      request: { method, url: GW + path, headers },
+      ...params,
+    }),
   })
   const answer = (await response.json()) as { headers: Record<string, string>; error?: string }
   if (!response.ok) throw new Error(answer.error)
@@ -78,8 +93,14 @@ async function signed(method: string, path: string, body?: string, params: { cre
 }
 
 /** Sends `body` (a string with its Content-Length, or a stream without one) under signed headers. */
-function send(target: Gateway, path: string, headers: Record<string, string>, body: string | ReadableStream<Uint8Array>): Promise<Response> {
-  const framed = typeof body === 'string' ? { ...headers, 'content-length': String(new TextEncoder().encode(body).length) } : headers
+function send(
+  target: Gateway,
+  path: string,
+  headers: Record<string, string>,
+  body: string | ReadableStream<Uint8Array>,
+): Promise<Response> {
+  const framed =
+    typeof body === 'string' ? { ...headers, 'content-length': String(new TextEncoder().encode(body).length) } : headers
   return target.fetch(path, { method: 'POST', headers: framed, body })
 }
 
@@ -148,12 +169,22 @@ describe('signed bodies are verified before they are forwarded', () => {
 
   it('item 4: a signed body without Content-Length is read, checked and forwarded with its length', async () => {
     const body = JSON.stringify({ task: 'z'.repeat(100_000) })
-    const response = await send(gw, '/packs/agents/upload', await signed('POST', '/packs/agents/upload', body), chunked(body).stream)
+    const response = await send(
+      gw,
+      '/packs/agents/upload',
+      await signed('POST', '/packs/agents/upload', body),
+      chunked(body).stream,
+    )
     expect(response.status).toBe(200)
     const echo = (await response.clone().json()) as Echo
     expect(echo.headers['content-length']).toBe(String(body.length))
     expect(await received(response)).toMatchObject({ body_bytes: body.length, complete: true })
-    const forged = await send(gw, '/packs/agents/upload', await signed('POST', '/packs/agents/upload', body), chunked(body.replace('zzz', 'rm ')).stream)
+    const forged = await send(
+      gw,
+      '/packs/agents/upload',
+      await signed('POST', '/packs/agents/upload', body),
+      chunked(body.replace('zzz', 'rm ')).stream,
+    )
     expect(forged.status).toBe(401)
     expect((await received(forged)).arrived).toBe(false)
   })
@@ -175,7 +206,12 @@ describe('signed bodies are verified before they are forwarded', () => {
     expect((await received(declared)).arrived).toBe(false)
 
     const source = chunked(body)
-    const cut = await send(target, '/packs/small/upload', await signed('POST', '/packs/small/upload', body), source.stream)
+    const cut = await send(
+      target,
+      '/packs/small/upload',
+      await signed('POST', '/packs/small/upload', body),
+      source.stream,
+    )
     expect(cut.status).toBe(413)
     expect((await received(cut)).arrived).toBe(false)
     // Reading stopped at the limit (plus the chunk that crossed it), not at the end of the body.
@@ -191,12 +227,22 @@ describe('signed bodies are verified before they are forwarded', () => {
   it('item 4: a pack that opts in streams a larger signed body, says auth.body "streamed", and aborts a mismatch before its end', async () => {
     const target = withBodySettings()
     const body = JSON.stringify({ task: 'c'.repeat(300_000) })
-    const streamed = await send(target, '/packs/streaming/upload', await signed('POST', '/packs/streaming/upload', body), body)
+    const streamed = await send(
+      target,
+      '/packs/streaming/upload',
+      await signed('POST', '/packs/streaming/upload', body),
+      body,
+    )
     expect(streamed.status).toBe(200)
     expect(await received(streamed)).toMatchObject({ body_bytes: body.length, complete: true })
     expect(await bodyClaim(target, streamed, 'streaming')).toBe('streamed')
 
-    const forged = await send(target, '/packs/streaming/upload', await signed('POST', '/packs/streaming/upload', body), body.replace('ccc', 'rm '))
+    const forged = await send(
+      target,
+      '/packs/streaming/upload',
+      await signed('POST', '/packs/streaming/upload', body),
+      body.replace('ccc', 'rm '),
+    )
     expect(forged.status).toBe(401)
     expect(((await forged.json()) as { detail: string }).detail).toBe(mismatch)
     const seen = await received(forged)
@@ -205,9 +251,19 @@ describe('signed bodies are verified before they are forwarded', () => {
 
     // Within the limit, and without Content-Length, a streaming pack still verifies first.
     const small = JSON.stringify({ task: 'd'.repeat(1000) })
-    const verified = await send(target, '/packs/streaming/upload', await signed('POST', '/packs/streaming/upload', small), small)
+    const verified = await send(
+      target,
+      '/packs/streaming/upload',
+      await signed('POST', '/packs/streaming/upload', small),
+      small,
+    )
     expect(await bodyClaim(target, verified, 'streaming')).toBe('verified')
-    const unframed = await send(target, '/packs/streaming/upload', await signed('POST', '/packs/streaming/upload', body), chunked(body).stream)
+    const unframed = await send(
+      target,
+      '/packs/streaming/upload',
+      await signed('POST', '/packs/streaming/upload', body),
+      chunked(body).stream,
+    )
     expect(unframed.status).toBe(413)
   })
 })
@@ -215,13 +271,26 @@ describe('signed bodies are verified before they are forwarded', () => {
 describe('signed bodies that end early', () => {
   it('item 4: a signed body whose sender goes away is 400, never a 500, and never reaches the backend whole', async () => {
     const body = 'a'.repeat(300_000)
-    const buffered = await send(gw, '/packs/agents/upload', { ...(await signed('POST', '/packs/agents/upload', body)), 'content-length': '300000' }, failing(4))
+    const buffered = await send(
+      gw,
+      '/packs/agents/upload',
+      { ...(await signed('POST', '/packs/agents/upload', body)), 'content-length': '300000' },
+      failing(4),
+    )
     expect(buffered.status).toBe(400)
-    expect(await buffered.json()).toMatchObject({ status: 400, detail: 'The request body ended before it was complete.' })
+    expect(await buffered.json()).toMatchObject({
+      status: 400,
+      detail: 'The request body ended before it was complete.',
+    })
     expect((await received(buffered)).arrived).toBe(false)
 
     const target = withBodySettings()
-    const streamed = await send(target, '/packs/streaming/upload', { ...(await signed('POST', '/packs/streaming/upload', body)), 'content-length': '300000' }, failing(8))
+    const streamed = await send(
+      target,
+      '/packs/streaming/upload',
+      { ...(await signed('POST', '/packs/streaming/upload', body)), 'content-length': '300000' },
+      failing(8),
+    )
     expect(streamed.status).toBe(400)
     expect((await received(streamed)).complete).toBe(false)
   })
@@ -230,14 +299,20 @@ describe('signed bodies that end early', () => {
 describe('signature lifetime', () => {
   it('item 6: a signature whose expires has passed is refused, even within clock_skew', async () => {
     const now = Date.now()
-    const expired = await gw.fetch('/packs/agents/x', { headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 10_000, expires: now - 2_000 }) })
+    const expired = await gw.fetch('/packs/agents/x', {
+      headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 10_000, expires: now - 2_000 }),
+    })
     expect(expired.status).toBe(401)
     expect(((await expired.json()) as { detail: string }).detail).toBe('The signature has expired.')
     // An expires before created is no lifetime at all.
-    const backwards = await gw.fetch('/packs/agents/x', { headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 1_000, expires: now - 5_000 }) })
+    const backwards = await gw.fetch('/packs/agents/x', {
+      headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 1_000, expires: now - 5_000 }),
+    })
     expect(backwards.status).toBe(401)
     // Still open: accepted.
-    const open = await gw.fetch('/packs/agents/x', { headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 10_000, expires: now + 5_000 }) })
+    const open = await gw.fetch('/packs/agents/x', {
+      headers: await signed('GET', '/packs/agents/x', undefined, { created: now - 10_000, expires: now + 5_000 }),
+    })
     expect(open.status).toBe(200)
   })
 })
@@ -246,7 +321,11 @@ describe('Signature-Agent', () => {
   async function botSigned(signatureAgent: string): Promise<Record<string, string>> {
     const response = await fetch(`${SIGNERS}/sign/web-bot-auth`, {
       method: 'POST',
-      body: JSON.stringify({ components: ['@method', '@authority', '@path', 'signature-agent'], request: { method: 'GET', url: `${GW}/packs/agents/crawl`, headers: {} }, signature_agent: signatureAgent }),
+      body: JSON.stringify({
+        components: ['@method', '@authority', '@path', 'signature-agent'],
+        request: { method: 'GET', url: `${GW}/packs/agents/crawl`, headers: {} },
+        signature_agent: signatureAgent,
+      }),
     })
     const answer = (await response.json()) as { headers: Record<string, string>; error?: string }
     if (!response.ok) throw new Error(answer.error)
@@ -269,7 +348,9 @@ describe('Signature-Agent', () => {
     ]) {
       const response = await gw.fetch('/packs/agents/crawl', { headers: await botSigned(value) })
       expect(response.status, value).toBe(401)
-      expect(((await response.json()) as { detail: string }).detail, value).toBe('Signature-Agent must name the key directory by its origin alone (scheme, host and port).')
+      expect(((await response.json()) as { detail: string }).detail, value).toBe(
+        'Signature-Agent must name the key directory by its origin alone (scheme, host and port).',
+      )
     }
   })
 

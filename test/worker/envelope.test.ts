@@ -49,7 +49,8 @@ anonymous: allow
 }
 
 function gatewayYaml(): string {
-  const jwk = (key: JsonWebKey) => JSON.stringify({ kty: key.kty, crv: key.crv, x: key.x, y: key.y, n: key.n, e: key.e })
+  const jwk = (key: JsonWebKey) =>
+    JSON.stringify({ kty: key.kty, crv: key.crv, x: key.x, y: key.y, n: key.n, e: key.e })
   return `
 issuer: https://gateway.test
 signers:
@@ -115,12 +116,30 @@ async function withDigest(request: Plain): Promise<Record<string, string>> {
 }
 
 /** Signs with http-message-signatures (Node) and returns the headers to send. */
-async function httpsig(alg: string, keyid: string, request: Plain, fields?: string[], extra: Record<string, unknown> = {}): Promise<Record<string, string>> {
+async function httpsig(
+  alg: string,
+  keyid: string,
+  request: Plain,
+  fields?: string[],
+  extra: Record<string, unknown> = {},
+): Promise<Record<string, string>> {
   const headers = await withDigest(request)
-  const covered = fields ?? ['@method', '@authority', '@path', ...(request.path.includes('?') ? ['@query'] : []), ...(request.body !== undefined ? ['content-digest'] : [])]
+  const covered = fields ?? [
+    '@method',
+    '@authority',
+    '@path',
+    ...(request.path.includes('?') ? ['@query'] : []),
+    ...(request.body !== undefined ? ['content-digest'] : []),
+  ]
   const response = await fetch(`${SIGNERS}/sign/httpsig`, {
     method: 'POST',
-    body: JSON.stringify({ alg, keyid, fields: covered, request: { method: request.method ?? 'GET', url: GW + request.path, headers }, ...extra }),
+    body: JSON.stringify({
+      alg,
+      keyid,
+      fields: covered,
+      request: { method: request.method ?? 'GET', url: GW + request.path, headers },
+      ...extra,
+    }),
   })
   const body = (await response.json()) as { headers: Record<string, string>; error?: string }
   if (!response.ok) throw new Error(body.error)
@@ -131,7 +150,10 @@ async function httpsig(alg: string, keyid: string, request: Plain, fields?: stri
 async function webBotAuth(request: Plain, components: string[]): Promise<Record<string, string>> {
   const response = await fetch(`${SIGNERS}/sign/web-bot-auth`, {
     method: 'POST',
-    body: JSON.stringify({ components, request: { method: request.method ?? 'GET', url: GW + request.path, headers: await withDigest(request) } }),
+    body: JSON.stringify({
+      components,
+      request: { method: request.method ?? 'GET', url: GW + request.path, headers: await withDigest(request) },
+    }),
   })
   const body = (await response.json()) as { headers: Record<string, string>; error?: string }
   if (!response.ok) throw new Error(body.error)
@@ -139,12 +161,28 @@ async function webBotAuth(request: Plain, components: string[]): Promise<Record<
 }
 
 /** A signer written here with WebCrypto and structured-headers, for messages no library makes. */
-async function localSign(request: Plain, options: { components?: string[]; params?: Record<string, string | number>; label?: string; base?: (base: string) => string } = {}): Promise<Record<string, string>> {
+async function localSign(
+  request: Plain,
+  options: {
+    components?: string[]
+    params?: Record<string, string | number>
+    label?: string
+    base?: (base: string) => string
+  } = {},
+): Promise<Record<string, string>> {
   const headers = await withDigest(request)
   const url = new URL(GW + request.path)
   const now = Math.floor(Date.now() / 1000)
-  const components = options.components ?? ['@method', '@authority', '@path', ...(url.search ? ['@query'] : []), ...(request.body !== undefined ? ['content-digest'] : [])]
-  const params = new Map<string, string | number>(Object.entries({ created: now, keyid: 'local-1', nonce: crypto.randomUUID(), ...options.params }))
+  const components = options.components ?? [
+    '@method',
+    '@authority',
+    '@path',
+    ...(url.search ? ['@query'] : []),
+    ...(request.body !== undefined ? ['content-digest'] : []),
+  ]
+  const params = new Map<string, string | number>(
+    Object.entries({ created: now, keyid: 'local-1', nonce: crypto.randomUUID(), ...options.params }),
+  )
   const inner: InnerList = [components.map((c) => [c, new Map()]), params]
   const values: Record<string, string> = {
     '@method': request.method ?? 'GET',
@@ -156,7 +194,9 @@ async function localSign(request: Plain, options: { components?: string[]; param
   const lines = components.map((c) => `"${c}": ${values[c] ?? headers[c] ?? ''}`)
   lines.push(`"@signature-params": ${serializeInnerList(inner)}`)
   const base = (options.base ?? ((b: string) => b))(lines.join('\n'))
-  const signature = new Uint8Array(await crypto.subtle.sign('Ed25519', local.privateKey, new TextEncoder().encode(base)))
+  const signature = new Uint8Array(
+    await crypto.subtle.sign('Ed25519', local.privateKey, new TextEncoder().encode(base)),
+  )
   const label = options.label ?? 'sig1'
   return {
     ...headers,
@@ -169,7 +209,10 @@ async function localSign(request: Plain, options: { components?: string[]; param
 const send = (request: Plain, headers: Record<string, string>) =>
   gw.fetch(request.path, {
     method: request.method ?? 'GET',
-    headers: request.body !== undefined ? { ...headers, 'content-length': String(new TextEncoder().encode(request.body).length) } : headers,
+    headers:
+      request.body !== undefined
+        ? { ...headers, 'content-length': String(new TextEncoder().encode(request.body).length) }
+        : headers,
     ...(request.body !== undefined ? { body: request.body } : {}),
   })
 
@@ -202,34 +245,59 @@ describe('signed requests from independent signers', () => {
 
   it('web-bot-auth with a key from a trusted directory reaches the backend as the directory', async () => {
     const request = { path: '/packs/agents/crawl' }
-    const response = await send(request, await webBotAuth(request, ['@method', '@authority', '@path', 'signature-agent']))
+    const response = await send(
+      request,
+      await webBotAuth(request, ['@method', '@authority', '@path', 'signature-agent']),
+    )
     expect(response.status).toBe(200)
-    const { payload } = await verifiedInvoker(gw, ((await response.json()) as Echo).headers['x-invoker'] as string, 'agents')
+    const { payload } = await verifiedInvoker(
+      gw,
+      ((await response.json()) as Echo).headers['x-invoker'] as string,
+      'agents',
+    )
     expect(payload['invoker']).toEqual({ id: keys.bot.directory, kind: 'agent', label: 'Test crawler', meta: {} })
     expect(payload['auth']).toEqual({ method: 'envelope', signer: keys.bot.directory })
   })
 
   it('refuses web-bot-auth for a directory the pack does not accept, and its default components (no @method, @path)', async () => {
     const typed = { path: '/packs/typed/crawl' }
-    await expectRefused(await send(typed, await webBotAuth(typed, ['@method', '@authority', '@path', 'signature-agent'])))
+    await expectRefused(
+      await send(typed, await webBotAuth(typed, ['@method', '@authority', '@path', 'signature-agent'])),
+    )
     const request = { path: '/packs/agents/crawl' }
-    await expectRefused(await send(request, await webBotAuth(request, ['@authority', 'signature-agent'])), 'The signature does not cover what this pack requires (see Accept-Signature).')
+    await expectRefused(
+      await send(request, await webBotAuth(request, ['@authority', 'signature-agent'])),
+      'The signature does not cover what this pack requires (see Accept-Signature).',
+    )
   })
 
-  it('lets a delegating signer act for a user, who becomes the invoker with kind chat, in the signer\'s namespace', async () => {
+  it("lets a delegating signer act for a user, who becomes the invoker with kind chat, in the signer's namespace", async () => {
     const request = { path: '/packs/agents/ask', headers: { 'on-behalf-of': 'alice' } }
-    const response = await send(request, await httpsig('ed25519', 'chat-host-1', request, ['@method', '@authority', '@path', 'on-behalf-of']))
+    const response = await send(
+      request,
+      await httpsig('ed25519', 'chat-host-1', request, ['@method', '@authority', '@path', 'on-behalf-of']),
+    )
     expect(response.status).toBe(200)
-    const { payload } = await verifiedInvoker(gw, ((await response.json()) as Echo).headers['x-invoker'] as string, 'agents')
+    const { payload } = await verifiedInvoker(
+      gw,
+      ((await response.json()) as Echo).headers['x-invoker'] as string,
+      'agents',
+    )
     expect(payload['sub']).toBe('chat-host:alice')
     expect(payload['invoker']).toEqual({ id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } })
     expect(payload['auth']).toEqual({ method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice' })
   })
 
-  it('requires the pack\'s extra components', async () => {
+  it("requires the pack's extra components", async () => {
     const request = { method: 'POST', path: '/packs/typed/run', body: '{}' }
     await expectRefused(await send(request, await httpsig('ed25519', 'chat-host-1', request)))
-    const covered = await httpsig('ed25519', 'chat-host-1', request, ['@method', '@authority', '@path', 'content-digest', 'content-type'])
+    const covered = await httpsig('ed25519', 'chat-host-1', request, [
+      '@method',
+      '@authority',
+      '@path',
+      'content-digest',
+      'content-type',
+    ])
     expect((await send(request, covered)).status).toBe(200)
   })
 
@@ -256,19 +324,42 @@ describe('attacks on signed requests', () => {
 
   it('refuses an expired signature, one created too long ago, and one created in the future', async () => {
     const hourAgo = Date.now() - 3_600_000
-    await expectRefused(await send(get, await httpsig('ed25519', 'chat-host-1', get, undefined, { created: hourAgo - 60_000, expires: hourAgo })), 'The signature has expired.')
-    await expectRefused(await send(get, await httpsig('ed25519', 'chat-host-1', get, undefined, { created: hourAgo, expires: Date.now() + 60_000 })), 'The signature has expired.')
+    await expectRefused(
+      await send(
+        get,
+        await httpsig('ed25519', 'chat-host-1', get, undefined, { created: hourAgo - 60_000, expires: hourAgo }),
+      ),
+      'The signature has expired.',
+    )
+    await expectRefused(
+      await send(
+        get,
+        await httpsig('ed25519', 'chat-host-1', get, undefined, { created: hourAgo, expires: Date.now() + 60_000 }),
+      ),
+      'The signature has expired.',
+    )
     const future = Math.floor(Date.now() / 1000) + 600
-    await expectRefused(await send(get, await localSign(get, { params: { created: future } })), "The signature was created in the future; check the signer's clock.")
+    await expectRefused(
+      await send(get, await localSign(get, { params: { created: future } })),
+      "The signature was created in the future; check the signer's clock.",
+    )
   })
 
   it('refuses a signature that does not cover @authority (cross-host replay) or @method or @path', async () => {
-    for (const components of [['@method', '@path'], ['@authority', '@path'], ['@method', '@authority']]) {
+    for (const components of [
+      ['@method', '@path'],
+      ['@authority', '@path'],
+      ['@method', '@authority'],
+    ]) {
       await expectRefused(await send(get, await localSign(get, { components })))
     }
     const withQuery = { path: '/packs/agents/x?user=alice' }
-    await expectRefused(await send(withQuery, await localSign(withQuery, { components: ['@method', '@authority', '@path'] })))
-    expect((await send(withQuery, await localSign(withQuery, { components: ['@method', '@target-uri'] }))).status).toBe(200)
+    await expectRefused(
+      await send(withQuery, await localSign(withQuery, { components: ['@method', '@authority', '@path'] })),
+    )
+    expect((await send(withQuery, await localSign(withQuery, { components: ['@method', '@target-uri'] }))).status).toBe(
+      200,
+    )
   })
 
   it('refuses a signature replayed to another host', async () => {
@@ -281,20 +372,44 @@ describe('attacks on signed requests', () => {
     const post = { method: 'POST', path: '/packs/agents/upload', body: 'x'.repeat(300_000) }
     await expectRefused(await send(post, await localSign(post, { components: ['@method', '@authority', '@path'] })))
     const signed = await httpsig('ed25519', 'chat-host-1', post)
-    const tampered = await gw.fetch(post.path, { method: 'POST', headers: { ...signed, 'content-length': '300000' }, body: 'y'.repeat(300_000) })
+    const tampered = await gw.fetch(post.path, {
+      method: 'POST',
+      headers: { ...signed, 'content-length': '300000' },
+      body: 'y'.repeat(300_000),
+    })
     expect(tampered.status).toBe(401)
     expect(((await tampered.json()) as { detail: string }).detail).toBe('The body does not match its Content-Digest.')
-    const seen = await fetch(`${backendOrigin()}/_control/seen?name=upload-complete-${tampered.headers.get('x-request-id')}`)
+    const seen = await fetch(
+      `${backendOrigin()}/_control/seen?name=upload-complete-${tampered.headers.get('x-request-id')}`,
+    )
     expect(await seen.text()).toBe('false')
     // The same request with the signed body arrives whole.
-    const intact = await gw.fetch(post.path, { method: 'POST', headers: { ...(await httpsig('ed25519', 'chat-host-1', post)), 'content-length': '300000' }, body: post.body })
+    const intact = await gw.fetch(post.path, {
+      method: 'POST',
+      headers: { ...(await httpsig('ed25519', 'chat-host-1', post)), 'content-length': '300000' },
+      body: post.body,
+    })
     expect(intact.status).toBe(200)
-    expect(await (await fetch(`${backendOrigin()}/_control/seen?name=upload-complete-${intact.headers.get('x-request-id')}`)).text()).toBe('true')
+    expect(
+      await (
+        await fetch(`${backendOrigin()}/_control/seen?name=upload-complete-${intact.headers.get('x-request-id')}`)
+      ).text(),
+    ).toBe('true')
     // Without Content-Length the body is read whole and checked before it is forwarded.
-    expect((await gw.fetch(post.path, { method: 'POST', headers: await httpsig('ed25519', 'chat-host-1', post), body: post.body })).status).toBe(200)
+    expect(
+      (
+        await gw.fetch(post.path, {
+          method: 'POST',
+          headers: await httpsig('ed25519', 'chat-host-1', post),
+          body: post.body,
+        })
+      ).status,
+    ).toBe(200)
     // A digest that matches the changed body does not help: it is not the one that was signed.
     const swapped = { ...signed, 'content-length': '300000', 'content-digest': await digestOf('y'.repeat(300_000)) }
-    expect((await gw.fetch(post.path, { method: 'POST', headers: swapped, body: 'y'.repeat(300_000) })).status).toBe(401)
+    expect((await gw.fetch(post.path, { method: 'POST', headers: swapped, body: 'y'.repeat(300_000) })).status).toBe(
+      401,
+    )
   })
 
   it('refuses a changed method', async () => {
@@ -314,7 +429,10 @@ describe('attacks on signed requests', () => {
       'signature-input': `${valid['signature-input']}, ${broken['signature-input']}`,
       signature: `${valid['signature']}, ${broken['signature']}`,
     }
-    await expectRefused(await send(get, both), 'More than one signature by a known signer was presented; send exactly one.')
+    await expectRefused(
+      await send(get, both),
+      'More than one signature by a known signer was presented; send exactly one.',
+    )
   })
 
   it("refuses another signer's keyid, an algorithm other than the key's, and an HMAC key used as asymmetric", async () => {
@@ -334,7 +452,12 @@ describe('attacks on signed requests', () => {
 
   it('refuses delegation by a signer without the right, and an uncovered delegation header', async () => {
     const request = { path: '/packs/agents/ask', headers: { 'on-behalf-of': 'alice' } }
-    await expectRefused(await send(request, await httpsig('ecdsa-p256-sha256', 'scheduler-1', request, ['@method', '@authority', '@path', 'on-behalf-of'])))
+    await expectRefused(
+      await send(
+        request,
+        await httpsig('ecdsa-p256-sha256', 'scheduler-1', request, ['@method', '@authority', '@path', 'on-behalf-of']),
+      ),
+    )
     await expectRefused(await send(request, await httpsig('ed25519', 'chat-host-1', request)))
   })
 

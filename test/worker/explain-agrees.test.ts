@@ -69,9 +69,13 @@ beforeAll(async () => {
 issuers:
   idp: { issuer: https://idp.test, jwks_uri: https://idp.test/jwks, audience: agents, algorithms: [ES256] }
 api_keys:
-${Object.values(minted).map((k) => k.yaml).join('')}`
+${Object.values(minted)
+  .map((k) => k.yaml)
+  .join('')}`
   gw = gateway(PACKS, gatewayYaml)
-  const withBackend = Object.fromEntries(Object.entries(PACKS).map(([id, text]) => [id, text.replaceAll('$BACKEND', env.TEST_BACKEND_ORIGIN)]))
+  const withBackend = Object.fromEntries(
+    Object.entries(PACKS).map(([id, text]) => [id, text.replaceAll('$BACKEND', env.TEST_BACKEND_ORIGIN)]),
+  )
   policy = compileYaml(withBackend, gatewayYaml).policy
 })
 
@@ -86,7 +90,9 @@ async function worker(key: string, path: string): Promise<{ status: number; line
   const response = await gw.fetch(path, { headers: { 'x-api-key': key } })
   await response.body?.cancel()
   vi.restoreAllMocks()
-  const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => 'decision' in l && l['path'] === path)
+  const line = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => 'decision' in l && l['path'] === path)
   if (line === undefined) throw new Error(`no log line for ${path}: ${lines.join('\n')}`)
   return { status: response.status, line }
 }
@@ -97,20 +103,49 @@ describe('explain and the Worker agree on API keys', () => {
   it.each(cases)('key %s on %s', async (name, path) => {
     const key = minted[name] as MintedKey
     const seen = await worker(key.key, path)
-    const told = explain(policy, { method: 'GET', url: `https://gw.test${path}` }, { api_key: name }, Math.floor(Date.now() / 1000))
-    expect({ status: seen.status, reason: seen.line['reason'], rule: seen.line['rule'], invoker: seen.line['invoker_id'] }).toEqual({
+    const told = explain(
+      policy,
+      { method: 'GET', url: `https://gw.test${path}` },
+      { api_key: name },
+      Math.floor(Date.now() / 1000),
+    )
+    expect({
+      status: seen.status,
+      reason: seen.line['reason'],
+      rule: seen.line['rule'],
+      invoker: seen.line['invoker_id'],
+    }).toEqual({
       status: told.status,
       reason: told.reason,
       rule: told.rule,
       invoker: told.invoker?.invoker.id ?? null,
     })
     // A decision explain calls "report" is one the Worker forwards and logs as would_deny.
-    const decision = { allow: 'allow', report: 'would_deny', deny: 'deny', unauthenticated: 'deny' }[told.decision as 'allow']
+    const decision = { allow: 'allow', report: 'would_deny', deny: 'deny', unauthenticated: 'deny' }[
+      told.decision as 'allow'
+    ]
     expect(seen.line['decision']).toBe(decision)
   })
 
   it('the cases cover every reason an API key the policy knows can be refused for, and both outcomes', () => {
-    const reasons = new Set(cases.map(([name, path]) => explain(policy, { method: 'GET', url: `https://gw.test${path}` }, { api_key: name }, Math.floor(Date.now() / 1000)).reason))
-    expect([...reasons].sort()).toEqual(['allowed', 'api_key_expired', 'api_key_revoked', 'api_key_wrong_pack', 'denied', 'method_not_accepted'])
+    const reasons = new Set(
+      cases.map(
+        ([name, path]) =>
+          explain(
+            policy,
+            { method: 'GET', url: `https://gw.test${path}` },
+            { api_key: name },
+            Math.floor(Date.now() / 1000),
+          ).reason,
+      ),
+    )
+    expect([...reasons].sort()).toEqual([
+      'allowed',
+      'api_key_expired',
+      'api_key_revoked',
+      'api_key_wrong_pack',
+      'denied',
+      'method_not_accepted',
+    ])
   })
 })

@@ -69,7 +69,9 @@ export class FaultyStore implements GatewayStore {
  * The real Durable Object namespace, counting which objects the gateway addresses (each
  * `idFromName` is followed by exactly one RPC in the store's code).
  */
-export function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(namespace: DurableObjectNamespace<T>): {
+export function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  namespace: DurableObjectNamespace<T>,
+): {
   namespace: DurableObjectNamespace<T>
   calls: (prefix: string) => number
   names: (prefix: string) => Set<string>

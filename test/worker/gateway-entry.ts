@@ -12,7 +12,11 @@ export { GatewayStoreObject } from '../../src/store/durable-object-class.ts'
 let gateway: ReturnType<typeof createGateway> | undefined
 
 export default {
-  fetch(request: Request, env: Bindings & { TEST_POLICY: string }, ctx: ExecutionContext): Response | Promise<Response> {
+  fetch(
+    request: Request,
+    env: Bindings & { TEST_POLICY: string },
+    ctx: ExecutionContext,
+  ): Response | Promise<Response> {
     gateway ??= createGateway(JSON.parse(env.TEST_POLICY) as CompiledPolicy)
     return gateway.fetch(request, env, ctx)
   },

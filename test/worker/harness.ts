@@ -14,7 +14,10 @@ export const backendOrigin = (): string => env.TEST_BACKEND_ORIGIN
 
 export interface Gateway {
   /** `bindings` replaces some of the gateway's bindings for this one request (a secret removed…). */
-  fetch(input: string, init?: RequestInit & { ip?: string | null; bindings?: Record<string, unknown> }): Promise<Response>
+  fetch(
+    input: string,
+    init?: RequestInit & { ip?: string | null; bindings?: Record<string, unknown> },
+  ): Promise<Response>
 }
 
 export function gateway(
@@ -62,7 +65,11 @@ export interface Echo {
   body_bytes: number
 }
 
-export async function verifiedInvoker(gw: Gateway, token: string, audience: string): Promise<{ payload: JWTPayload & Record<string, unknown>; protectedHeader: ProtectedHeaderParameters }> {
+export async function verifiedInvoker(
+  gw: Gateway,
+  token: string,
+  audience: string,
+): Promise<{ payload: JWTPayload & Record<string, unknown>; protectedHeader: ProtectedHeaderParameters }> {
   const jwks = (await (await gw.fetch('/.well-known/jwks.json')).json()) as { keys: [] }
   const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), {
     issuer: 'https://gateway.test',

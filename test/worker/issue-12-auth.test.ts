@@ -43,17 +43,21 @@ const PACKS = {
   // Item 1: one pack per introspecting issuer, and one that needs a scope the token lacks.
   a: 'pack: a\nupstream: $BACKEND\nmatch: { path_prefix: /packs/a }\nauth: [bearer]\nbearer: { issuers: [idp] }\n',
   b: 'pack: b\nupstream: $BACKEND\nmatch: { path_prefix: /packs/b }\nauth: [bearer]\nbearer: { issuers: [stranger] }\n',
-  writers: 'pack: writers\nupstream: $BACKEND\nmatch: { path_prefix: /packs/writers }\nauth: [bearer]\nbearer: { issuers: [idp], scopes: { all_of: [agents:write] } }\n',
+  writers:
+    'pack: writers\nupstream: $BACKEND\nmatch: { path_prefix: /packs/writers }\nauth: [bearer]\nbearer: { issuers: [idp], scopes: { all_of: [agents:write] } }\n',
   // Items 5, 10: tokens signed here; bearer and session JWTs of one issuer.
-  inline: 'pack: inline\nupstream: $BACKEND\nmatch: { path_prefix: /packs/inline }\nauth: [bearer, session, api_key]\nbearer: { issuers: [inline, bad-inline] }\n',
+  inline:
+    'pack: inline\nupstream: $BACKEND\nmatch: { path_prefix: /packs/inline }\nauth: [bearer, session, api_key]\nbearer: { issuers: [inline, bad-inline] }\n',
   // Item 9: issuers whose JWKS or introspection endpoint fails or hangs.
-  troubled: 'pack: troubled\nupstream: $BACKEND\nmatch: { path_prefix: /packs/troubled }\nauth: [bearer]\nbearer: { issuers: [failing-jwks, hanging-jwks, failing-introspection] }\n',
+  troubled:
+    'pack: troubled\nupstream: $BACKEND\nmatch: { path_prefix: /packs/troubled }\nauth: [bearer]\nbearer: { issuers: [failing-jwks, hanging-jwks, failing-introspection] }\n',
   // Items 9, 10, 14: signed requests only (signers and key directories).
   signed: 'pack: signed\nupstream: $BACKEND\nmatch: { path_prefix: /packs/signed }\nauth: [envelope]\n',
   // Item 14.
   cookies: 'pack: cookies\nupstream: $BACKEND\nmatch: { path_prefix: /packs/cookies }\nauth: [session]\n',
   open: 'pack: open\nupstream: $BACKEND\nmatch: { path_prefix: /packs/open }\nauth: []\nanonymous: allow\n',
-  members: 'pack: members\nupstream: $BACKEND\nmatch: { path_prefix: /packs/members }\nauth: [api_key]\nanonymous: allow\ndeny: [{ kind: anonymous }]\n',
+  members:
+    'pack: members\nupstream: $BACKEND\nmatch: { path_prefix: /packs/members }\nauth: [api_key]\nanonymous: allow\ndeny: [{ kind: anonymous }]\n',
 }
 
 let inlineKey: CryptoKey
@@ -126,7 +130,11 @@ envelope: { directory_timeout: 300ms }
 }
 
 /** The session verified as a JWT of the inline issuer (item 1: one token, two uses). */
-const jwtSessionYaml = (): string => gatewayYaml().replace(/session:\n {2}cookies: \[sid\]\n {2}introspection: .*\n/, 'session:\n  cookies: [sid]\n  jwt: { issuer: inline }\n')
+const jwtSessionYaml = (): string =>
+  gatewayYaml().replace(
+    /session:\n {2}cookies: \[sid\]\n {2}introspection: .*\n/,
+    'session:\n  cookies: [sid]\n  jwt: { issuer: inline }\n',
+  )
 
 let gw: Gateway
 afterEach(() => void vi.restoreAllMocks())
@@ -142,8 +150,12 @@ beforeAll(async () => {
   gw = gateway(PACKS, gatewayYaml(), undefined, SECRETS)
 })
 
-const bearer = (token: string, extra: Omit<Parameters<Gateway['fetch']>[1] & object, 'headers'> = {}) => ({ ...extra, headers: { authorization: `Bearer ${token}` } })
-const hits = async (origin: string, path: string): Promise<number> => Number(await (await fetch(`${origin}/__hits?path=${encodeURIComponent(path)}`)).text())
+const bearer = (token: string, extra: Omit<Parameters<Gateway['fetch']>[1] & object, 'headers'> = {}) => ({
+  ...extra,
+  headers: { authorization: `Bearer ${token}` },
+})
+const hits = async (origin: string, path: string): Promise<number> =>
+  Number(await (await fetch(`${origin}/__hits?path=${encodeURIComponent(path)}`)).text())
 const detail = async (response: Response): Promise<string> => ((await response.json()) as { detail: string }).detail
 
 /** Log lines written while `action` runs. */
@@ -156,14 +168,18 @@ async function logged(action: () => Promise<void>): Promise<Array<Record<string,
 }
 
 /** A JWT of the inline issuer (or any issuer, with `key`), with any claims. */
-function jwt(claims: Record<string, unknown>, options: { key?: CryptoKey; alg?: string; kid?: string } = {}): Promise<string> {
+function jwt(
+  claims: Record<string, unknown>,
+  options: { key?: CryptoKey; alg?: string; kid?: string } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   return new SignJWT({ iss: INLINE_ISS, aud: AGENTS_RESOURCE, sub: 'user-7', iat: now, exp: now + 300, ...claims })
     .setProtectedHeader({ alg: options.alg ?? 'EdDSA', kid: options.kid ?? 'inline-1' })
     .sign(options.key ?? inlineKey)
 }
 
-const opaqueToken = (scope = 'agents:read') => clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.agent, { resource: OPAQUE_RESOURCE, scope })
+const opaqueToken = (scope = 'agents:read') =>
+  clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.agent, { resource: OPAQUE_RESOURCE, scope })
 
 describe('item 1: every cached answer is keyed by everything that decided it', () => {
   it('item 1: introspection answers are not shared across issuers', async () => {
@@ -172,7 +188,10 @@ describe('item 1: every cached answer is keyed by everything that decided it', (
     expect((await gw.fetch('/packs/a/run', bearer(token))).status).toBe(200)
     // Pack b trusts only issuer B (stranger): B must be asked. Without B's client secret the
     // gateway cannot ask it, so the answer is 503, not A's cached "active".
-    expect((await gw.fetch('/packs/b/run', bearer(token, { bindings: { STRANGER_INTROSPECTION_SECRET: undefined } }))).status).toBe(503)
+    expect(
+      (await gw.fetch('/packs/b/run', bearer(token, { bindings: { STRANGER_INTROSPECTION_SECRET: undefined } })))
+        .status,
+    ).toBe(503)
     // Asked, B does not know the token: refused.
     const refused = await gw.fetch('/packs/b/run', bearer(token))
     expect(refused.status).toBe(401)
@@ -194,17 +213,25 @@ describe('item 1: every cached answer is keyed by everything that decided it', (
     const token = await jwt({ sub: 'user-8' })
     const asBearer = await sessions.fetch('/packs/inline/run', bearer(token))
     expect(asBearer.status).toBe(200)
-    const first = await verifiedInvoker(sessions, ((await asBearer.json()) as Echo).headers['x-invoker'] as string, 'inline')
+    const first = await verifiedInvoker(
+      sessions,
+      ((await asBearer.json()) as Echo).headers['x-invoker'] as string,
+      'inline',
+    )
     expect(first.payload['invoker']).toMatchObject({ id: 'user-8', kind: 'service' })
     expect(first.payload['auth']).toEqual({ method: 'bearer', issuer: 'inline' })
     const asCookie = await sessions.fetch('/packs/inline/run', { headers: { cookie: `sid=${token}` } })
     expect(asCookie.status).toBe(200)
-    const second = await verifiedInvoker(sessions, ((await asCookie.json()) as Echo).headers['x-invoker'] as string, 'inline')
+    const second = await verifiedInvoker(
+      sessions,
+      ((await asCookie.json()) as Echo).headers['x-invoker'] as string,
+      'inline',
+    )
     expect(second.payload['invoker']).toMatchObject({ id: 'user-8', kind: 'authUser' })
     expect(second.payload['auth']).toEqual({ method: 'session', issuer: 'inline' })
   })
 
-  it("item 1: a verified JWT is reused only for packs that accept its issuer", async () => {
+  it('item 1: a verified JWT is reused only for packs that accept its issuer', async () => {
     const token = await clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.agent, { scope: 'agents:read' })
     expect((await gw.fetch('/packs/a/run', bearer(token))).status).toBe(200)
     expect((await gw.fetch('/packs/b/run', bearer(token))).status).toBe(401)
@@ -216,7 +243,10 @@ describe('item 5: a token issued in the future is refused', () => {
 
   it('item 5: refuses a bearer JWT with iat a year ahead, or iat after exp', async () => {
     const lines = await logged(async () => {
-      const future = await gw.fetch('/packs/inline/run', bearer(await jwt({ iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 })))
+      const future = await gw.fetch(
+        '/packs/inline/run',
+        bearer(await jwt({ iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 })),
+      )
       expect(future.status).toBe(401)
       expect(await detail(future)).toBe('The token is not valid yet.')
       // Within the clock tolerance (30 s) iat may be ahead; after exp it may not.
@@ -229,13 +259,24 @@ describe('item 5: a token issued in the future is refused', () => {
 
   it('item 5: accepts iat ahead within the clock tolerance, and real provider tokens', async () => {
     expect((await gw.fetch('/packs/inline/run', bearer(await jwt({ iat: now() + 20 })))).status).toBe(200)
-    expect((await gw.fetch('/packs/a/run', bearer(await clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.agent, { scope: 'agents:read' })))).status).toBe(200)
+    expect(
+      (
+        await gw.fetch(
+          '/packs/a/run',
+          bearer(await clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.agent, { scope: 'agents:read' })),
+        )
+      ).status,
+    ).toBe(200)
   })
 
   it('item 5: refuses a session JWT issued in the future', async () => {
     const sessions = gateway(PACKS, jwtSessionYaml(), undefined, SECRETS)
-    expect((await sessions.fetch('/packs/inline/run', { headers: { cookie: `sid=${await jwt({})}` } })).status).toBe(200)
-    const future = await sessions.fetch('/packs/inline/run', { headers: { cookie: `sid=${await jwt({ iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 })}` } })
+    expect((await sessions.fetch('/packs/inline/run', { headers: { cookie: `sid=${await jwt({})}` } })).status).toBe(
+      200,
+    )
+    const future = await sessions.fetch('/packs/inline/run', {
+      headers: { cookie: `sid=${await jwt({ iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 })}` },
+    })
     expect(future.status).toBe(401)
   })
 })
@@ -276,8 +317,14 @@ describe('item 9: a failing key source is not fetched on every request', () => {
   })
 
   it('item 9: a failing or hanging JWKS endpoint is fetched once per cooldown, even with no keys ever fetched', async () => {
-    const attacker = (iss: string) => new SignJWT({ iss, aud: AGENTS_RESOURCE, sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(strangerKey)
-    for (const [origin, path, iss] of [[TROUBLE, PATHS.jwks, FAILING_JWKS_ISS], [HANG, PATHS.hangingJwks, HANGING_JWKS_ISS]] as const) {
+    const attacker = (iss: string) =>
+      new SignJWT({ iss, aud: AGENTS_RESOURCE, sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .sign(strangerKey)
+    for (const [origin, path, iss] of [
+      [TROUBLE, PATHS.jwks, FAILING_JWKS_ISS],
+      [HANG, PATHS.hangingJwks, HANGING_JWKS_ISS],
+    ] as const) {
       const lines = await logged(async () => {
         for (let i = 0; i < 4; i++) {
           const response = await gw.fetch('/packs/troubled/run', bearer(await attacker(iss)))
@@ -285,7 +332,12 @@ describe('item 9: a failing key source is not fetched on every request', () => {
         }
       })
       expect(await hits(origin, path), path).toBe(1)
-      expect(lines.every((line) => typeof line['problem'] === 'string' && (line['problem'] as string).startsWith('JWKS endpoint')), path).toBe(true)
+      expect(
+        lines.every(
+          (line) => typeof line['problem'] === 'string' && (line['problem'] as string).startsWith('JWKS endpoint'),
+        ),
+        path,
+      ).toBe(true)
     }
   })
 
@@ -296,7 +348,10 @@ describe('item 9: a failing key source is not fetched on every request', () => {
   })
 
   it('item 9: a failing or hanging session endpoint is asked once per cooldown for a cookie, not on every retry', async () => {
-    for (const [origin, path] of [[TROUBLE, PATHS.session], [HANG, PATHS.hangingSession]] as const) {
+    for (const [origin, path] of [
+      [TROUBLE, PATHS.session],
+      [HANG, PATHS.hangingSession],
+    ] as const) {
       const sessions = gateway(PACKS, gatewayYaml(`${origin}${path}`), undefined, SECRETS)
       for (let i = 0; i < 4; i++) {
         const response = await sessions.fetch('/packs/cookies/inbox', { headers: { cookie: 'sid=a-session-cookie' } })
@@ -310,7 +365,11 @@ describe('item 9: a failing key source is not fetched on every request', () => {
 
 /** A request signed by a policy signer (the signature does not matter when its key cannot import). */
 function signedBy(keyid: string): RequestInit {
-  const params = new Map<string, string | number>([['created', Math.floor(Date.now() / 1000)], ['keyid', keyid], ['nonce', crypto.randomUUID()]])
+  const params = new Map<string, string | number>([
+    ['created', Math.floor(Date.now() / 1000)],
+    ['keyid', keyid],
+    ['nonce', crypto.randomUUID()],
+  ])
   const input: InnerList = [['@method', '@authority', '@path'].map((c) => [c, new Map()]), params]
   return {
     headers: {
@@ -337,13 +396,16 @@ describe('item 10: a key that does not import is a 503, never a 500, and never c
     expect((await gw.fetch('/packs/signed/run', signedBy('good-1'))).status).toBe(401)
   })
 
-  it("item 10: an issuer key that fails to import answers 503 with a log problem, not 401", async () => {
+  it('item 10: an issuer key that fails to import answers 503 with a log problem, not 401', async () => {
     const pair = await generateKeyPair('EdDSA')
     const token = await jwt({ iss: BAD_INLINE_ISS }, { key: pair.privateKey, kid: 'bad' })
     const lines = await logged(async () => {
       expect((await gw.fetch('/packs/inline/run', bearer(token))).status).toBe(503)
     })
-    expect(lines[0]).toMatchObject({ reason: 'issuer_unavailable', problem: expect.stringMatching(/^a key of issuer bad-inline does not import/) })
+    expect(lines[0]).toMatchObject({
+      reason: 'issuer_unavailable',
+      problem: expect.stringMatching(/^a key of issuer bad-inline does not import/),
+    })
   })
 })
 
@@ -362,9 +424,12 @@ describe('item 14: every 401 names the schemes the pack accepts, and only those'
   })
 
   it('item 14: a pack with several methods names each one, in its order, for every kind of 401', async () => {
-    const all = 'Bearer realm="invoker-gateway", Cookie realm="invoker-gateway", cookie-name="sid", ApiKey realm="invoker-gateway"'
+    const all =
+      'Bearer realm="invoker-gateway", Cookie realm="invoker-gateway", cookie-name="sid", ApiKey realm="invoker-gateway"'
     expect((await gw.fetch('/packs/inline/run')).headers.get('www-authenticate')).toBe(all)
-    const ambiguous = await gw.fetch('/packs/inline/run', { headers: { authorization: 'Bearer x.y.z', cookie: 'sid=abc' } })
+    const ambiguous = await gw.fetch('/packs/inline/run', {
+      headers: { authorization: 'Bearer x.y.z', cookie: 'sid=abc' },
+    })
     expect(ambiguous.status).toBe(401)
     expect(ambiguous.headers.get('www-authenticate')).toBe(
       'Bearer realm="invoker-gateway", error="invalid_request", Cookie realm="invoker-gateway", cookie-name="sid", ApiKey realm="invoker-gateway", error="invalid_request"',
@@ -381,7 +446,11 @@ describe('item 14: every 401 names the schemes the pack accepts, and only those'
   })
 
   it('item 14: a pack that takes no credential answers 403, since a 401 would have no scheme to name', async () => {
-    const inits: Array<Parameters<Gateway['fetch']>[1]> = [{ headers: { 'x-api-key': 'igw_whatever' } }, { headers: { authorization: 'Bearer x.y.z' } }, { ip: null }]
+    const inits: Array<Parameters<Gateway['fetch']>[1]> = [
+      { headers: { 'x-api-key': 'igw_whatever' } },
+      { headers: { authorization: 'Bearer x.y.z' } },
+      { ip: null },
+    ]
     for (const init of inits) {
       const response = await gw.fetch('/packs/open/x', init)
       expect(response.status).toBe(403)
@@ -423,7 +492,16 @@ issuers:
 
 describe('introspection answers from a scripted provider', () => {
   const now = () => Math.floor(Date.now() / 1000)
-  const active = (claims: Record<string, unknown> = {}) => ({ active: true, iss: 'https://scripted.issue-12.test', aud: AGENTS_RESOURCE, sub: 'svc-1', name: 'Service one', iat: now(), exp: now() + 300, ...claims })
+  const active = (claims: Record<string, unknown> = {}) => ({
+    active: true,
+    iss: 'https://scripted.issue-12.test',
+    aud: AGENTS_RESOURCE,
+    sub: 'svc-1',
+    name: 'Service one',
+    iat: now(),
+    exp: now() + 300,
+    ...claims,
+  })
 
   it('item 5: refuses an introspection answer issued in the future, or after it expires', async () => {
     const good = scriptedIssuer(active())
@@ -445,7 +523,11 @@ describe('introspection answers from a scripted provider', () => {
     const huge = scriptedIssuer(active(), 500_000)
     const first = await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))
     expect(first.status).toBe(200)
-    const { payload } = await verifiedInvoker(huge.gateway, ((await first.json()) as Echo).headers['x-invoker'] as string, 'opaque')
+    const { payload } = await verifiedInvoker(
+      huge.gateway,
+      ((await first.json()) as Echo).headers['x-invoker'] as string,
+      'opaque',
+    )
     expect(payload['invoker']).toEqual({ id: 'svc-1', kind: 'service', label: 'Service one', meta: {} })
     expect((await huge.gateway.fetch('/packs/opaque/run', bearer('opaque-token-4'))).status).toBe(200)
     expect(await hits(TROUBLE, huge.path)).toBe(1)
@@ -457,6 +539,9 @@ describe('introspection answers from a scripted provider', () => {
       const response = await endless.gateway.fetch('/packs/opaque/run', bearer('opaque-token-5'))
       expect(response.status).toBe(503)
     })
-    expect(lines[0]).toMatchObject({ reason: 'issuer_unavailable', problem: 'introspection answered more than 1048576 bytes' })
+    expect(lines[0]).toMatchObject({
+      reason: 'issuer_unavailable',
+      problem: 'introspection answered more than 1048576 bytes',
+    })
   })
 })

@@ -20,7 +20,10 @@ interface KeyPair {
 }
 
 async function signingKey(alg: 'EdDSA' | 'ES256', kid: string): Promise<KeyPair> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
+  const { privateKey, publicKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  })
   return {
     secret: JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), alg, kid }] }),
     publicJwk: { ...(await exportJWK(publicKey)), alg, kid },
@@ -55,26 +58,51 @@ describe('previous_signing_keys', () => {
     const before = gateway({ echo: ECHO }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`, oldKey.secret)
     const oldToken = await invokerToken(await before.fetch('/packs/echo/x', { headers: { 'x-api-key': alice.key } }))
 
-    const after = gateway({ echo: ECHO }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}previous_signing_keys:\n${previousEntry(oldKey.publicJwk, '2999-01-01')}`, newKey.secret)
+    const after = gateway(
+      { echo: ECHO },
+      `issuer: https://gateway.test\napi_keys:\n${alice.yaml}previous_signing_keys:\n${previousEntry(oldKey.publicJwk, '2999-01-01')}`,
+      newKey.secret,
+    )
     const keys = await jwks(after)
     expect(keys.map((k) => k.kid)).toEqual(['new-2026-11', 'old-2026-10'])
-    expect(keys[1]).toEqual({ kty: 'OKP', crv: 'Ed25519', x: oldKey.publicJwk.x, kid: 'old-2026-10', alg: 'EdDSA', use: 'sig' })
+    expect(keys[1]).toEqual({
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: oldKey.publicJwk.x,
+      kid: 'old-2026-10',
+      alg: 'EdDSA',
+      use: 'sig',
+    })
 
-    const options = { issuer: 'https://gateway.test', audience: 'echo', typ: 'invoker+jwt', algorithms: ['EdDSA', 'ES256'] }
+    const options = {
+      issuer: 'https://gateway.test',
+      audience: 'echo',
+      typ: 'invoker+jwt',
+      algorithms: ['EdDSA', 'ES256'],
+    }
     const verifiedOld = await jwtVerify(oldToken, createLocalJWKSet({ keys }), options)
     expect(verifiedOld.protectedHeader.kid).toBe('old-2026-10')
     // The new secret signs: only its key is in it, and the old private key is needed nowhere.
     const newToken = await invokerToken(await after.fetch('/packs/echo/x', { headers: { 'x-api-key': alice.key } }))
-    expect((await jwtVerify(newToken, createLocalJWKSet({ keys }), options)).protectedHeader).toMatchObject({ alg: 'ES256', kid: 'new-2026-11' })
+    expect((await jwtVerify(newToken, createLocalJWKSet({ keys }), options)).protectedHeader).toMatchObject({
+      alg: 'ES256',
+      kid: 'new-2026-11',
+    })
   })
 
   it('stops publishing the old key once its date has passed, and then its tokens fail', async () => {
     const before = gateway({ echo: ECHO }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`, oldKey.secret)
     const oldToken = await invokerToken(await before.fetch('/packs/echo/x', { headers: { 'x-api-key': alice.key } }))
-    const later = gateway({ echo: ECHO }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}previous_signing_keys:\n${previousEntry(oldKey.publicJwk, '2001-01-01T00:00:00Z')}`, newKey.secret)
+    const later = gateway(
+      { echo: ECHO },
+      `issuer: https://gateway.test\napi_keys:\n${alice.yaml}previous_signing_keys:\n${previousEntry(oldKey.publicJwk, '2001-01-01T00:00:00Z')}`,
+      newKey.secret,
+    )
     const keys = await jwks(later)
     expect(keys.map((k) => k.kid)).toEqual(['new-2026-11'])
-    await expect(jwtVerify(oldToken, createLocalJWKSet({ keys }), { issuer: 'https://gateway.test', audience: 'echo' })).rejects.toThrow()
+    await expect(
+      jwtVerify(oldToken, createLocalJWKSet({ keys }), { issuer: 'https://gateway.test', audience: 'echo' }),
+    ).rejects.toThrow()
   })
 
   it('publishes a kid that is both in the secret and in policy once, as the secret has it', async () => {

@@ -4,14 +4,25 @@
  * parameters. Component values are taken from the message the way the gateway will see it
  * (`Headers` combines and trims field values; `URL` parses the target).
  */
-import { parseDictionary, serializeDictionary, serializeInnerList, serializeItem, type InnerList, type Item, type Parameters } from 'structured-headers'
+import {
+  parseDictionary,
+  serializeDictionary,
+  serializeInnerList,
+  serializeItem,
+  type InnerList,
+  type Item,
+  type Parameters,
+} from 'structured-headers'
 
 export interface LocalSigner {
   keyid: string
   /** The public key, for a `signers:` entry. */
   jwk: JsonWebKey
   /** The headers to add (`signature-input`, `signature`) for a request to `url`. */
-  sign(request: { method?: string; url: string; headers?: Record<string, string> }, options?: SignOptions): Promise<Record<string, string>>
+  sign(
+    request: { method?: string; url: string; headers?: Record<string, string> },
+    options?: SignOptions,
+  ): Promise<Record<string, string>>
 }
 
 export interface SignOptions {
@@ -31,9 +42,13 @@ export async function localSigner(keyid: string): Promise<LocalSigner> {
     async sign(request, options = {}) {
       const url = new URL(request.url)
       const headers = new Headers(request.headers)
-      const components = (options.components ?? ['@method', '@authority', '@path', ...(url.search ? ['@query'] : [])]).map(componentItem)
+      const components = (
+        options.components ?? ['@method', '@authority', '@path', ...(url.search ? ['@query'] : [])]
+      ).map(componentItem)
       const all = { created: Math.floor(Date.now() / 1000), keyid, nonce: crypto.randomUUID(), ...options.params }
-      const params = new Map(Object.entries(all).filter((entry): entry is [string, string | number] => entry[1] !== null))
+      const params = new Map(
+        Object.entries(all).filter((entry): entry is [string, string | number] => entry[1] !== null),
+      )
       const inner: InnerList = [components, params]
       const derived: Record<string, string> = {
         '@method': request.method ?? 'GET',
@@ -46,7 +61,9 @@ export async function localSigner(keyid: string): Promise<LocalSigner> {
       }
       const lines = components.map((item) => `${serializeItem(item)}: ${componentValue(item, derived, headers)}`)
       lines.push(`"@signature-params": ${serializeInnerList(inner)}`)
-      const signature = new Uint8Array(await crypto.subtle.sign('Ed25519', pair.privateKey, new TextEncoder().encode(lines.join('\n'))))
+      const signature = new Uint8Array(
+        await crypto.subtle.sign('Ed25519', pair.privateKey, new TextEncoder().encode(lines.join('\n'))),
+      )
       return {
         'signature-input': serializeDictionary(new Map([['sig1', inner]])),
         signature: serializeDictionary(new Map([['sig1', [signature.buffer as ArrayBuffer, new Map()]]])),

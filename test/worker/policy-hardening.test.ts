@@ -115,7 +115,11 @@ signers:
     delegate: true
     id_prefix: "sched:"
 `
-  gw = gateway(PACKS, yaml, undefined, { PARTNER_SECRET, GATEWAY_STORE: env.GATEWAY_STORE, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+  gw = gateway(PACKS, yaml, undefined, {
+    PARTNER_SECRET,
+    GATEWAY_STORE: env.GATEWAY_STORE,
+    GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+  })
 })
 
 afterEach(() => void vi.restoreAllMocks())
@@ -126,7 +130,9 @@ async function logged(run: () => Promise<Response>): Promise<{ response: Respons
   vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
   const response = await run()
   vi.restoreAllMocks()
-  const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => 'request_id' in l && 'decision' in l)
+  const line = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => 'request_id' in l && 'decision' in l)
   expect(line, lines.join('\n')).toBeDefined()
   return { response, line: line as Record<string, unknown> }
 }
@@ -144,7 +150,10 @@ const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bea
 
 async function onBehalfOf(signer: LocalSigner, user: string, path = '/packs/delegated/ask'): Promise<Response> {
   const headers = { 'on-behalf-of': user }
-  const signed = await signer.sign({ url: GW + path, headers }, { components: ['@method', '@authority', '@path', 'on-behalf-of'] })
+  const signed = await signer.sign(
+    { url: GW + path, headers },
+    { components: ['@method', '@authority', '@path', 'on-behalf-of'] },
+  )
   return gw.fetch(path, { headers: { ...headers, ...signed } })
 }
 
@@ -154,19 +163,26 @@ async function invokerOf(response: Response, pack: string): Promise<Record<strin
   return (await verifiedInvoker(gw, echo.headers['x-invoker'] as string, pack)).payload
 }
 
-describe('item 3: delegated ids live in the signer\'s namespace', () => {
-  it('item 3: a delegating signer cannot become apikey:ci-bot, an anonymous caller or another signer\'s user', async () => {
+describe("item 3: delegated ids live in the signer's namespace", () => {
+  it("item 3: a delegating signer cannot become apikey:ci-bot, an anonymous caller or another signer's user", async () => {
     // The real key is admitted by the rule { id: apikey:ci-bot }: that is the id at stake.
     expect((await gw.fetch('/packs/delegated/x', { headers: { 'x-api-key': ciBot.key } })).status).toBe(200)
     for (const user of ['apikey:ci-bot', 'anon:aGVsbG8gd29ybGQgMTIzNA', 'sched:alice', 'chat-host:alice']) {
       const { response, line } = await logged(() => onBehalfOf(chatHost, user))
       expect(response.status, user).toBe(401)
-      expect(((await response.json()) as { detail: string }).detail).toBe('The delegated user name starts with a prefix reserved for other kinds of invoker.')
-      expect(line).toMatchObject({ decision: 'deny', reason: 'envelope_invalid', problem: 'delegation_reserved', invoker_id: null })
+      expect(((await response.json()) as { detail: string }).detail).toBe(
+        'The delegated user name starts with a prefix reserved for other kinds of invoker.',
+      )
+      expect(line).toMatchObject({
+        decision: 'deny',
+        reason: 'envelope_invalid',
+        problem: 'delegation_reserved',
+        invoker_id: null,
+      })
     }
   })
 
-  it('item 3: a user named like an API key stays in the signer\'s namespace, and id rules do not match it', async () => {
+  it("item 3: a user named like an API key stays in the signer's namespace, and id rules do not match it", async () => {
     const response = await onBehalfOf(chatHost, 'ci-bot')
     expect(response.status).toBe(403)
     expect(((await response.json()) as { detail: string }).detail).toBe("The invoker is not on the pack's allow list.")
@@ -187,13 +203,19 @@ describe('item 3: delegated ids live in the signer\'s namespace', () => {
     expect(payload['invoker']).toEqual({ id: 'sched:bob', kind: 'chat', meta: { signer: 'signer:scheduler' } })
   })
 
-  it("item 3: a token subject cannot pass for a delegated user, an API key or an anonymous caller", async () => {
+  it('item 3: a token subject cannot pass for a delegated user, an API key or an anonymous caller', async () => {
     for (const sub of ['chat-host:alice', 'sched:bob', 'apikey:ci-bot', 'anon:x']) {
-      const { response, line } = await logged(async () => gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub }))))
+      const { response, line } = await logged(async () =>
+        gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub }))),
+      )
       expect(response.status, sub).toBe(401)
       expect(line).toMatchObject({ reason: 'bearer_invalid', problem: 'id_reserved' })
     }
-    expect((await invokerOf(await gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub: 'alice' }))), 'tokens'))['sub']).toBe('alice')
+    expect(
+      (await invokerOf(await gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub: 'alice' }))), 'tokens'))[
+        'sub'
+      ],
+    ).toBe('alice')
   })
 
   it('item 3: a runtime key may not take an id in a delegation namespace', async () => {
@@ -201,10 +223,18 @@ describe('item 3: delegated ids live in the signer\'s namespace', () => {
     const response = await gw.fetch('/.well-known/invoker-gateway/keys', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: 'sneaky', packs: ['delegated'], invoker: { id: 'chat-host:alice' } }),
+      body: JSON.stringify({
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: 'sneaky',
+        packs: ['delegated'],
+        invoker: { id: 'chat-host:alice' },
+      }),
     })
     expect(response.status).toBe(400)
-    expect(((await response.json()) as { detail: string }).detail).toContain('invoker.id may not start with "chat-host:"')
+    expect(((await response.json()) as { detail: string }).detail).toContain(
+      'invoker.id may not start with "chat-host:"',
+    )
   })
 })
 
@@ -221,9 +251,13 @@ describe('item 2: every value mapped into an invoker has a documented limit', ()
       ['a profile nested 9 deep', { profile: JSON.parse('{"a":'.repeat(9) + '1' + '}'.repeat(9)) as unknown }],
     ]
     for (const [what, claims] of cases) {
-      const { response, line } = await logged(async () => gw.fetch('/packs/tokens/x', bearer(await partnerToken(claims))))
+      const { response, line } = await logged(async () =>
+        gw.fetch('/packs/tokens/x', bearer(await partnerToken(claims))),
+      )
       expect(response.status, what).toBe(401)
-      expect(((await response.json()) as { detail: string }).detail, what).toBe('The token carries a claim larger than the gateway accepts.')
+      expect(((await response.json()) as { detail: string }).detail, what).toBe(
+        'The token carries a claim larger than the gateway accepts.',
+      )
       expect(line, what).toMatchObject({ reason: 'bearer_invalid', problem: 'claim_too_large', invoker_id: null })
     }
   })
@@ -237,17 +271,25 @@ describe('item 2: every value mapped into an invoker has a documented limit', ()
       profile: JSON.parse('{"a":'.repeat(7) + '"deep"' + '}'.repeat(7)) as unknown,
     }
     const payload = await invokerOf(await gw.fetch('/packs/tokens/x', bearer(await partnerToken(claims))), 'tokens')
-    expect(payload['invoker']).toEqual({ id: claims.sub, kind: 'service', label: claims.name, meta: { email: claims.email, groups: claims.groups, profile: claims.profile } })
+    expect(payload['invoker']).toEqual({
+      id: claims.sub,
+      kind: 'service',
+      label: claims.name,
+      meta: { email: claims.email, groups: claims.groups, profile: claims.profile },
+    })
   })
 
   it("item 2: an oversized value from the app's session endpoint is refused", async () => {
     const packs = { app: 'pack: app\nupstream: $BACKEND\nmatch: { path_prefix: /packs/app }\nauth: [session]\n' }
-    const sessions = gateway(packs, `
+    const sessions = gateway(
+      packs,
+      `
 issuer: https://gateway.test
 session:
   cookies: [${BETTER_AUTH_COOKIE}]
   introspection: { endpoint: ${env.TEST_BETTER_AUTH_ORIGIN}/api/auth/get-session }
-`)
+`,
+    )
     const long = await signUp(env.TEST_BETTER_AUTH_ORIGIN, `long-${crypto.randomUUID()}@example.com`, 'L'.repeat(300))
     const { response, line } = await logged(() => sessions.fetch('/packs/app/x', { headers: { cookie: long.cookie } }))
     expect(response.status).toBe(401)
@@ -261,10 +303,18 @@ session:
     const response = await gw.fetch('/.well-known/invoker-gateway/keys', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: 'wordy', packs: ['tokens'], invoker: { label: 'x'.repeat(257) } }),
+      body: JSON.stringify({
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: 'wordy',
+        packs: ['tokens'],
+        invoker: { label: 'x'.repeat(257) },
+      }),
     })
     expect(response.status).toBe(400)
-    expect(((await response.json()) as { detail: string }).detail).toBe('The request was refused: invoker.label is longer than 256 characters.')
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'The request was refused: invoker.label is longer than 256 characters.',
+    )
   })
 })
 
@@ -275,14 +325,35 @@ describe('item 16: report mode forwards what enforce mode would refuse for an au
     const payload = await invokerOf(response, 'report')
     expect(payload['invoker']).toMatchObject({ id: expect.stringMatching(/^anon:/) as unknown, kind: 'anonymous' })
     expect(payload['auth']).toEqual({ method: 'anonymous' })
-    expect(line).toMatchObject({ pack: 'report', decision: 'would_deny', reason: 'credential_missing', status: 200, invoker_kind: 'anonymous' })
+    expect(line).toMatchObject({
+      pack: 'report',
+      decision: 'would_deny',
+      reason: 'credential_missing',
+      status: 200,
+      invoker_kind: 'anonymous',
+    })
   })
 
   it('item 16: list and agent-list denials, a missing scope and a refused anonymous caller are forwarded and logged with their reason', async () => {
     const cases: Array<[string, () => Promise<Response>, string, Record<string, unknown>]> = [
-      ['pack list', () => gw.fetch('/packs/report/x', { headers: { 'x-api-key': bob.key } }), 'denied', { invoker_id: 'apikey:bob' }],
-      ['agent list', () => gw.fetch('/packs/report/agents/secret/run', { headers: { 'x-api-key': alice.key } }), 'denied', { agent: 'Secret', invoker_id: 'apikey:alice' }],
-      ['scope', async () => gw.fetch('/packs/report/x', bearer(await partnerToken({ scope: 'other' }))), 'insufficient_scope', { invoker_id: 'partner-user' }],
+      [
+        'pack list',
+        () => gw.fetch('/packs/report/x', { headers: { 'x-api-key': bob.key } }),
+        'denied',
+        { invoker_id: 'apikey:bob' },
+      ],
+      [
+        'agent list',
+        () => gw.fetch('/packs/report/agents/secret/run', { headers: { 'x-api-key': alice.key } }),
+        'denied',
+        { agent: 'Secret', invoker_id: 'apikey:alice' },
+      ],
+      [
+        'scope',
+        async () => gw.fetch('/packs/report/x', bearer(await partnerToken({ scope: 'other' }))),
+        'insufficient_scope',
+        { invoker_id: 'partner-user' },
+      ],
       ['anonymous', () => gw.fetch('/packs/report-anon/x'), 'anonymous_denied', { invoker_kind: 'anonymous' }],
     ]
     for (const [what, run, reason, extra] of cases) {

@@ -46,15 +46,23 @@ async function statuses(responses: Promise<Response>[]): Promise<number[]> {
 const count = (list: number[], status: number): number => list.filter((s) => s === status).length
 
 const control = (action: string): Promise<Response> =>
-  fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` } })
+  fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` },
+  })
 
 /** Bindings for one store, and how many store calls have touched `match` (a pack id) so far. */
-async function storeUnderWatch(store: StoreName, match: string): Promise<{ bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'>; calls: () => Promise<number> }> {
+async function storeUnderWatch(
+  store: StoreName,
+  match: string,
+): Promise<{ bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'>; calls: () => Promise<number> }> {
   if (store === 'upstash') {
     await control(`watch?match=${encodeURIComponent(match)}`)
     return {
       bindings: { UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL, UPSTASH_REDIS_REST_TOKEN: env.TEST_UPSTASH_TOKEN },
-      calls: async () => ((await (await control(`stats?match=${encodeURIComponent(match)}`)).json()) as { result: { commands: number } }).result.commands,
+      calls: async () =>
+        ((await (await control(`stats?match=${encodeURIComponent(match)}`)).json()) as { result: { commands: number } })
+          .result.commands,
     }
   }
   const counting = countingNamespace(env.GATEWAY_STORE)
@@ -71,37 +79,58 @@ describe.each<StoreName>(['upstash', 'durable_object'])('leases with the %s stor
   it('a burst of 200 concurrent requests of one invoker costs at most 3 store calls', async () => {
     const id = uniquePack()
     const watch = await storeUnderWatch(store, id)
-    const gw = gateway(packWith(id, '  - { id: hot, by: invoker, limit: 1000000, window: 1m }\n'), gatewayYaml(), undefined, watch.bindings)
+    const gw = gateway(
+      packWith(id, '  - { id: hot, by: invoker, limit: 1000000, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      watch.bindings,
+    )
     const results = await statuses(Array.from({ length: 200 }, () => gw.fetch(`/${id}/x`, withKey())))
     expect(count(results, 200)).toBe(200)
     // Upstash: commands (the client may pipeline several into one HTTP request); Durable Objects: RPCs.
     expect(await watch.calls()).toBeLessThanOrEqual(3)
   })
 
-  it.each(['fixed_window', 'sliding_window', 'token_bucket'])('%s: 200 concurrent requests against a limit of 50 admit exactly 50', async (algorithm) => {
-    await clearOfBoundary(3_600_000)
-    const id = uniquePack()
-    const watch = await storeUnderWatch(store, id)
-    const gw = gateway(packWith(id, `  - { id: burst, by: invoker, algorithm: ${algorithm}, limit: 50, window: 1h }\n`), gatewayYaml(), undefined, watch.bindings)
-    const results = await statuses(Array.from({ length: 200 }, () => gw.fetch(`/${id}/x`, withKey())))
-    expect(count(results, 200)).toBe(50)
-    expect(count(results, 429)).toBe(150)
-    // Refusals are answered from memory: more requests cost no store call.
-    const calls = await watch.calls()
-    const again = await statuses(Array.from({ length: 50 }, () => gw.fetch(`/${id}/x`, withKey())))
-    expect(count(again, 429)).toBe(50)
-    expect(await watch.calls()).toBe(calls)
-  })
+  it.each(['fixed_window', 'sliding_window', 'token_bucket'])(
+    '%s: 200 concurrent requests against a limit of 50 admit exactly 50',
+    async (algorithm) => {
+      await clearOfBoundary(3_600_000)
+      const id = uniquePack()
+      const watch = await storeUnderWatch(store, id)
+      const gw = gateway(
+        packWith(id, `  - { id: burst, by: invoker, algorithm: ${algorithm}, limit: 50, window: 1h }\n`),
+        gatewayYaml(),
+        undefined,
+        watch.bindings,
+      )
+      const results = await statuses(Array.from({ length: 200 }, () => gw.fetch(`/${id}/x`, withKey())))
+      expect(count(results, 200)).toBe(50)
+      expect(count(results, 429)).toBe(150)
+      // Refusals are answered from memory: more requests cost no store call.
+      const calls = await watch.calls()
+      const again = await statuses(Array.from({ length: 50 }, () => gw.fetch(`/${id}/x`, withKey())))
+      expect(count(again, 429)).toBe(50)
+      expect(await watch.calls()).toBe(calls)
+    },
+  )
 
   it('a lease never outlives its window: fixed windows turn over and token buckets refill as before', async () => {
     const id = uniquePack()
     const gw = gateway(
-      packWith(id, '  - { id: fixed, by: invoker, algorithm: fixed_window, limit: 5, window: 1s, when: { method: GET } }\n  - { id: bucket, by: invoker, algorithm: token_bucket, limit: 5, window: 1s, when: { method: POST } }\n'),
+      packWith(
+        id,
+        '  - { id: fixed, by: invoker, algorithm: fixed_window, limit: 5, window: 1s, when: { method: GET } }\n  - { id: bucket, by: invoker, algorithm: token_bucket, limit: 5, window: 1s, when: { method: POST } }\n',
+      ),
       gatewayYaml(),
       undefined,
       (await storeUnderWatch(store, id)).bindings,
     )
-    const burst = (method: string): Promise<number[]> => statuses(Array.from({ length: 30 }, () => gw.fetch(`/${id}/x`, { ...withKey(), method, ...(method === 'POST' ? { body: 'x' } : {}) })))
+    const burst = (method: string): Promise<number[]> =>
+      statuses(
+        Array.from({ length: 30 }, () =>
+          gw.fetch(`/${id}/x`, { ...withKey(), method, ...(method === 'POST' ? { body: 'x' } : {}) }),
+        ),
+      )
     // Start just after a second boundary, so each burst stays inside one window.
     await sleep(1000 - (Date.now() % 1000) + 20)
     expect(count(await burst('GET'), 200)).toBe(5)
@@ -159,7 +188,9 @@ describe('when the Upstash store is slow or stops (on_error: local, and deny)', 
     // The store granted at most 40; the isolate admits at most 10 (a quarter) on its own.
     expect(count(all, 200)).toBeGreaterThanOrEqual(20)
     expect(count(all, 200)).toBeLessThanOrEqual(40 + 10)
-    const degraded = lines.map((l) => JSON.parse(l) as { store_error: { on_error: string; timed_out: boolean } | null }).filter((l) => l.store_error)
+    const degraded = lines
+      .map((l) => JSON.parse(l) as { store_error: { on_error: string; timed_out: boolean } | null })
+      .filter((l) => l.store_error)
     expect(degraded.length).toBeGreaterThan(0)
     expect(degraded.every((l) => l.store_error?.on_error === 'local' && l.store_error.timed_out)).toBe(true)
   })
@@ -185,15 +216,30 @@ describe('when the Upstash store is slow or stops (on_error: local, and deny)', 
 describe('issue 12 item 11: a store that cannot even be set up', () => {
   const broken = { UPSTASH_REDIS_REST_URL: 'not a url', UPSTASH_REDIS_REST_TOKEN: 't' }
 
-  it('ends every rate-limit path in the rule\'s on_error (503 for deny), never a 500, with no unhandled rejection', async () => {
+  it("ends every rate-limit path in the rule's on_error (503 for deny), never a 500, with no unhandled rejection", async () => {
     const rejections: unknown[] = []
     const listener = (event: PromiseRejectionEvent): void => void rejections.push(event.reason)
     addEventListener('unhandledrejection', listener)
     try {
-      for (const [onError, expected] of [['deny', [503, 503]], ['allow', [200, 200]], ['local', [200, 429]]] as const) {
+      for (const [onError, expected] of [
+        ['deny', [503, 503]],
+        ['allow', [200, 200]],
+        ['local', [200, 429]],
+      ] as const) {
         const id = uniquePack()
-        const gw = gateway(packWith(id, `  - { id: r, by: invoker, limit: 2, window: 1m, on_error: ${onError}${onError === 'local' ? ', local_fraction: 0.5' : ''} }\n`), gatewayYaml('store_timeout: 100ms\n'), undefined, broken)
-        expect([(await gw.fetch(`/${id}/x`, withKey())).status, (await gw.fetch(`/${id}/x`, withKey())).status], onError).toEqual(expected)
+        const gw = gateway(
+          packWith(
+            id,
+            `  - { id: r, by: invoker, limit: 2, window: 1m, on_error: ${onError}${onError === 'local' ? ', local_fraction: 0.5' : ''} }\n`,
+          ),
+          gatewayYaml('store_timeout: 100ms\n'),
+          undefined,
+          broken,
+        )
+        expect(
+          [(await gw.fetch(`/${id}/x`, withKey())).status, (await gw.fetch(`/${id}/x`, withKey())).status],
+          onError,
+        ).toEqual(expected)
       }
       await sleep(200)
       expect(rejections).toEqual([])

@@ -41,11 +41,13 @@ function packWith(id: string, rules: string, extra = ''): Record<string, string>
 const withKey = (key: MintedKey): RequestInit => ({ headers: { 'x-api-key': key.key } })
 
 async function statuses(responses: Promise<Response>[]): Promise<number[]> {
-  return Promise.all(responses.map(async (r) => {
-    const response = await r
-    await response.arrayBuffer()
-    return response.status
-  }))
+  return Promise.all(
+    responses.map(async (r) => {
+      const response = await r
+      await response.arrayBuffer()
+      return response.status
+    }),
+  )
 }
 
 const count = (list: number[], status: number): number => list.filter((s) => s === status).length
@@ -76,7 +78,12 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
 
   it('admits exactly the limit out of 200 concurrent requests for one key', async () => {
     const id = uniquePack()
-    const gw = gateway(packWith(id, '  - { id: burst, by: invoker, limit: 20, window: 1m }\n'), gatewayYaml(), undefined, bindingsFor(store))
+    const gw = gateway(
+      packWith(id, '  - { id: burst, by: invoker, limit: 20, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store),
+    )
     const results = await statuses(Array.from({ length: 200 }, () => gw.fetch(`/${id}/x`, withKey(alice))))
     expect(count(results, 200)).toBe(20)
     expect(count(results, 429)).toBe(180)
@@ -84,7 +91,12 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
 
   it('answers 429 as problem+json with Retry-After and the RateLimit fields', async () => {
     const id = uniquePack()
-    const gw = gateway(packWith(id, '  - { id: tight, by: invoker, limit: 1, window: 1m }\n'), gatewayYaml(), undefined, bindingsFor(store))
+    const gw = gateway(
+      packWith(id, '  - { id: tight, by: invoker, limit: 1, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store),
+    )
     const first = await gw.fetch(`/${id}/x`, withKey(alice))
     expect(first.status).toBe(200)
     expect(first.headers.get('ratelimit-policy')).toBe('"tight";q=1;w=60')
@@ -105,14 +117,26 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
     const packs = packWith(id, '  - { id: shared, by: pack, limit: 20, window: 1m }\n')
     // For Upstash the second instance gets its own client and ephemeral cache (another URL spelling).
     const a = gateway(packs, gatewayYaml(), undefined, bindingsFor(store))
-    const b = gateway(packs, gatewayYaml(), undefined, bindingsFor(store, store === 'upstash' ? { UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL + '/' } : {}))
-    const results = await statuses(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).fetch(`/${id}/x`, withKey(i % 4 < 2 ? alice : bob))))
+    const b = gateway(
+      packs,
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store, store === 'upstash' ? { UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL + '/' } : {}),
+    )
+    const results = await statuses(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).fetch(`/${id}/x`, withKey(i % 4 < 2 ? alice : bob))),
+    )
     expect(count(results, 200)).toBe(20)
   })
 
   it('keeps different keys apart', async () => {
     const id = uniquePack()
-    const gw = gateway(packWith(id, '  - { id: per-key, by: api_key, limit: 5, window: 1m }\n'), gatewayYaml(), undefined, bindingsFor(store))
+    const gw = gateway(
+      packWith(id, '  - { id: per-key, by: api_key, limit: 5, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store),
+    )
     const results = await statuses([
       ...Array.from({ length: 8 }, () => gw.fetch(`/${id}/x`, withKey(alice))),
       ...Array.from({ length: 8 }, () => gw.fetch(`/${id}/x`, withKey(bob))),
@@ -124,7 +148,10 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
   it('counts by meta fields and by org', async () => {
     const id = uniquePack()
     const gw = gateway(
-      packWith(id, '  - { id: per-team, by: meta.team, limit: 2, window: 1m }\n  - { id: per-org, by: org, limit: 3, window: 1m }\n'),
+      packWith(
+        id,
+        '  - { id: per-team, by: meta.team, limit: 2, window: 1m }\n  - { id: per-org, by: org, limit: 3, window: 1m }\n',
+      ),
       gatewayYaml(),
       undefined,
       bindingsFor(store),
@@ -142,7 +169,12 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
 
   it('applies a rule only where its when holds', async () => {
     const id = uniquePack()
-    const gw = gateway(packWith(id, '  - { id: anon-ip, by: ip, when: { kind: anonymous }, limit: 1, window: 1m }\n'), gatewayYaml(), undefined, bindingsFor(store))
+    const gw = gateway(
+      packWith(id, '  - { id: anon-ip, by: ip, when: { kind: anonymous }, limit: 1, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store),
+    )
     expect((await gw.fetch(`/${id}/x`)).status).toBe(200)
     expect((await gw.fetch(`/${id}/x`)).status).toBe(429)
     expect((await gw.fetch(`/${id}/x`, { ip: '198.51.100.9' })).status).toBe(200)
@@ -154,14 +186,18 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
   it('resets a fixed window at its boundary and refills a token bucket', async () => {
     const id = uniquePack()
     const gw = gateway(
-      packWith(id, '  - { id: fixed, by: invoker, algorithm: fixed_window, limit: 2, window: 1s, when: { method: GET } }\n  - { id: bucket, by: invoker, algorithm: token_bucket, limit: 2, window: 1s, when: { method: POST } }\n'),
+      packWith(
+        id,
+        '  - { id: fixed, by: invoker, algorithm: fixed_window, limit: 2, window: 1s, when: { method: GET } }\n  - { id: bucket, by: invoker, algorithm: token_bucket, limit: 2, window: 1s, when: { method: POST } }\n',
+      ),
       gatewayYaml(),
       undefined,
       bindingsFor(store),
     )
     await alignToWindow(1000)
     const get = async (): Promise<number> => (await gw.fetch(`/${id}/x`, withKey(alice))).status
-    const post = async (): Promise<number> => (await gw.fetch(`/${id}/x`, { ...withKey(alice), method: 'POST', body: 'x' })).status
+    const post = async (): Promise<number> =>
+      (await gw.fetch(`/${id}/x`, { ...withKey(alice), method: 'POST', body: 'x' })).status
     expect([await get(), await get(), await get()]).toEqual([200, 200, 429])
     expect([await post(), await post(), await post()]).toEqual([200, 200, 429])
     await new Promise((resolve) => setTimeout(resolve, 1100))
@@ -172,7 +208,12 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
   it('gives the same answers as the other store for the same rules', async () => {
     // The sequence of (status, remaining) for a sliding window must not depend on the store.
     const id = uniquePack()
-    const gw = gateway(packWith(id, '  - { id: slide, by: invoker, limit: 4, window: 1m }\n'), gatewayYaml(), undefined, bindingsFor(store))
+    const gw = gateway(
+      packWith(id, '  - { id: slide, by: invoker, limit: 4, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      bindingsFor(store),
+    )
     const seen: string[] = []
     for (let i = 0; i < 6; i++) {
       const response = await gw.fetch(`/${id}/x`, withKey(alice))
@@ -195,7 +236,10 @@ describe.each(STORES)('rate limits with the %s store', (store) => {
 
 describe('when the Upstash store fails', () => {
   const control = (action: string): Promise<Response> =>
-    fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` } })
+    fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` },
+    })
 
   afterEach(async () => {
     await control('delay?ms=0')
@@ -248,7 +292,10 @@ describe('when the Upstash store fails', () => {
 
   it('bounds a slow store by store_timeout: deny → 503, allow → 200, neither hangs', async () => {
     await control('delay?ms=3000')
-    for (const [onError, expected] of [['deny', 503], ['allow', 200]] as const) {
+    for (const [onError, expected] of [
+      ['deny', 503],
+      ['allow', 200],
+    ] as const) {
       const { gw, id } = faultGateway(onError)
       const started = Date.now()
       const response = await gw.fetch(`/${id}/x`, withKey(alice))
@@ -261,10 +308,20 @@ describe('when the Upstash store fails', () => {
 describe('with no store at all', () => {
   it('lets on_error decide instead of failing the request', async () => {
     const id = uniquePack()
-    const allow = gateway(packWith(id, '  - { id: r, by: invoker, limit: 1, window: 1m }\n'), gatewayYaml(), undefined, {})
+    const allow = gateway(
+      packWith(id, '  - { id: r, by: invoker, limit: 1, window: 1m }\n'),
+      gatewayYaml(),
+      undefined,
+      {},
+    )
     expect((await allow.fetch(`/${id}/x`, withKey(alice))).status).toBe(200)
     const id2 = uniquePack()
-    const deny = gateway(packWith(id2, '  - { id: r, by: invoker, limit: 1, window: 1m, on_error: deny }\n'), gatewayYaml(), undefined, {})
+    const deny = gateway(
+      packWith(id2, '  - { id: r, by: invoker, limit: 1, window: 1m, on_error: deny }\n'),
+      gatewayYaml(),
+      undefined,
+      {},
+    )
     expect((await deny.fetch(`/${id2}/x`, withKey(alice))).status).toBe(503)
   })
 })

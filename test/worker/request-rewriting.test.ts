@@ -41,7 +41,12 @@ beforeAll(async () => {
 function call(path: string, method: string, headers: Record<string, string> = {}): Promise<Response> {
   const init = { method, headers: { 'x-api-key': alice.key, ...headers } }
   if (path.startsWith('/packs/plain/')) return plain.fetch(path, init)
-  withOverride ??= gateway({ override: OVERRIDE_PACK }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`, undefined, { GATEWAY_STORE: env.GATEWAY_STORE })
+  withOverride ??= gateway(
+    { override: OVERRIDE_PACK },
+    `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`,
+    undefined,
+    { GATEWAY_STORE: env.GATEWAY_STORE },
+  )
   return withOverride.fetch(path, init)
 }
 
@@ -76,7 +81,12 @@ const ADDRESSES = {
 describe('request-rewriting and client-address fields', () => {
   it('item 17: request-rewriting, method-override and client-address fields never reach the backend', async () => {
     const echo = await echoOf(await call('/packs/plain/x', 'POST', { ...REWRITING, ...OVERRIDES, ...ADDRESSES }))
-    for (const name of [...Object.keys(REWRITING), ...Object.keys(OVERRIDES), ...Object.keys(ADDRESSES), 'cf-connecting-ip']) {
+    for (const name of [
+      ...Object.keys(REWRITING),
+      ...Object.keys(OVERRIDES),
+      ...Object.keys(ADDRESSES),
+      'cf-connecting-ip',
+    ]) {
       expect(echo.headers[name], name).toBeUndefined()
     }
     // The one client address the backend gets is the one the gateway saw.
@@ -115,7 +125,11 @@ describe('request-rewriting and client-address fields', () => {
   })
 
   it('item 17: an override that names no method, or two that disagree, is refused with 400', async () => {
-    const cases: Record<string, string>[] = [{ 'x-http-method-override': 'DELETE, GET' }, { 'x-http-method-override': '' }, { 'x-http-method-override': 'GET', 'x-method-override': 'DELETE' }]
+    const cases: Record<string, string>[] = [
+      { 'x-http-method-override': 'DELETE, GET' },
+      { 'x-http-method-override': '' },
+      { 'x-http-method-override': 'GET', 'x-method-override': 'DELETE' },
+    ]
     for (const headers of cases) {
       const response = await call('/packs/override/x', 'POST', headers)
       expect(response.status, JSON.stringify(headers)).toBe(400)

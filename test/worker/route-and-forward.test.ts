@@ -50,13 +50,18 @@ let gw: Gateway
 let alice: MintedKey
 let bob: MintedKey
 let carol: MintedKey
-const as = (key: MintedKey, extra: Record<string, string> = {}): RequestInit => ({ headers: { 'x-api-key': key.key, ...extra } })
+const as = (key: MintedKey, extra: Record<string, string> = {}): RequestInit => ({
+  headers: { 'x-api-key': key.key, ...extra },
+})
 
 beforeAll(async () => {
   alice = await mintKey('alice')
   bob = await mintKey('bob')
   carol = await mintKey('carol')
-  gw = gateway(PACKS, `issuer: https://gateway.test\nupstream_timeout: 300ms\napi_keys:\n${alice.yaml}${bob.yaml}${carol.yaml}`)
+  gw = gateway(
+    PACKS,
+    `issuer: https://gateway.test\nupstream_timeout: 300ms\napi_keys:\n${alice.yaml}${bob.yaml}${carol.yaml}`,
+  )
 })
 
 afterEach(() => vi.restoreAllMocks())
@@ -131,7 +136,9 @@ describe('authorization', () => {
     ]) {
       const response = await gw.fetch(path, as(bob))
       expect(response.status, path).toBe(403)
-      expect(((await response.json()) as { detail: string }).detail).toBe('The invoker is not on the allow list of agent InternalCRMQuery.')
+      expect(((await response.json()) as { detail: string }).detail).toBe(
+        'The invoker is not on the allow list of agent InternalCRMQuery.',
+      )
     }
   })
 
@@ -139,14 +146,28 @@ describe('authorization', () => {
     const log = vi.spyOn(console, 'log')
     expect((await gw.fetch('/packs/audit/x', as(bob))).status).toBe(200)
     const line = JSON.parse(log.mock.calls.at(-1)?.[0] as string) as Record<string, unknown>
-    expect(line).toMatchObject({ pack: 'audit', decision: 'would_deny', reason: 'denied', status: 200, invoker_id: 'apikey:bob' })
+    expect(line).toMatchObject({
+      pack: 'audit',
+      decision: 'would_deny',
+      reason: 'denied',
+      status: 200,
+      invoker_id: 'apikey:bob',
+    })
   })
 })
 
 describe('forwarding', () => {
   it('replaces a forged X-Invoker and drops X-Invoker-* and client forwarding headers', async () => {
     const echo = await echoOf(
-      await gw.fetch('/packs/echo/x', as(alice, { 'x-invoker': 'forged', 'x-invoker-user': 'admin', 'x-forwarded-for': '10.1.1.1', 'x-request-id': 'mine' })),
+      await gw.fetch(
+        '/packs/echo/x',
+        as(alice, {
+          'x-invoker': 'forged',
+          'x-invoker-user': 'admin',
+          'x-forwarded-for': '10.1.1.1',
+          'x-request-id': 'mine',
+        }),
+      ),
     )
     expect(echo.headers['x-invoker']).not.toBe('forged')
     expect(echo.headers['x-invoker']?.split('.')).toHaveLength(3)
@@ -208,7 +229,8 @@ describe('forwarding', () => {
   })
 
   it('streams a request body to the backend as it is sent', async () => {
-    const signalSeen = async (): Promise<boolean> => (await (await fetch(`${backendOrigin()}/_control/seen?name=upload-started`)).text()) === 'true'
+    const signalSeen = async (): Promise<boolean> =>
+      (await (await fetch(`${backendOrigin()}/_control/seen?name=upload-started`)).text()) === 'true'
     let sent = 0
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -241,26 +263,56 @@ describe('errors and configuration', () => {
     const secret = crypto.getRandomValues(new Uint8Array(32))
     const es256 = await generateKeyPair('ES256', { extractable: true })
     const cases = [
-      { alg: 'ES256', jwk: { ...(await exportJWK(es256.privateKey)), alg: 'ES256', kid: 'es' }, verifyWith: es256.publicKey, published: 1 },
-      { alg: 'HS256', jwk: { kty: 'oct', k: base64url.encode(secret), alg: 'HS256', kid: 'hs' }, verifyWith: secret, published: 0 },
+      {
+        alg: 'ES256',
+        jwk: { ...(await exportJWK(es256.privateKey)), alg: 'ES256', kid: 'es' },
+        verifyWith: es256.publicKey,
+        published: 1,
+      },
+      {
+        alg: 'HS256',
+        jwk: { kty: 'oct', k: base64url.encode(secret), alg: 'HS256', kid: 'hs' },
+        verifyWith: secret,
+        published: 0,
+      },
     ]
     for (const { alg, jwk, verifyWith, published } of cases) {
-      const signed = gateway({ echo: PACKS.echo }, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`, JSON.stringify({ keys: [jwk] }))
+      const signed = gateway(
+        { echo: PACKS.echo },
+        `issuer: https://gateway.test\napi_keys:\n${alice.yaml}`,
+        JSON.stringify({ keys: [jwk] }),
+      )
       // Twice: the second request signs with the key imported by the first.
       for (let i = 0; i < 2; i++) {
         const token = (await echoOf(await signed.fetch('/packs/echo/x', as(alice)))).headers['x-invoker'] as string
-        const { protectedHeader } = await jwtVerify(token, verifyWith, { issuer: 'https://gateway.test', audience: 'echo', typ: 'invoker+jwt', algorithms: [alg] })
+        const { protectedHeader } = await jwtVerify(token, verifyWith, {
+          issuer: 'https://gateway.test',
+          audience: 'echo',
+          typ: 'invoker+jwt',
+          algorithms: [alg],
+        })
         expect(protectedHeader).toMatchObject({ alg, kid: jwk.kid })
       }
-      const { keys } = (await (await signed.fetch('/.well-known/jwks.json')).json()) as { keys: Record<string, unknown>[] }
+      const { keys } = (await (await signed.fetch('/.well-known/jwks.json')).json()) as {
+        keys: Record<string, unknown>[]
+      }
       expect(keys).toHaveLength(published)
       expect(JSON.stringify(keys)).not.toContain(base64url.encode(secret))
     }
   })
 
   it('answers 503, not 500, without a usable signing key, and leaks nothing of it', async () => {
-    for (const secret of [null, 'not json', '{"keys":[]}', '{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"RS256","kid":"x"}]}']) {
-      const broken = gateway(PACKS, `issuer: https://gateway.test\napi_keys:\n${alice.yaml}${bob.yaml}${carol.yaml}`, secret)
+    for (const secret of [
+      null,
+      'not json',
+      '{"keys":[]}',
+      '{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"RS256","kid":"x"}]}',
+    ]) {
+      const broken = gateway(
+        PACKS,
+        `issuer: https://gateway.test\napi_keys:\n${alice.yaml}${bob.yaml}${carol.yaml}`,
+        secret,
+      )
       const response = await broken.fetch('/packs/echo/x', as(alice))
       expect(response.status).toBe(503)
       expect(await response.text()).not.toContain('c2VjcmV0')

@@ -19,19 +19,30 @@ const GATEWAY = 'issuer: https://gateway.test\n'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const control = (action: string): Promise<Response> =>
-  fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` } })
+  fetch(`${env.TEST_UPSTASH_URL}/__control/${action}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env.TEST_UPSTASH_TOKEN}` },
+  })
 
 /** Well-formed keys (valid checksum) whose key ids share a random 4-character prefix. */
 function forgedKeys(n: number): { prefix: string; keys: string[] } {
   const prefix = generateApiKey().keyId.slice(0, 4)
-  return { prefix, keys: Array.from({ length: n }, () => generateApiKey(prefix + generateApiKey().keyId.slice(0, 4)).key) }
+  return {
+    prefix,
+    keys: Array.from({ length: n }, () => generateApiKey(prefix + generateApiKey().keyId.slice(0, 4)).key),
+  }
 }
 
-async function upstashReads(prefix: string, run: (bindings: Record<string, unknown>) => Promise<void>): Promise<number> {
+async function upstashReads(
+  prefix: string,
+  run: (bindings: Record<string, unknown>) => Promise<void>,
+): Promise<number> {
   const match = `igw:key:${prefix}`
   await control(`watch?match=${encodeURIComponent(match)}`)
   await run({ UPSTASH_REDIS_REST_URL: env.TEST_UPSTASH_URL, UPSTASH_REDIS_REST_TOKEN: env.TEST_UPSTASH_TOKEN })
-  return ((await (await control(`stats?match=${encodeURIComponent(match)}`)).json()) as { result: { commands: number } }).result.commands
+  return (
+    (await (await control(`stats?match=${encodeURIComponent(match)}`)).json()) as { result: { commands: number } }
+  ).result.commands
 }
 
 describe('issue 12 item 8: forged API keys', () => {
@@ -53,16 +64,22 @@ describe('issue 12 item 8: forged API keys', () => {
     const key = keys[0] as string
     const reads = await upstashReads(prefix, async (bindings) => {
       const gw = gateway(PACKS, GATEWAY, undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
-      const results = await Promise.all(Array.from({ length: 20 }, () => gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })))
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })),
+      )
       for (const response of results) expect(response.status).toBe(401)
-      for (let i = 0; i < 20; i++) expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
+      for (let i = 0; i < 20; i++)
+        expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
     })
     expect(reads).toBe(1)
   })
 
   it('with runtime keys on, address at most RUNTIME_KEY_SHARDS Durable Objects however many key ids are forged', async () => {
     const counting = countingNamespace(env.GATEWAY_STORE)
-    const gw = gateway(PACKS, GATEWAY, undefined, { GATEWAY_STORE: counting.namespace, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const gw = gateway(PACKS, GATEWAY, undefined, {
+      GATEWAY_STORE: counting.namespace,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const { keys } = forgedKeys(100)
     for (const key of keys) expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
     expect(counting.calls('')).toBe(100)
@@ -75,8 +92,14 @@ describe('issue 12 item 8: forged API keys', () => {
 describe('runtime key lookups remembered per isolate', () => {
   it('revocation reaches another isolate within RUNTIME_KEY_CACHE_TTL_MS, and this one at once', async () => {
     // Two gateways on two counting namespaces: two stores, two lookup tables, as two isolates have.
-    const a = gateway(PACKS, GATEWAY, undefined, { GATEWAY_STORE: countingNamespace(env.GATEWAY_STORE).namespace, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
-    const b = gateway(PACKS, GATEWAY, undefined, { GATEWAY_STORE: countingNamespace(env.GATEWAY_STORE).namespace, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const a = gateway(PACKS, GATEWAY, undefined, {
+      GATEWAY_STORE: countingNamespace(env.GATEWAY_STORE).namespace,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
+    const b = gateway(PACKS, GATEWAY, undefined, {
+      GATEWAY_STORE: countingNamespace(env.GATEWAY_STORE).namespace,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const { key, keyId } = generateApiKey()
     const mint = await a.fetch('/.well-known/invoker-gateway/keys', {
       method: 'POST',
@@ -87,7 +110,14 @@ describe('runtime key lookups remembered per isolate', () => {
     expect((await a.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(200)
     expect((await b.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(200)
     const revokedAt = Date.now()
-    expect((await a.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(204)
+    expect(
+      (
+        await a.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).status,
+    ).toBe(204)
     expect((await a.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
     // b still trusts its answer until it is RUNTIME_KEY_CACHE_TTL_MS old, and no longer.
     let refusedAfter = -1

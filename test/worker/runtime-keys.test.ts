@@ -28,9 +28,21 @@ const admin = (body: unknown, token = ADMIN_TOKEN): RequestInit => ({
 
 describe.each(stores)('runtime API keys in the %s store', (_, bindings) => {
   it('mints a key that works at once, is scoped to its packs, and is refused right after revocation', async () => {
-    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, {
+      ...bindings,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const { key, keyId } = generateApiKey()
-    const minted = await gw.fetch('/.well-known/invoker-gateway/keys', admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'ci-deploy', packs: ['deploys'], invoker: { kind: 'service' } }))
+    const minted = await gw.fetch(
+      '/.well-known/invoker-gateway/keys',
+      admin({
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: 'ci-deploy',
+        packs: ['deploys'],
+        invoker: { kind: 'service' },
+      }),
+    )
     expect(minted.status).toBe(201)
     const answer = (await minted.json()) as Record<string, unknown>
     expect(answer).toMatchObject({ key_id: keyId, name: 'ci-deploy' })
@@ -44,10 +56,16 @@ describe.each(stores)('runtime API keys in the %s store', (_, bindings) => {
     // Same key id, another secret: the stored hash decides.
     expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': generateApiKey(keyId).key } })).status).toBe(401)
 
-    const again = await gw.fetch('/.well-known/invoker-gateway/keys', admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'ci-deploy', packs: ['deploys'] }))
+    const again = await gw.fetch(
+      '/.well-known/invoker-gateway/keys',
+      admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'ci-deploy', packs: ['deploys'] }),
+    )
     expect(again.status).toBe(409)
 
-    const revoked = await gw.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    const revoked = await gw.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })
     expect(revoked.status).toBe(204)
     const refused = await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })
     expect(refused.status).toBe(401)
@@ -55,17 +73,38 @@ describe.each(stores)('runtime API keys in the %s store', (_, bindings) => {
   })
 
   it('keys list (issue 17, item 5): every runtime key with its facts, revoked ones marked, never a hash or a key', async () => {
-    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, {
+      ...bindings,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const minted = [generateApiKey(), generateApiKey()]
     const name = (i: number): string => `list-${i}-${minted[0]!.keyId.toLowerCase()}`
     for (const [i, { key, keyId }] of minted.entries()) {
-      const body = { key_id: keyId, sha256: await sha256Hex(key), name: name(i), packs: ['deploys'], expires_at: 4_102_444_800, invoker: { label: `List ${i}` } }
+      const body = {
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: name(i),
+        packs: ['deploys'],
+        expires_at: 4_102_444_800,
+        invoker: { label: `List ${i}` },
+      }
       expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin(body))).status).toBe(201)
     }
-    expect((await gw.fetch(`/.well-known/invoker-gateway/keys/${minted[1]!.keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(204)
+    expect(
+      (
+        await gw.fetch(`/.well-known/invoker-gateway/keys/${minted[1]!.keyId}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).status,
+    ).toBe(204)
 
-    expect((await gw.fetch('/.well-known/invoker-gateway/keys', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
-    const listed = await gw.fetch('/.well-known/invoker-gateway/keys', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    expect(
+      (await gw.fetch('/.well-known/invoker-gateway/keys', { headers: { authorization: 'Bearer wrong' } })).status,
+    ).toBe(401)
+    const listed = await gw.fetch('/.well-known/invoker-gateway/keys', {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })
     expect(listed.status).toBe(200)
     expect(listed.headers.get('cache-control')).toBe('no-store')
     const text = await listed.text()
@@ -74,18 +113,46 @@ describe.each(stores)('runtime API keys in the %s store', (_, bindings) => {
       expect(text).not.toContain(await sha256Hex(key))
     }
     const { keys } = JSON.parse(text) as { keys: Array<Record<string, unknown>> }
-    const mine = keys.filter((k) => minted.some((m) => m.keyId === k['key_id'])).sort((a, b) => String(a['name']).localeCompare(String(b['name'])))
+    const mine = keys
+      .filter((k) => minted.some((m) => m.keyId === k['key_id']))
+      .sort((a, b) => String(a['name']).localeCompare(String(b['name'])))
     expect(mine).toEqual([
-      { key_id: minted[0]!.keyId, name: name(0), packs: ['deploys'], created_at: expect.any(Number), expires_at: 4_102_444_800, revoked: false, invoker: { id: `apikey:${name(0)}`, kind: 'apiKey', label: 'List 0' } },
-      { key_id: minted[1]!.keyId, name: name(1), packs: ['deploys'], created_at: expect.any(Number), expires_at: 4_102_444_800, revoked: true, invoker: { id: `apikey:${name(1)}`, kind: 'apiKey', label: 'List 1' } },
+      {
+        key_id: minted[0]!.keyId,
+        name: name(0),
+        packs: ['deploys'],
+        created_at: expect.any(Number),
+        expires_at: 4_102_444_800,
+        revoked: false,
+        invoker: { id: `apikey:${name(0)}`, kind: 'apiKey', label: 'List 0' },
+      },
+      {
+        key_id: minted[1]!.keyId,
+        name: name(1),
+        packs: ['deploys'],
+        created_at: expect.any(Number),
+        expires_at: 4_102_444_800,
+        revoked: true,
+        invoker: { id: `apikey:${name(1)}`, kind: 'apiKey', label: 'List 1' },
+      },
     ])
   })
 
   it('honours the expiry of a runtime key', async () => {
-    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, {
+      ...bindings,
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const { key, keyId } = generateApiKey()
     const past = Math.floor(Date.now() / 1000) - 10
-    expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'old', packs: ['deploys'], expires_at: past }))).status).toBe(201)
+    expect(
+      (
+        await gw.fetch(
+          '/.well-known/invoker-gateway/keys',
+          admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'old', packs: ['deploys'], expires_at: past }),
+        )
+      ).status,
+    ).toBe(201)
     expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
   })
 })
@@ -96,7 +163,14 @@ describe('the admin endpoint', () => {
   it('does not exist without GATEWAY_ADMIN_TOKEN', async () => {
     const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { GATEWAY_STORE: env.GATEWAY_STORE })
     const { key, keyId } = generateApiKey()
-    expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'x', packs: ['deploys'] }))).status).toBe(404)
+    expect(
+      (
+        await gw.fetch(
+          '/.well-known/invoker-gateway/keys',
+          admin({ key_id: keyId, sha256: await sha256Hex(key), name: 'x', packs: ['deploys'] }),
+        )
+      ).status,
+    ).toBe(404)
   })
 
   it('refuses a wrong or missing admin token', async () => {
@@ -104,7 +178,9 @@ describe('the admin endpoint', () => {
     const { key, keyId } = generateApiKey()
     const body = { key_id: keyId, sha256: await sha256Hex(key), name: 'x', packs: ['deploys'] }
     expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin(body, 'wrong'))).status).toBe(401)
-    expect((await gw.fetch('/.well-known/invoker-gateway/keys', { method: 'POST', body: JSON.stringify(body) })).status).toBe(401)
+    expect(
+      (await gw.fetch('/.well-known/invoker-gateway/keys', { method: 'POST', body: JSON.stringify(body) })).status,
+    ).toBe(401)
     expect((await gw.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, { method: 'DELETE' })).status).toBe(401)
   })
 
@@ -124,8 +200,15 @@ describe('the admin endpoint', () => {
       [{ ...good, key_id: policyKey.keyId }, 400],
       [{ ...good, name: 'fixed' }, 400],
     ]
-    for (const [body, status] of cases) expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin(body))).status, JSON.stringify(body)).toBe(status)
-    const broken = await gw.fetch('/.well-known/invoker-gateway/keys', { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{' })
+    for (const [body, status] of cases)
+      expect((await gw.fetch('/.well-known/invoker-gateway/keys', admin(body))).status, JSON.stringify(body)).toBe(
+        status,
+      )
+    const broken = await gw.fetch('/.well-known/invoker-gateway/keys', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: '{',
+    })
     expect(broken.status).toBe(400)
     expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(401)
   })
@@ -133,12 +216,30 @@ describe('the admin endpoint', () => {
   it('refuses to revoke a policy key at runtime (that is a policy change)', async () => {
     const policyKey = await mintKey('fixed')
     const gw = gateway(PACKS, `issuer: https://gateway.test\napi_keys:\n${policyKey.yaml}`, undefined, bindings)
-    expect((await gw.fetch(`/.well-known/invoker-gateway/keys/${policyKey.keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(409)
-    expect((await gw.fetch('/.well-known/invoker-gateway/keys/Zz9Zz9Zz', { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(404)
+    expect(
+      (
+        await gw.fetch(`/.well-known/invoker-gateway/keys/${policyKey.keyId}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).status,
+    ).toBe(409)
+    expect(
+      (
+        await gw.fetch('/.well-known/invoker-gateway/keys/Zz9Zz9Zz', {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).status,
+    ).toBe(404)
   })
 
   it('answers 503 when the store cannot say whether a runtime key exists', async () => {
-    const gw = gateway(PACKS, 'issuer: https://gateway.test\nstore_timeout: 200ms\n', undefined, { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 't', GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\nstore_timeout: 200ms\n', undefined, {
+      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
+      UPSTASH_REDIS_REST_TOKEN: 't',
+      GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    })
     const { key } = generateApiKey()
     expect((await gw.fetch('/deploys/x', { headers: { 'x-api-key': key } })).status).toBe(503)
   })

@@ -49,7 +49,10 @@ beforeAll(async () => {
   alice = await signUp(APP, `alice-${crypto.randomUUID()}@example.com`, 'Alice')
 })
 
-const withCookie = (cookie: string, init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...(init.headers as Record<string, string>), cookie } })
+const withCookie = (cookie: string, init: RequestInit = {}): RequestInit => ({
+  ...init,
+  headers: { ...(init.headers as Record<string, string>), cookie },
+})
 
 describe('sessions from a real Better Auth app', () => {
   it("signs the session's user for the backend and removes the session cookie", async () => {
@@ -87,9 +90,14 @@ describe('sessions from a real Better Auth app', () => {
   })
 
   it('refuses a session cookie together with an API key (one credential per request)', async () => {
-    const response = await gw.fetch('/packs/app/inbox', withCookie(alice.cookie, { headers: { 'x-api-key': 'igw_whatever' } }))
+    const response = await gw.fetch(
+      '/packs/app/inbox',
+      withCookie(alice.cookie, { headers: { 'x-api-key': 'igw_whatever' } }),
+    )
     expect(response.status).toBe(401)
-    expect(((await response.json()) as { detail: string }).detail).toBe('More than one credential was presented; send exactly one.')
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'More than one credential was presented; send exactly one.',
+    )
   })
 
   it('leaves cookies alone on a pack that does not accept sessions', async () => {
@@ -108,10 +116,17 @@ describe('sessions from a real Better Auth app', () => {
 })
 
 describe('CSRF: unsafe cookie-authenticated requests', () => {
-  const post = (headers: Record<string, string>) => gw.fetch('/packs/app/send', withCookie(alice.cookie, { method: 'POST', headers, body: '{}' }))
+  const post = (headers: Record<string, string>) =>
+    gw.fetch('/packs/app/send', withCookie(alice.cookie, { method: 'POST', headers, body: '{}' }))
 
   it('refuses a cross-site POST with 403 before asking the app', async () => {
-    const attempts: Record<string, string>[] = [{ origin: 'https://evil.example' }, { origin: 'null' }, {}, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]
+    const attempts: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      {},
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+    ]
     for (const headers of attempts) {
       const response = await post(headers)
       expect(response.status, JSON.stringify(headers)).toBe(403)
@@ -120,15 +135,26 @@ describe('CSRF: unsafe cookie-authenticated requests', () => {
   })
 
   it("admits a POST from a trusted origin, the gateway's own origin, or same-origin fetch metadata", async () => {
-    const attempts: Record<string, string>[] = [{ origin: TRUSTED }, { origin: 'https://gw.test' }, { 'sec-fetch-site': 'same-origin' }]
+    const attempts: Record<string, string>[] = [
+      { origin: TRUSTED },
+      { origin: 'https://gw.test' },
+      { 'sec-fetch-site': 'same-origin' },
+    ]
     for (const headers of attempts) {
       expect((await post(headers)).status, JSON.stringify(headers)).toBe(200)
     }
   })
 
   it('does not apply to safe methods or to requests without the session cookie', async () => {
-    expect((await gw.fetch('/packs/app/inbox', withCookie(alice.cookie, { headers: { origin: 'https://evil.example' } }))).status).toBe(200)
-    const noCookie = await gw.fetch('/packs/app/send', { method: 'POST', headers: { origin: 'https://evil.example' }, body: '{}' })
+    expect(
+      (await gw.fetch('/packs/app/inbox', withCookie(alice.cookie, { headers: { origin: 'https://evil.example' } })))
+        .status,
+    ).toBe(200)
+    const noCookie = await gw.fetch('/packs/app/send', {
+      method: 'POST',
+      headers: { origin: 'https://evil.example' },
+      body: '{}',
+    })
     expect(noCookie.status).toBe(401)
   })
 })
@@ -137,7 +163,11 @@ describe('CORS for browser callers', () => {
   it('answers a preflight from an allowed origin itself, without credentials', async () => {
     const response = await gw.fetch('/packs/app/send', {
       method: 'OPTIONS',
-      headers: { origin: TRUSTED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      headers: {
+        origin: TRUSTED,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     })
     expect(response.status).toBe(204)
     expect(response.headers.get('access-control-allow-origin')).toBe(TRUSTED)
@@ -148,7 +178,10 @@ describe('CORS for browser callers', () => {
   })
 
   it('gives no allow-origin to another origin', async () => {
-    const response = await gw.fetch('/packs/app/send', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+    const response = await gw.fetch('/packs/app/send', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    })
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
   })
 
@@ -164,7 +197,10 @@ describe('CORS for browser callers', () => {
   })
 
   it('leaves OPTIONS to the normal way on a pack without cors', async () => {
-    const response = await gw.fetch('/packs/plain/send', { method: 'OPTIONS', headers: { origin: TRUSTED, 'access-control-request-method': 'POST' } })
+    const response = await gw.fetch('/packs/plain/send', {
+      method: 'OPTIONS',
+      headers: { origin: TRUSTED, 'access-control-request-method': 'POST' },
+    })
     expect(response.status).toBe(401)
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
   })

@@ -16,7 +16,11 @@ export interface SseClient {
   close(): Promise<void>
 }
 
-export async function openSse(gw: Gateway, path: string, init: Parameters<Gateway['fetch']>[1] = {}): Promise<SseClient> {
+export async function openSse(
+  gw: Gateway,
+  path: string,
+  init: Parameters<Gateway['fetch']>[1] = {},
+): Promise<SseClient> {
   const response = await gw.fetch(path, init)
   let text = ''
   let closing = false
@@ -99,7 +103,8 @@ export function sleep(ms: number): Promise<void> {
 export async function backendSaw(name: string, ms = 5_000): Promise<boolean> {
   const deadline = Date.now() + ms
   for (;;) {
-    if ((await (await fetch(`${backendOrigin()}/_control/seen?name=${encodeURIComponent(name)}`)).text()) === 'true') return true
+    if ((await (await fetch(`${backendOrigin()}/_control/seen?name=${encodeURIComponent(name)}`)).text()) === 'true')
+      return true
     if (Date.now() > deadline) return false
     await sleep(50)
   }
@@ -115,5 +120,9 @@ export function logLines(calls: unknown[][], event: 'stream_end' | 'request'): R
         return null
       }
     })
-    .filter((line): line is Record<string, unknown> => line !== null && (event === 'stream_end' ? line['event'] === 'stream_end' : line['event'] === undefined && 'decision' in line))
+    .filter(
+      (line): line is Record<string, unknown> =>
+        line !== null &&
+        (event === 'stream_end' ? line['event'] === 'stream_end' : line['event'] === undefined && 'decision' in line),
+    )
 }

@@ -32,12 +32,19 @@ beforeAll(async () => {
   alice = await mintKey('alice')
 })
 
-function streamGateway(streams: string, bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'> & Record<string, unknown> = {}, gatewayExtra = '', auth = '[api_key]'): { gw: Gateway; pack: string } {
+function streamGateway(
+  streams: string,
+  bindings: Omit<Bindings, 'INVOKER_SIGNING_KEYS'> & Record<string, unknown> = {},
+  gatewayExtra = '',
+  auth = '[api_key]',
+): { gw: Gateway; pack: string } {
   const pack = uniquePack()
   return {
     pack,
     gw: gateway(
-      { [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: ${auth}\nstreams: ${streams}\n` },
+      {
+        [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: ${auth}\nstreams: ${streams}\n`,
+      },
       `issuer: https://gateway.test\n${gatewayExtra}api_keys:\n${alice.yaml}`,
       undefined,
       bindings,
@@ -50,7 +57,12 @@ async function mintRuntimeKey(gw: Gateway, pack: string): Promise<{ key: string;
   const minted = await gw.fetch('/.well-known/invoker-gateway/keys', {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ key_id: keyId, sha256: await sha256Hex(key), name: `rt-${keyId.toLowerCase()}`, packs: [pack] }),
+    body: JSON.stringify({
+      key_id: keyId,
+      sha256: await sha256Hex(key),
+      name: `rt-${keyId.toLowerCase()}`,
+      packs: [pack],
+    }),
   })
   expect(minted.status).toBe(201)
   return { key, keyId }
@@ -73,7 +85,10 @@ describe.each(STORES)('revoking a runtime key (%s store) while streams are open'
     await sleep(RECHECK_MS * 1.5)
     expect(sse.text()).not.toContain('gateway_closed')
 
-    const revoked = await gw.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    const revoked = await gw.fetch(`/.well-known/invoker-gateway/keys/${keyId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })
     expect(revoked.status).toBe(204)
     const at = Date.now()
     const [sseEnd, wsClose] = await Promise.all([sse.ended, ws.closed])
@@ -81,7 +96,9 @@ describe.each(STORES)('revoking a runtime key (%s store) while streams are open'
     expect(wsClose.at - at).toBeLessThan(REVOCATION_BOUND_MS)
     // The client sees why: the SSE answer's last event, the WebSocket's close code and reason.
     expect(sseEnd.error).toBe(false)
-    expect(sse.text()).toMatch(/event: gateway_closed\ndata: \{"reason":"revoked_mid_stream","detail":"The API key has been revoked\."\}\n\n$/)
+    expect(sse.text()).toMatch(
+      /event: gateway_closed\ndata: \{"reason":"revoked_mid_stream","detail":"The API key has been revoked\."\}\n\n$/,
+    )
     expect(wsClose.code).toBe(1008)
     expect(wsClose.reason).toBe('revoked_mid_stream: The API key has been revoked.')
     // The backend's ends were closed too.
@@ -92,7 +109,13 @@ describe.each(STORES)('revoking a runtime key (%s store) while streams are open'
     log.mockRestore()
     expect(ends).toHaveLength(2)
     for (const line of ends) {
-      expect(line).toMatchObject({ event: 'stream_end', pack, invoker_id: `apikey:rt-${keyId.toLowerCase()}`, reason: 'revoked_mid_stream', problem: 'api_key_revoked' })
+      expect(line).toMatchObject({
+        event: 'stream_end',
+        pack,
+        invoker_id: `apikey:rt-${keyId.toLowerCase()}`,
+        reason: 'revoked_mid_stream',
+        problem: 'api_key_revoked',
+      })
       expect(line['duration_ms']).toBeGreaterThan(RECHECK_MS)
       expect(line['rechecks']).toBeGreaterThanOrEqual(2)
     }
@@ -126,7 +149,10 @@ describe('signing out of a real Better Auth session while streams are open', () 
     expect(sseEnd.at - at).toBeLessThan(REVOCATION_BOUND_MS)
     expect(wsClose.at - at).toBeLessThan(REVOCATION_BOUND_MS)
     expect(sse.text()).toContain('"reason":"revoked_mid_stream","detail":"The session is not valid; sign in again."')
-    expect(wsClose).toMatchObject({ code: 1008, reason: 'revoked_mid_stream: The session is not valid; sign in again.' })
+    expect(wsClose).toMatchObject({
+      code: 1008,
+      reason: 'revoked_mid_stream: The session is not valid; sign in again.',
+    })
     const ends = logLines(log.mock.calls, 'stream_end')
     log.mockRestore()
     expect(ends.map((line) => [line['reason'], line['problem'], line['invoker_id']])).toEqual([
@@ -144,9 +170,17 @@ describe('tokens that stop being valid while a stream is open', () => {
     ['a JWT past its exp', AGENTS_RESOURCE, 'bearer_invalid'],
     ['an introspected token that became inactive', OPAQUE_RESOURCE, 'bearer_invalid'],
   ])('ends the stream for %s', async (_, resource, problem) => {
-    const { gw, pack } = streamGateway(`{ recheck: 1s }`, { IDP_INTROSPECTION_SECRET: OIDC_CLIENTS.gateway.secret }, issuer, '[bearer]')
+    const { gw, pack } = streamGateway(
+      `{ recheck: 1s }`,
+      { IDP_INTROSPECTION_SECRET: OIDC_CLIENTS.gateway.secret },
+      issuer,
+      '[bearer]',
+    )
     // The provider's short-lived client: its tokens expire after 2 s.
-    const token = await clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.shortLived, { resource, scope: 'agents:read' })
+    const token = await clientCredentialsToken(`${IDP}/token`, OIDC_CLIENTS.shortLived, {
+      resource,
+      scope: 'agents:read',
+    })
     const issued = Date.now()
     const log = vi.spyOn(console, 'log')
     const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { authorization: `Bearer ${token}` } })
@@ -163,7 +197,9 @@ describe('tokens that stop being valid while a stream is open', () => {
     const expiring = await mintKey('expiring', `expires: ${new Date(Date.now() + 2_000).toISOString()}`)
     const pack = uniquePack()
     const gw = gateway(
-      { [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nstreams: { recheck: 1s }\n` },
+      {
+        [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key]\nstreams: { recheck: 1s }\n`,
+      },
       `issuer: https://gateway.test\napi_keys:\n${expiring.yaml}`,
     )
     const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { 'x-api-key': expiring.key } })
@@ -176,7 +212,8 @@ describe('tokens that stop being valid while a stream is open', () => {
 describe('a recheck that cannot be answered', () => {
   const FLAKY = env.TEST_FLAKY_ORIGIN
   const flaky = {
-    script: (path: string, json: unknown) => fetch(`${FLAKY}/__script?path=${encodeURIComponent(path)}`, { method: 'PUT', body: JSON.stringify(json) }),
+    script: (path: string, json: unknown) =>
+      fetch(`${FLAKY}/__script?path=${encodeURIComponent(path)}`, { method: 'PUT', body: JSON.stringify(json) }),
     down: (path: string) => fetch(`${FLAKY}/__down?path=${encodeURIComponent(path)}`, { method: 'POST' }),
   }
 
@@ -186,7 +223,12 @@ describe('a recheck that cannot be answered', () => {
   ])('with on_error: %s %s', async (onError) => {
     const path = `/session-${crypto.randomUUID()}`
     await flaky.script(path, { user: { id: `user-${path.slice(9, 17)}`, email: 'dana@example.com', name: 'Dana' } })
-    const { gw, pack } = streamGateway(`{ recheck: 1s, on_error: ${onError} }`, {}, `session:\n  cookies: [sid]\n  introspection: { endpoint: ${FLAKY}${path}, cache_ttl: 30s }\n`, '[session]')
+    const { gw, pack } = streamGateway(
+      `{ recheck: 1s, on_error: ${onError} }`,
+      {},
+      `session:\n  cookies: [sid]\n  introspection: { endpoint: ${FLAKY}${path}, cache_ttl: 30s }\n`,
+      '[session]',
+    )
     const log = vi.spyOn(console, 'log')
     const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { cookie: 'sid=abc' } })
     expect(sse.response.status).toBe(200)
@@ -201,7 +243,9 @@ describe('a recheck that cannot be answered', () => {
     } else {
       await sse.ended
       expect(sse.text()).toContain('"reason":"recheck_unavailable"')
-      expect(logLines(log.mock.calls, 'stream_end')).toMatchObject([{ reason: 'recheck_unavailable', problem: expect.stringContaining('500') }])
+      expect(logLines(log.mock.calls, 'stream_end')).toMatchObject([
+        { reason: 'recheck_unavailable', problem: expect.stringContaining('500') },
+      ])
     }
     log.mockRestore()
   })
@@ -217,8 +261,13 @@ describe('stream lifetimes', () => {
     const [end, close] = await Promise.all([sse.ended, ws.closed])
     expect(end.at - opened).toBeGreaterThanOrEqual(1_000)
     expect(end.at - opened).toBeLessThan(3_000)
-    expect(sse.text()).toContain('"reason":"max_duration","detail":"The stream reached its longest allowed duration (1 s)."')
-    expect(close).toMatchObject({ code: 1008, reason: 'max_duration: The stream reached its longest allowed duration (1 s).' })
+    expect(sse.text()).toContain(
+      '"reason":"max_duration","detail":"The stream reached its longest allowed duration (1 s)."',
+    )
+    expect(close).toMatchObject({
+      code: 1008,
+      reason: 'max_duration: The stream reached its longest allowed duration (1 s).',
+    })
     const ends = logLines(log.mock.calls, 'stream_end')
     log.mockRestore()
     expect(ends.map((line) => line['reason'])).toEqual(['max_duration', 'max_duration'])
@@ -275,22 +324,36 @@ describe('uploads', () => {
     const { gw, pack } = streamGateway('{}', {}, 'upstream_timeout: 1s\nupload_idle_timeout: 2s\n')
     const started = Date.now()
     // 50 chunks of 1 MiB, one every 60 ms: about 3 s, three times upstream_timeout.
-    const response = await gw.fetch(`/${pack}/upload`, { method: 'POST', body: slowBody(50 * MiB, MiB, 60), headers: { 'x-api-key': alice.key, 'content-length': String(50 * MiB) } })
+    const response = await gw.fetch(`/${pack}/upload`, {
+      method: 'POST',
+      body: slowBody(50 * MiB, MiB, 60),
+      headers: { 'x-api-key': alice.key, 'content-length': String(50 * MiB) },
+    })
     expect(Date.now() - started).toBeGreaterThan(2_000)
     expect(response.status).toBe(200)
-    expect(((await response.json()) as { body_bytes: number; headers: Record<string, string> }).body_bytes).toBe(50 * MiB)
+    expect(((await response.json()) as { body_bytes: number; headers: Record<string, string> }).body_bytes).toBe(
+      50 * MiB,
+    )
   })
 
   it('still answers 504 when the backend, having the whole body, sends no headers within upstream_timeout', async () => {
     const { gw, pack } = streamGateway('{}', {}, 'upstream_timeout: 500ms\n')
-    const response = await gw.fetch(`/${pack}/slow?ms=3000`, { method: 'POST', body: slowBody(2 * MiB, MiB, 300), headers: { 'x-api-key': alice.key } })
+    const response = await gw.fetch(`/${pack}/slow?ms=3000`, {
+      method: 'POST',
+      body: slowBody(2 * MiB, MiB, 300),
+      headers: { 'x-api-key': alice.key },
+    })
     expect(response.status).toBe(504)
   })
 
   it('cuts a stalled upload after upload_idle_timeout with 408', async () => {
     const { gw, pack } = streamGateway('{}', {}, 'upstream_timeout: 30s\nupload_idle_timeout: 1s\n')
     const started = Date.now()
-    const stalled = await gw.fetch(`/${pack}/upload`, { method: 'POST', body: slowBody(8 * MiB, MiB, 10, 2 * MiB), headers: { 'x-api-key': alice.key } })
+    const stalled = await gw.fetch(`/${pack}/upload`, {
+      method: 'POST',
+      body: slowBody(8 * MiB, MiB, 10, 2 * MiB),
+      headers: { 'x-api-key': alice.key },
+    })
     expect(stalled.status).toBe(408)
     expect(await stalled.json()).toMatchObject({ type: 'urn:invoker-gateway:problem:request-timeout', status: 408 })
     expect(Date.now() - started).toBeLessThan(4_000)
@@ -299,7 +362,11 @@ describe('uploads', () => {
   it('cuts an upload the backend stopped reading after upload_idle_timeout with 504', async () => {
     const { gw, pack } = streamGateway('{}', {}, 'upstream_timeout: 30s\nupload_idle_timeout: 1s\n')
     const started = Date.now()
-    const unread = await gw.fetch(`/${pack}/never-read`, { method: 'POST', body: slowBody(512 * MiB, MiB, 0), headers: { 'x-api-key': alice.key } })
+    const unread = await gw.fetch(`/${pack}/never-read`, {
+      method: 'POST',
+      body: slowBody(512 * MiB, MiB, 0),
+      headers: { 'x-api-key': alice.key },
+    })
     expect(unread.status).toBe(504)
     expect(Date.now() - started).toBeLessThan(6_000)
   })

@@ -22,7 +22,8 @@ const ISSUER = `https://idp-${run}.test`
 const AUDIENCE = 'https://agents.test'
 
 const flaky = {
-  script: (path: string, json: unknown) => fetch(`${FLAKY}/__script?path=${encodeURIComponent(path)}`, { method: 'PUT', body: JSON.stringify(json) }),
+  script: (path: string, json: unknown) =>
+    fetch(`${FLAKY}/__script?path=${encodeURIComponent(path)}`, { method: 'PUT', body: JSON.stringify(json) }),
   down: (path: string) => fetch(`${FLAKY}/__down?path=${encodeURIComponent(path)}`, { method: 'POST' }),
   up: (path: string) => fetch(`${FLAKY}/__up?path=${encodeURIComponent(path)}`, { method: 'POST' }),
 }
@@ -36,10 +37,16 @@ const PATHS = {
 
 const PACKS = {
   keys: 'pack: keys\nupstream: $BACKEND\nmatch: { path_prefix: /packs/keys }\nauth: [api_key]\nallow: [{ api_key: alice }]\n',
-  tokens: 'pack: tokens\nupstream: $BACKEND\nmatch: { path_prefix: /packs/tokens }\nauth: [bearer]\nbearer: { issuers: [idp] }\n',
-  opaque: 'pack: opaque\nupstream: $BACKEND\nmatch: { path_prefix: /packs/opaque }\nauth: [bearer]\nbearer: { issuers: [introspecting] }\n',
+  tokens:
+    'pack: tokens\nupstream: $BACKEND\nmatch: { path_prefix: /packs/tokens }\nauth: [bearer]\nbearer: { issuers: [idp] }\n',
+  opaque:
+    'pack: opaque\nupstream: $BACKEND\nmatch: { path_prefix: /packs/opaque }\nauth: [bearer]\nbearer: { issuers: [introspecting] }\n',
   cookies: 'pack: cookies\nupstream: $BACKEND\nmatch: { path_prefix: /packs/cookies }\nauth: [session]\n',
-  signed: 'pack: signed\nupstream: $BACKEND\nmatch: { path_prefix: /packs/signed }\nauth: [envelope]\nenvelope: { directories: ["FLAKY"] }\n'.replace('FLAKY', FLAKY),
+  signed:
+    'pack: signed\nupstream: $BACKEND\nmatch: { path_prefix: /packs/signed }\nauth: [envelope]\nenvelope: { directories: ["FLAKY"] }\n'.replace(
+      'FLAKY',
+      FLAKY,
+    ),
   limited:
     'pack: limited\nupstream: $BACKEND\nmatch: { path_prefix: /packs/limited }\nauth: [api_key]\nrate_limits:\n  - { id: lenient, by: invoker, limit: 100, window: 1m, on_error: allow }\n',
 }
@@ -107,7 +114,9 @@ interface LogLine {
 }
 
 /** Runs `send` and returns what it answered, the log line it wrote and the data points it wrote through the real binding. */
-async function observed(send: () => Promise<Response>): Promise<{ response: Response; line: LogLine; points: AnalyticsEngineDataPoint[] }> {
+async function observed(
+  send: () => Promise<Response>,
+): Promise<{ response: Response; line: LogLine; points: AnalyticsEngineDataPoint[] }> {
   const lines: string[] = []
   const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
   // A spy that calls through: the point still goes to the runtime's binding; the test reads what was passed.
@@ -116,25 +125,44 @@ async function observed(send: () => Promise<Response>): Promise<{ response: Resp
     const response = await send()
     const requestLines = lines.filter((l) => l.startsWith('{"request_id"'))
     expect(requestLines).toHaveLength(1)
-    return { response, line: JSON.parse(requestLines[0] as string) as LogLine, points: write.mock.calls.map((call) => call[0] as AnalyticsEngineDataPoint) }
+    return {
+      response,
+      line: JSON.parse(requestLines[0] as string) as LogLine,
+      points: write.mock.calls.map((call) => call[0] as AnalyticsEngineDataPoint),
+    }
   } finally {
     log.mockRestore()
     write.mockRestore()
   }
 }
 
-const blob = (point: AnalyticsEngineDataPoint, name: (typeof METRIC_BLOBS)[number]): unknown => point.blobs?.[METRIC_BLOBS.indexOf(name)]
-const double = (point: AnalyticsEngineDataPoint, name: (typeof METRIC_DOUBLES)[number]): unknown => point.doubles?.[METRIC_DOUBLES.indexOf(name)]
-const withKey = (key: MintedKey, headers: Record<string, string> = {}): RequestInit => ({ headers: { 'x-api-key': key.key, ...headers } })
+const blob = (point: AnalyticsEngineDataPoint, name: (typeof METRIC_BLOBS)[number]): unknown =>
+  point.blobs?.[METRIC_BLOBS.indexOf(name)]
+const double = (point: AnalyticsEngineDataPoint, name: (typeof METRIC_DOUBLES)[number]): unknown =>
+  point.doubles?.[METRIC_DOUBLES.indexOf(name)]
+const withKey = (key: MintedKey, headers: Record<string, string> = {}): RequestInit => ({
+  headers: { 'x-api-key': key.key, ...headers },
+})
 const token = (claims: Record<string, unknown> = {}) =>
-  new SignJWT({ sub: 'svc-1', ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: publicJwk.kid as string }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(signingKey)
+  new SignJWT({ sub: 'svc-1', ...claims })
+    .setProtectedHeader({ alg: 'EdDSA', kid: publicJwk.kid as string })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(signingKey)
 
 describe('W3C trace context', () => {
   const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c'
   const CLIENT_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
 
   it('passes a valid traceparent and tracestate to the backend unchanged, and logs the trace id', async () => {
-    const { response, line } = await observed(() => gw.fetch('/packs/keys/x', withKey(alice, { traceparent: CLIENT_PARENT, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' })))
+    const { response, line } = await observed(() =>
+      gw.fetch(
+        '/packs/keys/x',
+        withKey(alice, { traceparent: CLIENT_PARENT, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' }),
+      ),
+    )
     const echo = (await response.json()) as Echo
     expect(echo.headers['traceparent']).toBe(CLIENT_PARENT)
     expect(echo.headers['tracestate']).toBe('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')
@@ -168,7 +196,9 @@ describe('W3C trace context', () => {
       `${CLIENT_PARENT}, ${CLIENT_PARENT}`, // two fields
     ]
     for (const traceparent of invalid) {
-      const { response, line } = await observed(() => gw.fetch('/packs/keys/x', withKey(alice, { traceparent, tracestate: 'congo=t61rcWkgMzE' })))
+      const { response, line } = await observed(() =>
+        gw.fetch('/packs/keys/x', withKey(alice, { traceparent, tracestate: 'congo=t61rcWkgMzE' })),
+      )
       const echo = (await response.json()) as Echo
       expect(echo.headers['traceparent'], traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
       expect(line.trace_id, traceparent).not.toBe(CLIENT_TRACE)
@@ -177,14 +207,18 @@ describe('W3C trace context', () => {
   })
 
   it('reads a later version by its version-00 fields and passes it on as version 00 (§3.2.4)', async () => {
-    const { response, line } = await observed(() => gw.fetch('/packs/keys/x', withKey(alice, { traceparent: `cc-${CLIENT_PARENT.slice(3)}-what-comes-next` })))
+    const { response, line } = await observed(() =>
+      gw.fetch('/packs/keys/x', withKey(alice, { traceparent: `cc-${CLIENT_PARENT.slice(3)}-what-comes-next` })),
+    )
     expect(((await response.json()) as Echo).headers['traceparent']).toBe(CLIENT_PARENT)
     expect(line.trace_id).toBe(CLIENT_TRACE)
   })
 
   it('keeps the trace but drops a malformed tracestate', async () => {
     for (const tracestate of ['not a list member', 'Upper=1', `${'a=1,'.repeat(32)}b=2`, `k=${'v'.repeat(600)}`]) {
-      const { response } = await observed(() => gw.fetch('/packs/keys/x', withKey(alice, { traceparent: CLIENT_PARENT, tracestate })))
+      const { response } = await observed(() =>
+        gw.fetch('/packs/keys/x', withKey(alice, { traceparent: CLIENT_PARENT, tracestate })),
+      )
       const echo = (await response.json()) as Echo
       expect(echo.headers['traceparent']).toBe(CLIENT_PARENT)
       expect(echo.headers['tracestate'], tracestate).toBeUndefined()
@@ -192,7 +226,9 @@ describe('W3C trace context', () => {
   })
 
   it('names the trace in the log line of a refused request too', async () => {
-    const { response, line } = await observed(() => gw.fetch('/packs/keys/x', { headers: { traceparent: CLIENT_PARENT } }))
+    const { response, line } = await observed(() =>
+      gw.fetch('/packs/keys/x', { headers: { traceparent: CLIENT_PARENT } }),
+    )
     expect(response.status).toBe(401)
     expect(line.trace_id).toBe(CLIENT_TRACE)
   })
@@ -205,7 +241,19 @@ describe('metrics: one Analytics Engine data point per request, through the loca
     expect(points).toHaveLength(1)
     const point = points[0] as AnalyticsEngineDataPoint
     expect(point.indexes).toEqual(['keys'])
-    expect(point.blobs).toEqual(['keys', '', 'allow', 'allowed', 'api_key', '2xx', 'allow[0]', 'apiKey', '', 'alice', ''])
+    expect(point.blobs).toEqual([
+      'keys',
+      '',
+      'allow',
+      'allowed',
+      'api_key',
+      '2xx',
+      'allow[0]',
+      'apiKey',
+      '',
+      'alice',
+      '',
+    ])
     expect(double(point, 'status')).toBe(200)
     expect(double(point, 'duration_ms')).toBe(line.duration_ms)
     expect(double(point, 'upstream_ms')).toBe(line.upstream_ms)
@@ -240,7 +288,11 @@ describe('metrics: one Analytics Engine data point per request, through the loca
     const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined)
     const broken = gateway(PACKS, gatewayYaml(), undefined, {
       ...SECRETS,
-      GATEWAY_METRICS: { writeDataPoint: () => { throw new TypeError('writeDataPoint(): Maximum of 20 blobs supported.') } },
+      GATEWAY_METRICS: {
+        writeDataPoint: () => {
+          throw new TypeError('writeDataPoint(): Maximum of 20 blobs supported.')
+        },
+      },
     })
     expect((await broken.fetch('/packs/keys/x', withKey(alice))).status).toBe(200)
     expect(errors.mock.calls.some(([text]) => String(text).includes('Maximum of 20 blobs'))).toBe(true)
@@ -249,23 +301,33 @@ describe('metrics: one Analytics Engine data point per request, through the loca
 
 describe('degraded inputs in the log line and the metric', () => {
   it('a token verified with the last good JWKS while the endpoint fails: jwks_stale with the keys’ age', async () => {
-    const first = await observed(async () => gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token()}` } }))
+    const first = await observed(async () =>
+      gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token()}` } }),
+    )
     expect(first.response.status).toBe(200)
     expect(first.line.degraded).toBeNull()
     await flaky.down(PATHS.jwks)
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_100)) // past max_age: the set refreshes, and fails
-      const during = await observed(async () => gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token({ sub: 'svc-2' })}` } }))
+      const during = await observed(async () =>
+        gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token({ sub: 'svc-2' })}` } }),
+      )
       expect(during.response.status).toBe(200)
-      expect(during.line.degraded).toEqual([{ kind: 'jwks_stale', source: 'idp', stale_for: expect.any(Number), problem: 'JWKS endpoint answered 500' }])
+      expect(during.line.degraded).toEqual([
+        { kind: 'jwks_stale', source: 'idp', stale_for: expect.any(Number), problem: 'JWKS endpoint answered 500' },
+      ])
       expect(during.line.degraded?.[0]?.stale_for).toBeGreaterThanOrEqual(1)
       expect(blob(during.points[0] as AnalyticsEngineDataPoint, 'degraded')).toBe('jwks_stale')
-      expect(double(during.points[0] as AnalyticsEngineDataPoint, 'stale_for')).toBe(during.line.degraded?.[0]?.stale_for)
+      expect(double(during.points[0] as AnalyticsEngineDataPoint, 'stale_for')).toBe(
+        during.line.degraded?.[0]?.stale_for,
+      )
     } finally {
       await flaky.up(PATHS.jwks)
     }
     await new Promise((resolve) => setTimeout(resolve, 1_100))
-    const after = await observed(async () => gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token({ sub: 'svc-3' })}` } }))
+    const after = await observed(async () =>
+      gw.fetch('/packs/tokens/x', { headers: { authorization: `Bearer ${await token({ sub: 'svc-3' })}` } }),
+    )
     expect(after.response.status).toBe(200)
     expect(after.line.degraded).toBeNull()
   })
@@ -276,7 +338,10 @@ describe('degraded inputs in the log line and the metric', () => {
       const agent = `"${FLAKY}"`
       const signed = await directorySigner.sign(
         { url, headers: { 'signature-agent': agent } },
-        { components: ['@method', '@authority', '@path', 'signature-agent'], params: { keyid: directoryKeyId, tag: 'web-bot-auth', nonce: null } },
+        {
+          components: ['@method', '@authority', '@path', 'signature-agent'],
+          params: { keyid: directoryKeyId, tag: 'web-bot-auth', nonce: null },
+        },
       )
       return gw.fetch(url, { headers: { 'signature-agent': agent, ...signed } })
     }
@@ -288,7 +353,14 @@ describe('degraded inputs in the log line and the metric', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_100)) // past directory_cache
       const during = await observed(send)
       expect(during.response.status).toBe(200)
-      expect(during.line.degraded).toEqual([{ kind: 'directory_stale', source: FLAKY, stale_for: expect.any(Number), problem: 'key directory answered 500' }])
+      expect(during.line.degraded).toEqual([
+        {
+          kind: 'directory_stale',
+          source: FLAKY,
+          stale_for: expect.any(Number),
+          problem: 'key directory answered 500',
+        },
+      ])
       expect(blob(during.points[0] as AnalyticsEngineDataPoint, 'degraded')).toBe('directory_stale')
     } finally {
       await flaky.up(DIRECTORY_PATH)
@@ -305,7 +377,9 @@ describe('degraded inputs in the log line and the metric', () => {
     await flaky.down(PATHS.upstash)
     const { response, line, points } = await observed(() => failing.fetch('/packs/limited/x', withKey(alice)))
     expect(response.status).toBe(200)
-    expect(line.degraded).toEqual([{ kind: 'store_error', source: 'lenient', stale_for: null, problem: 'store call failed' }])
+    expect(line.degraded).toEqual([
+      { kind: 'store_error', source: 'lenient', stale_for: null, problem: 'store call failed' },
+    ])
     expect(blob(points[0] as AnalyticsEngineDataPoint, 'degraded')).toBe('store_error')
   })
 
@@ -319,7 +393,14 @@ describe('degraded inputs in the log line and the metric', () => {
       expect((await gw.fetch('/packs/cookies/x', { headers: { cookie: `app.session=dave-${run}` } })).status).toBe(503)
       const during = await observed(() => gw.fetch('/packs/cookies/x', carol))
       expect(during.response.status).toBe(200)
-      expect(during.line.degraded).toEqual([{ kind: 'session_cached', source: FLAKY, stale_for: expect.any(Number), problem: 'session endpoint answered 500' }])
+      expect(during.line.degraded).toEqual([
+        {
+          kind: 'session_cached',
+          source: FLAKY,
+          stale_for: expect.any(Number),
+          problem: 'session endpoint answered 500',
+        },
+      ])
       expect(blob(during.points[0] as AnalyticsEngineDataPoint, 'degraded')).toBe('session_cached')
     } finally {
       await flaky.up(PATHS.session)
@@ -330,15 +411,29 @@ describe('degraded inputs in the log line and the metric', () => {
   })
 
   it('an introspection answer served from the cache while the endpoint fails: introspection_cached', async () => {
-    await flaky.script(PATHS.introspection, { active: true, sub: 'opaque-svc', aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 600 })
+    await flaky.script(PATHS.introspection, {
+      active: true,
+      sub: 'opaque-svc',
+      aud: AUDIENCE,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    })
     const opaque = { headers: { authorization: `Bearer opaque-${run}` } }
     expect((await observed(() => gw.fetch('/packs/opaque/x', opaque))).response.status).toBe(200)
     await flaky.down(PATHS.introspection)
     try {
-      expect((await gw.fetch('/packs/opaque/x', { headers: { authorization: `Bearer other-${run}` } })).status).toBe(503)
+      expect((await gw.fetch('/packs/opaque/x', { headers: { authorization: `Bearer other-${run}` } })).status).toBe(
+        503,
+      )
       const during = await observed(() => gw.fetch('/packs/opaque/x', opaque))
       expect(during.response.status).toBe(200)
-      expect(during.line.degraded).toEqual([{ kind: 'introspection_cached', source: 'introspecting', stale_for: expect.any(Number), problem: 'introspection answered 500' }])
+      expect(during.line.degraded).toEqual([
+        {
+          kind: 'introspection_cached',
+          source: 'introspecting',
+          stale_for: expect.any(Number),
+          problem: 'introspection answered 500',
+        },
+      ])
     } finally {
       await flaky.up(PATHS.introspection)
     }

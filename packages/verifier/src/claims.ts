@@ -90,7 +90,8 @@ export function claimsShape(payload: unknown): InvokerClaims | null {
   if (!isString(iss) || !isString(sub) || !isString(jti) || !isString(htm) || !isString(htu)) return null
   if (!(isString(aud) || (Array.isArray(aud) && aud.every(isString)))) return null
   if (!isTime(iat) || !isTime(exp)) return null
-  if (!isObject(invoker) || !isString(invoker['id']) || !isString(invoker['kind']) || !isObject(invoker['meta'])) return null
+  if (!isObject(invoker) || !isString(invoker['id']) || !isString(invoker['kind']) || !isObject(invoker['meta']))
+    return null
   if (!isOptionalString(invoker['label'])) return null
   // The subject is the invoker: a token whose two ids differ was not written by the gateway.
   if (invoker['id'] !== sub) return null

@@ -61,7 +61,9 @@ export function requestUrl(req: NodeRequestLike): string {
   return `${req.protocol ?? 'http'}://${typeof host === 'string' ? host : 'localhost'}${req.originalUrl ?? req.url ?? '/'}`
 }
 
-export function requireInvoker(options: ExpressInvokerOptions): (req: NodeRequestLike, res: NodeResponseLike, next: NextFunction) => void {
+export function requireInvoker(
+  options: ExpressInvokerOptions,
+): (req: NodeRequestLike, res: NodeResponseLike, next: NextFunction) => void {
   const { onError, ...verifierOptions } = options
   const verifier = createInvokerVerifier(verifierOptions)
   return function requireInvoker(req, res, next) {

@@ -46,7 +46,10 @@ export function requireInvoker(options: HonoInvokerOptions): MiddlewareHandler<{
     } catch (error) {
       if (!(error instanceof InvokerVerificationError)) throw error
       const problem = problemOf(error)
-      return new Response(JSON.stringify(problem), { status: problem.status, headers: { 'content-type': PROBLEM_CONTENT_TYPE } })
+      return new Response(JSON.stringify(problem), {
+        status: problem.status,
+        headers: { 'content-type': PROBLEM_CONTENT_TYPE },
+      })
     }
     await next()
     return undefined

@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { createInvokerVerifier, verifyInvoker, type InvokerAlgorithm, type InvokerVerifier, type VerifierOptions } from './verify.ts'
+export {
+  createInvokerVerifier,
+  verifyInvoker,
+  type InvokerAlgorithm,
+  type InvokerVerifier,
+  type VerifierOptions,
+} from './verify.ts'
 export { InvokerVerificationError, REASON_CODES, type ReasonCode } from './reasons.ts'
 export { MemoryReplayCache, type MemoryReplayCacheOptions, type ReplayCache } from './replay.ts'
 export type { AuthFacts, Invoker, InvokerClaims, McpCall, VerifiedInvoker } from './claims.ts'

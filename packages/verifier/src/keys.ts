@@ -30,7 +30,11 @@ export function remoteKeys(url: URL, cache: Required<JwksCacheOptions>): KeySour
   const id = `${url.href} ${cache.maxAgeMs} ${cache.cooldownMs} ${cache.timeoutMs}`
   let source = remoteSets.get(id)
   if (!source) {
-    const set = createRemoteJWKSet(url, { cacheMaxAge: cache.maxAgeMs, cooldownDuration: cache.cooldownMs, timeoutDuration: cache.timeoutMs })
+    const set = createRemoteJWKSet(url, {
+      cacheMaxAge: cache.maxAgeMs,
+      cooldownDuration: cache.cooldownMs,
+      timeoutDuration: cache.timeoutMs,
+    })
     source = fromJoseSet(set)
     remoteSets.set(id, source)
   }
@@ -47,7 +51,9 @@ const secretKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
 export function secretKey(secret: Uint8Array): KeySource {
   let key = secretKeys.get(secret)
   if (!key) {
-    key = crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
+    key = crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ])
     secretKeys.set(secret, key)
   }
   const imported = key

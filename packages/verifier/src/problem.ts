@@ -9,7 +9,12 @@ export interface InvokerProblem {
 }
 
 export function problemOf(error: InvokerVerificationError): InvokerProblem {
-  return { type: `urn:invoker-gateway:verifier:${error.reason}`, title: error.message, status: error.status, reason: error.reason }
+  return {
+    type: `urn:invoker-gateway:verifier:${error.reason}`,
+    title: error.message,
+    status: error.status,
+    reason: error.reason,
+  }
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'

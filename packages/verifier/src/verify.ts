@@ -103,9 +103,11 @@ export function verifyInvoker(request: RequestLike, options: VerifierOptions): P
 }
 
 function settle(options: VerifierOptions): Settings {
-  if (typeof options.issuer !== 'string' || options.issuer === '') throw new TypeError('issuer must be a non-empty string')
+  if (typeof options.issuer !== 'string' || options.issuer === '')
+    throw new TypeError('issuer must be a non-empty string')
   const audiences = typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])]
-  if (audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && a !== '')) throw new TypeError('audience must be a pack id or a list of them')
+  if (audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && a !== ''))
+    throw new TypeError('audience must be a pack id or a list of them')
   const given = [options.jwksUrl, options.jwks, options.secret].filter((k) => k !== undefined).length
   if (given !== 1) throw new TypeError('give exactly one of jwksUrl, jwks, secret')
   const symmetric = options.secret !== undefined
@@ -114,13 +116,17 @@ function settle(options: VerifierOptions): Settings {
   for (const alg of algorithms) {
     // A JWK set is public: an HMAC key in one could be used by anyone to forge tokens.
     if (symmetric ? alg !== 'HS256' : alg !== 'EdDSA' && alg !== 'ES256') {
-      throw new TypeError(symmetric ? 'a secret verifies HS256 only' : 'keys verify EdDSA and ES256 only; HS256 needs a secret')
+      throw new TypeError(
+        symmetric ? 'a secret verifies HS256 only' : 'keys verify EdDSA and ES256 only; HS256 needs a secret',
+      )
     }
   }
   const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_S
-  if (!Number.isFinite(tolerance) || tolerance < 0) throw new TypeError('clockToleranceSeconds must be a non-negative number')
+  if (!Number.isFinite(tolerance) || tolerance < 0)
+    throw new TypeError('clockToleranceSeconds must be a non-negative number')
   const rewrite = options.urlRewrite
-  if (rewrite && (typeof rewrite.from !== 'string' || typeof rewrite.to !== 'string' || rewrite.from === '')) throw new TypeError('urlRewrite needs from and to')
+  if (rewrite && (typeof rewrite.from !== 'string' || typeof rewrite.to !== 'string' || rewrite.from === ''))
+    throw new TypeError('urlRewrite needs from and to')
   return {
     issuer: options.issuer,
     audiences,
@@ -136,7 +142,8 @@ function settle(options: VerifierOptions): Settings {
 
 function keySource(options: VerifierOptions): KeySource {
   if (options.secret !== undefined) {
-    if (!(options.secret instanceof Uint8Array) || options.secret.length < 32) throw new TypeError('secret must be at least 32 bytes')
+    if (!(options.secret instanceof Uint8Array) || options.secret.length < 32)
+      throw new TypeError('secret must be at least 32 bytes')
     return secretKey(options.secret)
   }
   if (options.jwks !== undefined) return localKeys(options.jwks)
@@ -148,7 +155,8 @@ function keySource(options: VerifierOptions): KeySource {
   })
 }
 
-const fail = (reason: ReasonCode, cause?: unknown): InvokerVerificationError => new InvokerVerificationError(reason, { cause })
+const fail = (reason: ReasonCode, cause?: unknown): InvokerVerificationError =>
+  new InvokerVerificationError(reason, { cause })
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 const decoder = new TextDecoder('utf-8', { fatal: true })
 const encoder = new TextEncoder()
@@ -167,12 +175,19 @@ async function verify(s: Settings, request: RequestLike): Promise<VerifiedInvoke
   const now = s.now()
   const problem = claimsProblem(
     claims,
-    { issuer: s.issuer, audiences: s.audiences, clockToleranceSeconds: s.clockToleranceSeconds, method: request.method, htu: htuOf(request.url, s.urlRewrite) },
+    {
+      issuer: s.issuer,
+      audiences: s.audiences,
+      clockToleranceSeconds: s.clockToleranceSeconds,
+      method: request.method,
+      htu: htuOf(request.url, s.urlRewrite),
+    },
     now,
   )
   if (problem) throw fail(problem)
   // Last, so that only tokens that passed every other check take a place in the cache.
-  if (s.replayCache && !(await s.replayCache.firstUse(claims.jti, claims.exp + s.clockToleranceSeconds))) throw fail('replayed')
+  if (s.replayCache && !(await s.replayCache.firstUse(claims.jti, claims.exp + s.clockToleranceSeconds)))
+    throw fail('replayed')
   return verifiedInvoker(claims)
 }
 
@@ -229,7 +244,12 @@ async function verifiedPayload(token: string, alg: string, keys: CryptoKey[]): P
   let valid = false
   for (const key of keys) {
     try {
-      valid = await crypto.subtle.verify(SUBTLE[alg] as AlgorithmIdentifier, key, signature as Uint8Array<ArrayBuffer>, signingInput)
+      valid = await crypto.subtle.verify(
+        SUBTLE[alg] as AlgorithmIdentifier,
+        key,
+        signature as Uint8Array<ArrayBuffer>,
+        signingInput,
+      )
     } catch (error) {
       // A key of another type than alg: the key sets never hand one out, but fail closed.
       throw fail('signature', error)

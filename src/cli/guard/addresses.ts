@@ -84,7 +84,10 @@ export type HostVerdict = { kind: 'public-name' } | { kind: 'public-ip' } | { ki
 
 /** `hostname` as `URL.hostname` gives it (IPv6 in brackets). */
 export function classifyHost(hostname: string): HostVerdict {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '')
+  const host = hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
   if (isIPv4(host)) return ipVerdict(host, 'ipv4')
   if (isIPv6(host)) {
     // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address inside: judge that one.
@@ -98,7 +101,8 @@ export function classifyHost(hostname: string): HostVerdict {
   for (const [suffix, what] of NAME_SUFFIXES) {
     if (host === suffix || host.endsWith(`.${suffix}`)) return { kind: 'refused', what }
   }
-  if (!host.includes('.')) return { kind: 'refused', what: 'a single-label name, resolvable only inside a private network' }
+  if (!host.includes('.'))
+    return { kind: 'refused', what: 'a single-label name, resolvable only inside a private network' }
   return { kind: 'public-name' }
 }
 

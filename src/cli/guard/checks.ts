@@ -13,7 +13,14 @@
 import { basename } from 'node:path'
 import { parse } from 'yaml'
 import { SIGNING_KEYS_SECRET } from '../../constants.ts'
-import { compilePolicies, GATEWAY_FILE, type CompileInput, type LoadedFixture, type PolicyError, type SourceFile } from '../../policy/compiler/compile.ts'
+import {
+  compilePolicies,
+  GATEWAY_FILE,
+  type CompileInput,
+  type LoadedFixture,
+  type PolicyError,
+  type SourceFile,
+} from '../../policy/compiler/compile.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 import { classifyHost } from './addresses.ts'
 import { PUBLIC_DEMO_KEYS } from './demo-keys.ts'
@@ -70,7 +77,9 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
   const { policy } = compiled
   const gatewaySource = input.policies.find((f) => basename(f.path) === GATEWAY_FILE) as SourceFile
   const atGateway = locator(gatewaySource)
-  const packSources = new Map(input.policies.filter((f) => f !== gatewaySource).map((f) => [basename(f.path).replace(/\.ya?ml$/, ''), f]))
+  const packSources = new Map(
+    input.policies.filter((f) => f !== gatewaySource).map((f) => [basename(f.path).replace(/\.ya?ml$/, ''), f]),
+  )
   const findings: Finding[] = []
   const unchecked: string[] = []
   const add = (level: Finding['level'], code: FindingCode, where: string, message: string): void => {
@@ -81,7 +90,12 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
   for (const record of Object.values(policy.apiKeys)) {
     const demo = PUBLIC_DEMO_KEYS.find((k) => k.keyId === record.keyId || k.sha256 === record.sha256)
     if (demo) {
-      add('refuse', 'demo_key', atGateway(['api_keys', record.name]), `api_keys.${record.name} is a public demo key (its full text is in ${demo.where}): anyone can call with it. Remove it and mint your own with \`keys create\`.`)
+      add(
+        'refuse',
+        'demo_key',
+        atGateway(['api_keys', record.name]),
+        `api_keys.${record.name} is a public demo key (its full text is in ${demo.where}): anyone can call with it. Remove it and mint your own with \`keys create\`.`,
+      )
     }
   }
 
@@ -93,9 +107,22 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
       return
     }
     const host = classifyHost(parsed.hostname)
-    if (host.kind === 'refused') add('refuse', 'address', where, `${role} ${parsed.origin} is ${host.what}: a deployed gateway must not name it.`)
-    else if (host.kind === 'public-ip') add('warn', 'ip_literal', where, `${role} ${parsed.origin} is an IP address: give it a DNS name (certificates are issued for names, and Workers subrequests are made to host names).`)
-    if (scheme === 'https' && parsed.protocol !== 'https:') add('refuse', 'not_https', where, `${role} ${parsed.origin} is not https: what travels there (keys, tokens, sessions) could be read or changed on the way.`)
+    if (host.kind === 'refused')
+      add('refuse', 'address', where, `${role} ${parsed.origin} is ${host.what}: a deployed gateway must not name it.`)
+    else if (host.kind === 'public-ip')
+      add(
+        'warn',
+        'ip_literal',
+        where,
+        `${role} ${parsed.origin} is an IP address: give it a DNS name (certificates are issued for names, and Workers subrequests are made to host names).`,
+      )
+    if (scheme === 'https' && parsed.protocol !== 'https:')
+      add(
+        'refuse',
+        'not_https',
+        where,
+        `${role} ${parsed.origin} is not https: what travels there (keys, tokens, sessions) could be read or changed on the way.`,
+      )
   }
 
   // The gateway's own issuer: the iss every backend checks, so it must be the public https URL.
@@ -106,7 +133,12 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
     // not a URL: reported just below
   }
   if (!issuerUrl || issuerUrl.protocol !== 'https:') {
-    add('refuse', 'not_https', atGateway(['issuer']), `issuer "${policy.gateway.issuer}" is not an https URL: set it to the gateway's public URL (e.g. https://gateway.your-domain), which backends expect as iss.`)
+    add(
+      'refuse',
+      'not_https',
+      atGateway(['issuer']),
+      `issuer "${policy.gateway.issuer}" is not an https URL: set it to the gateway's public URL (e.g. https://gateway.your-domain), which backends expect as iss.`,
+    )
   }
   if (issuerUrl) url(policy.gateway.issuer, atGateway(['issuer']), 'issuer', 'any')
 
@@ -117,63 +149,153 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
     url(pack.upstream, at(['upstream']), `pack ${pack.id}: upstream`, 'any')
     if (new URL(pack.upstream).protocol === 'http:') {
       if (allowance === null) {
-        add('refuse', 'http_upstream', at(['upstream']), `pack ${pack.id}: upstream ${pack.upstream} is plain http: the request, its body and the X-Invoker token cross the network readable. Use https, or say why http is fine with allow_http_upstream: "<reason>".`)
+        add(
+          'refuse',
+          'http_upstream',
+          at(['upstream']),
+          `pack ${pack.id}: upstream ${pack.upstream} is plain http: the request, its body and the X-Invoker token cross the network readable. Use https, or say why http is fine with allow_http_upstream: "<reason>".`,
+        )
       } else {
-        add('warn', 'http_upstream_allowed', at(['allow_http_upstream']), `pack ${pack.id}: plain http upstream allowed: ${allowance}`)
+        add(
+          'warn',
+          'http_upstream_allowed',
+          at(['allow_http_upstream']),
+          `pack ${pack.id}: plain http upstream allowed: ${allowance}`,
+        )
       }
     }
-    for (const [i, origin] of (pack.cors?.origins ?? []).entries()) url(origin, at(['cors', 'origins', i]), `pack ${pack.id}: CORS origin`, 'https')
+    for (const [i, origin] of (pack.cors?.origins ?? []).entries())
+      url(origin, at(['cors', 'origins', i]), `pack ${pack.id}: CORS origin`, 'https')
     if (pack.anonymous && !limitsAnonymous(pack)) {
-      add('refuse', 'anonymous_unlimited', at(['anonymous']), `pack ${pack.id} admits anonymous callers without a rate limit: anyone can send the backend as much as they like. Add a rule that counts every anonymous request, e.g. { id: anon-ip, by: ip, when: { kind: anonymous }, limit: 60, window: 1m }.`)
+      add(
+        'refuse',
+        'anonymous_unlimited',
+        at(['anonymous']),
+        `pack ${pack.id} admits anonymous callers without a rate limit: anyone can send the backend as much as they like. Add a rule that counts every anonymous request, e.g. { id: anon-ip, by: ip, when: { kind: anonymous }, limit: 60, window: 1m }.`,
+      )
     }
-    if (pack.mode === 'report') add('warn', 'report_mode', at(['mode']), `pack ${pack.id} is in report mode: requests its lists deny are logged (would_deny) and forwarded anyway.`)
-    if (pack.passCredentials) add('warn', 'pass_credentials', at(['pass_credentials']), `pack ${pack.id} forwards the caller's credential (Authorization, x-api-key) to its backend.`)
+    if (pack.mode === 'report')
+      add(
+        'warn',
+        'report_mode',
+        at(['mode']),
+        `pack ${pack.id} is in report mode: requests its lists deny are logged (would_deny) and forwarded anyway.`,
+      )
+    if (pack.passCredentials)
+      add(
+        'warn',
+        'pass_credentials',
+        at(['pass_credentials']),
+        `pack ${pack.id} forwards the caller's credential (Authorization, x-api-key) to its backend.`,
+      )
   }
 
   for (const issuer of Object.values(policy.issuers)) {
     const at = (...path: string[]): string => atGateway(['issuers', issuer.name, ...path])
     url(issuer.issuer, at('issuer'), `issuers.${issuer.name}: issuer`, 'any')
-    if (issuer.keys?.source === 'jwks_uri') url(issuer.keys.url, at('jwks_uri'), `issuers.${issuer.name}: jwks_uri`, 'https')
-    if (issuer.introspection) url(issuer.introspection.endpoint, at('introspection', 'endpoint'), `issuers.${issuer.name}: introspection endpoint`, 'https')
+    if (issuer.keys?.source === 'jwks_uri')
+      url(issuer.keys.url, at('jwks_uri'), `issuers.${issuer.name}: jwks_uri`, 'https')
+    if (issuer.introspection)
+      url(
+        issuer.introspection.endpoint,
+        at('introspection', 'endpoint'),
+        `issuers.${issuer.name}: introspection endpoint`,
+        'https',
+      )
   }
   if (policy.session?.verify.by === 'introspection') {
-    url(policy.session.verify.endpoint, atGateway(['session', 'introspection', 'endpoint']), 'session endpoint', 'https')
+    url(
+      policy.session.verify.endpoint,
+      atGateway(['session', 'introspection', 'endpoint']),
+      'session endpoint',
+      'https',
+    )
   }
-  policy.keyDirectories.forEach((directory, i) => url(directory.origin, atGateway(['key_directories', i, 'origin']), 'key directory', 'https'))
+  policy.keyDirectories.forEach((directory, i) =>
+    url(directory.origin, atGateway(['key_directories', i, 'origin']), 'key directory', 'https'),
+  )
 
   // Keys already expired, or about to.
   for (const record of Object.values(policy.apiKeys)) {
     if (record.expiresAt === null) continue
     const when = new Date(record.expiresAt * 1000).toISOString()
-    if (record.expiresAt <= facts.nowSeconds) add('refuse', 'expired', atGateway(['api_keys', record.name, 'expires']), `api_keys.${record.name} expired on ${when}: remove it (or renew it with a new key).`)
-    else if (record.expiresAt - facts.nowSeconds < EXPIRES_SOON_S) add('warn', 'expires_soon', atGateway(['api_keys', record.name, 'expires']), `api_keys.${record.name} expires on ${when}.`)
+    if (record.expiresAt <= facts.nowSeconds)
+      add(
+        'refuse',
+        'expired',
+        atGateway(['api_keys', record.name, 'expires']),
+        `api_keys.${record.name} expired on ${when}: remove it (or renew it with a new key).`,
+      )
+    else if (record.expiresAt - facts.nowSeconds < EXPIRES_SOON_S)
+      add(
+        'warn',
+        'expires_soon',
+        atGateway(['api_keys', record.name, 'expires']),
+        `api_keys.${record.name} expires on ${when}.`,
+      )
   }
   policy.previousSigningKeys.forEach((key, i) => {
     if (key.untilSeconds <= facts.nowSeconds) {
-      add('refuse', 'expired', atGateway(['previous_signing_keys', i]), `previous_signing_keys[${i}] (kid ${key.jwk['kid']}) was published until ${new Date(key.untilSeconds * 1000).toISOString()}: remove it.`)
+      add(
+        'refuse',
+        'expired',
+        atGateway(['previous_signing_keys', i]),
+        `previous_signing_keys[${i}] (kid ${key.jwk['kid']}) was published until ${new Date(key.untilSeconds * 1000).toISOString()}: remove it.`,
+      )
     }
   })
 
   // Names that nothing uses: a leftover, or a pack that forgot to name them.
-  const packsWith = (method: CompiledPack['auth'][number]): CompiledPack[] => policy.packs.filter((p) => p.auth.includes(method))
+  const packsWith = (method: CompiledPack['auth'][number]): CompiledPack[] =>
+    policy.packs.filter((p) => p.auth.includes(method))
   const usedIssuers = new Set(packsWith('bearer').flatMap((p) => p.bearerIssuers))
   if (policy.session?.verify.by === 'jwt') usedIssuers.add(policy.session.verify.issuer)
   for (const name of Object.keys(policy.issuers)) {
-    if (!usedIssuers.has(name)) add('refuse', 'unused', atGateway(['issuers', name]), `issuers.${name} is used by no pack (no pack accepts bearer tokens from it, and the session does not verify with it): remove it or name it in a pack.`)
+    if (!usedIssuers.has(name))
+      add(
+        'refuse',
+        'unused',
+        atGateway(['issuers', name]),
+        `issuers.${name} is used by no pack (no pack accepts bearer tokens from it, and the session does not verify with it): remove it or name it in a pack.`,
+      )
   }
   const usedSigners = new Set(packsWith('envelope').flatMap((p) => p.envelope.signers))
   for (const name of Object.keys(policy.signers)) {
-    if (!usedSigners.has(name)) add('refuse', 'unused', atGateway(['signers', name]), `signers.${name} is used by no pack (no pack accepts signed requests from it): remove it or name it in a pack.`)
+    if (!usedSigners.has(name))
+      add(
+        'refuse',
+        'unused',
+        atGateway(['signers', name]),
+        `signers.${name} is used by no pack (no pack accepts signed requests from it): remove it or name it in a pack.`,
+      )
   }
   const usedDirectories = new Set(packsWith('envelope').flatMap((p) => p.envelope.directories))
   policy.keyDirectories.forEach((directory, i) => {
-    if (!usedDirectories.has(directory.origin)) add('refuse', 'unused', atGateway(['key_directories', i]), `key directory ${directory.origin} is used by no pack: remove it or name it in a pack.`)
+    if (!usedDirectories.has(directory.origin))
+      add(
+        'refuse',
+        'unused',
+        atGateway(['key_directories', i]),
+        `key directory ${directory.origin} is used by no pack: remove it or name it in a pack.`,
+      )
   })
-  if (policy.session && packsWith('session').length === 0) add('refuse', 'unused', atGateway(['session']), 'session is used by no pack (no pack has session under auth): remove it or add session to a pack.')
+  if (policy.session && packsWith('session').length === 0)
+    add(
+      'refuse',
+      'unused',
+      atGateway(['session']),
+      'session is used by no pack (no pack has session under auth): remove it or add session to a pack.',
+    )
   const apiKeyPacks = packsWith('api_key').map((p) => p.id)
   for (const record of Object.values(policy.apiKeys)) {
     const usable = record.packs === null ? apiKeyPacks.length > 0 : record.packs.some((id) => apiKeyPacks.includes(id))
-    if (!usable) add('refuse', 'unused', atGateway(['api_keys', record.name]), `api_keys.${record.name} can call no pack (${record.packs === null ? 'no pack accepts API keys' : `none of ${record.packs.join(', ')} accepts API keys`}): remove it.`)
+    if (!usable)
+      add(
+        'refuse',
+        'unused',
+        atGateway(['api_keys', record.name]),
+        `api_keys.${record.name} can call no pack (${record.packs === null ? 'no pack accepts API keys' : `none of ${record.packs.join(', ')} accepts API keys`}): remove it.`,
+      )
   }
 
   // The Worker's secrets, when wrangler could list them.
@@ -181,29 +303,62 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
   if (facts.secrets.known) {
     const has = new Set(facts.secrets.names)
     if (!has.has(SIGNING_KEYS_SECRET)) {
-      add('refuse', 'missing_secret', 'wrangler secrets', `${SIGNING_KEYS_SECRET} is not set: every request would be answered 503. Run \`npm run cli -- signing-keys generate | npx wrangler secret put ${SIGNING_KEYS_SECRET}\`.`)
+      add(
+        'refuse',
+        'missing_secret',
+        'wrangler secrets',
+        `${SIGNING_KEYS_SECRET} is not set: every request would be answered 503. Run \`npm run cli -- signing-keys generate | npx wrangler secret put ${SIGNING_KEYS_SECRET}\`.`,
+      )
     }
     for (const { name, where, what } of named) {
-      if (!has.has(name)) add('refuse', 'missing_secret', atGateway(where), `${what} names the Worker secret ${name}, which is not set: \`npx wrangler secret put ${name}\`.`)
+      if (!has.has(name))
+        add(
+          'refuse',
+          'missing_secret',
+          atGateway(where),
+          `${what} names the Worker secret ${name}, which is not set: \`npx wrangler secret put ${name}\`.`,
+        )
     }
     const upstash = UPSTASH_SECRETS.filter((name) => has.has(name))
     if (upstash.length === 1) {
       const missing = UPSTASH_SECRETS.find((name) => !has.has(name)) as string
-      add('refuse', 'half_store', 'wrangler secrets', `${upstash[0]} is set but ${missing} is not: the gateway would quietly use the Durable Object store. Set both or neither.`)
+      add(
+        'refuse',
+        'half_store',
+        'wrangler secrets',
+        `${upstash[0]} is set but ${missing} is not: the gateway would quietly use the Durable Object store. Set both or neither.`,
+      )
     }
     if (has.has(ADMIN_SECRET)) {
-      add('warn', 'admin_endpoint', 'wrangler secrets', `${ADMIN_SECRET} is set, so the admin endpoint (/.well-known/invoker-gateway/keys) is on. It has no rate limit of its own: its token must be long and random (openssl rand -base64 32).`)
+      add(
+        'warn',
+        'admin_endpoint',
+        'wrangler secrets',
+        `${ADMIN_SECRET} is set, so the admin endpoint (/.well-known/invoker-gateway/keys) is on. It has no rate limit of its own: its token must be long and random (openssl rand -base64 32).`,
+      )
     }
   } else {
     const names = [SIGNING_KEYS_SECRET, ...named.map((s) => s.name)]
-    unchecked.push(`the Worker's secrets (${[...new Set(names)].join(', ')}): ${facts.secrets.why}. Check with \`npx wrangler secret list\`.`)
+    unchecked.push(
+      `the Worker's secrets (${[...new Set(names)].join(', ')}): ${facts.secrets.why}. Check with \`npx wrangler secret list\`.`,
+    )
   }
 
   if (policy.gateway.tokenTtlSeconds > LONG_TOKEN_TTL_S) {
-    add('warn', 'long_token_ttl', atGateway(['token_ttl']), `token_ttl is ${policy.gateway.tokenTtlSeconds}s: an X-Invoker token lifted from a backend's logs can be replayed (to the same method and URL) for that long.`)
+    add(
+      'warn',
+      'long_token_ttl',
+      atGateway(['token_ttl']),
+      `token_ttl is ${policy.gateway.tokenTtlSeconds}s: an X-Invoker token lifted from a backend's logs can be replayed (to the same method and URL) for that long.`,
+    )
   }
   if (!policy.envelope.nonceRequired && packsWith('envelope').length > 0) {
-    add('warn', 'nonce_optional', atGateway(['envelope', 'nonce']), 'envelope.nonce is optional: a signed request without a nonce can be replayed for as long as its signature is valid.')
+    add(
+      'warn',
+      'nonce_optional',
+      atGateway(['envelope', 'nonce']),
+      'envelope.nonce is optional: a signed request without a nonce can be replayed for as long as its signature is valid.',
+    )
   }
 
   findings.sort((a, b) => (a.level === b.level ? 0 : a.level === 'refuse' ? -1 : 1))
@@ -231,13 +386,23 @@ function httpAllowance(source: SourceFile): string | null {
 function namedSecrets(policy: CompiledPolicy): Array<{ name: string; where: (string | number)[]; what: string }> {
   const out: Array<{ name: string; where: (string | number)[]; what: string }> = []
   for (const issuer of Object.values(policy.issuers)) {
-    if (issuer.keys?.source === 'secret') out.push({ name: issuer.keys.secretName, where: ['issuers', issuer.name, 'secret'], what: `issuers.${issuer.name}` })
+    if (issuer.keys?.source === 'secret')
+      out.push({
+        name: issuer.keys.secretName,
+        where: ['issuers', issuer.name, 'secret'],
+        what: `issuers.${issuer.name}`,
+      })
     if (issuer.introspection) {
-      out.push({ name: issuer.introspection.clientSecretName, where: ['issuers', issuer.name, 'introspection', 'client_secret'], what: `issuers.${issuer.name}.introspection` })
+      out.push({
+        name: issuer.introspection.clientSecretName,
+        where: ['issuers', issuer.name, 'introspection', 'client_secret'],
+        what: `issuers.${issuer.name}.introspection`,
+      })
     }
   }
   for (const signer of Object.values(policy.signers)) {
-    if (signer.secretName) out.push({ name: signer.secretName, where: ['signers', signer.name, 'secret'], what: `signers.${signer.name}` })
+    if (signer.secretName)
+      out.push({ name: signer.secretName, where: ['signers', signer.name, 'secret'], what: `signers.${signer.name}` })
   }
   return out
 }

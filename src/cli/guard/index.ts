@@ -33,14 +33,17 @@ export async function productionCheck(options: ProductionCheckOptions): Promise<
     const outcome = runFixture(result.policy, fixture)
     if (outcome.passed) continue
     failedFixtures++
-    console.error(`${fixture.file}:${fixture.line}: fixture "${fixture.name}" fails\n  ${outcome.mismatches.join('\n  ')}`)
+    console.error(
+      `${fixture.file}:${fixture.line}: fixture "${fixture.name}" fails\n  ${outcome.mismatches.join('\n  ')}`,
+    )
   }
   const refusals = result.findings.filter((f) => f.level === 'refuse')
   const warnings = result.findings.filter((f) => f.level === 'warn')
   console.error(
     `deploy guard${options.env ? ` (env ${options.env})` : ''}: ${result.policy.packs.length} pack(s); fixtures ${result.fixtures.length - failedFixtures} passed, ${failedFixtures} failed; ${refusals.length} refusal(s), ${warnings.length} warning(s)`,
   )
-  for (const finding of result.findings) console.error(`  ${finding.level === 'refuse' ? 'REFUSE' : 'warn  '}  ${finding.where}  ${finding.message}`)
+  for (const finding of result.findings)
+    console.error(`  ${finding.level === 'refuse' ? 'REFUSE' : 'warn  '}  ${finding.where}  ${finding.message}`)
   for (const line of result.unchecked) console.error(`  not checked  ${line}`)
   if (refusals.length > 0 || failedFixtures > 0) {
     console.error('deploy refused: fix the entries above. (`npx wrangler deploy` deploys without this guard.)')

@@ -14,10 +14,17 @@ import type { SecretNames } from './checks.ts'
 const WRANGLER_TIMEOUT_MS = 30_000
 
 export async function listWorkerSecrets(wranglerEnv: string | undefined, cwd = process.cwd()): Promise<SecretNames> {
-  const wrangler = join(dirname(createRequire(join(cwd, 'package.json')).resolve('wrangler/package.json')), 'bin', 'wrangler.js')
+  const wrangler = join(
+    dirname(createRequire(join(cwd, 'package.json')).resolve('wrangler/package.json')),
+    'bin',
+    'wrangler.js',
+  )
   const args = [wrangler, 'secret', 'list', '--format', 'json', ...(wranglerEnv ? ['--env', wranglerEnv] : [])]
   const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', WRANGLER_SEND_METRICS: 'false' } })
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', WRANGLER_SEND_METRICS: 'false' },
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

@@ -23,7 +23,11 @@ describe('answer cache', () => {
   })
 
   it('keeps the recently used entry when it must drop one', () => {
-    const cache = new AnswerCache<{ pad: string }>(jsonBytes, { maxEntries: 2, maxBytes: 1_000_000, maxEntryBytes: 1_000_000 })
+    const cache = new AnswerCache<{ pad: string }>(jsonBytes, {
+      maxEntries: 2,
+      maxBytes: 1_000_000,
+      maxEntryBytes: 1_000_000,
+    })
     cache.set('a', value(10), 60_000)
     cache.set('b', value(10), 60_000)
     expect(cache.get('a')).toBeDefined()

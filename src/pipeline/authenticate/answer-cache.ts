@@ -11,7 +11,12 @@
  * @module
  */
 import { LRUCache } from 'lru-cache'
-import { ANSWER_CACHE_ENTRY_OVERHEAD_BYTES, ANSWER_CACHE_MAX_BYTES, ANSWER_CACHE_MAX_ENTRIES, ANSWER_CACHE_MAX_ENTRY_BYTES } from '../../constants.ts'
+import {
+  ANSWER_CACHE_ENTRY_OVERHEAD_BYTES,
+  ANSWER_CACHE_MAX_BYTES,
+  ANSWER_CACHE_MAX_ENTRIES,
+  ANSWER_CACHE_MAX_ENTRY_BYTES,
+} from '../../constants.ts'
 
 export interface AnswerCacheLimits {
   maxEntries: number
@@ -38,7 +43,8 @@ export class AnswerCache<T extends object> {
       max: limits.maxEntries,
       maxSize: limits.maxBytes,
       maxEntrySize: limits.maxEntryBytes,
-      sizeCalculation: (value, key) => Math.max(1, Math.ceil(key.length * 2 + sizeOf(value) + ANSWER_CACHE_ENTRY_OVERHEAD_BYTES)),
+      sizeCalculation: (value, key) =>
+        Math.max(1, Math.ceil(key.length * 2 + sizeOf(value) + ANSWER_CACHE_ENTRY_OVERHEAD_BYTES)),
       // lru-cache debounces its clock with a timer by default; a timer started in one request
       // may never fire on Workers (it belongs to that request), which would freeze the clock.
       ttlResolution: 0,

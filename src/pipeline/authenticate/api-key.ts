@@ -30,7 +30,12 @@ export function buildKeyIndex(records: Record<string, ApiKeyRecord>): Map<string
 /** Finds the record of a key id: the policy's keys first, then keys minted at runtime. */
 export type KeyLookup = (keyId: string) => KeyIndexEntry | null | Promise<KeyIndexEntry | null>
 
-export async function verifyApiKey(key: string, pack: CompiledPack, lookup: KeyLookup, nowSeconds: number): Promise<AuthnResult> {
+export async function verifyApiKey(
+  key: string,
+  pack: CompiledPack,
+  lookup: KeyLookup,
+  nowSeconds: number,
+): Promise<AuthnResult> {
   const accepted = pack.auth
   const parsed = parseApiKey(key)
   if (!parsed) return reject({ reason: 'api_key_malformed', accepted })
@@ -61,7 +66,10 @@ export function judgeKeyRecord(record: ApiKeyRecord, pack: CompiledPack, nowSeco
 
 /** The invoker an API key stands for. */
 function authenticationFor(record: ApiKeyRecord): Authentication {
-  return { invoker: { ...record.invoker, meta: { ...record.invoker.meta } }, auth: { method: 'api_key', api_key: record.name } }
+  return {
+    invoker: { ...record.invoker, meta: { ...record.invoker.meta } },
+    auth: { method: 'api_key', api_key: record.name },
+  }
 }
 
 function hexToBytes(hex: string): Uint8Array {

@@ -19,7 +19,12 @@ const NO_FAILURE = (): null => null
 export function bodyCheck(request: Request, expected: ExpectedDigest, pack: CompiledPack): BodyCheck {
   return async (abort): Promise<CheckedBody> => {
     if (!expected.stream) return { body: await verifiedBody(request, expected, pack), failure: NO_FAILURE }
-    const streamed = streamedBody(request.body as ReadableStream<Uint8Array>, expected, declaredLength(request.headers) ?? 0, abort)
+    const streamed = streamedBody(
+      request.body as ReadableStream<Uint8Array>,
+      expected,
+      declaredLength(request.headers) ?? 0,
+      abort,
+    )
     return {
       body: streamed.body,
       failure: () =>
@@ -34,7 +39,13 @@ export function bodyCheck(request: Request, expected: ExpectedDigest, pack: Comp
 
 async function verifiedBody(request: Request, expected: ExpectedDigest, pack: CompiledPack): Promise<Uint8Array> {
   const read = await readBounded(request, pack.signedBody.limitBytes)
-  if (!read.ok) throw new GatewayError(read.problem === 'too_large' ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes } : { reason: 'body_unreadable' })
-  if (!(await digestMatches(read.bytes, expected))) throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
+  if (!read.ok)
+    throw new GatewayError(
+      read.problem === 'too_large'
+        ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes }
+        : { reason: 'body_unreadable' },
+    )
+  if (!(await digestMatches(read.bytes, expected)))
+    throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
   return read.bytes
 }

@@ -50,7 +50,8 @@ export function metaValueProblem(field: string, value: unknown, budget: MetaBudg
       const keys = Object.keys(value)
       if (keys.length > MAX_META_ENTRIES) return `${field} has more than ${MAX_META_ENTRIES} members`
       for (const key of keys) {
-        if (key.length > MAX_META_STRING_LENGTH) return `a key in ${field} is longer than ${MAX_META_STRING_LENGTH} characters`
+        if (key.length > MAX_META_STRING_LENGTH)
+          return `a key in ${field} is longer than ${MAX_META_STRING_LENGTH} characters`
         budget.chars -= key.length
         const problem = metaValueProblem(`${field}.${key}`, (value as Record<string, unknown>)[key], budget, depth + 1)
         if (problem !== null) return problem
@@ -63,7 +64,12 @@ export function metaValueProblem(field: string, value: unknown, budget: MetaBudg
 
 /** Text fields of an invoker and their limits (`email` lives in `meta.email`). */
 export function textProblem(field: 'id' | 'kind' | 'label' | 'email', value: string): string | null {
-  const limit = { id: MAX_INVOKER_ID_LENGTH, kind: MAX_INVOKER_KIND_LENGTH, label: MAX_INVOKER_LABEL_LENGTH, email: MAX_INVOKER_EMAIL_LENGTH }[field]
+  const limit = {
+    id: MAX_INVOKER_ID_LENGTH,
+    kind: MAX_INVOKER_KIND_LENGTH,
+    label: MAX_INVOKER_LABEL_LENGTH,
+    email: MAX_INVOKER_EMAIL_LENGTH,
+  }[field]
   return value.length > limit ? `${field} is longer than ${limit} characters` : null
 }
 
@@ -71,7 +77,12 @@ export function textProblem(field: 'id' | 'kind' | 'label' | 'email', value: str
  * A whole invoker as policy or an admin writes it: id (before any namespace the gateway adds),
  * kind, label and meta (with `meta.email` held to the email limit).
  */
-export function invokerProblem(invoker: { id?: string | undefined; kind?: string | undefined; label?: string | undefined; meta?: Record<string, unknown> | undefined }): string | null {
+export function invokerProblem(invoker: {
+  id?: string | undefined
+  kind?: string | undefined
+  label?: string | undefined
+  meta?: Record<string, unknown> | undefined
+}): string | null {
   for (const field of ['id', 'kind', 'label'] as const) {
     const value = invoker[field]
     if (value !== undefined) {

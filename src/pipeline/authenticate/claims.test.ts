@@ -24,18 +24,28 @@ describe('claim mapping limits (item 2)', () => {
     const groups = Array.from({ length: 9 }, () => 'g'.repeat(1000))
     expect(9000).toBeGreaterThan(MAX_META_TOTAL_CHARS)
     expect(mapClaims(mapping, { sub: 'u', groups }, auth)).toBe('claim_too_large')
-    expect(mapClaims(mapping, { sub: 'u', groups: groups.slice(0, 8) }, auth)).toMatchObject({ invoker: { meta: { groups: groups.slice(0, 8) } } })
+    expect(mapClaims(mapping, { sub: 'u', groups: groups.slice(0, 8) }, auth)).toMatchObject({
+      invoker: { meta: { groups: groups.slice(0, 8) } },
+    })
     // Keys count too: an object of many long keys with tiny values.
     const profile = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`${i}`.padEnd(50, 'k'), 1]))
     expect(mapClaims(mapping, { sub: 'u', profile }, auth)).toBe('claim_too_large')
     // So do members: 257 members in one object.
-    expect(mapClaims(mapping, { sub: 'u', profile: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [String(i), 0])) }, auth)).toBe('claim_too_large')
+    expect(
+      mapClaims(
+        mapping,
+        { sub: 'u', profile: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [String(i), 0])) },
+        auth,
+      ),
+    ).toBe('claim_too_large')
   })
 
   it('item 3: an id in a reserved namespace is refused; a prefix that keeps ids apart needs no check', () => {
     expect(mapClaims(mapping, { sub: 'chat-host:alice' }, auth)).toBe('id_reserved')
     expect(mapClaims(mapping, { sub: 'anon:x' }, auth)).toBe('id_reserved')
-    expect(mapClaims({ ...mapping, idPrefix: 'corp|', reservedIdPrefixes: [] }, { sub: 'anon:x' }, auth)).toMatchObject({ invoker: { id: 'corp|anon:x' } })
+    expect(mapClaims({ ...mapping, idPrefix: 'corp|', reservedIdPrefixes: [] }, { sub: 'anon:x' }, auth)).toMatchObject(
+      { invoker: { id: 'corp|anon:x' } },
+    )
     expect(mapClaims(mapping, { sub: 'alice' }, auth)).toMatchObject({ invoker: { id: 'alice' } })
     expect(mapClaims(mapping, {}, auth)).toBe('claims')
   })

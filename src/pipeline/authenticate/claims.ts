@@ -52,7 +52,8 @@ export function mapClaims(mapping: ClaimMapping, claims: Claims, auth: AuthFacts
   if (mapping.email !== null) {
     const email = text(at(claims, mapping.email))
     if (email !== null) {
-      if (textProblem('email', email) !== null || metaValueProblem('meta.email', email, budget) !== null) return 'claim_too_large'
+      if (textProblem('email', email) !== null || metaValueProblem('meta.email', email, budget) !== null)
+        return 'claim_too_large'
       meta['email'] = email
     }
   }
@@ -80,9 +81,13 @@ export function grantedScopes(claims: Claims): Set<string> {
 }
 
 /** What a token lacks for a pack (the missing scopes, or the list it needs one of), or `null`. */
-export function missingScopes(granted: Set<string>, required: { all: string[]; any: string[] }): { scopes: string[]; anyOf: boolean } | null {
+export function missingScopes(
+  granted: Set<string>,
+  required: { all: string[]; any: string[] },
+): { scopes: string[]; anyOf: boolean } | null {
   const missing = required.all.filter((scope) => !granted.has(scope))
   if (missing.length > 0) return { scopes: missing, anyOf: false }
-  if (required.any.length > 0 && !required.any.some((scope) => granted.has(scope))) return { scopes: required.any, anyOf: true }
+  if (required.any.length > 0 && !required.any.some((scope) => granted.has(scope)))
+    return { scopes: required.any, anyOf: true }
   return null
 }

@@ -29,7 +29,11 @@ export type Presented =
  *   that does not leaves cookies alone (they are the backend's business).
  * @param envelope whether the pack accepts signed requests.
  */
-export function findCredentials(headers: Headers, sessionCookies: readonly string[] | null, envelope: boolean): Presented {
+export function findCredentials(
+  headers: Headers,
+  sessionCookies: readonly string[] | null,
+  envelope: boolean,
+): Presented {
   const found: Credential[] = []
   const apiKey = headers.get(API_KEY_HEADER)
   const authorization = headers.get('authorization')
@@ -43,7 +47,8 @@ export function findCredentials(headers: Headers, sessionCookies: readonly strin
   if (envelope) {
     const input = headers.get('signature-input')
     const signature = headers.get('signature')
-    if ((input?.length ?? 0) > MAX_CREDENTIAL_LENGTH || (signature?.length ?? 0) > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' }
+    if ((input?.length ?? 0) > MAX_CREDENTIAL_LENGTH || (signature?.length ?? 0) > MAX_CREDENTIAL_LENGTH)
+      return { kind: 'too_large' }
     if (input !== null || signature !== null) found.push({ method: 'envelope' })
   }
   if (sessionCookies !== null) {

@@ -19,7 +19,12 @@ export interface StatusAnswer {
 /** The parsed JSON; a status other than 200 (refused); or no usable answer at all (unavailable). */
 export type JsonAnswer = Outcome<unknown, StatusAnswer>
 
-export async function fetchJson(service: string, url: string, init: RequestInit, timeoutMs: number): Promise<JsonAnswer> {
+export async function fetchJson(
+  service: string,
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+): Promise<JsonAnswer> {
   let response: Response
   try {
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' })

@@ -12,7 +12,14 @@ import { GatewayError } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
-import { NOTHING_CONSUMED, type Authenticated, type Consumed, type Recheck, type RequestState, type Routed } from '../../state.ts'
+import {
+  NOTHING_CONSUMED,
+  type Authenticated,
+  type Consumed,
+  type Recheck,
+  type RequestState,
+  type Routed,
+} from '../../state.ts'
 import { callStore, storeFor } from '../../store/index.ts'
 import { mintedKeyLookups } from '../../store/minted-keys.ts'
 import { clientAddress, hasBody } from '../../http/request.ts'
@@ -56,7 +63,9 @@ export const authenticate = (policy: CompiledPolicy) => {
   const sessionCookie: ChallengeContext = { sessionCookie: policy.session?.cookies[0] ?? null }
   const challenges = new Map<string, Challenge>()
   for (const pack of policy.packs) {
-    const context = pack.mcp ? { ...sessionCookie, mcp: { resourceMetadata: pack.mcp.metadataUrl, scope: pack.mcp.challengeScope } } : sessionCookie
+    const context = pack.mcp
+      ? { ...sessionCookie, mcp: { resourceMetadata: pack.mcp.metadataUrl, scope: pack.mcp.challengeScope } }
+      : sessionCookie
     challenges.set(pack.id, { context, acceptSignature: null })
   }
   /** A pack that takes signed requests says what to sign in its 401s (RFC 9421 §5.1), for this request. */
@@ -64,14 +73,18 @@ export const authenticate = (policy: CompiledPolicy) => {
     const { pack } = s.route
     const challenge = challenges.get(pack.id) as Challenge
     if (!pack.auth.includes('envelope')) return challenge
-    return { context: challenge.context, acceptSignature: () => acceptSignature(pack, policy.envelope, s.request, s.url) }
+    return {
+      context: challenge.context,
+      acceptSignature: () => acceptSignature(pack, policy.envelope, s.request, s.url),
+    }
   }
 
   /** The nonce cache lives in the store; without one, a nonce can be neither checked nor admitted. */
   function nonceClaimer(env: Bindings): ClaimNonce {
     return async (key, ttlMs) => {
       const store = storeFor(env)
-      if (store === null) throw new GatewayError({ reason: 'envelope_unavailable', problem: 'no store for the nonce cache' })
+      if (store === null)
+        throw new GatewayError({ reason: 'envelope_unavailable', problem: 'no store for the nonce cache' })
       return callStore(() => store.claimOnce(key, ttlMs), storeTimeoutMs)
     }
   }
@@ -94,14 +107,24 @@ export const authenticate = (policy: CompiledPolicy) => {
    * `recheckWithinMs` is set when an open stream asks again (issue 15): remembered answers older
    * than that do not decide, and nothing is noted on the request (its log line is written).
    */
-  async function verify(credential: Credential, pack: CompiledPack, s: RequestState, recheckWithinMs?: number): Promise<AuthnResult> {
+  async function verify(
+    credential: Credential,
+    pack: CompiledPack,
+    s: RequestState,
+    recheckWithinMs?: number,
+  ): Promise<AuthnResult> {
     const accepted = pack.auth
     const env = s.env
     const note: NoteDegraded | undefined = recheckWithinMs === undefined ? (entry) => s.noteDegraded(entry) : undefined
     switch (credential.method) {
       case 'api_key':
         if (!accepted.includes('api_key')) return reject({ reason: 'method_not_accepted', method: 'api_key', accepted })
-        return verifyApiKey(credential.key, pack, (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId, recheckWithinMs), Math.floor(Date.now() / 1000))
+        return verifyApiKey(
+          credential.key,
+          pack,
+          (keyId) => keyIndex.get(keyId) ?? mintedEntry(env, keyId, recheckWithinMs),
+          Math.floor(Date.now() / 1000),
+        )
       case 'bearer':
         if (!accepted.includes('bearer')) return reject({ reason: 'method_not_accepted', method: 'bearer', accepted })
         return bearer.verify(credential.token, pack, env, note, recheckWithinMs)
@@ -121,7 +144,12 @@ export const authenticate = (policy: CompiledPolicy) => {
    * asked again: its signature vouched for that one request when it was made (its nonce is
    * spent), and its signers are policy, which changes only with a deploy.
    */
-  function recheckOf(credential: Credential, pack: CompiledPack, s: RequestState, opened: Authentication): Recheck | null {
+  function recheckOf(
+    credential: Credential,
+    pack: CompiledPack,
+    s: RequestState,
+    opened: Authentication,
+  ): Recheck | null {
     if (credential.method === 'envelope' || credential.method === 'unknown_scheme') return null
     return async (maxAgeMs) => {
       try {
@@ -140,7 +168,11 @@ export const authenticate = (policy: CompiledPolicy) => {
     const accepted = pack.auth
     const request = s.request
     const headers = request.headers
-    const presented = findCredentials(headers, accepted.includes('session') ? sessionCookies : null, accepted.includes('envelope'))
+    const presented = findCredentials(
+      headers,
+      accepted.includes('session') ? sessionCookies : null,
+      accepted.includes('envelope'),
+    )
     switch (presented.kind) {
       case 'too_large':
         throw new GatewayError({ reason: 'credential_too_large', accepted })

@@ -16,11 +16,18 @@ import type { AuthnResult } from './result.ts'
 const VALID: RecheckResult = ok(null)
 
 /** The reasons that say a source could not answer, not that the credential is bad. */
-const UNAVAILABLE = new Set<Reason['reason']>(['issuer_unavailable', 'session_unavailable', 'store_unavailable', 'envelope_unavailable', 'signing_keys_unavailable'])
+const UNAVAILABLE = new Set<Reason['reason']>([
+  'issuer_unavailable',
+  'session_unavailable',
+  'store_unavailable',
+  'envelope_unavailable',
+  'signing_keys_unavailable',
+])
 
 export function judgeRecheck(result: AuthnResult, opened: Authentication, reportMode: boolean): RecheckResult {
   if (result.kind === 'ok') {
-    if (result.value.authentication.invoker.id !== opened.invoker.id) return refused({ code: 'invoker_changed', detail: 'The credential behind this stream now names another caller.' })
+    if (result.value.authentication.invoker.id !== opened.invoker.id)
+      return refused({ code: 'invoker_changed', detail: 'The credential behind this stream now names another caller.' })
     return VALID
   }
   // Report mode forwarded a caller refused for an authorization reason (a scope); the same
@@ -31,6 +38,7 @@ export function judgeRecheck(result: AuthnResult, opened: Authentication, report
 }
 
 export function judgeFailure(reason: Reason): RecheckResult {
-  if (UNAVAILABLE.has(reason.reason)) return unavailable('problem' in reason && typeof reason.problem === 'string' ? reason.problem : reason.reason)
+  if (UNAVAILABLE.has(reason.reason))
+    return unavailable('problem' in reason && typeof reason.problem === 'string' ? reason.problem : reason.reason)
   return refused({ code: reason.reason, detail: detailOf(reason) })
 }

@@ -38,14 +38,24 @@ const who = (invoker: Partial<Authentication['invoker']>): Authentication => ({
 
 describe('decide', () => {
   it('admits what the allow list matches, with the rule that did', () => {
-    expect(decide(pack, null, who({ meta: { email: 'a@example.com' } }), 'GET')).toEqual({ allowed: true, rule: 'allow[0]' })
+    expect(decide(pack, null, who({ meta: { email: 'a@example.com' } }), 'GET')).toEqual({
+      allowed: true,
+      rule: 'allow[0]',
+    })
     expect(decide(pack, null, who({ meta: { email: 'A@EXAMPLE.COM' } }), 'GET').allowed).toBe(true)
-    expect(decide(pack, null, who({ id: 'svc-1', kind: 'service' }), 'GET')).toEqual({ allowed: true, rule: 'allow[1]' })
+    expect(decide(pack, null, who({ id: 'svc-1', kind: 'service' }), 'GET')).toEqual({
+      allowed: true,
+      rule: 'allow[1]',
+    })
     expect(decide(pack, null, who({ meta: { org: { tier: 'gold' } } }), 'GET').allowed).toBe(true)
   })
 
   it('refuses what the allow list does not match (globs are anchored)', () => {
-    expect(decide(pack, null, who({ meta: { email: 'a@example.com.evil.io' } }), 'GET')).toEqual({ allowed: false, list: 'pack_allow', rule: null })
+    expect(decide(pack, null, who({ meta: { email: 'a@example.com.evil.io' } }), 'GET')).toEqual({
+      allowed: false,
+      list: 'pack_allow',
+      rule: null,
+    })
     expect(decide(pack, null, who({ kind: 'service', meta: { email: 'a@example.com' } }), 'GET').allowed).toBe(false)
   })
 
@@ -55,7 +65,10 @@ describe('decide', () => {
       list: 'pack_deny',
       rule: 'deny[0]',
     })
-    expect(decide(pack, null, who({ meta: { email: 'x@example.com' } }), 'delete')).toMatchObject({ allowed: false, rule: 'deny[1]' })
+    expect(decide(pack, null, who({ meta: { email: 'x@example.com' } }), 'delete')).toMatchObject({
+      allowed: false,
+      rule: 'deny[1]',
+    })
   })
 
   it("narrows with an agent's allow list, never widens", () => {
@@ -64,7 +77,9 @@ describe('decide', () => {
     expect(decide(pack, crm, sales, 'POST')).toEqual({ allowed: true, rule: 'agents.InternalCRMQuery.allow[0]' })
     expect(decide(pack, crm, support, 'POST')).toEqual({ allowed: false, list: 'agent_allow', rule: null })
     // Matching the agent's list does not excuse failing the pack's deny list.
-    expect(decide(pack, crm, who({ id: 'user_banned', meta: { groups: ['sales-team'] } }), 'POST')).toMatchObject({ list: 'pack_deny' })
+    expect(decide(pack, crm, who({ id: 'user_banned', meta: { groups: ['sales-team'] } }), 'POST')).toMatchObject({
+      list: 'pack_deny',
+    })
   })
 
   it("applies an agent's deny list", () => {

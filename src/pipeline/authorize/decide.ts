@@ -54,6 +54,7 @@ export function refusalFor(
   decision: Decision,
 ): Reason | null {
   if (decision.allowed) return null
-  if (authn.auth.method === 'anonymous' && pack.auth.length > 0) return { reason: 'anonymous_denied', accepted: pack.auth }
+  if (authn.auth.method === 'anonymous' && pack.auth.length > 0)
+    return { reason: 'anonymous_denied', accepted: pack.auth }
   return { reason: 'denied', list: decision.list, rule: decision.rule, agent: agent?.name ?? null }
 }

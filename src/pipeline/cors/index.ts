@@ -16,10 +16,25 @@ import type { CompiledCors, CompiledPolicy } from '../../policy/types.ts'
 import type { Routed } from '../../state.ts'
 
 /** What a browser app may send: the credentials the gateway understands and a body type. */
-const ALLOW_HEADERS = ['authorization', 'content-type', 'x-api-key', 'signature', 'signature-input', 'content-digest', 'signature-agent']
+const ALLOW_HEADERS = [
+  'authorization',
+  'content-type',
+  'x-api-key',
+  'signature',
+  'signature-input',
+  'content-digest',
+  'signature-agent',
+]
 
 /** What it may read: the request id to quote, and what tells it how to retry. */
-const EXPOSE_HEADERS = ['x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy', 'accept-signature']
+const EXPOSE_HEADERS = [
+  'x-request-id',
+  'www-authenticate',
+  'retry-after',
+  'ratelimit',
+  'ratelimit-policy',
+  'accept-signature',
+]
 
 /** MCP packs: a browser MCP client sends and reads the Streamable HTTP transport's own fields. */
 const MCP_ALLOW_HEADERS = ['mcp-session-id', 'mcp-protocol-version', 'last-event-id']
@@ -55,7 +70,11 @@ export const cors = (policy: CompiledPolicy) => {
     if (config === undefined) return null
     const origin = s.request.headers.get('origin') || ''
     // Fetch §3.2.5: the allowed origin is echoed, never `*`: credentials may be sent.
-    s.cors = { allowOrigin: config.origins.includes(origin) ? origin : null, credentials: config.credentials, expose: config.expose }
+    s.cors = {
+      allowOrigin: config.origins.includes(origin) ? origin : null,
+      credentials: config.credentials,
+      expose: config.expose,
+    }
     if (s.request.method !== 'OPTIONS') return null
     const headers = new Headers()
     corsFields(headers, s.cors)

@@ -33,7 +33,16 @@ describe('upstreamHeaders', () => {
 
   it('strips hop-by-hop, forged X-Invoker*, consumed credentials and client forwarding fields', () => {
     const out = upstreamHeaders(incoming, base)
-    for (const name of ['connection', 'keep-alive', 'x-secret-hop', 'te', 'upgrade', 'x-invoker-claims', 'x-api-key', 'forwarded']) {
+    for (const name of [
+      'connection',
+      'keep-alive',
+      'x-secret-hop',
+      'te',
+      'upgrade',
+      'x-invoker-claims',
+      'x-api-key',
+      'forwarded',
+    ]) {
       expect(out.has(name), name).toBe(false)
     }
     expect(out.get('x-invoker')).toBe('signed.token.value')
@@ -49,30 +58,61 @@ describe('upstreamHeaders', () => {
   })
 
   it('strips anything under a custom header name too', () => {
-    const out = upstreamHeaders(new Headers({ 'x-caller': 'forged', 'x-caller-extra': 'forged' }), { ...base, invokerHeader: 'x-caller' })
+    const out = upstreamHeaders(new Headers({ 'x-caller': 'forged', 'x-caller-extra': 'forged' }), {
+      ...base,
+      invokerHeader: 'x-caller',
+    })
     expect(out.get('x-caller')).toBe('signed.token.value')
     expect(out.has('x-caller-extra')).toBe(false)
   })
 
   it('keeps the upgrade handshake for WebSockets', () => {
-    const out = upstreamHeaders(new Headers({ upgrade: 'websocket', connection: 'Upgrade' }), { ...base, websocket: true })
+    const out = upstreamHeaders(new Headers({ upgrade: 'websocket', connection: 'Upgrade' }), {
+      ...base,
+      websocket: true,
+    })
     expect(out.get('upgrade')).toBe('websocket')
     expect(out.get('connection')).toBe('Upgrade')
   })
 
-  it('removes only the consumed session cookie, keeping the backend\'s own cookies', () => {
+  it("removes only the consumed session cookie, keeping the backend's own cookies", () => {
     const withCookies = new Headers({ cookie: 'theme=dark; better-auth.session_token=abc.def; lang=en' })
     const consumed = { headers: [], cookie: 'better-auth.session_token' }
     expect(upstreamHeaders(withCookies, { ...base, consumed }).get('cookie')).toBe('theme=dark; lang=en')
-    expect(upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, consumed }).has('cookie')).toBe(false)
-    expect(upstreamHeaders(withCookies, { ...base, consumed, passCredentials: true }).get('cookie')).toBe('theme=dark; better-auth.session_token=abc.def; lang=en')
+    expect(
+      upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, consumed }).has('cookie'),
+    ).toBe(false)
+    expect(upstreamHeaders(withCookies, { ...base, consumed, passCredentials: true }).get('cookie')).toBe(
+      'theme=dark; better-auth.session_token=abc.def; lang=en',
+    )
   })
 
   it('item 17: drops request-rewriting, method-override and client-address fields', () => {
-    const rewriting = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-prefix', 'x-forwarded-port', 'x-host']
+    const rewriting = [
+      'x-original-url',
+      'x-rewrite-url',
+      'x-original-uri',
+      'x-forwarded-uri',
+      'x-forwarded-prefix',
+      'x-forwarded-port',
+      'x-host',
+    ]
     const overrides = ['x-http-method-override', 'x-http-method', 'x-method-override']
-    const addresses = ['true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-originating-ip', 'x-remote-addr']
-    const sent = new Headers([...rewriting, ...overrides, ...addresses].map((name) => [name, name === 'x-http-method' || name.includes('override') ? 'DELETE' : '/admin']))
+    const addresses = [
+      'true-client-ip',
+      'x-client-ip',
+      'x-cluster-client-ip',
+      'cf-connecting-ip',
+      'fastly-client-ip',
+      'x-originating-ip',
+      'x-remote-addr',
+    ]
+    const sent = new Headers(
+      [...rewriting, ...overrides, ...addresses].map((name) => [
+        name,
+        name === 'x-http-method' || name.includes('override') ? 'DELETE' : '/admin',
+      ]),
+    )
     const out = upstreamHeaders(sent, base)
     for (const name of [...rewriting, ...overrides, ...addresses]) expect(out.has(name), name).toBe(false)
     expect(out.get('x-forwarded-for')).toBe('203.0.113.9')
@@ -80,13 +120,19 @@ describe('upstreamHeaders', () => {
 
   it('item 17: forwards only the override fields the pack honours, carrying the method decided on', () => {
     const sent = new Headers({ 'x-http-method-override': 'delete', 'x-method-override': 'PUT' })
-    const out = upstreamHeaders(sent, { ...base, methodOverride: { headers: ['x-http-method-override'], method: 'DELETE' } })
+    const out = upstreamHeaders(sent, {
+      ...base,
+      methodOverride: { headers: ['x-http-method-override'], method: 'DELETE' },
+    })
     expect(out.get('x-http-method-override')).toBe('DELETE')
     expect(out.has('x-method-override')).toBe(false)
   })
 
   it('sends the trace context the gateway chose, not the fields the client sent', () => {
-    const sent = new Headers({ traceparent: '00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01', tracestate: 'evil=1' })
+    const sent = new Headers({
+      traceparent: '00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01',
+      tracestate: 'evil=1',
+    })
     const out = upstreamHeaders(sent, base)
     expect(out.get('traceparent')).toBe(base.trace.traceparent)
     expect(out.has('tracestate')).toBe(false)

@@ -24,7 +24,15 @@ const HOP_BY_HOP = new Set([
 ])
 
 /** The gateway is the edge: whatever a client says about forwarding is replaced, not appended to. */
-const CLIENT_FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-id', 'host'])
+const CLIENT_FORWARDING = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+  'x-request-id',
+  'host',
+])
 
 /**
  * Fields some backends read as the request's "real" URL, host, scheme or port, so that a caller
@@ -108,7 +116,14 @@ const CLIENT_ADDRESS = new Set([
 const TRACE_CONTEXT = new Set(['traceparent', 'tracestate'])
 
 /** Every field above, for the one lookup each field of a request costs. */
-const DROPPED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, ...REQUEST_REWRITING, ...METHOD_OVERRIDE, ...CLIENT_ADDRESS, ...TRACE_CONTEXT])
+const DROPPED = new Set([
+  ...HOP_BY_HOP,
+  ...CLIENT_FORWARDING,
+  ...REQUEST_REWRITING,
+  ...METHOD_OVERRIDE,
+  ...CLIENT_ADDRESS,
+  ...TRACE_CONTEXT,
+])
 
 export interface UpstreamHeaderInput {
   invokerHeader: string

@@ -54,7 +54,10 @@ export const forward = (policy: CompiledPolicy) => {
       } else body = request.body
     }
     // A body still to be sent is watched; the upstream timeout starts once it has been.
-    const upload: UploadWatch | null = body instanceof ReadableStream ? watchUpload(body, declaredLength(request.headers), uploadIdleTimeoutMs, abort) : null
+    const upload: UploadWatch | null =
+      body instanceof ReadableStream
+        ? watchUpload(body, declaredLength(request.headers), uploadIdleTimeoutMs, abort)
+        : null
     if (upload !== null) body = upload.body
     let timedOut = false
     let answered = false
@@ -71,14 +74,24 @@ export const forward = (policy: CompiledPolicy) => {
     let upstream: Response
     const sent = Date.now()
     try {
-      upstream = await fetch(route.upstreamUrl + route.query, { method: request.method, headers, body, redirect: 'manual', signal: controller.signal })
+      upstream = await fetch(route.upstreamUrl + route.query, {
+        method: request.method,
+        headers,
+        body,
+        redirect: 'manual',
+        signal: controller.signal,
+      })
     } catch {
       const failure = checked?.failure() ?? null
       if (failure !== null) throw failure
       if (upload?.unreadable) throw new GatewayError({ reason: 'body_unreadable' })
-      if (upload?.stalled === 'client') throw new GatewayError({ reason: 'upload_stalled', idleMs: uploadIdleTimeoutMs })
-      if (upload?.stalled === 'backend') throw new GatewayError({ reason: 'upstream_timeout', timeoutMs: uploadIdleTimeoutMs })
-      throw new GatewayError(timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' })
+      if (upload?.stalled === 'client')
+        throw new GatewayError({ reason: 'upload_stalled', idleMs: uploadIdleTimeoutMs })
+      if (upload?.stalled === 'backend')
+        throw new GatewayError({ reason: 'upstream_timeout', timeoutMs: uploadIdleTimeoutMs })
+      throw new GatewayError(
+        timedOut ? { reason: 'upstream_timeout', timeoutMs: upstreamTimeoutMs } : { reason: 'upstream_unreachable' },
+      )
     } finally {
       answered = true
       if (timer !== undefined) clearTimeout(timer)

@@ -32,11 +32,23 @@ export interface UploadWatch {
   done(): void
 }
 
-export function watchUpload(source: ReadableStream<Uint8Array>, length: number | null, idleMs: number, abort: () => void): UploadWatch {
+export function watchUpload(
+  source: ReadableStream<Uint8Array>,
+  length: number | null,
+  idleMs: number,
+  abort: () => void,
+): UploadWatch {
   const out = length === null ? new IdentityTransformStream() : new FixedLengthStream(length)
   const writer = out.writable.getWriter()
   const reader = source.getReader()
-  const state = { stalled: null as 'client' | 'backend' | null, unreadable: false, waitingOn: 'client' as 'client' | 'backend', progressAt: Date.now(), watching: true, answered: false }
+  const state = {
+    stalled: null as 'client' | 'backend' | null,
+    unreadable: false,
+    waitingOn: 'client' as 'client' | 'backend',
+    progressAt: Date.now(),
+    watching: true,
+    answered: false,
+  }
   let timer: ReturnType<typeof setTimeout> | undefined
   const check = (): void => {
     timer = undefined

@@ -15,7 +15,10 @@ export async function readMessage(request: Request, maxBytes: number): Promise<P
   const clone = request.clone()
   // A declared length within the limit is read in one native call (the runtime holds the body to
   // it); a body of unknown length is read chunk by chunk and refused as soon as it passes the limit.
-  const bytes = declared >= 0 ? new Uint8Array(await clone.arrayBuffer()) : await readUpTo(clone.body as ReadableStream<Uint8Array>, maxBytes)
+  const bytes =
+    declared >= 0
+      ? new Uint8Array(await clone.arrayBuffer())
+      : await readUpTo(clone.body as ReadableStream<Uint8Array>, maxBytes)
   if (bytes === null || bytes.byteLength > maxBytes) return { ok: false, problem: 'too_large', id: null }
   return parseMessage(bytes)
 }

@@ -29,7 +29,10 @@ ${section.replace(/^/gm, '    ')}
   return policy.packs[0]?.mcp?.tools as CompiledToolPolicy
 }
 
-const user = (id: string, meta: Authentication['invoker']['meta'] = {}): Authentication => ({ invoker: { id, kind: 'authUser', meta }, auth: { method: 'bearer', issuer: 'idp' } })
+const user = (id: string, meta: Authentication['invoker']['meta'] = {}): Authentication => ({
+  invoker: { id, kind: 'authUser', meta },
+  auth: { method: 'bearer', issuer: 'idp' },
+})
 
 describe('decideTool', () => {
   const policy = tools(`default: deny
@@ -39,7 +42,7 @@ names:
   "*_record": { deny: [{ id: mallory }] }
   "admin_*": { allow: [{ meta.role: admin }], deny: [{ id: eve }] }`)
 
-  it('lets a named tool through with no lists of its own (the pack\'s lists decided)', () => {
+  it("lets a named tool through with no lists of its own (the pack's lists decided)", () => {
     expect(decideTool(policy, user('bob'), 'get_weather')).toEqual({ allowed: true, rule: null })
   })
 
@@ -48,10 +51,20 @@ names:
   })
 
   it('applies every entry whose glob matches, deny winning, and names the rule', () => {
-    expect(decideTool(policy, user('alice', { role: 'admin' }), 'delete_record')).toEqual({ allowed: true, rule: 'mcp.tools.names.delete_record.allow[0]' })
+    expect(decideTool(policy, user('alice', { role: 'admin' }), 'delete_record')).toEqual({
+      allowed: true,
+      rule: 'mcp.tools.names.delete_record.allow[0]',
+    })
     expect(decideTool(policy, user('bob'), 'delete_record')).toEqual({ allowed: false, list: 'tool_allow', rule: null })
-    expect(decideTool(policy, user('mallory', { role: 'admin' }), 'delete_record')).toEqual({ allowed: false, list: 'tool_deny', rule: 'mcp.tools.names.*_record.deny[0]' })
-    expect(decideTool(policy, user('eve', { role: 'admin' }), 'admin_reset')).toMatchObject({ allowed: false, list: 'tool_deny' })
+    expect(decideTool(policy, user('mallory', { role: 'admin' }), 'delete_record')).toEqual({
+      allowed: false,
+      list: 'tool_deny',
+      rule: 'mcp.tools.names.*_record.deny[0]',
+    })
+    expect(decideTool(policy, user('eve', { role: 'admin' }), 'admin_reset')).toMatchObject({
+      allowed: false,
+      list: 'tool_deny',
+    })
   })
 
   it('matches names with their case, and a glob anchored at both ends', () => {

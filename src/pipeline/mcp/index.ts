@@ -36,7 +36,13 @@ export async function mcp(s: Authenticated): Promise<Authenticated> {
   if (call?.tool != null) {
     const decision = decideTool(tools, authentication, call.tool)
     if (!decision.allowed) {
-      const refusal: Reason = { reason: 'tool_denied', tool: call.tool, list: decision.list, rule: decision.rule, id: call.id }
+      const refusal: Reason = {
+        reason: 'tool_denied',
+        tool: call.tool,
+        list: decision.list,
+        rule: decision.rule,
+        id: call.id,
+      }
       if (pack.mode !== 'report') throw new GatewayError(refusal)
       // Report mode: forwarded, and logged as what enforce mode would have refused.
       s.wouldDeny ??= refusal
@@ -44,7 +50,12 @@ export async function mcp(s: Authenticated): Promise<Authenticated> {
   }
   const listing = call?.method === 'tools/list'
   if (pack.mode === 'enforce' && (listing || request.method === 'GET')) {
-    const filter = { allowed: toolAllowance(tools, authentication), maxBytes: MCP_MAX_TOOL_LIST_BYTES, id: call?.id, expectsList: listing }
+    const filter = {
+      allowed: toolAllowance(tools, authentication),
+      maxBytes: MCP_MAX_TOOL_LIST_BYTES,
+      id: call?.id,
+      expectsList: listing,
+    }
     s.answerTransform = (upstream) => filteredResponse(upstream, filter)
   }
   return s

@@ -42,14 +42,18 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
   if (typeof value !== 'object' || value === null) return { ok: false, problem: 'not_a_message', id: null }
   const message = value as Record<string, unknown>
   const id = message['id']
-  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return { ok: false, problem: 'not_a_message', id: null }
+  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number')
+    return { ok: false, problem: 'not_a_message', id: null }
   const method = message['method']
   if (method === undefined) return { ok: true, call: { method: null, tool: null, id: undefined } }
   if (typeof method !== 'string') return { ok: false, problem: 'not_a_message', id: id ?? null }
   if (method.length > MCP_MAX_NAME_LENGTH) return { ok: false, problem: 'name_too_long', id: id ?? null }
   if (method !== 'tools/call') return { ok: true, call: { method, tool: null, id } }
   const params = message['params']
-  const name = typeof params === 'object' && params !== null && !Array.isArray(params) ? (params as Record<string, unknown>)['name'] : undefined
+  const name =
+    typeof params === 'object' && params !== null && !Array.isArray(params)
+      ? (params as Record<string, unknown>)['name']
+      : undefined
   if (typeof name !== 'string' || name === '') return { ok: false, problem: 'tool_name_missing', id: id ?? null }
   if (name.length > MCP_MAX_NAME_LENGTH) return { ok: false, problem: 'name_too_long', id: id ?? null }
   return { ok: true, call: { method, tool: name, id } }

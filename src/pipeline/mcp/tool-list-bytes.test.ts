@@ -20,11 +20,30 @@ function agrees(text: string): 'unchanged' | 'changed' | 'unsure' {
   return 'changed'
 }
 
-const tool = (name: unknown, extra: Record<string, unknown> = {}) => ({ name, inputSchema: { type: 'object', properties: { q: { type: 'string', description: 'a "quoted" [bracket] {brace} \\ back\\slash é 💡' } } }, ...extra })
+const tool = (name: unknown, extra: Record<string, unknown> = {}) => ({
+  name,
+  inputSchema: {
+    type: 'object',
+    properties: { q: { type: 'string', description: 'a "quoted" [bracket] {brace} \\ back\\slash é 💡' } },
+  },
+  ...extra,
+})
 
 describe('filterToolListBytes', () => {
   it('reads lists as JSON.parse does, whatever the spacing and the strings hold', () => {
-    const message = { jsonrpc: '2.0', id: 3, result: { tools: [tool('a'), tool('secret_b'), tool('c', { annotations: { readOnlyHint: true, n: -1.5e3, x: null } }), tool('secret_d')], nextCursor: 'n' } }
+    const message = {
+      jsonrpc: '2.0',
+      id: 3,
+      result: {
+        tools: [
+          tool('a'),
+          tool('secret_b'),
+          tool('c', { annotations: { readOnlyHint: true, n: -1.5e3, x: null } }),
+          tool('secret_d'),
+        ],
+        nextCursor: 'n',
+      },
+    }
     expect(agrees(JSON.stringify(message))).toBe('changed')
     expect(agrees(JSON.stringify(message, null, 2))).toBe('changed')
     expect(agrees(JSON.stringify(message, null, '\t').replaceAll('\n', '\r\n'))).toBe('changed')
@@ -38,7 +57,9 @@ describe('filterToolListBytes', () => {
   })
 
   it('drops elements that name nothing, as the object filter does', () => {
-    expect(agrees('{"result":{"tools":[{"name":"a"},{"title":"x"},"t",7,null,{"name":1},[{"name":"a"}]]}}')).toBe('changed')
+    expect(agrees('{"result":{"tools":[{"name":"a"},{"title":"x"},"t",7,null,{"name":1},[{"name":"a"}]]}}')).toBe(
+      'changed',
+    )
   })
 
   it('says when nothing changes', () => {
@@ -67,9 +88,12 @@ describe('filterToolListBytes', () => {
   })
 
   it('keeps what it keeps byte for byte', () => {
-    const text = '{ "result" : { "tools" : [ {"name":"a" , "x":[1, 2]} , {"name":"secret"} , {"name":"b"} ] } , "id":1 }'
+    const text =
+      '{ "result" : { "tools" : [ {"name":"a" , "x":[1, 2]} , {"name":"secret"} , {"name":"b"} ] } , "id":1 }'
     const bytes = encoder.encode(text)
     const outcome = filterToolListBytes(bytes, 0, bytes.length, allowed)
-    expect(outcome?.changed && new TextDecoder().decode(outcome.bytes)).toBe('{ "result" : { "tools" : [ {"name":"a" , "x":[1, 2]},{"name":"b"} ] } , "id":1 }')
+    expect(outcome?.changed && new TextDecoder().decode(outcome.bytes)).toBe(
+      '{ "result" : { "tools" : [ {"name":"a" , "x":[1, 2]},{"name":"b"} ] } , "id":1 }',
+    )
   })
 })

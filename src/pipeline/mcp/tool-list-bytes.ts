@@ -248,7 +248,12 @@ function toolArray(reader: Reader): Item[] {
  * The message in `bytes[start, end)` without the tools `allowed` refuses: unchanged, rewritten
  * (the kept elements as they were, joined by commas), or `null` when the caller must parse it.
  */
-export function filterToolListBytes(bytes: Uint8Array, start: number, end: number, allowed: (tool: string) => boolean): ByteFilterOutcome {
+export function filterToolListBytes(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  allowed: (tool: string) => boolean,
+): ByteFilterOutcome {
   const reader = new Reader(bytes, start, end)
   let items: Item[] | undefined
   try {

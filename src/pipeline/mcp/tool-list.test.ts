@@ -3,12 +3,33 @@ import { GatewayError } from '../../errors/reasons.ts'
 import { filteredResponse, filteredSseBody, filterToolList, type ListFilter } from './tool-list.ts'
 
 const allowed = (name: string): boolean => !name.startsWith('secret')
-const list = (...names: string[]): string => JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })), nextCursor: 'c' } })
-const filter = (overrides: Partial<ListFilter> = {}): ListFilter => ({ allowed, maxBytes: 1024 * 1024, id: 1, expectsList: true, ...overrides })
+const list = (...names: string[]): string =>
+  JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    result: { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })), nextCursor: 'c' },
+  })
+const filter = (overrides: Partial<ListFilter> = {}): ListFilter => ({
+  allowed,
+  maxBytes: 1024 * 1024,
+  id: 1,
+  expectsList: true,
+  ...overrides,
+})
 
 describe('filterToolList', () => {
   it('removes the tools the caller may not call, keeping the rest of the message', () => {
-    expect(filterToolList(JSON.parse(list('a', 'secret_b', 'c')), allowed)).toEqual({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a', inputSchema: { type: 'object' } }, { name: 'c', inputSchema: { type: 'object' } }], nextCursor: 'c' } })
+    expect(filterToolList(JSON.parse(list('a', 'secret_b', 'c')), allowed)).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: {
+        tools: [
+          { name: 'a', inputSchema: { type: 'object' } },
+          { name: 'c', inputSchema: { type: 'object' } },
+        ],
+        nextCursor: 'c',
+      },
+    })
   })
 
   it('answers null when nothing changes or there is no list', () => {
@@ -19,11 +40,16 @@ describe('filterToolList', () => {
   })
 
   it('drops entries without a string name (they name nothing a policy allows)', () => {
-    expect(filterToolList({ result: { tools: [{ name: 'a' }, { title: 'x' }, 'tool', { name: 7 }] } }, allowed)).toEqual({ result: { tools: [{ name: 'a' }] } })
+    expect(
+      filterToolList({ result: { tools: [{ name: 'a' }, { title: 'x' }, 'tool', { name: 7 }] } }, allowed),
+    ).toEqual({ result: { tools: [{ name: 'a' }] } })
   })
 
   it('filters every message of an array', () => {
-    expect(filterToolList([JSON.parse(list('a')), JSON.parse(list('secret'))], allowed)).toEqual([JSON.parse(list('a')), { jsonrpc: '2.0', id: 1, result: { tools: [], nextCursor: 'c' } }])
+    expect(filterToolList([JSON.parse(list('a')), JSON.parse(list('secret'))], allowed)).toEqual([
+      JSON.parse(list('a')),
+      { jsonrpc: '2.0', id: 1, result: { tools: [], nextCursor: 'c' } },
+    ])
   })
 })
 
@@ -41,7 +67,8 @@ async function through(chunks: string[], overrides: Partial<ListFilter> = {}): P
 describe('filteredSseBody', () => {
   const prime = 'id: p\ndata: \n\n'
   const comment = ': keep-alive\n\n'
-  const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"secret_x"}}\n\n'
+  const note =
+    'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"secret_x"}}\n\n'
   const listEvent = `event: message\nid: 7\ndata: ${list('a', 'secret_b')}\n\n`
   const filtered = `event: message\nid: 7\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a', inputSchema: { type: 'object' } }], nextCursor: 'c' } })}\n\n`
   const stream = prime + comment + note + listEvent + note
@@ -66,7 +93,11 @@ describe('filteredSseBody', () => {
 
   it('joins a list spread over several data lines', async () => {
     const pretty = JSON.stringify(JSON.parse(list('a', 'secret_b')), null, 1)
-    const event = pretty.split('\n').map((line) => `data: ${line}`).join('\n') + '\n\n'
+    const event =
+      pretty
+        .split('\n')
+        .map((line) => `data: ${line}`)
+        .join('\n') + '\n\n'
     const out = await through([event])
     expect(out).not.toContain('secret_b')
     expect(out.split('\n').filter((line) => line.startsWith('data:'))).toHaveLength(1)
@@ -83,7 +114,11 @@ describe('filteredSseBody', () => {
 })
 
 describe('filteredResponse', () => {
-  const json = (body: string, type = 'application/json', status = 200): Response => new Response(body, { status, headers: { 'content-type': type, 'content-length': String(body.length), 'mcp-session-id': 's1' } })
+  const json = (body: string, type = 'application/json', status = 200): Response =>
+    new Response(body, {
+      status,
+      headers: { 'content-type': type, 'content-length': String(body.length), 'mcp-session-id': 's1' },
+    })
 
   it('passes an unchanged JSON list byte for byte, and rewrites one that loses tools', async () => {
     const same = ' ' + list('a') + '\n'
@@ -100,9 +135,16 @@ describe('filteredResponse', () => {
       [json('{"result":', 'application/json'), /does not parse/],
       [json(list('secret'), 'text/plain'), /text\/plain/],
     ] as const) {
-      const error = await filteredResponse(response, filter({ maxBytes: problem.source.includes('10') ? 10 : 1024 })).catch((e: unknown) => e)
+      const error = await filteredResponse(
+        response,
+        filter({ maxBytes: problem.source.includes('10') ? 10 : 1024 }),
+      ).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(GatewayError)
-      expect((error as GatewayError).detail).toMatchObject({ reason: 'tool_list_unfilterable', problem: expect.stringMatching(problem), id: 1 })
+      expect((error as GatewayError).detail).toMatchObject({
+        reason: 'tool_list_unfilterable',
+        problem: expect.stringMatching(problem),
+        id: 1,
+      })
     }
   })
 
@@ -119,13 +161,20 @@ describe('filteredResponse', () => {
     }
     const filtered = await filteredResponse(streamed(list('a', 'secret_b')), filter())
     expect(((await filtered.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(1)
-    const error = await filteredResponse(streamed(list('a', 'secret_b')), filter({ maxBytes: 50 })).catch((e: unknown) => e)
-    expect((error as GatewayError).detail).toMatchObject({ reason: 'tool_list_unfilterable', problem: 'JSON answer over 50 bytes' })
+    const error = await filteredResponse(streamed(list('a', 'secret_b')), filter({ maxBytes: 50 })).catch(
+      (e: unknown) => e,
+    )
+    expect((error as GatewayError).detail).toMatchObject({
+      reason: 'tool_list_unfilterable',
+      problem: 'JSON answer over 50 bytes',
+    })
   })
 
   it('leaves errors, empty answers and, on a GET stream, non-SSE answers alone', async () => {
     expect((await filteredResponse(json(list('secret'), 'application/json', 400), filter())).status).toBe(400)
     expect((await filteredResponse(new Response(null, { status: 202 }), filter())).status).toBe(202)
-    expect(await (await filteredResponse(json(list('secret')), filter({ expectsList: false }))).text()).toBe(list('secret'))
+    expect(await (await filteredResponse(json(list('secret')), filter({ expectsList: false }))).text()).toBe(
+      list('secret'),
+    )
   })
 })

@@ -76,7 +76,12 @@ export async function filteredResponse(upstream: Response, filter: ListFilter): 
   if (type === 'text/event-stream') return rebuilt(upstream, filteredSseBody(upstream.body, filter))
   if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
   // A list in another form could be read by a lenient client: it is not passed on.
-  if (filter.expectsList && upstream.status !== 202) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `answer of type ${type || 'none'}`, id: filter.id })
+  if (filter.expectsList && upstream.status !== 202)
+    throw new GatewayError({
+      reason: 'tool_list_unfilterable',
+      problem: `answer of type ${type || 'none'}`,
+      id: filter.id,
+    })
   return new Response(upstream.body, upstream)
 }
 
@@ -88,15 +93,29 @@ async function filteredJson(upstream: Response, filter: ListFilter): Promise<Res
   // Not a compressed one: the runtime decodes it, and its length says nothing of what it becomes.
   const encoded = (upstream.headers.get('content-encoding') ?? 'identity') !== 'identity'
   const declared = encoded ? NaN : Number(upstream.headers.get('content-length') ?? NaN)
-  const bytes = declared > filter.maxBytes ? null : declared >= 0 ? new Uint8Array(await upstream.arrayBuffer()) : await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
-  if (bytes === null || bytes.byteLength > filter.maxBytes) throw new GatewayError({ reason: 'tool_list_unfilterable', problem: `JSON answer over ${filter.maxBytes} bytes`, id: filter.id })
+  const bytes =
+    declared > filter.maxBytes
+      ? null
+      : declared >= 0
+        ? new Uint8Array(await upstream.arrayBuffer())
+        : await readUpTo(upstream.body as ReadableStream<Uint8Array>, filter.maxBytes)
+  if (bytes === null || bytes.byteLength > filter.maxBytes)
+    throw new GatewayError({
+      reason: 'tool_list_unfilterable',
+      problem: `JSON answer over ${filter.maxBytes} bytes`,
+      id: filter.id,
+    })
   const fast = filterToolListBytes(bytes, 0, bytes.byteLength, filter.allowed)
   if (fast !== null) return rebuilt(upstream, fast.changed ? fast.bytes : bytes)
   let message: unknown
   try {
     message = JSON.parse(utf8.decode(bytes))
   } catch {
-    throw new GatewayError({ reason: 'tool_list_unfilterable', problem: 'JSON answer that does not parse', id: filter.id })
+    throw new GatewayError({
+      reason: 'tool_list_unfilterable',
+      problem: 'JSON answer that does not parse',
+      id: filter.id,
+    })
   }
   const filtered = filterToolList(message, filter.allowed)
   return rebuilt(upstream, filtered === null ? bytes : JSON.stringify(filtered))
@@ -255,7 +274,13 @@ function rewrittenEvent(event: Uint8Array, allowed: Allowance): Uint8Array | nul
     // The usual event: one data line, filtered in place; the other lines stay as they came.
     const { start, end } = values[0] as { start: number; end: number }
     const fast = filterToolListBytes(event, start, end, allowed)
-    if (fast !== null) return fast.changed ? concat([event.subarray(0, start), fast.bytes, event.subarray(end)], start + fast.bytes.byteLength + event.byteLength - end) : null
+    if (fast !== null)
+      return fast.changed
+        ? concat(
+            [event.subarray(0, start), fast.bytes, event.subarray(end)],
+            start + fast.bytes.byteLength + event.byteLength - end,
+          )
+        : null
   }
   return rewrittenEventSlowly(event, allowed)
 }

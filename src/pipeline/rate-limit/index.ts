@@ -82,15 +82,25 @@ export const rateLimit = (policy: CompiledPolicy) => {
         if (rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
         // Decided without the store (issue 17, item 3): uncounted (`allow`) or by the lease and the
         // in-isolate limiter (`local`).
-        s.noteDegraded({ kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: result.failure.timedOut ? 'store call timed out' : 'store call failed' })
+        s.noteDegraded({
+          kind: rule.onError === 'allow' ? 'store_error' : 'store_local',
+          source: rule.id,
+          stale_for: null,
+          problem: result.failure.timedOut ? 'store call timed out' : 'store call failed',
+        })
         if (rule.onError === 'allow') continue
       }
       counted.push({ rule, outcome: result })
-      if (!result.allowed && (refusal === null || result.retryAt > refusal.retryAt)) refusal = { rule, retryAt: result.retryAt }
+      if (!result.allowed && (refusal === null || result.retryAt > refusal.retryAt))
+        refusal = { rule, retryAt: result.retryAt }
     }
     s.rateLimitFields = rateLimitHeaders(rules, counted, now) ?? null
     if (refusal !== null) {
-      throw new GatewayError({ reason: 'rate_limited', rule: refusal.rule.id, retryAfterSeconds: Math.max(1, secondsUntil(refusal.retryAt, now)) })
+      throw new GatewayError({
+        reason: 'rate_limited',
+        rule: refusal.rule.id,
+        retryAfterSeconds: Math.max(1, secondsUntil(refusal.retryAt, now)),
+      })
     }
     return s
   }

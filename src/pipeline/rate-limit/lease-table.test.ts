@@ -16,8 +16,22 @@ const ALGORITHMS: RateLimitAlgorithm[] = ['fixed_window', 'sliding_window', 'tok
 let sequence = 0
 const unique = (): string => `t${Date.now().toString(36)}${(sequence++).toString(36)}:r:`
 
-function rule(limit: number, algorithm: RateLimitAlgorithm = 'fixed_window', onError: RateLimitOnError = 'deny', localLimit = Math.max(1, Math.floor(limit / 2))): CompiledRateLimit {
-  return { id: 'r', by: 'invoker', limit, windowMs: 3_600_000, algorithm, when: { kinds: null, methods: null, agents: null }, onError, localLimit }
+function rule(
+  limit: number,
+  algorithm: RateLimitAlgorithm = 'fixed_window',
+  onError: RateLimitOnError = 'deny',
+  localLimit = Math.max(1, Math.floor(limit / 2)),
+): CompiledRateLimit {
+  return {
+    id: 'r',
+    by: 'invoker',
+    limit,
+    windowMs: 3_600_000,
+    algorithm,
+    when: { kinds: null, methods: null, agents: null },
+    onError,
+    localLimit,
+  }
 }
 
 function store(): FaultyStore {
@@ -34,16 +48,21 @@ async function clearOfHour(): Promise<void> {
 }
 
 describe('single flight and leases', () => {
-  it.each(ALGORITHMS)('%s: 200 concurrent requests for one counter share one store call and admit exactly the limit', async (algorithm) => {
-    await clearOfHour()
-    const s = store()
-    const table = new LeaseTable(s, 5_000)
-    const prefix = unique()
-    const results = await Promise.all(Array.from({ length: 200 }, () => table.take(rule(50, algorithm), prefix, 'alice')))
-    expect(admittedCount(results)).toBe(50)
-    expect(results.every((r) => r.failure === null)).toBe(true)
-    expect(s.leases).toBe(1)
-  })
+  it.each(ALGORITHMS)(
+    '%s: 200 concurrent requests for one counter share one store call and admit exactly the limit',
+    async (algorithm) => {
+      await clearOfHour()
+      const s = store()
+      const table = new LeaseTable(s, 5_000)
+      const prefix = unique()
+      const results = await Promise.all(
+        Array.from({ length: 200 }, () => table.take(rule(50, algorithm), prefix, 'alice')),
+      )
+      expect(admittedCount(results)).toBe(50)
+      expect(results.every((r) => r.failure === null)).toBe(true)
+      expect(s.leases).toBe(1)
+    },
+  )
 
   it('a burst reaching the limiter over time costs at most 3 store calls', async () => {
     const s = store()
@@ -88,7 +107,7 @@ describe('single flight and leases', () => {
     expect(s.requests.map((r) => r.extra)).toEqual([0, 0])
   })
 
-  it('refuses from memory until the store said capacity frees, with the store\'s retry time', async () => {
+  it("refuses from memory until the store said capacity frees, with the store's retry time", async () => {
     await clearOfHour()
     const s = store()
     const table = new LeaseTable(s, 5_000)
@@ -138,7 +157,10 @@ describe('when the store fails', () => {
     s.fault = 'reject'
     const during = await Promise.all(Array.from({ length: 100 }, () => table.take(r, prefix, 'alice')))
     const admittedDuring = admittedCount(during)
-    expect(admittedDuring, JSON.stringify({ during: during.map((t) => [t.allowed, t.failure?.message ?? null]), requests: s.requests })).toBeGreaterThanOrEqual(10)
+    expect(
+      admittedDuring,
+      JSON.stringify({ during: during.map((t) => [t.allowed, t.failure?.message ?? null]), requests: s.requests }),
+    ).toBeGreaterThanOrEqual(10)
     expect(admittedDuring).toBeLessThanOrEqual(10 + 40)
     expect(during.every((t) => t.allowed || t.failure !== null)).toBe(true)
     expect(s.requests.length - leased).toBeLessThanOrEqual(1)
@@ -151,12 +173,17 @@ describe('when the store fails', () => {
     expect(s.requests.at(-1)?.adjust?.units).toBe(-10)
   })
 
-  it.each<[RateLimitOnError, boolean]>([['allow', true], ['deny', false]])('on_error: %s decides every waiting request when the store hangs', async (onError, allowed) => {
+  it.each<[RateLimitOnError, boolean]>([
+    ['allow', true],
+    ['deny', false],
+  ])('on_error: %s decides every waiting request when the store hangs', async (onError, allowed) => {
     const s = store()
     s.fault = 'hang'
     const table = new LeaseTable(s, 50)
     const started = Date.now()
-    const results = await Promise.all(Array.from({ length: 20 }, () => table.take(rule(5, 'fixed_window', onError), unique(), 'alice')))
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => table.take(rule(5, 'fixed_window', onError), unique(), 'alice')),
+    )
     expect(Date.now() - started).toBeLessThan(1_000)
     expect(results.every((t) => t.allowed === allowed && t.failure?.timedOut === true)).toBe(true)
   })

@@ -37,7 +37,14 @@ import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledRateLimit, RateLimitAlgorithm } from '../../policy/types.ts'
 import { leaseStep, type Adjustment, type CounterState } from '../../store/algorithms.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
-import { attempt, StoreUnavailableError, unavailable, type GatewayStore, type LeaseGrant, type RateLimitOutcome } from '../../store/types.ts'
+import {
+  attempt,
+  StoreUnavailableError,
+  unavailable,
+  type GatewayStore,
+  type LeaseGrant,
+  type RateLimitOutcome,
+} from '../../store/types.ts'
 
 /** A rule's decision for one request; `failure` is set when the store could not decide it. */
 export interface Taken extends RateLimitOutcome {
@@ -235,7 +242,11 @@ export class LeaseTable {
     if (c.flight === flight) c.flight = null
     if (outcome instanceof Error) {
       this.#fail(c, outcome)
-      if (outcome.timedOut && call !== null) call.then((late) => this.#late(rule, c, late), () => undefined)
+      if (outcome.timedOut && call !== null)
+        call.then(
+          (late) => this.#late(rule, c, late),
+          () => undefined,
+        )
     } else this.#apply(c, outcome)
   }
 
@@ -243,7 +254,10 @@ export class LeaseTable {
   async #bounded(call: Promise<LeaseGrant>): Promise<LeaseGrant | StoreUnavailableError> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<StoreUnavailableError>((resolve) => {
-      timer = setTimeout(() => resolve(new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true)), this.#timeoutMs)
+      timer = setTimeout(
+        () => resolve(new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true)),
+        this.#timeoutMs,
+      )
     })
     try {
       return await Promise.race([call, deadline])
@@ -287,7 +301,7 @@ export class LeaseTable {
     c.failure = failure
   }
 
-/** What `on_error` decides while the store cannot. */
+  /** What `on_error` decides while the store cannot. */
   #degraded(rule: CompiledRateLimit, c: Counter, now: number, failure: StoreUnavailableError): Taken {
     switch (rule.onError) {
       case 'allow':
@@ -300,7 +314,16 @@ export class LeaseTable {
           return { ...admitted(rule.limit, c.units, c.resetAt, now), failure }
         }
         const step = leaseStep(
-          { algorithm: rule.algorithm, limit: rule.localLimit, windowMs: rule.windowMs, now, want: 1, extra: 0, adjust: null, divisor: LEASE_HEADROOM_DIVISOR },
+          {
+            algorithm: rule.algorithm,
+            limit: rule.localLimit,
+            windowMs: rule.windowMs,
+            now,
+            want: 1,
+            extra: 0,
+            adjust: null,
+            divisor: LEASE_HEADROOM_DIVISOR,
+          },
           c.local,
         )
         c.local = step.state
@@ -343,6 +366,7 @@ function headroom(c: Counter, now: number): number {
  */
 function merge(algorithm: RateLimitAlgorithm, a: Adjustment | null, b: Adjustment): Adjustment {
   if (a === null) return b
-  if (algorithm === 'token_bucket' || a.epoch === b.epoch) return { epoch: Math.max(a.epoch, b.epoch), units: a.units + b.units }
+  if (algorithm === 'token_bucket' || a.epoch === b.epoch)
+    return { epoch: Math.max(a.epoch, b.epoch), units: a.units + b.units }
   return a.epoch > b.epoch ? a : b
 }

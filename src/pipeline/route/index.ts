@@ -23,7 +23,9 @@ export const route = (policy: CompiledPolicy) => {
     pack(s: RequestState): Routed {
       const result = matchRoute(packs, s.url, prefixes)
       if (!result.ok) {
-        throw new GatewayError(result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem })
+        throw new GatewayError(
+          result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem },
+        )
       }
       const routed = s as Routed
       routed.route = result.match

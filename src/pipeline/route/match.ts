@@ -12,13 +12,20 @@ import { prefixTable } from './table.ts'
 
 export type { RouteMatch }
 
-export type RouteResult = { ok: true; match: RouteMatch } | { ok: false; notFound: true } | { ok: false; notFound: false; problem: string }
+export type RouteResult =
+  | { ok: true; match: RouteMatch }
+  | { ok: false; notFound: true }
+  | { ok: false; notFound: false; problem: string }
 
 /**
  * @param prefixes the route table's pack prefixes (the gateway's is made by the build); made
  *   from `packs` when not given (the CLI).
  */
-export function matchRoute(packs: readonly CompiledPack[], url: URL, prefixes: Readonly<Record<string, readonly number[]>> = prefixTable(packs)): RouteResult {
+export function matchRoute(
+  packs: readonly CompiledPack[],
+  url: URL,
+  prefixes: Readonly<Record<string, readonly number[]>> = prefixTable(packs),
+): RouteResult {
   const normalized = normalizePath(url.pathname)
   if (!normalized.ok) return { ok: false, notFound: false, problem: normalized.problem }
   const path = normalized.path

@@ -17,14 +17,20 @@ export const ANY_REST = '**'
 /** Parses a pattern; returns an error message or the lower-cased segments. */
 export function parsePathPattern(pattern: string): { ok: true; segments: string[] } | { ok: false; problem: string } {
   if (!pattern.startsWith('/')) return { ok: false, problem: 'an agent path starts with "/"' }
-  const segments = pattern.slice(1).split('/').filter((s) => s !== '')
+  const segments = pattern
+    .slice(1)
+    .split('/')
+    .filter((s) => s !== '')
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i] as string
     if (segment === ANY_REST && i !== segments.length - 1) {
       return { ok: false, problem: '"**" may only end an agent path' }
     }
     if (segment !== ANY_SEGMENT && segment !== ANY_REST && /[*%\\]/.test(segment)) {
-      return { ok: false, problem: `segment "${segment}": use "*" for a whole segment; partial wildcards and escapes are not supported` }
+      return {
+        ok: false,
+        problem: `segment "${segment}": use "*" for a whole segment; partial wildcards and escapes are not supported`,
+      }
     }
     if (segment === '.' || segment === '..') return { ok: false, problem: 'an agent path has no dot segments' }
   }

@@ -26,10 +26,16 @@ export function prefixTable(packs: readonly CompiledPack[]): Record<string, numb
  * the endpoints answer (`GET` and `HEAD` for the documents; `POST`, `GET` and `HEAD` for the
  * admin endpoint, and `DELETE` one segment below it). Any other request goes to the packs.
  */
-export function endpointOf(endpoints: ReadonlyMap<string, GatewayEndpoint>, method: string, path: string): GatewayEndpoint | null {
+export function endpointOf(
+  endpoints: ReadonlyMap<string, GatewayEndpoint>,
+  method: string,
+  path: string,
+): GatewayEndpoint | null {
   const read = method === 'GET' || method === 'HEAD'
   const exact = endpoints.get(path)
   if (exact !== undefined) return read || (method === 'POST' && exact === 'admin_keys') ? exact : null
   if (method !== 'DELETE' || !path.startsWith(ADMIN_KEYS_PATH + '/')) return null
-  return path.indexOf('/', ADMIN_KEYS_PATH.length + 1) < 0 && path.length > ADMIN_KEYS_PATH.length + 1 ? 'admin_keys' : null
+  return path.indexOf('/', ADMIN_KEYS_PATH.length + 1) < 0 && path.length > ADMIN_KEYS_PATH.length + 1
+    ? 'admin_keys'
+    : null
 }

@@ -50,7 +50,9 @@ describe.each(Object.keys(SETS))('X-Invoker signed with %s on crypto.subtle', (a
       // Twice: the second token uses the header encoded by the first.
       for (let round = 0; round < 2; round++) {
         const ours = await signInvokerToken(c, keys)
-        const theirs = await new CompactSign(new TextEncoder().encode(JSON.stringify(c))).setProtectedHeader(header).sign(keys.signer.key)
+        const theirs = await new CompactSign(new TextEncoder().encode(JSON.stringify(c)))
+          .setProtectedHeader(header)
+          .sign(keys.signer.key)
         if (alg === 'ES256') {
           expect(ours.split('.').slice(0, 2)).toEqual(theirs.split('.').slice(0, 2))
           const publicKey = await importJWK({ ...(p256 as JWK), d: undefined }, 'ES256')

@@ -55,7 +55,8 @@ export function invokerClaims(t: TokenRequest): InvokerClaims {
     htm: t.method,
     htu: t.upstreamUrl,
   }
-  if (t.mcp?.method != null) claims.mcp = t.mcp.tool !== null ? { method: t.mcp.method, tool: t.mcp.tool } : { method: t.mcp.method }
+  if (t.mcp?.method != null)
+    claims.mcp = t.mcp.tool !== null ? { method: t.mcp.method, tool: t.mcp.tool } : { method: t.mcp.method }
   return claims
 }
 
@@ -83,7 +84,8 @@ export async function signInvokerToken(claims: InvokerClaims, keys: SigningKeySe
   const { signer } = keys
   let header = protectedHeaders.get(signer)
   if (header === undefined) {
-    header = base64url(encoder.encode(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: INVOKER_TOKEN_TYPE }))) + '.'
+    header =
+      base64url(encoder.encode(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: INVOKER_TOKEN_TYPE }))) + '.'
     protectedHeaders.set(signer, header)
   }
   const input = header + base64url(encoder.encode(JSON.stringify(claims)))
@@ -100,4 +102,6 @@ const nativeBase64 = (Uint8Array.prototype as Uint8Array & { toBase64?: NativeBa
  * encoder elsewhere (Node 22, where the CLI and the conformance vectors sign).
  */
 const base64url: (bytes: Uint8Array) => string =
-  nativeBase64 === undefined ? (bytes) => joseBase64url.encode(bytes) : (bytes) => nativeBase64.call(bytes, { alphabet: 'base64url', omitPadding: true })
+  nativeBase64 === undefined
+    ? (bytes) => joseBase64url.encode(bytes)
+    : (bytes) => nativeBase64.call(bytes, { alphabet: 'base64url', omitPadding: true })

@@ -13,8 +13,14 @@ export const jwksRoute = (policy: CompiledPolicy) =>
   async function jwksRoute(s: RequestState): Promise<Response> {
     const keys = await loadSigningKeys(s.env.INVOKER_SIGNING_KEYS)
     if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
-    const body = { keys: publishedKeys(keys.keys.publicJwks, policy.previousSigningKeys, Math.floor(Date.now() / 1000)) }
+    const body = {
+      keys: publishedKeys(keys.keys.publicJwks, policy.previousSigningKeys, Math.floor(Date.now() / 1000)),
+    }
     return new Response(JSON.stringify(body), {
-      headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${JWKS_CACHE_MAX_AGE_S}`, 'x-request-id': s.requestId },
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': `public, max-age=${JWKS_CACHE_MAX_AGE_S}`,
+        'x-request-id': s.requestId,
+      },
     })
   }

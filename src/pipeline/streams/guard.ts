@@ -74,7 +74,13 @@ export class StreamGuard {
     this.#ended = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#onEnd({ reason, problem, durationMs: Date.now() - this.#opened, rechecks: this.#rechecks, recheckErrors: this.#recheckErrors })
+    this.#onEnd({
+      reason,
+      problem,
+      durationMs: Date.now() - this.#opened,
+      rechecks: this.#rechecks,
+      recheckErrors: this.#recheckErrors,
+    })
   }
 
   #deadline(): number {
@@ -100,10 +106,18 @@ export class StreamGuard {
     const now = Date.now()
     const { maxDurationMs, idleTimeoutMs } = this.#settings
     if (maxDurationMs !== null && now >= this.#opened + maxDurationMs) {
-      return this.#close({ reason: 'max_duration', problem: null, detail: `The stream reached its longest allowed duration (${seconds(maxDurationMs)}).` })
+      return this.#close({
+        reason: 'max_duration',
+        problem: null,
+        detail: `The stream reached its longest allowed duration (${seconds(maxDurationMs)}).`,
+      })
     }
     if (idleTimeoutMs !== null && now >= this.#lastActivity + idleTimeoutMs) {
-      return this.#close({ reason: 'idle_timeout', problem: null, detail: `Nothing moved on the stream for ${seconds(idleTimeoutMs)}.` })
+      return this.#close({
+        reason: 'idle_timeout',
+        problem: null,
+        detail: `Nothing moved on the stream for ${seconds(idleTimeoutMs)}.`,
+      })
     }
     if (!this.#checking && now >= this.#nextRecheck) void this.#runRecheck()
     this.#schedule()
@@ -117,11 +131,16 @@ export class StreamGuard {
     this.#checking = false
     this.#nextRecheck = Date.now() + this.#settings.recheckMs
     if (this.#ended) return
-    if (result.kind === 'refused') return this.#close({ reason: 'revoked_mid_stream', problem: result.refusal.code, detail: result.refusal.detail })
+    if (result.kind === 'refused')
+      return this.#close({ reason: 'revoked_mid_stream', problem: result.refusal.code, detail: result.refusal.detail })
     if (result.kind === 'unavailable') {
       this.#recheckErrors++
       if (this.#settings.onError === 'deny') {
-        return this.#close({ reason: 'recheck_unavailable', problem: result.problem, detail: 'The credential behind this stream could not be checked again.' })
+        return this.#close({
+          reason: 'recheck_unavailable',
+          problem: result.problem,
+          detail: 'The credential behind this stream could not be checked again.',
+        })
       }
     }
     this.#schedule()

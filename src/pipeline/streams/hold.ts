@@ -61,7 +61,9 @@ export class Hold {
     if (this.#released !== null) return this.#released
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#released = Promise.all(this.#slots.map((slot) => this.#table.release(slot.rule, slot.counter, slot.slotId, slot.held))).then(() => undefined)
+    this.#released = Promise.all(
+      this.#slots.map((slot) => this.#table.release(slot.rule, slot.counter, slot.slotId, slot.held)),
+    ).then(() => undefined)
     return this.#released
   }
 }

@@ -55,8 +55,20 @@ export const streams = (policy: CompiledPolicy) => {
     async open(s: Authenticated): Promise<Authenticated> {
       const { pack, agent } = s.route
       if (pack.concurrency.length === 0) return s
-      const subject: RateLimitSubject = { pack, agent, authentication: s.authentication, method: s.method, clientAddress: clientAddress(s.request.headers) }
-      const hold = await takeSlots(s, rulesThatApply(pack.concurrency, subject), subject, tableFor(storeFor(s.env) ?? NO_STORE), names)
+      const subject: RateLimitSubject = {
+        pack,
+        agent,
+        authentication: s.authentication,
+        method: s.method,
+        clientAddress: clientAddress(s.request.headers),
+      }
+      const hold = await takeSlots(
+        s,
+        rulesThatApply(pack.concurrency, subject),
+        subject,
+        tableFor(storeFor(s.env) ?? NO_STORE),
+        names,
+      )
       if (hold === null) return s
       hold.startRenewals()
       holds.set(s, hold)
@@ -75,13 +87,18 @@ export const streams = (policy: CompiledPolicy) => {
     watch(s: Authenticated, response: Response): Response {
       const hold = holds.get(s) ?? null
       const websocket = response.status === 101 && response.webSocket !== null && response.webSocket !== undefined
-      const eventStream = !websocket && response.body !== null && (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
+      const eventStream =
+        !websocket &&
+        response.body !== null &&
+        (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
       if (websocket || eventStream) {
         const guard = new StreamGuard(s.route.pack.streams, s.recheck, (summary) => {
           writeStreamEnd(s, websocket ? 'websocket' : 'sse', summary)
           if (hold !== null) s.keepUntil(hold.release())
         })
-        return websocket ? guardedWebSocket(response, guard) : new Response(guardedEventStream(response.body as ReadableStream<Uint8Array>, guard), response)
+        return websocket
+          ? guardedWebSocket(response, guard)
+          : new Response(guardedEventStream(response.body as ReadableStream<Uint8Array>, guard), response)
       }
       if (hold === null) return response
       if (response.body === null) {
@@ -101,7 +118,13 @@ export const streams = (policy: CompiledPolicy) => {
  * Takes a slot of every rule that applies, in order; the first refusal gives back the slots
  * taken before it. A store that cannot answer leaves the decision to the rule's `on_error`.
  */
-async function takeSlots(s: Authenticated, rules: CompiledConcurrency[], subject: RateLimitSubject, table: SlotTable, names: BoundedMap<string, string>): Promise<Hold | null> {
+async function takeSlots(
+  s: Authenticated,
+  rules: CompiledConcurrency[],
+  subject: RateLimitSubject,
+  table: SlotTable,
+  names: BoundedMap<string, string>,
+): Promise<Hold | null> {
   if (rules.length === 0) return null
   const pack = subject.pack
   const hold = new Hold(table)
@@ -118,19 +141,30 @@ async function takeSlots(s: Authenticated, rules: CompiledConcurrency[], subject
     }
     const outcome = await table.acquire(rule, counter, s.requestId)
     // Given back at the end even when the store's answer never came: the call may have landed.
-    if (outcome.admitted || outcome.failure !== null) hold.add({ rule, counter, held: outcome.held, slotId: outcome.slotId })
+    if (outcome.admitted || outcome.failure !== null)
+      hold.add({ rule, counter, held: outcome.held, slotId: outcome.slotId })
     if (outcome.failure !== null) {
       s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut }
       if (rule.onError === 'deny') {
         s.keepUntil(hold.release())
         throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
       }
-      s.noteDegraded({ kind: rule.onError === 'allow' ? 'store_error' : 'store_local', source: rule.id, stale_for: null, problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed' })
+      s.noteDegraded({
+        kind: rule.onError === 'allow' ? 'store_error' : 'store_local',
+        source: rule.id,
+        stale_for: null,
+        problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed',
+      })
     }
     if (!outcome.admitted) {
       s.keepUntil(hold.release())
-      s.rateLimitFields = withConcurrency(s.rateLimitFields ?? undefined, rules, [...counted, { rule, open: outcome.open }]) ?? null
-      throw new GatewayError({ reason: 'concurrency_limited', rule: rule.id, retryAfterSeconds: CONCURRENCY_RETRY_AFTER_S })
+      s.rateLimitFields =
+        withConcurrency(s.rateLimitFields ?? undefined, rules, [...counted, { rule, open: outcome.open }]) ?? null
+      throw new GatewayError({
+        reason: 'concurrency_limited',
+        rule: rule.id,
+        retryAfterSeconds: CONCURRENCY_RETRY_AFTER_S,
+      })
     }
     counted.push({ rule, open: outcome.open })
   }

@@ -82,4 +82,3 @@ export function relayBody(body: ReadableStream<Uint8Array>, hooks: RelayHooks): 
     },
   }
 }
-

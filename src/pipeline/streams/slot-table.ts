@@ -31,7 +31,7 @@ import {
 } from '../../constants.ts'
 import type { CompiledConcurrency } from '../../policy/types.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
-import { StoreUnavailableError, unavailable, withTimeout, type GatewayStore } from '../../store/types.ts'
+import { type StoreUnavailableError, unavailable, withTimeout, type GatewayStore } from '../../store/types.ts'
 
 /** How a rule decided one request. */
 export interface SlotOutcome {
@@ -185,7 +185,12 @@ export class SlotTable {
    * held again if the table forgot it. Answers the caller's slot as lost when the store no
    * longer had it (the request then goes on uncounted). Never throws.
    */
-  async renew(rule: CompiledConcurrency, counter: string, slotId: string, now = Date.now()): Promise<'renewed' | 'lost' | 'skipped' | 'failed'> {
+  async renew(
+    rule: CompiledConcurrency,
+    counter: string,
+    slotId: string,
+    now = Date.now(),
+  ): Promise<'renewed' | 'lost' | 'skipped' | 'failed'> {
     const c = this.#counter(counter)
     c.held.add(slotId)
     if (now - c.renewedAt < this.renewEveryMs / 2) return 'skipped'
@@ -205,7 +210,10 @@ export class SlotTable {
 
   #call(counter: string, limit: number, acquire: string | null, renew: string[], release: string[]) {
     this.#storeCalls++
-    return withTimeout(() => this.#store.slots({ counter, limit, leaseMs: this.#leaseMs, acquire, renew, release }), this.#timeoutMs).catch((error: unknown) => {
+    return withTimeout(
+      () => this.#store.slots({ counter, limit, leaseMs: this.#leaseMs, acquire, renew, release }),
+      this.#timeoutMs,
+    ).catch((error: unknown) => {
       throw unavailable(error)
     })
   }

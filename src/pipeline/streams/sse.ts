@@ -41,7 +41,12 @@ export class EventBoundary {
 
   push(bytes: Uint8Array): void {
     if (bytes.length >= 4) {
-      this.#tail = [bytes[bytes.length - 4] as number, bytes[bytes.length - 3] as number, bytes[bytes.length - 2] as number, bytes[bytes.length - 1] as number]
+      this.#tail = [
+        bytes[bytes.length - 4] as number,
+        bytes[bytes.length - 3] as number,
+        bytes[bytes.length - 2] as number,
+        bytes[bytes.length - 1] as number,
+      ]
       return
     }
     this.#tail = [...this.#tail, ...bytes].slice(-4)
@@ -49,7 +54,9 @@ export class EventBoundary {
 }
 
 export function closingEvent(stop: StreamStop): Uint8Array {
-  return new TextEncoder().encode(`event: ${GATEWAY_CLOSED_EVENT}\ndata: ${JSON.stringify({ reason: stop.reason, detail: stop.detail })}\n\n`)
+  return new TextEncoder().encode(
+    `event: ${GATEWAY_CLOSED_EVENT}\ndata: ${JSON.stringify({ reason: stop.reason, detail: stop.detail })}\n\n`,
+  )
 }
 
 /** The backend's event stream, relayed under `guard`. */

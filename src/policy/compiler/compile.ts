@@ -14,7 +14,15 @@ import { checkAcrossFiles, loadFixtures, type LoadedFixture } from './cross-file
 import { compileApiKeys, compileIssuers, compileSession, compileSigners, signerInvoker } from './gateway-sections.ts'
 import { applyIdNamespaces } from './id-namespaces.ts'
 import { checkInvokerLimits } from './invoker-limits.ts'
-import { baseName, GATEWAY_FILE, parseYaml, type Located, type Path, type PolicyError, type SourceFile } from './located.ts'
+import {
+  baseName,
+  GATEWAY_FILE,
+  parseYaml,
+  type Located,
+  type Path,
+  type PolicyError,
+  type SourceFile,
+} from './located.ts'
 import { compilePack, type PackContext } from './pack.ts'
 import { compilePreviousSigningKeys } from './previous-signing-keys.ts'
 import { routeTable } from '../../pipeline/route/table.ts'
@@ -42,7 +50,10 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const env = input.env ?? {}
   const gatewaySource = input.policies.find((f) => baseName(f.path) === GATEWAY_FILE)
   if (!gatewaySource) {
-    return { ok: false, errors: [{ file: GATEWAY_FILE, line: 1, col: 1, message: 'the gateway-wide policy file is missing' }] }
+    return {
+      ok: false,
+      errors: [{ file: GATEWAY_FILE, line: 1, col: 1, message: 'the gateway-wide policy file is missing' }],
+    }
   }
   const gateway = parseYaml(gatewaySource, gatewayFile, errors)
   const packSources = input.policies.filter((f) => f !== gatewaySource)
@@ -56,17 +67,32 @@ export function compilePolicies(input: CompileInput): CompileResult {
   const session = compileSession(gateway, issuers, errors)
   const signers = compileSigners(gateway, errors)
   const previousSigningKeys = compilePreviousSigningKeys(gateway, errors)
-  const keyDirectories = gateway.value.key_directories.map((d) => ({ origin: d.origin, invoker: signerInvoker(d.invoker, d.origin) }))
+  const keyDirectories = gateway.value.key_directories.map((d) => ({
+    origin: d.origin,
+    invoker: signerInvoker(d.invoker, d.origin),
+  }))
   const reportAt = (path: Path, message: string): void => void errors.push(gateway.error(path, message))
   checkInvokerLimits(gateway.value, reportAt)
   checkGatewayStreamSettings(gateway.value, reportAt)
-  const reservedUserPrefixes = applyIdNamespaces({ raw: gateway.value, apiKeys, issuers, session, signers, keyDirectories }, reportAt)
+  const reservedUserPrefixes = applyIdNamespaces(
+    { raw: gateway.value, apiKeys, issuers, session, signers, keyDirectories },
+    reportAt,
+  )
   const declared = {
     keyNames: new Set(Object.keys(gateway.value.api_keys)),
     issuers: new Set(Object.keys(gateway.value.issuers)),
     signers: new Set(Object.keys(gateway.value.signers)),
   }
-  const context: PackContext = { keyNames, issuers, session, signers, directories: keyDirectories.map((d) => d.origin), env, declared, gatewayIssuer: gateway.value.issuer }
+  const context: PackContext = {
+    keyNames,
+    issuers,
+    session,
+    signers,
+    directories: keyDirectories.map((d) => d.origin),
+    env,
+    declared,
+    gatewayIssuer: gateway.value.issuer,
+  }
   const compiledPacks: CompiledPack[] = []
   const packOrigin = new Map<string, Located<RawPackFile>>()
   // Every pack a file defines, compiled or not: a key naming a broken pack is not a second error.

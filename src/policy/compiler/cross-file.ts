@@ -33,30 +33,57 @@ export function checkAcrossFiles(files: CompiledFiles, errors: PolicyError[]): v
   checkRouteOverlaps(compiledPacks, packOrigin, errors)
   const metadataClash = mcpMetadataClash(compiledPacks)
   if (metadataClash) {
-    errors.push((packOrigin.get(metadataClash.pack.id) as Located<RawPackFile>).error(['protocol'], `pack "${metadataClash.pack.id}" has the resource of pack "${metadataClash.other.id}": one metadata URL cannot describe both`))
+    errors.push(
+      (packOrigin.get(metadataClash.pack.id) as Located<RawPackFile>).error(
+        ['protocol'],
+        `pack "${metadataClash.pack.id}" has the resource of pack "${metadataClash.other.id}": one metadata URL cannot describe both`,
+      ),
+    )
   }
   for (const name of addMcpAudiences(compiledPacks, issuers)) {
-    errors.push(gateway.error(['issuers', name], 'an issuer needs an audience (or an MCP pack that accepts its tokens)'))
+    errors.push(
+      gateway.error(['issuers', name], 'an issuer needs an audience (or an MCP pack that accepts its tokens)'),
+    )
   }
   for (const [name, key] of Object.entries(gateway.value.api_keys)) {
     key.packs?.forEach((id, i) => {
-      if (!declaredPacks.has(id)) errors.push(gateway.error(['api_keys', name, 'packs', i], `no pack is named "${id}"${didYouMean(id, declaredPacks)}`))
+      if (!declaredPacks.has(id))
+        errors.push(
+          gateway.error(['api_keys', name, 'packs', i], `no pack is named "${id}"${didYouMean(id, declaredPacks)}`),
+        )
     })
   }
 }
 
 /** Decision fixtures, with the line each starts on; they may name only keys and signers the gateway has. */
-export function loadFixtures(fixtureDocs: ReadonlyArray<Located<RawFixture[]> | null>, keyNames: ReadonlySet<string>, signers: Record<string, CompiledSigner>, errors: PolicyError[]): LoadedFixture[] {
+export function loadFixtures(
+  fixtureDocs: ReadonlyArray<Located<RawFixture[]> | null>,
+  keyNames: ReadonlySet<string>,
+  signers: Record<string, CompiledSigner>,
+  errors: PolicyError[],
+): LoadedFixture[] {
   const fixtures: LoadedFixture[] = []
   for (const doc of fixtureDocs) {
     if (!doc) continue
     doc.value.forEach((fixture, i) => {
-      const { line } = doc.lines.linePos(rangeStart((doc.doc.contents as { items?: unknown[] } | null)?.items?.[i]) ?? 0)
+      const { line } = doc.lines.linePos(
+        rangeStart((doc.doc.contents as { items?: unknown[] } | null)?.items?.[i]) ?? 0,
+      )
       if ('api_key' in fixture.invoker && !keyNames.has(fixture.invoker.api_key)) {
-        errors.push(doc.error([i, 'invoker', 'api_key'], `no API key is named "${fixture.invoker.api_key}"${didYouMean(fixture.invoker.api_key, keyNames)}`))
+        errors.push(
+          doc.error(
+            [i, 'invoker', 'api_key'],
+            `no API key is named "${fixture.invoker.api_key}"${didYouMean(fixture.invoker.api_key, keyNames)}`,
+          ),
+        )
       }
       if ('signer' in fixture.invoker && !(fixture.invoker.signer in signers)) {
-        errors.push(doc.error([i, 'invoker', 'signer'], `no signer is named "${fixture.invoker.signer}" in ${GATEWAY_FILE}${didYouMean(fixture.invoker.signer, Object.keys(signers))}`))
+        errors.push(
+          doc.error(
+            [i, 'invoker', 'signer'],
+            `no signer is named "${fixture.invoker.signer}" in ${GATEWAY_FILE}${didYouMean(fixture.invoker.signer, Object.keys(signers))}`,
+          ),
+        )
       }
       fixtures.push({ ...fixture, file: doc.file, line })
     })
@@ -65,7 +92,11 @@ export function loadFixtures(fixtureDocs: ReadonlyArray<Located<RawFixture[]> | 
 }
 
 /** Two packs overlap when some request could be routed to both: refused, so order never matters. */
-function checkRouteOverlaps(packs: CompiledPack[], origin: Map<string, Located<RawPackFile>>, errors: PolicyError[]): void {
+function checkRouteOverlaps(
+  packs: CompiledPack[],
+  origin: Map<string, Located<RawPackFile>>,
+  errors: PolicyError[],
+): void {
   for (let i = 0; i < packs.length; i++) {
     for (let j = i + 1; j < packs.length; j++) {
       const a = packs[i] as CompiledPack
@@ -83,4 +114,3 @@ function checkRouteOverlaps(packs: CompiledPack[], origin: Map<string, Located<R
     }
   }
 }
-

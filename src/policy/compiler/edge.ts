@@ -18,12 +18,18 @@ export interface EdgeProblem {
   message: string
 }
 
-export function compileEdgeSettings(raw: RawPackFile, agents: readonly CompiledAgent[]): { settings: EdgeSettings; problems: EdgeProblem[] } {
+export function compileEdgeSettings(
+  raw: RawPackFile,
+  agents: readonly CompiledAgent[],
+): { settings: EdgeSettings; problems: EdgeProblem[] } {
   const problems: EdgeProblem[] = []
   const limitText = raw.envelope?.body_limit
   const limitBytes = limitText === undefined ? DEFAULT_SIGNED_BODY_LIMIT_BYTES : parseSize(limitText)
   if (limitBytes < 1 || limitBytes > MAX_SIGNED_BODY_LIMIT_BYTES) {
-    problems.push({ path: ['envelope', 'body_limit'], message: `body_limit is between 1B and ${MAX_SIGNED_BODY_LIMIT_BYTES / (1024 * 1024)}MiB (what a Worker can safely hold in memory per request)` })
+    problems.push({
+      path: ['envelope', 'body_limit'],
+      message: `body_limit is between 1B and ${MAX_SIGNED_BODY_LIMIT_BYTES / (1024 * 1024)}MiB (what a Worker can safely hold in memory per request)`,
+    })
   }
   const methodOverride = [...new Set((raw.method_override ?? []).map((name) => name.toLowerCase()))]
   return {

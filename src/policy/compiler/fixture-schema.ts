@@ -31,7 +31,13 @@ export const fixtureFile = z.array(
   z
     .object({
       name: z.string().min(1),
-      request: z.object({ method: z.string().default('GET'), url: z.string().url(), tool: z.string().min(1).optional().describe('MCP packs: the tool of a tools/call.') }).strict(),
+      request: z
+        .object({
+          method: z.string().default('GET'),
+          url: z.string().url(),
+          tool: z.string().min(1).optional().describe('MCP packs: the tool of a tools/call.'),
+        })
+        .strict(),
       invoker: fixtureInvoker,
       at: z.string().optional().describe('The time of the decision (ISO 8601); now when absent.'),
       expect: z

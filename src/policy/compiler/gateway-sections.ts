@@ -60,10 +60,18 @@ export function compileApiKeys(gateway: Located<RawGatewayFile>, errors: PolicyE
 }
 
 export function signerInvoker(raw: RawSigner['invoker'], defaultId: string): SignerInvoker {
-  return { id: raw.id ?? defaultId, kind: raw.kind, ...(raw.label !== undefined ? { label: raw.label } : {}), meta: raw.meta as Record<string, JsonValue> }
+  return {
+    id: raw.id ?? defaultId,
+    kind: raw.kind,
+    ...(raw.label !== undefined ? { label: raw.label } : {}),
+    meta: raw.meta as Record<string, JsonValue>,
+  }
 }
 
-export function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, CompiledSigner> {
+export function compileSigners(
+  gateway: Located<RawGatewayFile>,
+  errors: PolicyError[],
+): Record<string, CompiledSigner> {
   const out: Record<string, CompiledSigner> = {}
   const byKeyId = new Map<string, string>()
   for (const [name, raw] of Object.entries(gateway.value.signers)) {
@@ -73,11 +81,16 @@ export function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyE
     if (clash) errors.push(gateway.error(at('keyid'), `keyid "${raw.keyid}" is already used by signer "${clash}"`))
     byKeyId.set(raw.keyid, name)
     if (raw.algorithm === 'hmac-sha256') {
-      if (raw.secret === undefined) errors.push(gateway.error(at('algorithm'), 'hmac-sha256 needs secret: NAME (a Worker secret holding the key)'))
+      if (raw.secret === undefined)
+        errors.push(gateway.error(at('algorithm'), 'hmac-sha256 needs secret: NAME (a Worker secret holding the key)'))
       if (raw.jwk !== undefined) errors.push(gateway.error(at('jwk'), 'an HMAC signer has a secret, not a jwk', true))
     } else {
-      if (raw.secret !== undefined) errors.push(gateway.error(at('secret'), `${raw.algorithm} verifies with a public key (jwk), not a secret`, true))
-      if (raw.jwk === undefined) errors.push(gateway.error(at('algorithm'), `${raw.algorithm} needs the signer's public key under jwk`))
+      if (raw.secret !== undefined)
+        errors.push(
+          gateway.error(at('secret'), `${raw.algorithm} verifies with a public key (jwk), not a secret`, true),
+        )
+      if (raw.jwk === undefined)
+        errors.push(gateway.error(at('algorithm'), `${raw.algorithm} needs the signer's public key under jwk`))
       else {
         const problem = jwkProblem(raw.jwk, raw.algorithm)
         if (problem) errors.push(gateway.error(at('jwk'), problem))
@@ -100,7 +113,8 @@ export function compileSigners(gateway: Located<RawGatewayFile>, errors: PolicyE
 
 /** A public key of the type the algorithm needs, without private members. */
 function jwkProblem(jwk: Record<string, unknown>, algorithm: SignatureAlgorithm): string | null {
-  if ('d' in jwk || 'p' in jwk || 'k' in jwk) return 'jwk is a public key: remove the private or symmetric members (d, p, k)'
+  if ('d' in jwk || 'p' in jwk || 'k' in jwk)
+    return 'jwk is a public key: remove the private or symmetric members (d, p, k)'
   const { key } = SIGNATURE_ALGORITHM_TABLE[algorithm]
   if (!hasShape(jwk, key)) return `${algorithm} needs a ${shapeText(key)} key`
   return null
@@ -117,7 +131,10 @@ export function httpUrl(text: string): boolean {
   }
 }
 
-export function compileClaims(raw: RawClaimMapping, defaults: { id: string[]; kind: string; label?: string; email?: string }): ClaimMapping {
+export function compileClaims(
+  raw: RawClaimMapping,
+  defaults: { id: string[]; kind: string; label?: string; email?: string },
+): ClaimMapping {
   const path = (claim: string): string[] => claim.split('.')
   const ids = raw.id === undefined ? defaults.id : Array.isArray(raw.id) ? raw.id : [raw.id]
   const label = raw.label ?? defaults.label
@@ -134,32 +151,62 @@ export function compileClaims(raw: RawClaimMapping, defaults: { id: string[]; ki
   }
 }
 
-export function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, CompiledIssuer> {
+export function compileIssuers(
+  gateway: Located<RawGatewayFile>,
+  errors: PolicyError[],
+): Record<string, CompiledIssuer> {
   const out: Record<string, CompiledIssuer> = {}
   const byIss = new Map<string, string>()
   for (const [name, raw] of Object.entries(gateway.value.issuers)) {
     const at = (...path: Path): Path => ['issuers', name, ...path]
     const before = errors.length
     const clash = byIss.get(raw.issuer)
-    if (clash) errors.push(gateway.error(at('issuer'), `issuer "${raw.issuer}" is already configured as "${clash}": a token's iss must pick one configuration`))
+    if (clash)
+      errors.push(
+        gateway.error(
+          at('issuer'),
+          `issuer "${raw.issuer}" is already configured as "${clash}": a token's iss must pick one configuration`,
+        ),
+      )
     byIss.set(raw.issuer, name)
     const sources = (['jwks_uri', 'jwks', 'secret'] as const).filter((key) => raw[key] !== undefined)
-    if (sources.length > 1) errors.push(gateway.error(at(sources[1] as string), `an issuer has one key source; this one names ${sources.join(' and ')}`, true))
-    if (sources.length === 0 && !raw.introspection) errors.push(gateway.error(at(), 'an issuer needs a key source (jwks_uri, jwks or secret) or introspection'))
+    if (sources.length > 1)
+      errors.push(
+        gateway.error(
+          at(sources[1] as string),
+          `an issuer has one key source; this one names ${sources.join(' and ')}`,
+          true,
+        ),
+      )
+    if (sources.length === 0 && !raw.introspection)
+      errors.push(gateway.error(at(), 'an issuer needs a key source (jwks_uri, jwks or secret) or introspection'))
     const hmac = raw.algorithms.filter((alg) => HMAC_ALGORITHMS.has(alg))
     if (raw.secret !== undefined && hmac.length !== raw.algorithms.length) {
       errors.push(gateway.error(at('algorithms'), 'a shared secret verifies only HS256, HS384 or HS512'))
     }
     if (raw.secret === undefined && hmac.length > 0) {
       // The classic confusion: a public key used as an HMAC secret. Only a secret may verify HS*.
-      errors.push(gateway.error(at('algorithms'), `${hmac.join(', ')} needs a shared secret (secret: NAME); public keys never verify HMAC`))
+      errors.push(
+        gateway.error(
+          at('algorithms'),
+          `${hmac.join(', ')} needs a shared secret (secret: NAME); public keys never verify HMAC`,
+        ),
+      )
     }
-    if (raw.jwks_uri !== undefined && !httpUrl(raw.jwks_uri)) errors.push(gateway.error(at('jwks_uri'), 'jwks_uri is an http(s) URL'))
+    if (raw.jwks_uri !== undefined && !httpUrl(raw.jwks_uri))
+      errors.push(gateway.error(at('jwks_uri'), 'jwks_uri is an http(s) URL'))
     raw.jwks?.keys.forEach((key, i) => {
-      if ('d' in key || 'k' in key || 'p' in key) errors.push(gateway.error(at('jwks', 'keys', i), 'inline keys are public keys: remove the private or symmetric members (d, p, k)'))
+      if ('d' in key || 'k' in key || 'p' in key)
+        errors.push(
+          gateway.error(
+            at('jwks', 'keys', i),
+            'inline keys are public keys: remove the private or symmetric members (d, p, k)',
+          ),
+        )
       if (typeof key['kty'] !== 'string') errors.push(gateway.error(at('jwks', 'keys', i), 'a JWK needs kty'))
     })
-    if (raw.introspection && !httpUrl(raw.introspection.endpoint)) errors.push(gateway.error(at('introspection', 'endpoint'), 'the introspection endpoint is an http(s) URL'))
+    if (raw.introspection && !httpUrl(raw.introspection.endpoint))
+      errors.push(gateway.error(at('introspection', 'endpoint'), 'the introspection endpoint is an http(s) URL'))
     if (errors.length > before) continue
     const cache = raw.jwks_cache
     out[name] = {
@@ -202,7 +249,11 @@ export function compileIssuers(gateway: Located<RawGatewayFile>, errors: PolicyE
   return out
 }
 
-export function compileSession(gateway: Located<RawGatewayFile>, issuers: Record<string, CompiledIssuer>, errors: PolicyError[]): CompiledSession | null {
+export function compileSession(
+  gateway: Located<RawGatewayFile>,
+  issuers: Record<string, CompiledIssuer>,
+  errors: PolicyError[],
+): CompiledSession | null {
   const raw = gateway.value.session
   if (!raw) return null
   if ((raw.jwt === undefined) === (raw.introspection === undefined)) {
@@ -213,11 +264,20 @@ export function compileSession(gateway: Located<RawGatewayFile>, issuers: Record
     if (!(raw.jwt.issuer in issuers)) {
       // An issuer that is there but failed has its own error.
       const declared = Object.keys(gateway.value.issuers)
-      if (!declared.includes(raw.jwt.issuer)) errors.push(gateway.error(['session', 'jwt', 'issuer'], `no issuer is named "${raw.jwt.issuer}" under issuers${didYouMean(raw.jwt.issuer, declared)}`))
+      if (!declared.includes(raw.jwt.issuer))
+        errors.push(
+          gateway.error(
+            ['session', 'jwt', 'issuer'],
+            `no issuer is named "${raw.jwt.issuer}" under issuers${didYouMean(raw.jwt.issuer, declared)}`,
+          ),
+        )
       return null
     }
     // The issuer's own claim mapping, but a cookie stands for a signed-in user unless it says otherwise.
-    const claims = compileClaims(gateway.value.issuers[raw.jwt.issuer]?.claims ?? { id_prefix: '', meta: {} }, { id: ['sub'], kind: 'authUser' })
+    const claims = compileClaims(gateway.value.issuers[raw.jwt.issuer]?.claims ?? { id_prefix: '', meta: {} }, {
+      id: ['sub'],
+      kind: 'authUser',
+    })
     return { cookies: raw.cookies, verify: { by: 'jwt', issuer: raw.jwt.issuer, claims } }
   }
   const introspection = raw.introspection as NonNullable<typeof raw.introspection>
@@ -234,7 +294,12 @@ export function compileSession(gateway: Located<RawGatewayFile>, issuers: Record
       negativeTtlMs: parseDuration(introspection.negative_ttl),
       timeoutMs: parseDuration(introspection.timeout),
       // Better Auth's get-session answer: { session: {...}, user: { id, email, name, ... } }.
-      claims: compileClaims(introspection.claims, { id: ['user.id'], kind: 'authUser', label: 'user.name', email: 'user.email' }),
+      claims: compileClaims(introspection.claims, {
+        id: ['user.id'],
+        kind: 'authUser',
+        label: 'user.name',
+        email: 'user.email',
+      }),
     },
   }
 }

@@ -21,4 +21,3 @@ export function canonicalHost(host: string): string {
     return ''
   }
 }
-

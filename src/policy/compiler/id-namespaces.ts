@@ -30,7 +30,10 @@ function collide(a: string, b: string): boolean {
 }
 
 /** The compiled sections whose ids can collide, and the file they came from. */
-export type IdNamespaceInput = Pick<CompiledPolicy, 'apiKeys' | 'issuers' | 'session' | 'signers' | 'keyDirectories'> & { raw: RawGatewayFile }
+export type IdNamespaceInput = Pick<
+  CompiledPolicy,
+  'apiKeys' | 'issuers' | 'session' | 'signers' | 'keyDirectories'
+> & { raw: RawGatewayFile }
 
 /**
  * Checks the namespaces, fills every claim mapping's `reservedIdPrefixes`, and returns the
@@ -42,34 +45,55 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
   for (const [name, signer] of Object.entries(signers)) {
     const written = raw.signers[name]?.id_prefix
     if (written !== undefined && !signer.delegate) {
-      report(['signers', name, 'id_prefix'], 'id_prefix names the namespace of the users a signer acts for: it needs delegate: true')
+      report(
+        ['signers', name, 'id_prefix'],
+        'id_prefix names the namespace of the users a signer acts for: it needs delegate: true',
+      )
     }
     if (signer.delegatedIdPrefix === null) continue
-    namespaces.push({ signer: name, prefix: signer.delegatedIdPrefix, path: ['signers', name, written !== undefined ? 'id_prefix' : 'delegate'] })
+    namespaces.push({
+      signer: name,
+      prefix: signer.delegatedIdPrefix,
+      path: ['signers', name, written !== undefined ? 'id_prefix' : 'delegate'],
+    })
   }
 
-  const issuerPrefixes: Array<{ what: string; mapping: ClaimMapping; path: Path }> = Object.values(issuers).map((issuer) => ({
-    what: `issuer "${issuer.name}"`,
-    mapping: issuer.claims,
-    path: ['issuers', issuer.name, 'claims', 'id_prefix'],
-  }))
+  const issuerPrefixes: Array<{ what: string; mapping: ClaimMapping; path: Path }> = Object.values(issuers).map(
+    (issuer) => ({
+      what: `issuer "${issuer.name}"`,
+      mapping: issuer.claims,
+      path: ['issuers', issuer.name, 'claims', 'id_prefix'],
+    }),
+  )
   // A JWT session cookie maps claims with its issuer's prefix: checked with the issuer, filled below.
   const sessionMapping = session?.verify.claims ?? null
   if (session?.verify.by === 'introspection') {
-    issuerPrefixes.push({ what: 'the session', mapping: session.verify.claims, path: ['session', 'introspection', 'claims', 'id_prefix'] })
+    issuerPrefixes.push({
+      what: 'the session',
+      mapping: session.verify.claims,
+      path: ['session', 'introspection', 'claims', 'id_prefix'],
+    })
   }
 
   for (const [i, ns] of namespaces.entries()) {
     const where = `the ids of the users signer "${ns.signer}" acts for ("${ns.prefix}…")`
     for (const reserved of RESERVED_ID_PREFIXES) {
-      if (collide(ns.prefix, reserved)) report(ns.path, `${where} could be taken for "${reserved}" ids: give the signer another id_prefix`)
+      if (collide(ns.prefix, reserved))
+        report(ns.path, `${where} could be taken for "${reserved}" ids: give the signer another id_prefix`)
     }
     for (const other of namespaces.slice(i + 1)) {
-      if (collide(ns.prefix, other.prefix)) report(other.path, `${where} and those of signer "${other.signer}" ("${other.prefix}…") could collide: give one another id_prefix`)
+      if (collide(ns.prefix, other.prefix))
+        report(
+          other.path,
+          `${where} and those of signer "${other.signer}" ("${other.prefix}…") could collide: give one another id_prefix`,
+        )
     }
     for (const { what, mapping } of issuerPrefixes) {
       if (mapping.idPrefix !== '' && collide(ns.prefix, mapping.idPrefix)) {
-        report(ns.path, `${where} could collide with the ids of ${what} (id_prefix "${mapping.idPrefix}"): give one another prefix`)
+        report(
+          ns.path,
+          `${where} could collide with the ids of ${what} (id_prefix "${mapping.idPrefix}"): give one another prefix`,
+        )
       }
     }
   }
@@ -77,24 +101,34 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
   const delegation = namespaces.map((ns) => ns.prefix)
   const fixed = (id: string, path: Path, reserved: readonly string[]): void => {
     const taken = reserved.find((prefix) => id.startsWith(prefix))
-    if (taken !== undefined) report(path, `the id "${id}" falls into the "${taken}" namespace of another kind of invoker`)
+    if (taken !== undefined)
+      report(path, `the id "${id}" falls into the "${taken}" namespace of another kind of invoker`)
   }
   for (const record of Object.values(apiKeys)) {
     const written = raw.api_keys[record.name]?.invoker.id !== undefined
     if (written) fixed(record.invoker.id, ['api_keys', record.name, 'invoker', 'id'], ['anon:', ...delegation])
   }
   for (const [name, signer] of Object.entries(signers)) {
-    fixed(signer.invoker.id, ['signers', name, raw.signers[name]?.invoker.id !== undefined ? 'invoker' : 'keyid'], [...RESERVED_ID_PREFIXES, ...delegation])
+    fixed(
+      signer.invoker.id,
+      ['signers', name, raw.signers[name]?.invoker.id !== undefined ? 'invoker' : 'keyid'],
+      [...RESERVED_ID_PREFIXES, ...delegation],
+    )
   }
-  keyDirectories.forEach((directory, i) => fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation]))
+  keyDirectories.forEach((directory, i) =>
+    fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation]),
+  )
 
   const reserved = [...RESERVED_ID_PREFIXES, ...delegation]
   for (const { what, mapping, path } of issuerPrefixes) {
-    const swallowed = mapping.idPrefix === '' ? undefined : reserved.find((prefix) => mapping.idPrefix.startsWith(prefix))
-    if (swallowed !== undefined) report(path, `every id of ${what} would fall into the "${swallowed}" namespace of another kind of invoker`)
+    const swallowed =
+      mapping.idPrefix === '' ? undefined : reserved.find((prefix) => mapping.idPrefix.startsWith(prefix))
+    if (swallowed !== undefined)
+      report(path, `every id of ${what} would fall into the "${swallowed}" namespace of another kind of invoker`)
     // What the prefix does not settle, the Worker checks per token.
     mapping.reservedIdPrefixes = reserved.filter((prefix) => prefix.startsWith(mapping.idPrefix))
   }
-  if (sessionMapping !== null) sessionMapping.reservedIdPrefixes = reserved.filter((prefix) => prefix.startsWith(sessionMapping.idPrefix))
+  if (sessionMapping !== null)
+    sessionMapping.reservedIdPrefixes = reserved.filter((prefix) => prefix.startsWith(sessionMapping.idPrefix))
   return reserved
 }

@@ -11,7 +11,15 @@ import type { RawGatewayFile } from './schema.ts'
 type Path = readonly (string | number)[]
 
 export function checkInvokerLimits(raw: RawGatewayFile, report: (path: Path, message: string) => void): void {
-  const check = (invoker: { id?: string | undefined; kind?: string | undefined; label?: string | undefined; meta: Record<string, unknown> }, path: Path): void => {
+  const check = (
+    invoker: {
+      id?: string | undefined
+      kind?: string | undefined
+      label?: string | undefined
+      meta: Record<string, unknown>
+    },
+    path: Path,
+  ): void => {
     const problem = invokerProblem(invoker)
     if (problem !== null) report(path, `invoker: ${problem}`)
   }

@@ -13,7 +13,14 @@
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from 'jose'
 import { importPublicKey } from '../../pipeline/authenticate/envelope/public-key.ts'
 import type { CompiledPolicy, SignatureAlgorithm } from '../types.ts'
-import { compilePolicies, errorAt, GATEWAY_FILE, type CompileInput, type CompileResult, type PolicyError } from './compile.ts'
+import {
+  compilePolicies,
+  errorAt,
+  GATEWAY_FILE,
+  type CompileInput,
+  type CompileResult,
+  type PolicyError,
+} from './compile.ts'
 
 export async function compilePoliciesWithKeys(input: CompileInput): Promise<CompileResult> {
   const result = compilePolicies(input)
@@ -33,7 +40,9 @@ export async function keyImportErrors(input: CompileInput, policy: CompiledPolic
     try {
       await importPublicKey(algorithm, signer.jwk as never)
     } catch (error) {
-      errors.push(errorAt(gateway, ['signers', signer.name, 'jwk'], `the key does not import for ${algorithm}: ${why(error)}`))
+      errors.push(
+        errorAt(gateway, ['signers', signer.name, 'jwk'], `the key does not import for ${algorithm}: ${why(error)}`),
+      )
     }
   }
 
@@ -48,7 +57,13 @@ export async function keyImportErrors(input: CompileInput, policy: CompiledPolic
           await createLocalJWKSet({ keys: [jwk] } as unknown as JSONWebKeySet)({ alg })
         } catch (error) {
           if (error instanceof joseErrors.JWKSNoMatchingKey) continue
-          errors.push(errorAt(gateway, ['issuers', issuer.name, 'jwks', 'keys', i], `the key does not import for ${alg}: ${why(error)}`))
+          errors.push(
+            errorAt(
+              gateway,
+              ['issuers', issuer.name, 'jwks', 'keys', i],
+              `the key does not import for ${alg}: ${why(error)}`,
+            ),
+          )
           break
         }
       }

@@ -86,7 +86,8 @@ export function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: Pol
   const parsed = schema.safeParse(raw)
   const located = new Located(file.path, doc, lines, parsed.success ? parsed.data : (undefined as T))
   if (!parsed.success) {
-    for (const problem of schemaProblems(parsed.error.issues, raw, schema)) errors.push(located.error(problem.path, problem.message, problem.onKey))
+    for (const problem of schemaProblems(parsed.error.issues, raw, schema))
+      errors.push(located.error(problem.path, problem.message, problem.onKey))
     return null
   }
   return located

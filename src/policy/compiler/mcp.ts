@@ -5,7 +5,14 @@
  *
  * @module
  */
-import type { CompiledIssuer, CompiledMcp, CompiledPack, CompiledPattern, CompiledRule, CompiledToolEntry } from '../types.ts'
+import type {
+  CompiledIssuer,
+  CompiledMcp,
+  CompiledPack,
+  CompiledPattern,
+  CompiledRule,
+  CompiledToolEntry,
+} from '../types.ts'
 import type { RawMcpSettings, RawPackFile, RawRule } from './schema.ts'
 
 /** RFC 9728 §3: the well-known suffix inserted between the host and the path of the resource. */
@@ -34,7 +41,8 @@ export interface McpCompileContext {
 export function compileMcp(context: McpCompileContext): CompiledMcp | null {
   const { raw, error } = context
   if (raw.protocol !== 'mcp') {
-    if (raw.mcp !== undefined) error(['mcp'], 'mcp settings on a pack that is not an MCP server (add protocol: mcp)', true)
+    if (raw.mcp !== undefined)
+      error(['mcp'], 'mcp settings on a pack that is not an MCP server (add protocol: mcp)', true)
     return null
   }
   const settings: RawMcpSettings = raw.mcp ?? { max_body_bytes: 1024 * 1024 }
@@ -55,7 +63,10 @@ export function compileMcp(context: McpCompileContext): CompiledMcp | null {
       return
     }
     if (!isHttpUrl(issuer.issuer)) {
-      error(at, `issuer "${name}" has iss "${issuer.issuer}": an authorization server is named by an http(s) URL (RFC 8414)`)
+      error(
+        at,
+        `issuer "${name}" has iss "${issuer.issuer}": an authorization server is named by an http(s) URL (RFC 8414)`,
+      )
       return
     }
     authorizationServers.push(issuer.issuer)
@@ -64,7 +75,10 @@ export function compileMcp(context: McpCompileContext): CompiledMcp | null {
   const scopes = settings.scopes ? unique(settings.scopes) : required
   const unpublished = required.filter((scope) => !scopes.includes(scope))
   if (unpublished.length > 0) {
-    error(['mcp', 'scopes'], `scopes lacks what bearer.scopes requires: ${unpublished.join(', ')} (clients ask for these scopes)`)
+    error(
+      ['mcp', 'scopes'],
+      `scopes lacks what bearer.scopes requires: ${unpublished.join(', ')} (clients ask for these scopes)`,
+    )
   }
   const url = new URL(resource)
   const metadataPath = PROTECTED_RESOURCE_WELL_KNOWN + (url.pathname === '/' ? '' : url.pathname)
@@ -96,7 +110,10 @@ function resourceOf(context: McpCompileContext, settings: RawMcpSettings): strin
     at = ['mcp', 'resource']
   } else {
     if (!isHttpUrl(context.gatewayIssuer)) {
-      error(['protocol'], 'the default resource of an MCP pack is the gateway\'s issuer (its public URL) and path_prefix: set issuer to an http(s) URL in _gateway.yaml, or mcp.resource')
+      error(
+        ['protocol'],
+        "the default resource of an MCP pack is the gateway's issuer (its public URL) and path_prefix: set issuer to an http(s) URL in _gateway.yaml, or mcp.resource",
+      )
       return null
     }
     const gateway = new URL(context.gatewayIssuer)
@@ -110,7 +127,14 @@ function resourceOf(context: McpCompileContext, settings: RawMcpSettings): strin
     error(at, 'the resource is an absolute http(s) URL')
     return null
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '' || text.includes('#') || url.username !== '' || url.password !== '') {
+  if (
+    (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    text.includes('#') ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
     error(at, 'the resource is an http(s) URL without query, fragment or credentials (RFC 8707 §2)')
     return null
   }

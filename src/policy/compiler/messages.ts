@@ -51,7 +51,8 @@ function editDistance(a: string, b: string): number {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
       let value = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, at(i - 2, j - 2) + 1)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        value = Math.min(value, at(i - 2, j - 2) + 1)
       d[i * cols + j] = value
     }
   }
@@ -86,14 +87,24 @@ function rewrite(error: YAMLError, line: number, col: number, source: string[]):
     case 'DUPLICATE_KEY': {
       const key = keyOf(text)
       if (key === null) return fallback
-      const first = source.findIndex((other, i) => i < line - 1 && indentOf(other) === indentOf(text) && keyOf(other) === key)
-      return { line, col, message: `"${key}" appears twice in this map${first >= 0 ? ` (first on line ${first + 1})` : ''}` }
+      const first = source.findIndex(
+        (other, i) => i < line - 1 && indentOf(other) === indentOf(text) && keyOf(other) === key,
+      )
+      return {
+        line,
+        col,
+        message: `"${key}" appears twice in this map${first >= 0 ? ` (first on line ${first + 1})` : ''}`,
+      }
     }
     case 'BAD_INDENT': {
       if (/sequence items/.test(error.message)) {
         const above = previousLine(source, line, (other) => other.trimStart().startsWith('- '))
         if (above === null) return fallback
-        return { line, col, message: `this list item is indented ${spaces(indentOf(text))} but the one on line ${above + 1} is indented ${indentOf(source[above] as string)}: items of one list start in the same column` }
+        return {
+          line,
+          col,
+          message: `this list item is indented ${spaces(indentOf(text))} but the one on line ${above + 1} is indented ${indentOf(source[above] as string)}: items of one list start in the same column`,
+        }
       }
       if (/mapping items/.test(error.message)) {
         const above = previousLine(source, line, (other) => keyOf(other) !== null)
@@ -107,9 +118,17 @@ function rewrite(error: YAMLError, line: number, col: number, source: string[]):
         }
       }
       if (/Flow (map|sequence)/.test(error.message)) {
-        const opened = previousLine(source, line, (other) => (other.match(/[[{]/g)?.length ?? 0) > (other.match(/[\]}]/g)?.length ?? 0))
+        const opened = previousLine(
+          source,
+          line,
+          (other) => (other.match(/[[{]/g)?.length ?? 0) > (other.match(/[\]}]/g)?.length ?? 0),
+        )
         const where = opened === null ? 'above' : `on line ${opened + 1}`
-        return { line, col, message: `a "{" or "[" opened ${where} is not closed: close it on that line, or indent what continues it` }
+        return {
+          line,
+          col,
+          message: `a "{" or "[" opened ${where} is not closed: close it on that line, or indent what continues it`,
+        }
       }
       return fallback
     }
@@ -118,7 +137,12 @@ function rewrite(error: YAMLError, line: number, col: number, source: string[]):
       // The value of `key: value` runs on into a deeper-indented line that looks like a key.
       const next = nextLine(source, line)
       const key = keyOf(text)
-      if (key !== null && next !== null && indentOf(source[next] as string) > indentOf(text) && keyOf(source[next] as string) !== null) {
+      if (
+        key !== null &&
+        next !== null &&
+        indentOf(source[next] as string) > indentOf(text) &&
+        keyOf(source[next] as string) !== null
+      ) {
         return {
           line: next + 1,
           col: indentOf(source[next] as string) + 1,
@@ -182,7 +206,11 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], raw: unknown
       if (value !== null || sibling === key) continue
       if (!knownKeys(schemaAt(schema, [...path, sibling])).has(key)) continue
       explained.add(JSON.stringify([...path, sibling]))
-      return { path: [...path, key], message: `"${key}" belongs under "${sibling}": indent it below "${sibling}:"`, onKey: true }
+      return {
+        path: [...path, key],
+        message: `"${key}" belongs under "${sibling}": indent it below "${sibling}:"`,
+        onKey: true,
+      }
     }
     return null
   }
@@ -196,7 +224,11 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], raw: unknown
           problems.push(moved)
           continue
         }
-        problems.push({ path: [...path, key], message: `unknown key "${key}"${didYouMean(key, knownKeys(schemaAt(schema, path)))}`, onKey: true })
+        problems.push({
+          path: [...path, key],
+          message: `unknown key "${key}"${didYouMean(key, knownKeys(schemaAt(schema, path)))}`,
+          onKey: true,
+        })
       }
       continue
     }
@@ -225,7 +257,8 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], raw: unknown
 
 export function valueAt(root: unknown, path: Path): unknown {
   let node = root
-  for (const step of path) node = typeof node === 'object' && node !== null ? (node as Record<string | number, unknown>)[step] : undefined
+  for (const step of path)
+    node = typeof node === 'object' && node !== null ? (node as Record<string | number, unknown>)[step] : undefined
   return node
 }
 
@@ -237,7 +270,13 @@ function plainMessage(issue: z.core.$ZodIssue, value: unknown): string {
     return `expected ${issue.expected}`
   }
   if (issue.code === 'invalid_value') {
-    const hint = typeof value === 'string' ? didYouMean(value, issue.values.filter((v): v is string => typeof v === 'string')) : ''
+    const hint =
+      typeof value === 'string'
+        ? didYouMean(
+            value,
+            issue.values.filter((v): v is string => typeof v === 'string'),
+          )
+        : ''
     return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${hint}`
   }
   if (issue.code === 'invalid_union') return 'has an unsupported form'

@@ -6,7 +6,15 @@
  */
 import { DEFAULT_LOCAL_FRACTION } from '../../constants.ts'
 import { compileGlob } from '../glob.ts'
-import type { AcceptedMethod, CompiledAgent, CompiledPattern, CompiledRateLimit, CompiledRule, RateLimitKeySource, RuleField } from '../types.ts'
+import type {
+  AcceptedMethod,
+  CompiledAgent,
+  CompiledPattern,
+  CompiledRateLimit,
+  CompiledRule,
+  RateLimitKeySource,
+  RuleField,
+} from '../types.ts'
 import { META_FIELD } from '../patterns.ts'
 import { GATEWAY_FILE, type Located, type Path, type PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
@@ -28,7 +36,8 @@ export function compileRateLimits(
   const out: CompiledRateLimit[] = []
   const ids = new Set<string>()
   const agentNames = new Set(agents.map((a) => a.name))
-  const list = (value: string | string[] | undefined): string[] | null => (value === undefined ? null : Array.isArray(value) ? value : [value])
+  const list = (value: string | string[] | undefined): string[] | null =>
+    value === undefined ? null : Array.isArray(value) ? value : [value]
   ;(raw.rate_limits ?? []).forEach((rule, i) => {
     const at = (...path: Path): Path => ['rate_limits', i, ...path]
     if (ids.has(rule.id)) errors.push(located.error(at('id'), `rate limit id "${rule.id}" is used twice in this pack`))
@@ -37,7 +46,12 @@ export function compileRateLimits(
     if (windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
       errors.push(located.error(at('window'), 'a rate limit window is between 1s and 1d'))
     } else if (windowMs % 1000 !== 0) {
-      errors.push(located.error(at('window'), 'a rate limit window is a whole number of seconds (RateLimit headers count in seconds)'))
+      errors.push(
+        located.error(
+          at('window'),
+          'a rate limit window is a whole number of seconds (RateLimit headers count in seconds)',
+        ),
+      )
     }
     if (rule.by === 'api_key' && !auth.includes('api_key')) {
       errors.push(located.error(at('by'), 'by: api_key counts API keys, but this pack does not accept them'))
@@ -47,15 +61,28 @@ export function compileRateLimits(
     }
     const methods = list(rule.when?.method)?.map((m) => m.toUpperCase()) ?? null
     methods?.forEach((method, j) => {
-      if (!HTTP_METHOD.test(method)) errors.push(located.error(at('when', 'method', ...(Array.isArray(rule.when?.method) ? [j] : [])), `"${method}" is not an HTTP method`))
+      if (!HTTP_METHOD.test(method))
+        errors.push(
+          located.error(
+            at('when', 'method', ...(Array.isArray(rule.when?.method) ? [j] : [])),
+            `"${method}" is not an HTTP method`,
+          ),
+        )
     })
     if ((rule.by === 'tool' || rule.when?.tool !== undefined) && raw.protocol !== 'mcp') {
-      errors.push(located.error(at(rule.by === 'tool' ? 'by' : 'when'), 'tools are known on MCP packs only (protocol: mcp)'))
+      errors.push(
+        located.error(at(rule.by === 'tool' ? 'by' : 'when'), 'tools are known on MCP packs only (protocol: mcp)'),
+      )
     }
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name)) {
-        errors.push(located.error(at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])), `no agent is named "${name}" in this pack${didYouMean(name, agentNames)}`))
+        errors.push(
+          located.error(
+            at('when', 'agent', ...(Array.isArray(rule.when?.agent) ? [j] : [])),
+            `no agent is named "${name}" in this pack${didYouMean(name, agentNames)}`,
+          ),
+        )
       }
     })
     if (rule.local_fraction !== undefined && rule.on_error !== 'local') {
@@ -67,7 +94,12 @@ export function compileRateLimits(
       limit: rule.limit,
       windowMs,
       algorithm: rule.algorithm,
-      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents, tools: list(rule.when?.tool)?.map((tool) => compilePattern(tool, false)) },
+      when: {
+        kinds: list(rule.when?.kind),
+        methods,
+        agents: whenAgents,
+        tools: list(rule.when?.tool)?.map((tool) => compilePattern(tool, false)),
+      },
       onError: rule.on_error,
       localLimit: Math.max(1, Math.floor(rule.limit * (rule.local_fraction ?? DEFAULT_LOCAL_FRACTION))),
     })
@@ -85,7 +117,8 @@ export function compileRule(
   const ref = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')
   const conditions: CompiledRule['conditions'] = []
   const entries = Object.entries(rule).filter(([, value]) => value !== undefined)
-  if (entries.length === 0) errors.push(located.error(path, 'an empty rule would match everyone; write { kind: "*" } if that is meant'))
+  if (entries.length === 0)
+    errors.push(located.error(path, 'an empty rule would match everyone; write { kind: "*" } if that is meant'))
   for (const [field, value] of entries) {
     const known = (RULE_FIELDS as readonly string[]).includes(field)
     if (!known && !META_RULE_FIELD.test(field)) {
@@ -97,7 +130,12 @@ export function compileRule(
     if (field === 'api_key') {
       for (const name of values) {
         if (!name.includes('*') && !declaredKeyNames.has(name)) {
-          errors.push(located.error([...path, field], `no API key is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, declaredKeyNames)}`))
+          errors.push(
+            located.error(
+              [...path, field],
+              `no API key is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, declaredKeyNames)}`,
+            ),
+          )
         }
       }
     }

@@ -43,7 +43,11 @@ export interface PackContext {
   gatewayIssuer: string
 }
 
-export function compilePack(located: Located<RawPackFile>, context: PackContext, errors: PolicyError[]): CompiledPack | null {
+export function compilePack(
+  located: Located<RawPackFile>,
+  context: PackContext,
+  errors: PolicyError[],
+): CompiledPack | null {
   const { env } = context
   const raw = located.value
   const before = errors.length
@@ -71,7 +75,12 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
   const prefix = normalizePath(raw.match.path_prefix)
   const pathPrefix = prefix.ok ? prefix.path.replace(/\/$/, '') : ''
   if (!prefix.ok || pathPrefix !== raw.match.path_prefix.replace(/\/$/, '')) {
-    errors.push(located.error(['match', 'path_prefix'], 'path_prefix is a normalized path starting with "/" (no dot segments, "//" or escapes)'))
+    errors.push(
+      located.error(
+        ['match', 'path_prefix'],
+        'path_prefix is a normalized path starting with "/" (no dot segments, "//" or escapes)',
+      ),
+    )
   }
   const host = raw.match.host?.toLowerCase() ?? null
   if (host !== null && !/^[a-z0-9.-]+(:\d+)?$/.test(host)) {
@@ -79,7 +88,12 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
   } else if (host !== null && canonicalHost(host) !== host) {
     // The matcher compares with the request URL's host, which is always spelled canonically.
     const canonical = canonicalHost(host)
-    errors.push(located.error(['match', 'host'], `write the host as URLs spell it${canonical ? `: ${canonical}` : ' (a port is 1 to 65535)'}`))
+    errors.push(
+      located.error(
+        ['match', 'host'],
+        `write the host as URLs spell it${canonical ? `: ${canonical}` : ' (a port is 1 to 65535)'}`,
+      ),
+    )
   }
 
   const auth: AcceptedMethod[] = []
@@ -89,7 +103,9 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
     } else auth.push(method)
   })
   if (auth.length === 0 && raw.anonymous === 'deny') {
-    errors.push(located.error(['auth'], 'the pack accepts no auth method and denies anonymous callers: nobody could call it'))
+    errors.push(
+      located.error(['auth'], 'the pack accepts no auth method and denies anonymous callers: nobody could call it'),
+    )
   }
 
   const compileList = (list: RawRule[] | undefined, path: Path): CompiledRule[] =>
@@ -105,7 +121,12 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
     }
     for (const [other, pattern] of agentPaths) {
       if (patternsOverlap(pattern, parsed.segments)) {
-        errors.push(located.error(['agents', name, 'path'], `agent "${name}" overlaps agent "${other}": one request could match both`))
+        errors.push(
+          located.error(
+            ['agents', name, 'path'],
+            `agent "${name}" overlaps agent "${other}": one request could match both`,
+          ),
+        )
       }
     }
     agentPaths.set(name, parsed.segments)
@@ -122,9 +143,15 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
   const rateLimits = compileRateLimits(raw, auth, agents, located, errors)
   const bearerIssuers = compileBearerIssuers(raw, auth, context, located, errors)
   if (auth.includes('session') && context.session === null) {
-    errors.push(located.error(['auth'], `auth: session needs a session section in ${GATEWAY_FILE} (which cookie, how to verify it)`))
+    errors.push(
+      located.error(
+        ['auth'],
+        `auth: session needs a session section in ${GATEWAY_FILE} (which cookie, how to verify it)`,
+      ),
+    )
   }
-  const scopes = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean))
+  const scopes = (value: string | string[] | undefined): string[] =>
+    value === undefined ? [] : Array.isArray(value) ? value : value.split(' ').filter(Boolean)
   const cors = compileCors(raw)
   const envelope = compileEnvelopePack(raw, auth, context, located, errors)
   const edge = compileEdgeSettings(raw, agents)
@@ -170,19 +197,41 @@ export function compilePack(located: Located<RawPackFile>, context: PackContext,
   }
 }
 
-function compileEnvelopePack(raw: RawPackFile, auth: AcceptedMethod[], context: PackContext, located: Located<RawPackFile>, errors: PolicyError[]): CompiledPack['envelope'] {
+function compileEnvelopePack(
+  raw: RawPackFile,
+  auth: AcceptedMethod[],
+  context: PackContext,
+  located: Located<RawPackFile>,
+  errors: PolicyError[],
+): CompiledPack['envelope'] {
   const none = { signers: [], directories: [], cover: [] }
   if (!auth.includes('envelope')) {
-    if (raw.envelope !== undefined) errors.push(located.error(['envelope'], 'envelope settings on a pack that does not accept signed requests (add envelope to auth)', true))
+    if (raw.envelope !== undefined)
+      errors.push(
+        located.error(
+          ['envelope'],
+          'envelope settings on a pack that does not accept signed requests (add envelope to auth)',
+          true,
+        ),
+      )
     return none
   }
   const signers = raw.envelope?.signers ?? Object.keys(context.signers)
   signers.forEach((name, i) => {
-    if (!context.declared.signers.has(name)) errors.push(located.error(['envelope', 'signers', i], `no signer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.signers)}`))
+    if (!context.declared.signers.has(name))
+      errors.push(
+        located.error(
+          ['envelope', 'signers', i],
+          `no signer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.signers)}`,
+        ),
+      )
   })
   const directories = raw.envelope?.directories ?? context.directories
   directories.forEach((origin, i) => {
-    if (!context.directories.includes(origin)) errors.push(located.error(['envelope', 'directories', i], `"${origin}" is not under key_directories in ${GATEWAY_FILE}`))
+    if (!context.directories.includes(origin))
+      errors.push(
+        located.error(['envelope', 'directories', i], `"${origin}" is not under key_directories in ${GATEWAY_FILE}`),
+      )
   })
   if (signers.length === 0 && directories.length === 0 && context.declared.signers.size === 0) {
     errors.push(located.error(['auth'], `auth: envelope needs a signer or a key directory in ${GATEWAY_FILE}`))
@@ -190,13 +239,26 @@ function compileEnvelopePack(raw: RawPackFile, auth: AcceptedMethod[], context: 
   const cover = raw.envelope?.cover ?? []
   cover.forEach((component, i) => {
     if (!isComponentIdentifier(component)) {
-      errors.push(located.error(['envelope', 'cover', i], 'a component is a lower-case field name or a derived component (@method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=…)'))
+      errors.push(
+        located.error(
+          ['envelope', 'cover', i],
+          'a component is a lower-case field name or a derived component (@method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=…)',
+        ),
+      )
     }
   })
   return { signers, directories, cover }
 }
 
-const DERIVED_COMPONENTS = new Set(['@method', '@target-uri', '@authority', '@scheme', '@request-target', '@path', '@query'])
+const DERIVED_COMPONENTS = new Set([
+  '@method',
+  '@target-uri',
+  '@authority',
+  '@scheme',
+  '@request-target',
+  '@path',
+  '@query',
+])
 
 function isComponentIdentifier(text: string): boolean {
   if (DERIVED_COMPONENTS.has(text)) return true
@@ -204,26 +266,49 @@ function isComponentIdentifier(text: string): boolean {
   return /^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(text)
 }
 
-function compileBearerIssuers(raw: RawPackFile, auth: AcceptedMethod[], context: PackContext, located: Located<RawPackFile>, errors: PolicyError[]): string[] {
+function compileBearerIssuers(
+  raw: RawPackFile,
+  auth: AcceptedMethod[],
+  context: PackContext,
+  located: Located<RawPackFile>,
+  errors: PolicyError[],
+): string[] {
   const all = Object.keys(context.issuers)
   if (!auth.includes('bearer')) {
-    if (raw.bearer !== undefined) errors.push(located.error(['bearer'], 'bearer settings on a pack that does not accept bearer tokens (add bearer to auth)', true))
+    if (raw.bearer !== undefined)
+      errors.push(
+        located.error(
+          ['bearer'],
+          'bearer settings on a pack that does not accept bearer tokens (add bearer to auth)',
+          true,
+        ),
+      )
     return []
   }
   if (all.length === 0) {
-    if (context.declared.issuers.size === 0) errors.push(located.error(['auth'], `auth: bearer needs at least one entry under issuers in ${GATEWAY_FILE}`))
+    if (context.declared.issuers.size === 0)
+      errors.push(located.error(['auth'], `auth: bearer needs at least one entry under issuers in ${GATEWAY_FILE}`))
     return []
   }
   const named = raw.bearer?.issuers ?? all
   named.forEach((name, i) => {
-    if (!context.declared.issuers.has(name)) errors.push(located.error(['bearer', 'issuers', i], `no issuer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.issuers)}`))
+    if (!context.declared.issuers.has(name))
+      errors.push(
+        located.error(
+          ['bearer', 'issuers', i],
+          `no issuer is named "${name}" in ${GATEWAY_FILE}${didYouMean(name, context.declared.issuers)}`,
+        ),
+      )
   })
   // An opaque token names no issuer; it goes to the one introspection endpoint the pack trusts,
   // never to several (that would hand one provider's tokens to another).
   const introspecting = named.filter((name) => context.issuers[name]?.introspection)
   if (introspecting.length > 1) {
     errors.push(
-      located.error(raw.bearer?.issuers ? ['bearer', 'issuers'] : ['auth'], `the pack would accept opaque tokens from ${introspecting.join(' and ')}: name at most one issuer with introspection under bearer.issuers`),
+      located.error(
+        raw.bearer?.issuers ? ['bearer', 'issuers'] : ['auth'],
+        `the pack would accept opaque tokens from ${introspecting.join(' and ')}: name at most one issuer with introspection under bearer.issuers`,
+      ),
     )
   }
   return named

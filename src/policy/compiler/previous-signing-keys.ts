@@ -21,7 +21,10 @@ interface GatewayDocument {
 }
 
 /** What the gateway can sign with and publish: never an HS256 key. */
-const PUBLISHED: Record<string, 'Ed25519' | 'P-256'> = { EdDSA: SIGNING_KEY_SHAPES.EdDSA, ES256: SIGNING_KEY_SHAPES.ES256 }
+const PUBLISHED: Record<string, 'Ed25519' | 'P-256'> = {
+  EdDSA: SIGNING_KEY_SHAPES.EdDSA,
+  ES256: SIGNING_KEY_SHAPES.ES256,
+}
 
 export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: PolicyError[]): PreviousSigningKey[] {
   const out: PreviousSigningKey[] = []
@@ -33,7 +36,9 @@ export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: Pol
     const jwk = entry.jwk
     const privateMember = PRIVATE_MEMBERS.find((member) => member in jwk)
     if (privateMember) {
-      errors.push(gateway.error(at('jwk'), `jwk is a public key: remove "${privateMember}" (never put a private key in policy)`))
+      errors.push(
+        gateway.error(at('jwk'), `jwk is a public key: remove "${privateMember}" (never put a private key in policy)`),
+      )
       return
     }
     const kid = jwk['kid']
@@ -51,7 +56,12 @@ export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: Pol
     }
     const shape = KEY_SHAPES[shapeName]
     if (!hasShape(jwk, shapeName) || shape.publicMembers.some((m) => typeof jwk[m] !== 'string')) {
-      errors.push(gateway.error(at('jwk'), `an ${alg} key is kty ${shape.kty}, crv ${shape.crv} with ${shape.publicMembers.join(' and ')}`))
+      errors.push(
+        gateway.error(
+          at('jwk'),
+          `an ${alg} key is kty ${shape.kty}, crv ${shape.crv} with ${shape.publicMembers.join(' and ')}`,
+        ),
+      )
       return
     }
     if (Number.isNaN(time)) return

@@ -21,9 +21,7 @@ export const duration = z
   .regex(DURATION, { message: 'a duration is a whole number and a unit: 500ms, 30s, 1m, 1h, 1d' })
   .describe('A whole number and a unit: ms, s, m, h, d (e.g. 30s, 1m).')
 
-export const identifier = z
-  .string()
-  .regex(NAME, { message: `use ${NAME_RULE}` })
+export const identifier = z.string().regex(NAME, { message: `use ${NAME_RULE}` })
 
 /** What a rate-limit or concurrency rule counts by. */
 export const ruleKey = z.string().regex(new RegExp(`^(invoker|ip|pack|agent|api_key|org|meta\\.${META_FIELD})$`), {
@@ -44,7 +42,9 @@ export const localFraction = z
   .gt(0)
   .lte(1)
   .optional()
-  .describe('With on_error: local, the share of the limit one isolate admits on its own while the store is down (default 0.5).')
+  .describe(
+    'With on_error: local, the share of the limit one isolate admits on its own while the store is down (default 0.5).',
+  )
 
 export function parseDuration(text: string): number {
   const found = DURATION.exec(text)

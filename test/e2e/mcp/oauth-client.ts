@@ -6,7 +6,11 @@
  * redirect back to the client with its authorization code.
  */
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js'
 
 export class MemoryOAuthProvider implements OAuthClientProvider {
   /** Where the SDK sent the user last (the authorization request, with PKCE and resource). */
@@ -91,7 +95,10 @@ export async function signIn(authorizationUrl: URL, user: string, redirectUrl: s
       const next = new URL(location, url)
       if (next.href.startsWith(redirectUrl)) {
         const code = next.searchParams.get('code')
-        if (code === null) throw new Error(`the provider refused: ${next.searchParams.get('error')} ${next.searchParams.get('error_description')}`)
+        if (code === null)
+          throw new Error(
+            `the provider refused: ${next.searchParams.get('error')} ${next.searchParams.get('error_description')}`,
+          )
         return code
       }
       url = next.href

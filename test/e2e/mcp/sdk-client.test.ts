@@ -34,7 +34,10 @@ beforeAll(async () => {
   toolsUrl = `${origin}/mcp/tools`
   otherUrl = `${origin}/mcp/other`
   mcpServer = await startTestMcpServer()
-  authorizationServer = await startAuthorizationServer({ port: asPort, resources: { [toolsUrl]: ['mcp:tools'], [otherUrl]: ['mcp:tools'] } })
+  authorizationServer = await startAuthorizationServer({
+    port: asPort,
+    resources: { [toolsUrl]: ['mcp:tools'], [otherUrl]: ['mcp:tools'] },
+  })
   const as = authorizationServer.issuer
   const { policy } = compileYaml(
     {
@@ -76,7 +79,9 @@ issuers:
     claims: { kind: authUser, email: email }
 `,
   )
-  gateway = await startWorkerdGateway(policy, gatewayPort, { INVOKER_SIGNING_KEYS: JSON.stringify(await testSigningKeys()) })
+  gateway = await startWorkerdGateway(policy, gatewayPort, {
+    INVOKER_SIGNING_KEYS: JSON.stringify(await testSigningKeys()),
+  })
 }, 60_000)
 
 afterAll(async () => {
@@ -89,7 +94,9 @@ afterAll(async () => {
 async function connectAs(user: string, url = toolsUrl): Promise<{ client: Client; provider: MemoryOAuthProvider }> {
   const provider = new MemoryOAuthProvider(redirectUrl)
   const first = new Client({ name: 'e2e-host', version: '1.0.0' })
-  await expect(first.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError)
+  await expect(
+    first.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider })),
+  ).rejects.toBeInstanceOf(UnauthorizedError)
   expect(provider.authorizationUrl).toBeDefined()
   const code = await signIn(provider.authorizationUrl as URL, user, redirectUrl)
   const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider })
@@ -99,7 +106,8 @@ async function connectAs(user: string, url = toolsUrl): Promise<{ client: Client
   return { client, provider }
 }
 
-const text = (result: Awaited<ReturnType<Client['callTool']>>): string => (result.content as { type: string; text: string }[])[0]?.text ?? ''
+const text = (result: Awaited<ReturnType<Client['callTool']>>): string =>
+  (result.content as { type: string; text: string }[])[0]?.text ?? ''
 
 describe('an MCP host that knows only the pack URL', () => {
   let alice: Awaited<ReturnType<typeof connectAs>>
@@ -115,7 +123,7 @@ describe('an MCP host that knows only the pack URL', () => {
     await bob?.client.close()
   })
 
-  it('discovered the authorization server through the 401 and asked a token for the pack\'s resource', async () => {
+  it("discovered the authorization server through the 401 and asked a token for the pack's resource", async () => {
     const url = alice.provider.authorizationUrl as URL
     expect(url.origin).toBe(authorizationServer.issuer)
     expect(url.searchParams.get('resource')).toBe(toolsUrl)
@@ -124,23 +132,39 @@ describe('an MCP host that knows only the pack URL', () => {
     // It registered itself (RFC 7591): the provider does not take Client ID Metadata Documents.
     expect(alice.provider.registrations).toBe(1)
     const token = alice.provider.tokens()?.access_token as string
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { aud: string; sub: string }
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as {
+      aud: string
+      sub: string
+    }
     expect(claims).toMatchObject({ aud: toolsUrl, sub: 'alice' })
   })
 
   it('lets a caller call a tool it may call, and sends the backend a verifiable X-Invoker with the mcp claim, not the token', async () => {
     expect(text(await alice.client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi')
-    const seen = JSON.parse(text(await alice.client.callTool({ name: 'whoami', arguments: {} }))) as Record<string, string | null>
+    const seen = JSON.parse(text(await alice.client.callTool({ name: 'whoami', arguments: {} }))) as Record<
+      string,
+      string | null
+    >
     expect(seen['authorization']).toBeNull()
     expect(seen['mcp-session-id']).toMatch(/^[0-9a-f-]{36}$/)
     expect(seen['mcp-protocol-version']).toBe('2025-11-25')
-    const { payload } = await jwtVerify(seen['x-invoker'] as string, createRemoteJWKSet(new URL(`${gateway.origin}/.well-known/jwks.json`)), { audience: 'tools', issuer: gateway.origin })
-    expect(payload).toMatchObject({ sub: 'alice', mcp: { method: 'tools/call', tool: 'whoami' }, auth: { method: 'bearer', issuer: 'as' } })
+    const { payload } = await jwtVerify(
+      seen['x-invoker'] as string,
+      createRemoteJWKSet(new URL(`${gateway.origin}/.well-known/jwks.json`)),
+      { audience: 'tools', issuer: gateway.origin },
+    )
+    expect(payload).toMatchObject({
+      sub: 'alice',
+      mcp: { method: 'tools/call', tool: 'whoami' },
+      auth: { method: 'bearer', issuer: 'as' },
+    })
     expect(text(await alice.client.callTool({ name: 'delete_record', arguments: { id: 'r1' } }))).toBe('deleted r1')
   })
 
-  it('refuses a forbidden tool with a JSON-RPC error the client shows, and hides it from that caller\'s list only', async () => {
-    const refused = await bob.client.callTool({ name: 'delete_record', arguments: { id: 'r1' } }).catch((error: unknown) => error)
+  it("refuses a forbidden tool with a JSON-RPC error the client shows, and hides it from that caller's list only", async () => {
+    const refused = await bob.client
+      .callTool({ name: 'delete_record', arguments: { id: 'r1' } })
+      .catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(McpError)
     expect(refused).toMatchObject({ code: -32602 })
     expect((refused as McpError).message).toContain('Tool "delete_record" is not available to this caller')
@@ -156,9 +180,12 @@ describe('an MCP host that knows only the pack URL', () => {
     expect(log).toMatchObject({ invoker_id: 'bob', mcp_method: 'tools/call', reason: 'tool_denied', status: 200 })
   })
 
-  it('streams a tool\'s log messages as the server writes them', async () => {
+  it("streams a tool's log messages as the server writes them", async () => {
     const arrivals: number[] = []
-    alice.client.setNotificationHandler((await import('@modelcontextprotocol/sdk/types.js')).LoggingMessageNotificationSchema, () => void arrivals.push(Date.now()))
+    alice.client.setNotificationHandler(
+      (await import('@modelcontextprotocol/sdk/types.js')).LoggingMessageNotificationSchema,
+      () => void arrivals.push(Date.now()),
+    )
     expect(text(await alice.client.callTool({ name: 'count', arguments: { n: 4 } }))).toBe('counted to 4')
     expect(arrivals).toHaveLength(4)
     expect((arrivals[3] as number) - (arrivals[0] as number)).toBeGreaterThan(400)
@@ -178,12 +205,18 @@ describe('an MCP host that knows only the pack URL', () => {
     const token = other.provider.tokens()?.access_token as string
     const response = await fetch(toolsUrl, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     })
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"')
-    expect(response.headers.get('www-authenticate')).toContain(`resource_metadata="${gateway.origin}/.well-known/oauth-protected-resource/mcp/tools"`)
+    expect(response.headers.get('www-authenticate')).toContain(
+      `resource_metadata="${gateway.origin}/.well-known/oauth-protected-resource/mcp/tools"`,
+    )
     await other.client.close()
   })
 })

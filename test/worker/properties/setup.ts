@@ -76,7 +76,9 @@ export async function propertyGateway(): Promise<PropertyGateway> {
   const signer = await localSigner('local-1')
   const alice = await mintKey('alice')
   const bob = await mintKey('bob')
-  const bot = ((await (await fetch(`${env.TEST_SIGNERS_ORIGIN}/keys`)).json()) as { bot: { keyid: string; directory: string } }).bot
+  const bot = (
+    (await (await fetch(`${env.TEST_SIGNERS_ORIGIN}/keys`)).json()) as { bot: { keyid: string; directory: string } }
+  ).bot
   const yaml = `
 issuer: https://gateway.test
 upstream_timeout: 2s
@@ -104,7 +106,11 @@ key_directories:
   - origin: ${bot.directory}
 envelope: { max_age: 5m, clock_skew: 30s, directory_timeout: 1s }
 `
-  const gw = gateway(PACKS, yaml, undefined, { PARTNER_SECRET, GATEWAY_STORE: env.GATEWAY_STORE, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN })
+  const gw = gateway(PACKS, yaml, undefined, {
+    PARTNER_SECRET,
+    GATEWAY_STORE: env.GATEWAY_STORE,
+    GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+  })
   return { gw, alice, bob, signer, directory: { origin: bot.directory, keyid: bot.keyid } }
 }
 
@@ -122,19 +128,27 @@ export interface Outcome {
 export async function send(gw: Gateway, path: string, init: RequestInit & { ip?: string | null }): Promise<Outcome> {
   let timer: ReturnType<typeof setTimeout> | null = null
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${REQUEST_DEADLINE_MS} ms: a hang`)), REQUEST_DEADLINE_MS)
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${REQUEST_DEADLINE_MS} ms: a hang`)),
+      REQUEST_DEADLINE_MS,
+    )
   })
   try {
     const outcome = await Promise.race([
       (async (): Promise<Outcome> => {
         const response = await gw.fetch(path, init)
-        return { status: response.status, contentType: response.headers.get('content-type'), body: await response.text() }
+        return {
+          status: response.status,
+          contentType: response.headers.get('content-type'),
+          body: await response.text(),
+        }
       })(),
       deadline,
     ])
     expect(outcome.status, outcome.body).not.toBe(500)
     expect(outcome.status).toBeLessThan(600)
-    if (outcome.status >= 400) expect(outcome.contentType, `${outcome.status} ${outcome.body}`).toBe('application/problem+json')
+    if (outcome.status >= 400)
+      expect(outcome.contentType, `${outcome.status} ${outcome.body}`).toBe('application/problem+json')
     return outcome
   } finally {
     if (timer !== null) clearTimeout(timer)
@@ -145,7 +159,13 @@ export const is2xx = (outcome: Outcome): boolean => outcome.status >= 200 && out
 
 /** Header values a client can send: visible ASCII, spaces and tabs (Headers refuses the rest). */
 export const headerText = (maxLength = 120): fc.Arbitrary<string> =>
-  fc.string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), fc.constant('\t')), maxLength })
+  fc.string({
+    unit: fc.oneof(
+      fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+      fc.constant('\t'),
+    ),
+    maxLength,
+  })
 
 /** Whether `Headers` takes the value as it is (a generated value may still end up refused by fetch). */
 export function sendable(name: string, value: string): boolean {
@@ -157,13 +177,23 @@ export function sendable(name: string, value: string): boolean {
   }
 }
 
-const b64url = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+const b64url = (bytes: Uint8Array): string =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/=+$/, '')
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
 export const b64urlText = (text: string): string => b64url(new TextEncoder().encode(text))
 
 /** A JWT signed by hand (HS256 with `secret`), so that any header and claims can be generated. */
 export async function hs256(header: unknown, payload: unknown, secret = PARTNER_SECRET): Promise<string> {
   const input = `${b64urlText(JSON.stringify(header))}.${b64urlText(JSON.stringify(payload))}`
-  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  const key = await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  )
   return `${input}.${b64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(input))))}`
 }
 

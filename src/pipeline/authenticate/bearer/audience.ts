@@ -11,7 +11,9 @@ import type { CompiledIssuer, CompiledPack } from '../../../policy/types.ts'
 /** The token's `aud` values that the issuer's configuration knows (the rest decide nothing here). */
 export function tokenAudiences(aud: unknown, issuer: CompiledIssuer): readonly string[] {
   const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
-  return Object.freeze(values.filter((value): value is string => typeof value === 'string' && issuer.audiences.includes(value)))
+  return Object.freeze(
+    values.filter((value): value is string => typeof value === 'string' && issuer.audiences.includes(value)),
+  )
 }
 
 /**

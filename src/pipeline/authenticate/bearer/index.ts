@@ -72,7 +72,9 @@ export class BearerVerifier {
     }
     this.#keySources = issuerKeySources(policy.issuers)
     for (const pack of policy.packs) {
-      const opaque = pack.bearerIssuers.map((name) => policy.issuers[name] as CompiledIssuer).find((issuer) => issuer.introspection !== null)
+      const opaque = pack.bearerIssuers
+        .map((name) => policy.issuers[name] as CompiledIssuer)
+        .find((issuer) => issuer.introspection !== null)
       this.#packs.set(pack.id, { accepted: new Set(pack.bearerIssuers), opaque: opaque ?? null })
     }
   }
@@ -82,7 +84,13 @@ export class BearerVerifier {
    * `maxAgeMs`: the oldest remembered introspection answer that may decide (a stream's recheck;
    * a JWT's own `exp` is checked either way).
    */
-  async verify(token: string, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<AuthnResult> {
+  async verify(
+    token: string,
+    pack: CompiledPack,
+    env: Bindings,
+    note?: NoteDegraded,
+    maxAgeMs?: number,
+  ): Promise<AuthnResult> {
     const issuers = this.#packs.get(pack.id) as PackIssuers
     const verified = looksLikeJwt(token)
       ? await this.#verifyJwtFrom(token, issuers.accepted, pack, env, note)
@@ -111,7 +119,13 @@ export class BearerVerifier {
    * JWKS ends the reuse at the next refresh. Tokens of shared-secret issuers are not reused (a
    * changed secret must take effect at once).
    */
-  async verifyJwt(token: string, accepted: ReadonlySet<string>, env: Bindings, use: JwtUse = BEARER_USE, note?: NoteDegraded): Promise<JwtAnswer> {
+  async verifyJwt(
+    token: string,
+    accepted: ReadonlySet<string>,
+    env: Bindings,
+    use: JwtUse = BEARER_USE,
+    note?: NoteDegraded,
+  ): Promise<JwtAnswer> {
     const key = `${use.name}\n${await sha256Hex(token)}`
     const reused = this.#verified.get(key)
     if (reused !== undefined && accepted.has(reused.issuer) && (await this.#stillPublished(reused))) {
@@ -131,8 +145,13 @@ export class BearerVerifier {
     const { claims, header } = outcome.value
     const authentication = use.map(issuer, claims)
     if (typeof authentication === 'string') return refused({ problem: authentication, issuer: issuer.name })
-    const granted: Granted = { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(claims['aud'], issuer) }
-    if (source.kind === 'set') this.#verified.set(key, { issuer: issuer.name, granted, header }, reuseTtlMs(issuer, claims))
+    const granted: Granted = {
+      authentication: frozen(authentication),
+      scopes: grantedScopes(claims),
+      audiences: tokenAudiences(claims['aud'], issuer),
+    }
+    if (source.kind === 'set')
+      this.#verified.set(key, { issuer: issuer.name, granted, header }, reuseTtlMs(issuer, claims))
     return ok({ issuer, granted })
   }
 
@@ -140,7 +159,13 @@ export class BearerVerifier {
   #noteStaleKeys(issuer: string, note: NoteDegraded): void {
     const source = this.#keySources.get(issuer)
     const stale = source?.kind === 'set' ? source.staleness() : null
-    if (stale !== null) note({ kind: 'jwks_stale', source: issuer, stale_for: ageSeconds(stale.since, Date.now()), problem: stale.problem })
+    if (stale !== null)
+      note({
+        kind: 'jwks_stale',
+        source: issuer,
+        stale_for: ageSeconds(stale.since, Date.now()),
+        problem: stale.problem,
+      })
   }
 
   /**
@@ -159,14 +184,27 @@ export class BearerVerifier {
     }
   }
 
-  async #verifyJwtFrom(token: string, accepted: ReadonlySet<string>, pack: CompiledPack, env: Bindings, note?: NoteDegraded): Promise<Verified> {
+  async #verifyJwtFrom(
+    token: string,
+    accepted: ReadonlySet<string>,
+    pack: CompiledPack,
+    env: Bindings,
+    note?: NoteDegraded,
+  ): Promise<Verified> {
     const outcome = await this.verifyJwt(token, accepted, env, BEARER_USE, note)
     if (outcome.kind === 'ok') return outcome
     if (outcome.kind === 'unavailable') return issuerUnavailable(outcome.source as string, outcome.problem)
     return invalid(pack, outcome.refusal.problem, outcome.refusal.issuer)
   }
 
-  async #introspect(token: string, issuer: CompiledIssuer | null, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<Verified> {
+  async #introspect(
+    token: string,
+    issuer: CompiledIssuer | null,
+    pack: CompiledPack,
+    env: Bindings,
+    note?: NoteDegraded,
+    maxAgeMs?: number,
+  ): Promise<Verified> {
     if (issuer === null) return invalid(pack, 'malformed', null)
     const outcome = await this.#introspector.introspect(token, issuer, env, note, maxAgeMs)
     if (outcome.kind === 'ok') return ok({ granted: outcome.value.granted, issuer })

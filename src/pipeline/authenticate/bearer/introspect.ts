@@ -51,16 +51,30 @@ export class Introspector {
   readonly #failing = new Map<string, string>()
 
   /** `maxAgeMs`: the oldest remembered active answer that may decide (a stream's recheck). */
-  async introspect(token: string, issuer: CompiledIssuer, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<IntrospectionOutcome> {
+  async introspect(
+    token: string,
+    issuer: CompiledIssuer,
+    env: Bindings,
+    note?: NoteDegraded,
+    maxAgeMs?: number,
+  ): Promise<IntrospectionOutcome> {
     const config = issuer.introspection
     if (config === null) return INACTIVE
     const key = `${issuer.name}\n${config.endpoint}\n${config.clientId}\n${await sha256Hex(token)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined && !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)) {
+    if (
+      cached !== undefined &&
+      !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)
+    ) {
       // An answer the failing endpoint could not have confirmed now (issue 17, item 3).
       const failing = this.#failing.get(config.endpoint)
       if (cached.kind === 'ok' && failing !== undefined && note) {
-        note({ kind: 'introspection_cached', source: issuer.name, stale_for: ageSeconds(cached.value.at, Date.now()), problem: failing })
+        note({
+          kind: 'introspection_cached',
+          source: issuer.name,
+          stale_for: ageSeconds(cached.value.at, Date.now()),
+          problem: failing,
+        })
       }
       return cached
     }
@@ -92,7 +106,13 @@ export class Introspector {
     }
     // 401/403 mean the gateway's own client credentials are wrong: an operator's problem, not the caller's.
     if (answered.kind !== 'ok' || !isJsonObject(answered.value)) {
-      const failure = unavailable(answered.kind === 'ok' ? 'introspection answered no JSON object' : answered.kind === 'refused' ? answered.refusal.problem : answered.problem)
+      const failure = unavailable(
+        answered.kind === 'ok'
+          ? 'introspection answered no JSON object'
+          : answered.kind === 'refused'
+            ? answered.refusal.problem
+            : answered.problem,
+      )
       this.#failing.set(config.endpoint, failure.problem)
       this.#cache.set(key, failure, ENDPOINT_FAILURE_COOLDOWN_MS)
       return failure
@@ -131,5 +151,12 @@ function judge(claims: Claims, issuer: CompiledIssuer, now: number): Introspecti
   if (typeof iat === 'number' && typeof exp === 'number' && iat > exp) return refused('issued_after_expiry')
   const authentication = mapClaims(issuer.claims, claims, { method: 'bearer', issuer: issuer.name })
   if (typeof authentication === 'string') return refused(authentication)
-  return ok({ granted: { authentication: frozen(authentication), scopes: grantedScopes(claims), audiences: tokenAudiences(aud, issuer) }, at: now })
+  return ok({
+    granted: {
+      authentication: frozen(authentication),
+      scopes: grantedScopes(claims),
+      audiences: tokenAudiences(aud, issuer),
+    },
+    at: now,
+  })
 }

@@ -6,7 +6,15 @@
  *
  * @module
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose'
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+} from 'jose'
 import { MAX_FETCHED_ANSWER_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import { readLimited } from '../fetch-json.ts'
@@ -46,7 +54,11 @@ export class KeySourceUnavailable extends Error {
  * remembered for `cooldownMs`, the same limit an unknown `kid` meets: until it passes, the
  * endpoint is not asked and the answer is the failure again (or the last good keys).
  */
-export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => number = Date.now): { fetch: typeof fetch; staleness(): Staleness | null } {
+export function staleOnErrorFetch(
+  staleMs: number,
+  cooldownMs = 0,
+  now: () => number = Date.now,
+): { fetch: typeof fetch; staleness(): Staleness | null } {
   let lastGood: { body: string; at: number } | null = null
   let lastFailure: { problem: string; at: number } | null = null
   const stale = (problem: string, cause?: unknown): Response => {
@@ -87,7 +99,8 @@ export function staleOnErrorFetch(staleMs: number, cooldownMs = 0, now: () => nu
   return {
     fetch: staleFetch,
     // jose keeps whatever this fetch answered, so its keys are the last good copy until a refresh succeeds.
-    staleness: () => (lastFailure !== null && lastGood !== null ? { since: lastGood.at, problem: lastFailure.problem } : null),
+    staleness: () =>
+      lastFailure !== null && lastGood !== null ? { since: lastGood.at, problem: lastFailure.problem } : null,
   }
 }
 
@@ -141,7 +154,11 @@ function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
       }
     }
     case 'jwks':
-      return { kind: 'set', getKey: importFailuresUnavailable(createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet), issuer), staleness: NEVER_STALE }
+      return {
+        kind: 'set',
+        getKey: importFailuresUnavailable(createLocalJWKSet(keys.jwks as unknown as JSONWebKeySet), issuer),
+        staleness: NEVER_STALE,
+      }
     case 'secret':
       return { kind: 'secret', secretName: keys.secretName }
   }
@@ -150,7 +167,8 @@ function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
 /** Built once per gateway, so the remote sets (and their caches) live as long as the isolate. */
 export function issuerKeySources(issuers: Record<string, CompiledIssuer>): Map<string, IssuerKeySource> {
   const out = new Map<string, IssuerKeySource>()
-  for (const issuer of Object.values(issuers)) if (issuer.keys !== null) out.set(issuer.name, keySource(issuer.keys, issuer.name))
+  for (const issuer of Object.values(issuers))
+    if (issuer.keys !== null) out.set(issuer.name, keySource(issuer.keys, issuer.name))
   return out
 }
 

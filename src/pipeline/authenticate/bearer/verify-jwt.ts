@@ -23,7 +23,10 @@ export interface JwtRefusal<Problem = JwtProblem> {
 }
 
 /** Unavailable: `source` names the issuer whose keys could not be had. */
-export type JwtOutcome = Outcome<{ issuer: CompiledIssuer; claims: JWTPayload; header: { alg: string; kid?: string } }, JwtRefusal>
+export type JwtOutcome = Outcome<
+  { issuer: CompiledIssuer; claims: JWTPayload; header: { alg: string; kid?: string } },
+  JwtRefusal
+>
 
 /** A compact JWS has three base64url parts; anything else is not a JWT (maybe an opaque token). */
 export function looksLikeJwt(token: string): boolean {
@@ -40,7 +43,12 @@ export function unverifiedIssuer(token: string): string | null {
   }
 }
 
-export async function verifyJwt(token: string, issuer: CompiledIssuer, source: IssuerKeySource, env: Bindings): Promise<JwtOutcome> {
+export async function verifyJwt(
+  token: string,
+  issuer: CompiledIssuer,
+  source: IssuerKeySource,
+  env: Bindings,
+): Promise<JwtOutcome> {
   const options = {
     issuer: issuer.issuer,
     audience: issuer.audiences,
@@ -64,11 +72,16 @@ export async function verifyJwt(token: string, issuer: CompiledIssuer, source: I
     // time to outlive a key or a revocation, so it is refused (RFC 8725 §3.10).
     const { iat, exp } = verified.payload
     if (typeof iat === 'number') {
-      if (iat > Math.floor(Date.now() / 1000) + issuer.clockToleranceSeconds) return refused({ problem: 'issued_in_future', issuer: issuer.name })
+      if (iat > Math.floor(Date.now() / 1000) + issuer.clockToleranceSeconds)
+        return refused({ problem: 'issued_in_future', issuer: issuer.name })
       if (typeof exp === 'number' && iat > exp) return refused({ problem: 'issued_after_expiry', issuer: issuer.name })
     }
     const { alg, kid } = verified.protectedHeader
-    return ok({ issuer, claims: verified.payload, header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid } })
+    return ok({
+      issuer,
+      claims: verified.payload,
+      header: kid === undefined ? { alg: alg as string } : { alg: alg as string, kid },
+    })
   } catch (error) {
     return failure(error, issuer.name)
   }
@@ -78,12 +91,24 @@ function failure(error: unknown, issuer: string): JwtOutcome {
   if (error instanceof errors.JWTExpired) return refused({ problem: 'expired', issuer })
   if (error instanceof errors.JWTClaimValidationFailed) {
     const problem: JwtProblem =
-      error.claim === 'aud' ? 'audience' : error.claim === 'nbf' ? 'not_yet_valid' : error.claim === 'iat' ? 'issued_in_future' : error.claim === 'typ' ? 'type' : error.claim === 'iss' ? 'issuer_unknown' : 'claims'
+      error.claim === 'aud'
+        ? 'audience'
+        : error.claim === 'nbf'
+          ? 'not_yet_valid'
+          : error.claim === 'iat'
+            ? 'issued_in_future'
+            : error.claim === 'typ'
+              ? 'type'
+              : error.claim === 'iss'
+                ? 'issuer_unknown'
+                : 'claims'
     return refused({ problem, issuer })
   }
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return refused({ problem: 'algorithm', issuer })
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported)
+    return refused({ problem: 'algorithm', issuer })
   if (error instanceof errors.JWSSignatureVerificationFailed) return refused({ problem: 'signature', issuer })
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return refused({ problem: 'key_unknown', issuer })
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)
+    return refused({ problem: 'key_unknown', issuer })
   // The key source failing (the JWKS endpoint down, past its timeout, or answering something that
   // is not a key set) with no last good keys to fall back on: the token can be neither admitted
   // nor called invalid.

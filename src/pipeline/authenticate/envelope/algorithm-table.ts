@@ -29,7 +29,10 @@ export const SIGNATURE_ALGORITHM_TABLE: Record<SignatureAlgorithm, AlgorithmEntr
   'hmac-sha256': { params: { name: 'HMAC' }, key: 'oct', jose: 'HS256' },
 }
 
-export const SIGNATURE_ALGORITHMS = Object.keys(SIGNATURE_ALGORITHM_TABLE) as [SignatureAlgorithm, ...SignatureAlgorithm[]]
+export const SIGNATURE_ALGORITHMS = Object.keys(SIGNATURE_ALGORITHM_TABLE) as [
+  SignatureAlgorithm,
+  ...SignatureAlgorithm[],
+]
 
 export function isSignatureAlgorithm(value: string): value is SignatureAlgorithm {
   return Object.hasOwn(SIGNATURE_ALGORITHM_TABLE, value)

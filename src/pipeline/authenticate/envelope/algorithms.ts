@@ -14,7 +14,12 @@ export function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {
 
 const encoder = new TextEncoder()
 
-export async function verifySignature(algorithm: SignatureAlgorithm, key: CryptoKey, base: string, signature: Uint8Array): Promise<boolean> {
+export async function verifySignature(
+  algorithm: SignatureAlgorithm,
+  key: CryptoKey,
+  base: string,
+  signature: Uint8Array,
+): Promise<boolean> {
   try {
     return await crypto.subtle.verify(SIGNATURE_ALGORITHM_TABLE[algorithm].params, key, signature, encoder.encode(base))
   } catch {

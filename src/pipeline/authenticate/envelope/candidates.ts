@@ -55,7 +55,8 @@ export class SignatureChoice {
       if (typeof keyId !== 'string') continue
       const signer = this.#signersByKeyId.get(keyId)
       if (signer !== undefined) {
-        if (pack.envelope.signers.includes(signer.name)) known.push({ input, signature: new Uint8Array(value), keyId, signer })
+        if (pack.envelope.signers.includes(signer.name))
+          known.push({ input, signature: new Uint8Array(value), keyId, signer })
         continue
       }
       const directory = this.#directoryOf(headers, input, pack)
@@ -68,7 +69,11 @@ export class SignatureChoice {
   }
 
   /** The trusted directory a signature names through a covered `Signature-Agent`, if any. */
-  #directoryOf(headers: Headers, input: InnerList, pack: CompiledPack): { directory: string; invoker: SignerInvoker } | 'agent_not_origin' | null {
+  #directoryOf(
+    headers: Headers,
+    input: InnerList,
+    pack: CompiledPack,
+  ): { directory: string; invoker: SignerInvoker } | 'agent_not_origin' | null {
     const value = headers.get(SIGNATURE_AGENT)
     const component = input[0].find(([name]) => name === SIGNATURE_AGENT)
     if (value === null || component === undefined) return null

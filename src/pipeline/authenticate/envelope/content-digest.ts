@@ -28,7 +28,10 @@ export function parseContentDigest(value: string): DigestValue | null {
   } catch {
     return null
   }
-  for (const [name, algorithm] of [['sha-512', 'SHA-512'], ['sha-256', 'SHA-256']] as const) {
+  for (const [name, algorithm] of [
+    ['sha-512', 'SHA-512'],
+    ['sha-256', 'SHA-256'],
+  ] as const) {
     const member = members.get(name)
     const bytes = member?.[0]
     if (bytes instanceof ArrayBuffer) return { algorithm, digest: new Uint8Array(bytes) }
@@ -62,7 +65,12 @@ export interface StreamedBody {
  * exception" even when the fetch's rejection is handled (measured); an abort without a reason
  * is not logged.
  */
-export function streamedBody(body: ReadableStream<Uint8Array>, expected: DigestValue, length: number, abort: () => void): StreamedBody {
+export function streamedBody(
+  body: ReadableStream<Uint8Array>,
+  expected: DigestValue,
+  length: number,
+  abort: () => void,
+): StreamedBody {
   const state = { mismatched: false, unreadable: false }
   const framed = new FixedLengthStream(length)
   void pump(body, framed.writable.getWriter(), expected, state, abort)
@@ -121,7 +129,10 @@ async function pump(
  * is declared larger than its limit), or refused. A body without Content-Length is read up to
  * the limit: it cannot stream, as only a length-framed upstream request shows a cut-off.
  */
-export function signedBodyPlan(headers: Headers, settings: CompiledPack['signedBody']): 'verify' | 'stream' | 'too_large' {
+export function signedBodyPlan(
+  headers: Headers,
+  settings: CompiledPack['signedBody'],
+): 'verify' | 'stream' | 'too_large' {
   const declared = declaredLength(headers)
   if (declared === null || declared <= settings.limitBytes) return 'verify'
   return settings.stream ? 'stream' : 'too_large'

@@ -28,7 +28,11 @@ export function signerAuthentication(signerName: string, invoker: SignerInvoker)
  * is empty, too long or not one printable token, or it starts with a reserved prefix (someone
  * trying to pass for another kind of invoker).
  */
-export function delegatedAuthentication(signer: CompiledSigner, value: string, reservedPrefixes: readonly string[]): Authentication | EnvelopeProblem {
+export function delegatedAuthentication(
+  signer: CompiledSigner,
+  value: string,
+  reservedPrefixes: readonly string[],
+): Authentication | EnvelopeProblem {
   if (!signer.delegate || signer.delegatedIdPrefix === null) return 'delegation_refused'
   const user = value.trim()
   if (user === '' || user.length > MAX_INVOKER_ID_LENGTH || !USER_NAME.test(user)) return 'malformed'

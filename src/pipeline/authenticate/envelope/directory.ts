@@ -47,7 +47,10 @@ export interface StaleCopy {
 }
 
 /** The key, or a refusal (the directory does not list it); either says whether the copy is stale. */
-export type DirectoryLookup = Outcome<{ algorithm: SignatureAlgorithm; key: CryptoKey; stale: StaleCopy | null }, { stale: StaleCopy | null }>
+export type DirectoryLookup = Outcome<
+  { algorithm: SignatureAlgorithm; key: CryptoKey; stale: StaleCopy | null },
+  { stale: StaleCopy | null }
+>
 
 export class KeyDirectories {
   /** By origin; only origins under `key_directories` ever get here, so policy bounds its size. */
@@ -97,7 +100,10 @@ export class KeyDirectories {
         const algorithm = algorithmOfJwk(jwk)
         if (algorithm === null || algorithm === 'hmac-sha256') return null
         try {
-          return [await calculateJwkThumbprint(jwk, 'sha256'), { algorithm, key: await importPublicKey(algorithm, jwk) }]
+          return [
+            await calculateJwkThumbprint(jwk, 'sha256'),
+            { algorithm, key: await importPublicKey(algorithm, jwk) },
+          ]
         } catch {
           return null // a malformed entry, or one that does not import, is skipped; the others still count
         }

@@ -45,12 +45,24 @@ export class EnvelopeVerifier {
     this.#settings = policy.envelope
     this.#choice = new SignatureChoice(policy)
     this.#directories = new KeyDirectories(policy.envelope)
-    for (const pack of policy.packs) this.#cover.set(pack.id, pack.envelope.cover.map((c) => serializeItem(componentItem(c))))
+    for (const pack of policy.packs)
+      this.#cover.set(
+        pack.id,
+        pack.envelope.cover.map((c) => serializeItem(componentItem(c))),
+      )
     this.#delegationComponent = serializeItem(componentItem(policy.envelope.delegationHeader))
   }
 
-  async verify(request: Request, url: URL, pack: CompiledPack, env: Bindings, claimNonce: ClaimNonce, note?: NoteDegraded): Promise<AuthnResult> {
-    const invalid = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult => reject({ reason: 'envelope_invalid', problem, signer, accepted: pack.auth })
+  async verify(
+    request: Request,
+    url: URL,
+    pack: CompiledPack,
+    env: Bindings,
+    claimNonce: ClaimNonce,
+    note?: NoteDegraded,
+  ): Promise<AuthnResult> {
+    const invalid = (problem: EnvelopeProblem, signer: string | null = null): AuthnResult =>
+      reject({ reason: 'envelope_invalid', problem, signer, accepted: pack.auth })
     const { headers } = request
     const found = this.#choice.choose(headers, pack)
     if (typeof found === 'string') return invalid(found)
@@ -60,7 +72,8 @@ export class EnvelopeVerifier {
     const settings = this.#settings
 
     const claimedAlg = params.get('alg')
-    if (claimedAlg !== undefined && 'algorithm' in signer && claimedAlg !== signer.algorithm) return invalid('algorithm', signerName)
+    if (claimedAlg !== undefined && 'algorithm' in signer && claimedAlg !== signer.algorithm)
+      return invalid('algorithm', signerName)
     const now = Math.floor(Date.now() / 1000)
     const times = checkTimes(params, settings, now)
     if (typeof times === 'string') return invalid(times, signerName)
@@ -70,7 +83,8 @@ export class EnvelopeVerifier {
     if (bodyPlan === 'too_large') return reject({ reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes })
     const covered = coveredComponents(input)
     const delegated = headers.get(settings.delegationHeader)
-    if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c))) return invalid('components_missing', signerName)
+    if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c)))
+      return invalid('components_missing', signerName)
     if (delegated !== null && !covered.has(this.#delegationComponent)) return invalid('components_missing', signerName)
 
     let base: string
@@ -93,7 +107,13 @@ export class EnvelopeVerifier {
       const lookup = await this.#directories.lookup(signer.directory, keyId)
       if (lookup.kind === 'unavailable') return reject({ reason: 'envelope_unavailable', problem: lookup.problem })
       const stale = lookup.kind === 'ok' ? lookup.value.stale : lookup.refusal.stale
-      if (stale !== null && note) note({ kind: 'directory_stale', source: signer.directory, stale_for: ageSeconds(stale.since, Date.now()), problem: stale.problem })
+      if (stale !== null && note)
+        note({
+          kind: 'directory_stale',
+          source: signer.directory,
+          stale_for: ageSeconds(stale.since, Date.now()),
+          problem: stale.problem,
+        })
       if (lookup.kind === 'refused') return invalid('signer_unknown', signerName)
       if (claimedAlg !== undefined && claimedAlg !== lookup.value.algorithm) return invalid('algorithm', signerName)
       algorithm = lookup.value.algorithm

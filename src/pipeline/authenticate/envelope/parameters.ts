@@ -27,7 +27,11 @@ export interface SignatureTimes {
   nonce: string | undefined
 }
 
-export function checkTimes(params: InnerList[1], settings: EnvelopeSettings, now: number): SignatureTimes | EnvelopeProblem {
+export function checkTimes(
+  params: InnerList[1],
+  settings: EnvelopeSettings,
+  now: number,
+): SignatureTimes | EnvelopeProblem {
   const created = params.get('created')
   const expires = params.get('expires')
   const nonce = params.get('nonce')
@@ -35,11 +39,13 @@ export function checkTimes(params: InnerList[1], settings: EnvelopeSettings, now
   if (typeof created !== 'number' || !Number.isInteger(created)) return 'created_missing'
   if (created > now + skew) return 'created_future'
   if (now - created > settings.maxAgeSeconds + skew) return 'too_old'
-  if (expires !== undefined && (typeof expires !== 'number' || !Number.isInteger(expires) || expires < created)) return 'malformed'
+  if (expires !== undefined && (typeof expires !== 'number' || !Number.isInteger(expires) || expires < created))
+    return 'malformed'
   // RFC 9421 §2.3: `expires` is the signer's own word on when the signature ends; no leeway
   // stretches it (clock_skew widens only how far `created` may lie ahead).
   if (typeof expires === 'number' && now > expires) return 'expired'
-  if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > MAX_NONCE_LENGTH)) return 'malformed'
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > MAX_NONCE_LENGTH))
+    return 'malformed'
   if (settings.nonceRequired && nonce === undefined) return 'nonce_missing'
   return { created, expires: expires as number | undefined, nonce: nonce as string | undefined }
 }
@@ -47,7 +53,12 @@ export function checkTimes(params: InnerList[1], settings: EnvelopeSettings, now
 /** How long a nonce is remembered: as long as its signature could still be accepted. */
 export function nonceLifetimeSeconds(times: SignatureTimes, settings: EnvelopeSettings, now: number): number {
   const { created, expires } = times
-  const lifetime = (typeof expires === 'number' ? Math.min(expires, created + settings.maxAgeSeconds) : created + settings.maxAgeSeconds) + settings.clockSkewSeconds - now
+  const lifetime =
+    (typeof expires === 'number'
+      ? Math.min(expires, created + settings.maxAgeSeconds)
+      : created + settings.maxAgeSeconds) +
+    settings.clockSkewSeconds -
+    now
   return Math.max(1, lifetime)
 }
 

@@ -11,7 +11,10 @@ import { PRIVATE_MEMBERS } from '../../../keys/jwk-shapes.ts'
 import type { SignatureAlgorithm } from '../../../policy/types.ts'
 import { SIGNATURE_ALGORITHM_TABLE } from './algorithm-table.ts'
 
-export async function importPublicKey(algorithm: Exclude<SignatureAlgorithm, 'hmac-sha256'>, jwk: JWK): Promise<CryptoKey> {
+export async function importPublicKey(
+  algorithm: Exclude<SignatureAlgorithm, 'hmac-sha256'>,
+  jwk: JWK,
+): Promise<CryptoKey> {
   const publicJwk: Record<string, unknown> = { ...jwk, ext: true }
   for (const member of PRIVATE_MEMBERS) delete publicJwk[member]
   return (await importJWK(publicJwk as JWK, SIGNATURE_ALGORITHM_TABLE[algorithm].jose)) as CryptoKey

@@ -37,7 +37,18 @@ export class SignatureBaseError extends Error {
 }
 
 /** Fields whose structured type is known (RFC 9421 §2.1.1: the verifier must know it for `sf`). */
-const DICTIONARY_FIELDS = new Set(['signature', 'signature-input', 'content-digest', 'repr-digest', 'want-content-digest', 'want-repr-digest', 'accept-signature', 'signature-agent', 'priority', 'example-dict'])
+const DICTIONARY_FIELDS = new Set([
+  'signature',
+  'signature-input',
+  'content-digest',
+  'repr-digest',
+  'want-content-digest',
+  'want-repr-digest',
+  'accept-signature',
+  'signature-agent',
+  'priority',
+  'example-dict',
+])
 const LIST_FIELDS = new Set(['example-list'])
 
 const encoder = new TextEncoder()
@@ -52,7 +63,14 @@ export function componentItem(component: string): Item {
   for (const param of params) {
     const eq = param.indexOf('=')
     if (eq < 0) map.set(param.trim(), true)
-    else map.set(param.slice(0, eq).trim(), param.slice(eq + 1).trim().replace(/^"|"$/g, ''))
+    else
+      map.set(
+        param.slice(0, eq).trim(),
+        param
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"|"$/g, ''),
+      )
   }
   return [name as string, map]
 }
@@ -72,13 +90,16 @@ export function signatureBase(message: SignedMessage, signature: InnerList): str
 }
 
 function componentValue(message: SignedMessage, [name, params]: Item): string {
-  if (typeof name !== 'string' || name === '' || name !== name.toLowerCase()) throw new SignatureBaseError('a component name is a lower-case string')
-  if (params.has('req') || params.has('tr')) throw new SignatureBaseError(`${name}: related-request and trailer components are not supported`)
+  if (typeof name !== 'string' || name === '' || name !== name.toLowerCase())
+    throw new SignatureBaseError('a component name is a lower-case string')
+  if (params.has('req') || params.has('tr'))
+    throw new SignatureBaseError(`${name}: related-request and trailer components are not supported`)
   return name.startsWith('@') ? derived(message, name, params) : field(message.headers, name, params)
 }
 
 function onlyParams(name: string, params: Parameters, allowed: readonly string[]): void {
-  for (const key of params.keys()) if (!allowed.includes(key)) throw new SignatureBaseError(`${name}: unknown parameter ${key}`)
+  for (const key of params.keys())
+    if (!allowed.includes(key)) throw new SignatureBaseError(`${name}: unknown parameter ${key}`)
 }
 
 function derived(message: SignedMessage, name: string, params: Parameters): string {
@@ -119,7 +140,8 @@ function queryParam(url: URL, name: BareItem | undefined): string {
   if (typeof name !== 'string') throw new SignatureBaseError('@query-param needs a name parameter')
   const wanted = new URLSearchParams(`${name}=`).keys().next().value as string
   const values = new URLSearchParams(url.search).getAll(wanted)
-  if (values.length !== 1) throw new SignatureBaseError(`@query-param ${name}: the parameter occurs ${values.length} times`)
+  if (values.length !== 1)
+    throw new SignatureBaseError(`@query-param ${name}: the parameter occurs ${values.length} times`)
   return encodeURIComponent(values[0] as string)
 }
 
@@ -130,7 +152,8 @@ function field(headers: Headers, name: string, params: Parameters): string {
   const sf = params.get('sf') === true
   const bs = params.get('bs') === true
   const key = params.get('key')
-  if ((sf ? 1 : 0) + (bs ? 1 : 0) + (key !== undefined ? 1 : 0) > 1) throw new SignatureBaseError(`${name}: sf, bs and key exclude each other`)
+  if ((sf ? 1 : 0) + (bs ? 1 : 0) + (key !== undefined ? 1 : 0) > 1)
+    throw new SignatureBaseError(`${name}: sf, bs and key exclude each other`)
   try {
     if (key !== undefined) {
       if (typeof key !== 'string') throw new SignatureBaseError(`${name}: key is a string`)

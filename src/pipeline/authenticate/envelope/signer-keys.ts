@@ -43,13 +43,16 @@ export class SignerKeys {
       if (signer.secretName !== null) {
         const secret = namedSecret(env, signer.secretName)
         const bytes = secret === null ? null : base64Bytes(secret)
-        if (secret === null || bytes === null) return unavailable(`Worker secret ${signer.secretName} is not set or not base64`)
+        if (secret === null || bytes === null)
+          return unavailable(`Worker secret ${signer.secretName} is not set or not base64`)
         return ok(await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)))
       }
       const algorithm = signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>
       return ok(await this.#keys.get(signer.name, '', () => importPublicKey(algorithm, signer.jwk as never)))
     } catch (error) {
-      return unavailable(`the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})`)
+      return unavailable(
+        `the key of signer ${signer.name} does not import (${error instanceof Error ? error.name : 'error'})`,
+      )
     }
   }
 }

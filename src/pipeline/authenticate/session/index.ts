@@ -50,17 +50,28 @@ export class SessionVerifier {
     this.#endpointOrigin = session.verify.by === 'introspection' ? new URL(session.verify.endpoint).origin : ''
     const verify = session.verify
     this.#jwtIssuers = new Set(verify.by === 'jwt' ? [verify.issuer] : [])
-    this.#jwtUse = { name: 'session', map: (issuer, claims) => mapClaims(verify.claims, claims, { method: 'session', issuer: issuer.name }) }
+    this.#jwtUse = {
+      name: 'session',
+      map: (issuer, claims) => mapClaims(verify.claims, claims, { method: 'session', issuer: issuer.name }),
+    }
   }
 
   /** `maxAgeMs`: the oldest remembered answer of the app that may decide (a stream's recheck). */
-  async verify(cookie: { name: string; value: string }, pack: CompiledPack, env: Bindings, note?: NoteDegraded, maxAgeMs?: number): Promise<AuthnResult> {
+  async verify(
+    cookie: { name: string; value: string },
+    pack: CompiledPack,
+    env: Bindings,
+    note?: NoteDegraded,
+    maxAgeMs?: number,
+  ): Promise<AuthnResult> {
     const verify = this.#session.verify
     if (verify.by === 'jwt') {
       const outcome = await this.#bearer.verifyJwt(cookie.value, this.#jwtIssuers, env, this.#jwtUse, note)
       if (outcome.kind === 'ok') {
         const { granted, issuer } = outcome.value
-        return audienceAccepted(granted.audiences, issuer, pack) ? ok({ authentication: granted.authentication }) : invalidSession(pack)
+        return audienceAccepted(granted.audiences, issuer, pack)
+          ? ok({ authentication: granted.authentication })
+          : invalidSession(pack)
       }
       if (outcome.kind === 'unavailable') return reject({ reason: 'session_unavailable', problem: outcome.problem })
       const { problem } = outcome.refusal
@@ -72,18 +83,36 @@ export class SessionVerifier {
     return invalidSession(pack, lookup.refusal ?? undefined)
   }
 
-  async #lookup(cookie: string, verify: Extract<CompiledSession['verify'], { by: 'introspection' }>, note?: NoteDegraded, maxAgeMs?: number): Promise<Lookup> {
+  async #lookup(
+    cookie: string,
+    verify: Extract<CompiledSession['verify'], { by: 'introspection' }>,
+    note?: NoteDegraded,
+    maxAgeMs?: number,
+  ): Promise<Lookup> {
     const key = `${verify.endpoint}\n${await sha256Hex(cookie)}`
     const cached = this.#cache.get(key)
-    if (cached !== undefined && !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)) {
+    if (
+      cached !== undefined &&
+      !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)
+    ) {
       // An answer the failing app could not have confirmed now (issue 17, item 3).
       if (cached.kind === 'ok' && this.#failing !== null && note) {
-        note({ kind: 'session_cached', source: this.#endpointOrigin, stale_for: ageSeconds(cached.value.at, Date.now()), problem: this.#failing })
+        note({
+          kind: 'session_cached',
+          source: this.#endpointOrigin,
+          stale_for: ageSeconds(cached.value.at, Date.now()),
+          problem: this.#failing,
+        })
       }
       return cached
     }
     // Only the session cookie goes to the app: none of the caller's other cookies or headers.
-    const answered = await fetchJson('session endpoint', verify.endpoint, { headers: { cookie, accept: 'application/json' } }, verify.timeoutMs)
+    const answered = await fetchJson(
+      'session endpoint',
+      verify.endpoint,
+      { headers: { cookie, accept: 'application/json' } },
+      verify.timeoutMs,
+    )
     let answer: Lookup
     this.#failing = null
     if (answered.kind !== 'ok') {
@@ -97,7 +126,9 @@ export class SessionVerifier {
       answer = REFUSED
     } else {
       // Better Auth answers `null` for a cookie that names no live session.
-      const authentication = isJsonObject(answered.value) ? mapClaims(verify.claims, answered.value, { method: 'session' }) : null
+      const authentication = isJsonObject(answered.value)
+        ? mapClaims(verify.claims, answered.value, { method: 'session' })
+        : null
       answer =
         authentication === null
           ? REFUSED
