@@ -227,7 +227,10 @@ export async function load(
 export async function waitForPort(port: number, deadline: number): Promise<void> {
   for (;;) {
     const open = await new Promise<boolean>((r) => {
-      const socket = connect(port, '127.0.0.1', () => (socket.end(), r(true)))
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end()
+        r(true)
+      })
       socket.on('error', () => r(false))
     })
     if (open) return

@@ -85,7 +85,7 @@ function page(title: string, body: string): string {
   return `<!doctype html><meta charset="utf-8"><title>${title}</title><body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>${title}</h1>${body}</body>`
 }
 
-const escape = (text: string): string => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (text: string): string => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
 
 async function form(req: IncomingMessage): Promise<URLSearchParams> {
   let text = ''
@@ -108,7 +108,7 @@ async function interaction(provider: Provider, req: IncomingMessage, res: Server
           )
         : page(
             'Allow access?',
-            `<p>${escape(String(params['client_id']))} asks for <code>${escape(String(params['scope'] ?? ''))}</code> on <code>${escape(String(params['resource'] ?? ''))}</code>.</p><form method="post"><button name="consent" value="allow">Allow</button></form>`,
+            `<p>${escapeHtml(String(params['client_id']))} asks for <code>${escapeHtml(String(params['scope'] ?? ''))}</code> on <code>${escapeHtml(String(params['resource'] ?? ''))}</code>.</p><form method="post"><button name="consent" value="allow">Allow</button></form>`,
           )
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html)
     return

@@ -37,7 +37,7 @@ export function startDemoBackend(options: DemoBackendOptions): Promise<Server> {
   })
   const server = createServer(async (req, res) => {
     const raw = req.headers['x-invoker']
-    let verified
+    let verified: Awaited<ReturnType<typeof verifier.verify>>
     try {
       verified = await verifier.verify(nodeRequest(req))
     } catch (error) {

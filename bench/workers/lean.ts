@@ -65,7 +65,10 @@ const encoder = new TextEncoder()
 export function createLean(): { fetch(request: Request, env: LeanEnv): Promise<Response> } {
   let tables: Promise<Tables> | null = null
   return {
-    fetch: async (request, env) => handle(request, env, await (tables ??= load(env))),
+    fetch: async (request, env) => {
+      tables ??= load(env)
+      return handle(request, env, await tables)
+    },
   }
 }
 

@@ -151,7 +151,9 @@ export async function signRequestCommand(url: string | undefined, options: SignO
   headers.set('signature-input', serializeDictionary(new Map([['sig1', input]])))
   headers.set('signature', serializeDictionary(new Map([['sig1', [signature, new Map()]]])))
   if (!options.send) {
-    headers.forEach((value, name) => console.log(`${name}: ${value}`))
+    headers.forEach((value, name) => {
+      console.log(`${name}: ${value}`)
+    })
     return 0
   }
   const response = await fetch(target, {

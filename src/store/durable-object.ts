@@ -118,7 +118,9 @@ export class DurableObjectStore implements GatewayStore {
         batch.map((c) => c.key),
         batch.map((c) => c.ttlMs),
       )
-      batch.forEach((c, i) => (c.result = claimed[i] === true))
+      batch.forEach((c, i) => {
+        c.result = claimed[i] === true
+      })
     } catch (error) {
       for (const c of batch) c.result = error instanceof Error ? error : new Error(String(error))
     } finally {

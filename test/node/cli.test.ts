@@ -32,7 +32,9 @@ function cliAsyncOutput(...args: string[]): Promise<{ status: number; stderr: st
 }
 
 const servers: Server[] = []
-afterAll(() => servers.forEach((s) => s.close()))
+afterAll(() => {
+  for (const s of servers) s.close()
+})
 
 describe('invoker-gateway CLI', () => {
   it('keys create: prints the key once on stdout and only its hash in the policy entry', async () => {

@@ -103,7 +103,10 @@ describe.each([
     )
     const statuses = attempts.map((a) => a.status)
     const histogram = JSON.stringify(
-      statuses.reduce((m: Record<number, number>, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}),
+      statuses.reduce((m: Record<number, number>, s) => {
+        m[s] = (m[s] ?? 0) + 1
+        return m
+      }, {}),
     )
     const admitted = statuses.filter((s) => s === 200).length
     const unavailable = statuses.filter((s) => s === 503).length

@@ -4,7 +4,7 @@
  * a key that could never work is refused before it exists.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -41,7 +41,9 @@ function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 const servers: Server[] = []
-afterAll(() => servers.forEach((s) => s.close()))
+afterAll(() => {
+  for (const s of servers) s.close()
+})
 
 async function serve(
   handler: (path: string) => { status: number; body: string },

@@ -66,16 +66,14 @@ beforeAll(async () => {
       sql,
     })
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-      res
-        .writeHead(403, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            success: false,
-            errors: [{ code: 10000, message: 'Authentication error' }],
-            messages: [],
-            result: null,
-          }),
-        )
+      res.writeHead(403, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          success: false,
+          errors: [{ code: 10000, message: 'Authentication error' }],
+          messages: [],
+          result: null,
+        }),
+      )
       return
     }
     if (req.method !== 'POST' || req.url !== `/client/v4/accounts/${ACCOUNT}/analytics_engine/sql`) {
@@ -97,16 +95,14 @@ beforeAll(async () => {
     const data = ROWS[names[0] as string] ?? [
       Object.fromEntries(names.map((n, i) => [n, i === 0 ? 'crm' : n === 'requests' ? '1200' : 0.4 + i])),
     ]
-    res
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(
-        JSON.stringify({
-          meta: names.map((name) => ({ name, type: 'String' })),
-          data,
-          rows: data.length,
-          rows_before_limit_at_least: data.length,
-        }),
-      )
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        meta: names.map((name) => ({ name, type: 'String' })),
+        data,
+        rows: data.length,
+        rows_before_limit_at_least: data.length,
+      }),
+    )
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`

@@ -21,7 +21,9 @@ import {
 
 const ISSUER = 'https://gw.test'
 const servers: Server[] = []
-afterAll(() => servers.forEach((s) => s.close()))
+afterAll(() => {
+  for (const s of servers) s.close()
+})
 
 async function listen(server: Server): Promise<string> {
   servers.push(server)

@@ -43,7 +43,13 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
       ? Promise.resolve(true)
       : new Promise((resolve) => {
           const timer = setTimeout(() => resolve(false), ms)
-          waiters.set(name, [...(waiters.get(name) ?? []), () => (clearTimeout(timer), resolve(true))])
+          waiters.set(name, [
+            ...(waiters.get(name) ?? []),
+            () => {
+              clearTimeout(timer)
+              resolve(true)
+            },
+          ])
         })
 
   /** Every request that reached the backend, by the X-Request-Id the gateway gave it. */

@@ -152,7 +152,9 @@ export async function startIndependentSigners(): Promise<IndependentSigners> {
             ...(body['components'] ? { components: body['components'] as never } : {}),
           })
           const out: Record<string, string> = {}
-          headers.forEach((value, name) => (out[name] = value))
+          headers.forEach((value, name) => {
+            out[name] = value
+          })
           return json(200, {
             headers: { ...out, 'signature-input': signature['Signature-Input'], signature: signature.Signature },
           })

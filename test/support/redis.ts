@@ -44,7 +44,10 @@ export class RedisServer {
     const deadline = Date.now() + 10_000
     for (;;) {
       const up = await new Promise<boolean>((resolve) => {
-        const socket = connect(this.port, '127.0.0.1', () => (socket.end(), resolve(true)))
+        const socket = connect(this.port, '127.0.0.1', () => {
+          socket.end()
+          resolve(true)
+        })
         socket.on('error', () => resolve(false))
       })
       if (up) return

@@ -127,7 +127,10 @@ ${Object.entries(w.bindings ?? {})
   for (const w of workers) {
     for (;;) {
       const open = await new Promise<boolean>((r) => {
-        const socket = connect(w.port, '127.0.0.1', () => (socket.end(), r(true)))
+        const socket = connect(w.port, '127.0.0.1', () => {
+          socket.end()
+          r(true)
+        })
         socket.on('error', () => r(false))
       })
       if (open) break

@@ -92,8 +92,7 @@ export async function startWorkerdGateway(
   let output = ''
   const read = (data: Buffer): void => {
     output += data.toString()
-    let newline
-    while ((newline = output.indexOf('\n')) >= 0) {
+    for (let newline = output.indexOf('\n'); newline >= 0; newline = output.indexOf('\n')) {
       const line = output.slice(0, newline)
       output = output.slice(newline + 1)
       const json = line.indexOf('{"request_id"')
@@ -111,7 +110,10 @@ export async function startWorkerdGateway(
   const deadline = Date.now() + 20_000
   for (;;) {
     const open = await new Promise<boolean>((done) => {
-      const socket = connect(port, '127.0.0.1', () => (socket.end(), done(true)))
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end()
+        done(true)
+      })
       socket.on('error', () => done(false))
     })
     if (open) break

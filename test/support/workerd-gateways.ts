@@ -97,7 +97,9 @@ export async function startWorkerdGateways(
     }
     for (const [i, gateways] of processes.entries()) {
       const ports = await Promise.all(gateways.map(() => freePort()))
-      gateways.forEach((g, j) => (origins[g.name] = `http://127.0.0.1:${ports[j] as number}`))
+      gateways.forEach((g, j) => {
+        origins[g.name] = `http://127.0.0.1:${ports[j] as number}`
+      })
       const config = join(dir, `process-${i}.capnp`)
       for (const g of gateways) if (g.store === 'own') mkdirSync(join(dir, `${g.name}-storage`))
       writeFileSync(config, capnp(gateways, ports as number[], dir))

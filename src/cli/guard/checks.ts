@@ -132,7 +132,7 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
   } catch {
     // not a URL: reported just below
   }
-  if (!issuerUrl || issuerUrl.protocol !== 'https:') {
+  if (issuerUrl?.protocol !== 'https:') {
     add(
       'refuse',
       'not_https',
@@ -211,9 +211,9 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
       'https',
     )
   }
-  policy.keyDirectories.forEach((directory, i) =>
-    url(directory.origin, atGateway(['key_directories', i, 'origin']), 'key directory', 'https'),
-  )
+  policy.keyDirectories.forEach((directory, i) => {
+    url(directory.origin, atGateway(['key_directories', i, 'origin']), 'key directory', 'https')
+  })
 
   // Keys already expired, or about to.
   for (const record of Object.values(policy.apiKeys)) {

@@ -54,6 +54,7 @@ export async function listWorkerSecrets(wranglerEnv: string | undefined, cwd = p
 function firstError(output: string): string {
   const line = output
     .split('\n')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes (ESC [ … m) wrangler prints
     .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
     .find((l) => /ERROR|requires|Error/.test(l))
   const text = (line ?? 'no answer').replace(/^✘\s*\[ERROR\]\s*/, '')

@@ -12,14 +12,7 @@ import { GatewayError } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
-import {
-  NOTHING_CONSUMED,
-  type Authenticated,
-  type Consumed,
-  type Recheck,
-  type RequestState,
-  type Routed,
-} from '../../state.ts'
+import type { Authenticated, Consumed, Recheck, RequestState, Routed } from '../../state.ts'
 import { callStore, storeFor } from '../../store/index.ts'
 import { mintedKeyLookups } from '../../store/minted-keys.ts'
 import { clientAddress, hasBody } from '../../http/request.ts'

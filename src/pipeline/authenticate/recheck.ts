@@ -10,7 +10,7 @@ import { detailOf } from '../../errors/problem.ts'
 import type { Reason } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
 import { ok, refused, unavailable } from '../../outcome.ts'
-import type { Recheck, RecheckResult } from '../../state.ts'
+import type { RecheckResult } from '../../state.ts'
 import type { AuthnResult } from './result.ts'
 
 const VALID: RecheckResult = ok(null)

@@ -172,7 +172,7 @@ export class LeaseTable {
    * Follows a call, with a timer of this request's own, due STORE_WAIT_GRACE_MS after the call's
    * deadline: should the request that started it be gone, nothing else would end the wait.
    */
-  async #follow(rule: CompiledRateLimit, c: Counter, flight: Flight): Promise<void> {
+  async #follow(_rule: CompiledRateLimit, c: Counter, flight: Flight): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const own = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), Math.max(0, flight.deadline + STORE_WAIT_GRACE_MS - Date.now()))

@@ -103,6 +103,7 @@ export function ambiguity(path: string): string | null {
     if (/[\s.]$/.test(decoded)) return 'a segment ends in a dot or a space'
     if (decoded.includes(':$')) return 'a segment names an NTFS stream (":$")'
     if (/[?#]/.test(decoded)) return 'a segment holds an encoded "?" or "#"'
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
     if (/[\x00-\x1f\x7f]/.test(decoded)) return 'a segment holds a control character'
   }
   return null

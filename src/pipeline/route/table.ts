@@ -17,7 +17,10 @@ export function routeTable(packs: readonly CompiledPack[]): CompiledRoutes {
 
 export function prefixTable(packs: readonly CompiledPack[]): Record<string, number[]> {
   const prefixes: Record<string, number[]> = {}
-  packs.forEach((pack, index) => (prefixes[pack.pathPrefix] ??= []).push(index))
+  packs.forEach((pack, index) => {
+    prefixes[pack.pathPrefix] ??= []
+    prefixes[pack.pathPrefix]?.push(index)
+  })
   return prefixes
 }
 

@@ -106,18 +106,20 @@ export class StreamGuard {
     const now = Date.now()
     const { maxDurationMs, idleTimeoutMs } = this.#settings
     if (maxDurationMs !== null && now >= this.#opened + maxDurationMs) {
-      return this.#close({
+      this.#close({
         reason: 'max_duration',
         problem: null,
         detail: `The stream reached its longest allowed duration (${seconds(maxDurationMs)}).`,
       })
+      return
     }
     if (idleTimeoutMs !== null && now >= this.#lastActivity + idleTimeoutMs) {
-      return this.#close({
+      this.#close({
         reason: 'idle_timeout',
         problem: null,
         detail: `Nothing moved on the stream for ${seconds(idleTimeoutMs)}.`,
       })
+      return
     }
     if (!this.#checking && now >= this.#nextRecheck) void this.#runRecheck()
     this.#schedule()

@@ -115,9 +115,9 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
       [...RESERVED_ID_PREFIXES, ...delegation],
     )
   }
-  keyDirectories.forEach((directory, i) =>
-    fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation]),
-  )
+  keyDirectories.forEach((directory, i) => {
+    fixed(directory.invoker.id, ['key_directories', i, 'invoker'], [...RESERVED_ID_PREFIXES, ...delegation])
+  })
 
   const reserved = [...RESERVED_ID_PREFIXES, ...delegation]
   for (const { what, mapping, path } of issuerPrefixes) {

@@ -25,5 +25,7 @@ export function checkInvokerLimits(raw: RawGatewayFile, report: (path: Path, mes
   }
   for (const [name, key] of Object.entries(raw.api_keys)) check(key.invoker, ['api_keys', name, 'invoker'])
   for (const [name, signer] of Object.entries(raw.signers)) check(signer.invoker, ['signers', name, 'invoker'])
-  raw.key_directories.forEach((directory, i) => check(directory.invoker, ['key_directories', i, 'invoker']))
+  raw.key_directories.forEach((directory, i) => {
+    check(directory.invoker, ['key_directories', i, 'invoker'])
+  })
 }

@@ -97,11 +97,9 @@ const agent = z
 
 const mcpSettings = mcpSettingsSchema(rule)
 
-const origin = z
-  .string()
-  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, {
-    message: 'an origin is scheme://host[:port], without a path or a trailing slash',
-  })
+const origin = z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, {
+  message: 'an origin is scheme://host[:port], without a path or a trailing slash',
+})
 
 /** RFC 6749 §3.3 scope tokens (no spaces, quotes or backslashes); a string is split on spaces. */
 const scopeToken = z
@@ -118,6 +116,7 @@ export const packFile = z
     pack: identifier.describe('The pack id; must equal the file name. Becomes the aud of X-Invoker.'),
     upstream: z
       .string()
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: `${VAR}` is the policy's own placeholder syntax
       .describe('Backend origin and optional base path. ${VAR} and ${VAR:-default} read the build environment.'),
     allow_http_upstream: z
       .string()
@@ -145,11 +144,9 @@ export const packFile = z
       .describe('Forward the credential the gateway consumed (Authorization, x-api-key) to the backend.'),
     method_override: z
       .array(
-        z
-          .string()
-          .regex(/^x-(http-method-override|http-method|method-override)$/i, {
-            message: 'a method-override header is X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override',
-          }),
+        z.string().regex(/^x-(http-method-override|http-method|method-override)$/i, {
+          message: 'a method-override header is X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override',
+        }),
       )
       .optional()
       .describe(
@@ -279,11 +276,9 @@ const apiKey = z
   })
   .strict()
 
-const claimPath = z
-  .string()
-  .regex(/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/, {
-    message: 'a claim is a name, or a dotted path into nested objects (user.email)',
-  })
+const claimPath = z.string().regex(/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/, {
+  message: 'a claim is a name, or a dotted path into nested objects (user.email)',
+})
 
 const claimMapping = z
   .object({

@@ -20,7 +20,7 @@ import { audienceAccepted, tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
 import { Introspector } from './introspect.ts'
 import { issuerKeySources, type IssuerKeySource } from './issuer-keys.ts'
-import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtProblem, type JwtRefusal } from './verify-jwt.ts'
+import { looksLikeJwt, unverifiedIssuer, verifyJwt, type JwtRefusal } from './verify-jwt.ts'
 
 interface PackIssuers {
   accepted: ReadonlySet<string>

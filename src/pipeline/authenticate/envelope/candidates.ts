@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseDictionary, parseItem, type InnerList, type Item } from 'structured-headers'
+import { parseDictionary, parseItem, type Dictionary, type InnerList, type Item } from 'structured-headers'
 import type { EnvelopeProblem } from '../../../errors/reasons.ts'
 import type { CompiledPack, CompiledPolicy, CompiledSigner, SignerInvoker } from '../../../policy/types.ts'
 
@@ -37,8 +37,8 @@ export class SignatureChoice {
     const inputField = headers.get('signature-input')
     const signatureField = headers.get('signature')
     if (inputField === null || signatureField === null) return 'malformed'
-    let inputs
-    let signatures
+    let inputs: Dictionary
+    let signatures: Dictionary
     try {
       inputs = parseDictionary(inputField)
       signatures = parseDictionary(signatureField)

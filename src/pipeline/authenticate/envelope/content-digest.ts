@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { parseDictionary } from 'structured-headers'
+import { type Dictionary, parseDictionary } from 'structured-headers'
 import { constantTimeEqual } from '../../../keys/digest.ts'
 import type { CompiledPack } from '../../../policy/types.ts'
 import { declaredLength } from '../../../read-body.ts'
@@ -22,7 +22,7 @@ export type DigestValue = Pick<ExpectedDigest, 'algorithm' | 'digest'>
 
 /** The strongest supported digest in the field, or `null` if it names none (or is malformed). */
 export function parseContentDigest(value: string): DigestValue | null {
-  let members
+  let members: Dictionary
   try {
     members = parseDictionary(value)
   } catch {

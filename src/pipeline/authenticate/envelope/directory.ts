@@ -64,7 +64,10 @@ export class KeyDirectories {
   async lookup(origin: string, keyId: string): Promise<DirectoryLookup> {
     const now = Date.now()
     let state = this.#cache.get(origin)
-    if (state === undefined) this.#cache.set(origin, (state = { fetched: null, failed: null }))
+    if (state === undefined) {
+      state = { fetched: null, failed: null }
+      this.#cache.set(origin, state)
+    }
     const { fetched, failed } = state
     const fresh = fetched !== null && now - fetched.at < this.#settings.directoryCacheMs
     const wanted = fetched === null || !fresh || (!fetched.keys.has(keyId) && now - fetched.at >= REFETCH_MS)
