@@ -11,7 +11,6 @@
  * @module
  */
 import { basename } from 'node:path'
-import { parse } from 'yaml'
 import { SIGNING_KEYS_SECRET } from '../../constants.ts'
 import {
   compilePolicies,
@@ -25,6 +24,7 @@ import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 import { classifyHost } from './addresses.ts'
 import { PUBLIC_DEMO_KEYS } from './demo-keys.ts'
 import { locator, type Locate } from './locate.ts'
+import { httpAllowance, limitsAnonymous, namedSecrets } from './policy-facts.ts'
 
 /** The names of the Worker's secrets, or why they could not be listed. */
 export type SecretNames = { known: true; names: string[] } | { known: false; why: string }
@@ -363,46 +363,4 @@ export function runGuard(input: CompileInput, facts: { nowSeconds: number; secre
 
   findings.sort((a, b) => (a.level === b.level ? 0 : a.level === 'refuse' ? -1 : 1))
   return { ok: true, policy, fixtures: compiled.fixtures, findings, unchecked }
-}
-
-/** A rule that counts every anonymous request of the pack (no method or agent condition). */
-function limitsAnonymous(pack: CompiledPack): boolean {
-  return pack.rateLimits.some(
-    (rule) =>
-      (rule.when.kinds === null || rule.when.kinds.includes('anonymous')) &&
-      rule.when.methods === null &&
-      rule.when.agents === null &&
-      (rule.by === 'ip' || rule.by === 'invoker' || rule.by === 'pack'),
-  )
-}
-
-/** `allow_http_upstream` is for the guard only: the compiler validates it, the Worker never sees it. */
-function httpAllowance(source: SourceFile): string | null {
-  const raw = parse(source.text) as { allow_http_upstream?: unknown } | null
-  return typeof raw?.allow_http_upstream === 'string' ? raw.allow_http_upstream : null
-}
-
-/** Worker secrets the policy names (HS256 issuers, introspection clients, HMAC signers). */
-function namedSecrets(policy: CompiledPolicy): Array<{ name: string; where: (string | number)[]; what: string }> {
-  const out: Array<{ name: string; where: (string | number)[]; what: string }> = []
-  for (const issuer of Object.values(policy.issuers)) {
-    if (issuer.keys?.source === 'secret')
-      out.push({
-        name: issuer.keys.secretName,
-        where: ['issuers', issuer.name, 'secret'],
-        what: `issuers.${issuer.name}`,
-      })
-    if (issuer.introspection) {
-      out.push({
-        name: issuer.introspection.clientSecretName,
-        where: ['issuers', issuer.name, 'introspection', 'client_secret'],
-        what: `issuers.${issuer.name}.introspection`,
-      })
-    }
-  }
-  for (const signer of Object.values(policy.signers)) {
-    if (signer.secretName)
-      out.push({ name: signer.secretName, where: ['signers', signer.name, 'secret'], what: `signers.${signer.name}` })
-  }
-  return out
 }

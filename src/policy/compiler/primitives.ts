@@ -52,3 +52,8 @@ export function parseDuration(text: string): number {
   const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[found[2] as 'ms' | 's' | 'm' | 'h' | 'd']
   return Number(found[1]) * unit
 }
+
+/** An origin as policy files write it: `scheme://host[:port]`, no path. */
+export const origin = z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, {
+  message: 'an origin is scheme://host[:port], without a path or a trailing slash',
+})
