@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { STORE_FAILURE_BACKOFF_MS } from '../../constants.ts'
+import { LEASE_HORIZON_MS, STORE_FAILURE_BACKOFF_MS } from '../../constants.ts'
 import type { CompiledRateLimit, RateLimitAlgorithm, RateLimitOnError } from '../../policy/types.ts'
 import { DurableObjectStore } from '../../store/durable-object.ts'
 import { FaultyStore } from '../../../test/worker/faulty-store.ts'
@@ -102,7 +102,7 @@ describe('single flight and leases', () => {
     const table = new LeaseTable(s, 5_000)
     const prefix = unique()
     await table.take(rule(10), prefix, 'alice')
-    await sleep(300)
+    await sleep(LEASE_HORIZON_MS + 100)
     await table.take(rule(10), prefix, 'alice')
     expect(s.requests.map((r) => r.extra)).toEqual([0, 0])
   })
