@@ -13,7 +13,7 @@ import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
 import { judgeKeyRecord } from '../pipeline/authenticate/api-key.ts'
 import { delegatedAuthentication, signerAuthentication } from '../pipeline/authenticate/envelope/delegation.ts'
 import { decide, refusalFor, type Decision } from '../pipeline/authorize/decide.ts'
-import { decideTool } from '../pipeline/mcp/decide-tool.ts'
+import { decideTool, toolRefusal } from '../pipeline/mcp/decide-tool.ts'
 import { matchRoute } from '../pipeline/route/match.ts'
 import type { CompiledPack, CompiledPolicy } from './types.ts'
 
@@ -77,13 +77,7 @@ export function explain(
   if (tools && request.tool !== undefined) {
     const toolDecision = decideTool(tools, authn, request.tool)
     if (!toolDecision.allowed) {
-      const reason: Reason = {
-        reason: 'tool_denied',
-        tool: request.tool,
-        list: toolDecision.list,
-        rule: toolDecision.rule,
-        id: null,
-      }
+      const reason = toolRefusal(toolDecision, request.tool, null)
       if (pack.mode === 'enforce') return { ...outcome('deny', reason, authn), ...base, rule: toolDecision.rule }
       wouldDeny ??= reason
     }

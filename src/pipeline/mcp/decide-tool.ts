@@ -8,6 +8,8 @@
  *
  * @module
  */
+import type { Reason } from '../../errors/reasons.ts'
+import type { JsonRpcId } from '../../http/json-rpc.ts'
 import type { Authentication } from '../../invoker.ts'
 import { firstMatch, patternMatches, type Decision } from '../../policy/rules.ts'
 import type { CompiledToolPolicy } from '../../policy/types.ts'
@@ -31,6 +33,15 @@ export function decideTool(tools: CompiledToolPolicy, authn: Authentication, too
   }
   if (!named && tools.default === 'deny') return { allowed: false, list: 'tool_default', rule: null }
   return { allowed: true, rule: admittedBy }
+}
+
+/** The refusal of a denied tools/call: what the MCP step answers with and explain reports. */
+export function toolRefusal(
+  decision: Extract<Decision, { allowed: false }>,
+  tool: string,
+  id: JsonRpcId | undefined,
+): Extract<Reason, { reason: 'tool_denied' }> {
+  return { reason: 'tool_denied', tool, list: decision.list, rule: decision.rule, id }
 }
 
 /** Whether the caller may call each tool of a list, each name decided once. */

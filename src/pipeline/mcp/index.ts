@@ -12,11 +12,11 @@
  * @module
  */
 import { MCP_MAX_TOOL_LIST_BYTES } from '../../constants.ts'
-import { GatewayError, type Reason } from '../../errors/reasons.ts'
+import { GatewayError } from '../../errors/reasons.ts'
 import { hasBody } from '../../http/request.ts'
 import type { Authenticated } from '../../state.ts'
 import { readMessage } from './body.ts'
-import { decideTool, toolAllowance } from './decide-tool.ts'
+import { decideTool, toolAllowance, toolRefusal } from './decide-tool.ts'
 import { filteredResponse } from './tool-list.ts'
 
 export async function mcp(s: Authenticated): Promise<Authenticated> {
@@ -36,13 +36,7 @@ export async function mcp(s: Authenticated): Promise<Authenticated> {
   if (call?.tool != null) {
     const decision = decideTool(tools, authentication, call.tool)
     if (!decision.allowed) {
-      const refusal: Reason = {
-        reason: 'tool_denied',
-        tool: call.tool,
-        list: decision.list,
-        rule: decision.rule,
-        id: call.id,
-      }
+      const refusal = toolRefusal(decision, call.tool, call.id)
       if (pack.mode !== 'report') throw new GatewayError(refusal)
       // Report mode: forwarded, and logged as what enforce mode would have refused.
       s.wouldDeny ??= refusal

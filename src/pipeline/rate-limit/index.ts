@@ -12,8 +12,8 @@
  */
 import { GatewayError } from '../../errors/reasons.ts'
 import { rateLimitHeaders, secondsUntil } from '../../http/ratelimit-fields.ts'
-import { clientAddress } from '../../http/request.ts'
-import { applicableRules, keyValue, type RateLimitSubject } from '../../policy/limit-rules.ts'
+import { limitSubject } from '../../http/limit-subject.ts'
+import { applicableRules, keyValue } from '../../policy/limit-rules.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
 import type { Authenticated } from '../../state.ts'
 import { storeFor, UnavailableStore } from '../../store/index.ts'
@@ -48,16 +48,9 @@ export const rateLimit = (policy: CompiledPolicy) => {
   }
 
   return async function rateLimit(s: Authenticated): Promise<Authenticated> {
-    const { pack, agent } = s.route
+    const { pack } = s.route
     if (pack.rateLimits.length === 0) return s
-    const subject: RateLimitSubject = {
-      pack,
-      agent,
-      authentication: s.authentication,
-      method: s.method,
-      clientAddress: clientAddress(s.request.headers),
-      tool: s.mcp?.tool ?? null,
-    }
+    const subject = limitSubject(s)
     const rules = applicableRules(subject)
     const table = tableFor(storeFor(s.env) ?? NO_STORE)
     const started = Date.now()

@@ -15,7 +15,7 @@
 import { CONCURRENCY_COUNTERS_MAX_ENTRIES, CONCURRENCY_RETRY_AFTER_S } from '../../constants.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { withConcurrency } from '../../http/ratelimit-fields.ts'
-import { clientAddress } from '../../http/request.ts'
+import { limitSubject } from '../../http/limit-subject.ts'
 import { sha256Hex } from '../../keys/digest.ts'
 import { writeStreamEndLine } from '../../log.ts'
 import { keyValue, rulesThatApply, type RateLimitSubject } from '../../policy/limit-rules.ts'
@@ -53,15 +53,9 @@ export const streams = (policy: CompiledPolicy) => {
   return {
     /** Takes the request's concurrency slots (429 over a limit); held until its answer ends. */
     async open(s: Authenticated): Promise<Authenticated> {
-      const { pack, agent } = s.route
+      const { pack } = s.route
       if (pack.concurrency.length === 0) return s
-      const subject: RateLimitSubject = {
-        pack,
-        agent,
-        authentication: s.authentication,
-        method: s.method,
-        clientAddress: clientAddress(s.request.headers),
-      }
+      const subject = limitSubject(s)
       const hold = await takeSlots(
         s,
         rulesThatApply(pack.concurrency, subject),
