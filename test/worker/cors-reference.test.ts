@@ -9,27 +9,10 @@
 import { Hono } from 'hono'
 import { cors as honoCors } from 'hono/cors'
 import { describe, expect, it } from 'vitest'
+import { ALLOW_HEADERS, EXPOSE_HEADERS } from '../../src/pipeline/cors/index.ts'
 import { gateway } from './harness.ts'
 
-/** The gateway's defaults (src/pipeline/cors/index.ts), as they were handed to hono's `cors`. */
-const ALLOW_HEADERS = [
-  'authorization',
-  'content-type',
-  'x-api-key',
-  'signature',
-  'signature-input',
-  'content-digest',
-  'signature-agent',
-]
-const EXPOSE_HEADERS = [
-  'x-request-id',
-  'www-authenticate',
-  'retry-after',
-  'ratelimit',
-  'ratelimit-policy',
-  'accept-signature',
-]
-
+// hono's `cors` gets the gateway's own default lists: the two differ only in how they answer.
 const TRUSTED = 'https://app.test'
 const ALSO_TRUSTED = 'https://admin.app.test'
 

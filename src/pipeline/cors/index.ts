@@ -16,7 +16,7 @@ import type { CompiledCors, CompiledPolicy } from '../../policy/types.ts'
 import type { Routed } from '../../state.ts'
 
 /** What a browser app may send: the credentials the gateway understands and a body type. */
-const ALLOW_HEADERS = [
+export const ALLOW_HEADERS = [
   'authorization',
   'content-type',
   'x-api-key',
@@ -27,7 +27,7 @@ const ALLOW_HEADERS = [
 ]
 
 /** What it may read: the request id to quote, and what tells it how to retry. */
-const EXPOSE_HEADERS = [
+export const EXPOSE_HEADERS = [
   'x-request-id',
   'www-authenticate',
   'retry-after',
