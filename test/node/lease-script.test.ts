@@ -10,6 +10,7 @@ import type { RateLimitAlgorithm } from '../../src/policy/types.ts'
 import { leaseStep, type Adjustment, type CounterState } from '../../src/store/algorithms.ts'
 import { ALGORITHM_CODES, LEASE_SCRIPT, LEASE_SCRIPT_SHA1 } from '../../src/store/lease-script.ts'
 import { RedisServer, RespClient, type RespValue } from '../support/redis.ts'
+import { seededRandom } from '../support/seeded-random.ts'
 
 let redis: RedisServer
 let client: RespClient
@@ -23,19 +24,7 @@ afterAll(async () => {
   await redis.stop()
 })
 
-async function one(command: string[]): Promise<RespValue> {
-  const [reply] = await client.send([command])
-  return reply as RespValue
-}
-
-/** A small deterministic generator, so a failing sequence can be replayed from its seed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
+const one = (command: string[]): Promise<RespValue> => client.one(command)
 
 describe('the lease script', () => {
   it('is pinned by the SHA-1 Redis gives it', async () => {
@@ -46,7 +35,7 @@ describe('the lease script', () => {
     'answers as the TypeScript algorithm does: %s',
     async (algorithm) => {
       for (let seed = 1; seed <= 60; seed++) {
-        const next = random(seed * 7919 + algorithm.length)
+        const next = seededRandom(seed * 7919 + algorithm.length)
         const limit = [1, 3, 10, 50, 500][Math.floor(next() * 5)] as number
         const windowMs = [1000, 7000, 60_000][Math.floor(next() * 3)] as number
         const key = `t:${algorithm}:${seed}`

@@ -9,6 +9,7 @@ import { STORE_TTL_SLACK_MS } from '../../src/constants.ts'
 import { SLOT_SCRIPT, SLOT_SCRIPT_SHA1 } from '../../src/store/slot-script.ts'
 import { slotStep, type SlotState } from '../../src/store/slots.ts'
 import { RedisServer, RespClient, type RespValue } from '../support/redis.ts'
+import { seededRandom } from '../support/seeded-random.ts'
 
 let redis: RedisServer
 let client: RespClient
@@ -22,18 +23,7 @@ afterAll(async () => {
   await redis.stop()
 })
 
-async function one(command: string[]): Promise<RespValue> {
-  const [reply] = await client.send([command])
-  return reply as RespValue
-}
-
-function random(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
+const one = (command: string[]): Promise<RespValue> => client.one(command)
 
 function call(
   key: string,
@@ -68,7 +58,7 @@ describe('the slot script', () => {
   it('answers and keeps slots as the TypeScript step does', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((id) => `${id}-${crypto.randomUUID()}`)
     for (let seed = 1; seed <= 80; seed++) {
-      const next = random(seed * 104_729)
+      const next = seededRandom(seed * 104_729)
       const pick = (): string => ids[Math.floor(next() * ids.length)] as string
       const limit = 1 + Math.floor(next() * 5)
       const leaseMs = [1000, 3000, 30_000][Math.floor(next() * 3)] as number

@@ -113,6 +113,12 @@ export class RespClient {
     return socket
   }
 
+  /** Sends one command; its reply. */
+  async one(command: string[]): Promise<RespValue> {
+    const [reply] = await this.send([command])
+    return reply as RespValue
+  }
+
   /** Sends several commands in one write (MULTI…EXEC blocks cannot interleave with others). */
   async send(commands: string[][]): Promise<RespValue[]> {
     const socket = await this.#connection()
