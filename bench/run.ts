@@ -164,11 +164,14 @@ function leanBindings(policy: CompiledPolicy): Record<string, string> {
 
 async function bundle(name: string, entry: string): Promise<Bundle & { dir: string }> {
   const dir = join(OUT, name)
+  // A fresh output directory: wrangler was seen to leave an earlier build's file in place.
+  rmSync(join(dir, 'dist'), { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
   const config = join(dir, 'wrangler.toml')
   writeFileSync(
     config,
-    `name = "bench-${name}"\nmain = "${resolve(entry)}"\ncompatibility_date = "${COMPATIBILITY_DATE}"\n`,
+    // keep_names as the project's wrangler.toml sets it.
+    `name = "bench-${name}"\nmain = "${resolve(entry)}"\ncompatibility_date = "${COMPATIBILITY_DATE}"\nkeep_names = false\n`,
   )
   await run('wrangler', ['deploy', '--dry-run', '--outdir', join(dir, 'dist'), '--config', config], {
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
@@ -184,6 +187,7 @@ async function bundle(name: string, entry: string): Promise<Bundle & { dir: stri
 async function deployBundle(): Promise<Bundle> {
   await run(process.execPath, ['src/cli/main.ts', 'build'])
   const outdir = join(OUT, 'deploy')
+  rmSync(outdir, { recursive: true, force: true })
   await run('wrangler', ['deploy', '--dry-run', '--outdir', outdir], {
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   })
@@ -492,7 +496,10 @@ async function main(): Promise<void> {
   // process whose CPU is measured.
   const workerdBin = WORKERD_BINARY
   const launched = Date.now()
-  const [command, ...args] = [...pinning.workerdPrefix, workerdBin, 'serve', join(OUT, 'workerd.capnp')]
+  const inspector = process.env['BENCH_INSPECTOR']
+    ? [`--inspector-addr=127.0.0.1:${process.env['BENCH_INSPECTOR']}`]
+    : []
+  const [command, ...args] = [...pinning.workerdPrefix, workerdBin, 'serve', ...inspector, join(OUT, 'workerd.capnp')]
   // `taskset -c N cmd` execs cmd: the child's pid is workerd's.
   workerd = spawn(command as string, args, { stdio: ['ignore', 'ignore', 'inherit'] })
   try {

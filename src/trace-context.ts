@@ -32,8 +32,6 @@ const MAX_TRACESTATE_LENGTH = 512
 const TRACESTATE_MEMBER =
   /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-
 /** The trace context for a request's `traceparent` and `tracestate` fields (either may be absent). */
 export function traceContext(traceparent: string | null, tracestate: string | null): TraceContext {
   const parsed = traceparent === null ? null : parseTraceparent(traceparent)
@@ -88,11 +86,18 @@ export function newTrace(): TraceContext {
   // All zeros is invalid for either id (§3.2.2.3): 2^-64 at worst, but cheap to rule out.
   if (zeroBytes(bytes, 0, 16)) bytes[15] = 1
   if (zeroBytes(bytes, 16, 24)) bytes[23] = 1
-  let traceId = ''
-  for (let i = 0; i < 16; i++) traceId += HEX[bytes[i] as number]
-  let parentId = ''
-  for (let i = 16; i < 24; i++) parentId += HEX[bytes[i] as number]
-  return { traceId, traceparent: `00-${traceId}-${parentId}-01`, tracestate: null }
+  const hex = lowerHex(bytes)
+  const traceId = hex.slice(0, 32)
+  return { traceId, traceparent: `00-${traceId}-${hex.slice(32)}-01`, tracestate: null }
+}
+
+/**
+ * Lower-case hex from the runtime's own `Uint8Array.prototype.toHex` (TC39 "Uint8Array to/from
+ * base64", in workerd's V8; TypeScript's ES2023 library does not declare it yet): one native call
+ * instead of 24 strings joined per request. Only the Worker starts traces.
+ */
+function lowerHex(bytes: Uint8Array): string {
+  return (bytes as Uint8Array & { toHex(): string }).toHex()
 }
 
 function isLowerHex(text: string, from: number, to: number): boolean {

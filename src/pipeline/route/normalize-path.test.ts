@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ambiguity, normalizePath } from './normalize-path.ts'
+import fc from 'fast-check'
+import { ambiguity, normalizePath, walkSegments } from './normalize-path.ts'
 
 describe('normalizePath', () => {
   it.each([
@@ -76,5 +77,43 @@ describe('ambiguity (strict paths)', () => {
     ['/'],
   ])('item 18: lets %s through', (raw) => {
     expect(strict(raw)).toBeNull()
+  })
+})
+
+describe('normalizePath shortcut', () => {
+  // Paths built from the pieces the walk treats specially, so both branches are reached often.
+  const piece = fc.constantFrom(
+    '/',
+    '//',
+    '.',
+    '..',
+    '.;x',
+    '..;',
+    '%2e',
+    '%2E%2e',
+    '%41',
+    '%2f',
+    '%zz',
+    'a',
+    'b.',
+    ';',
+    '~',
+  )
+  const path = fc.array(piece, { maxLength: 10 }).map((pieces) => '/' + pieces.join(''))
+
+  it('answers every path as the full walk does', () => {
+    fc.assert(
+      fc.property(path, (raw) => {
+        expect(normalizePath(raw)).toEqual(walkSegments(raw))
+      }),
+      { numRuns: 5000 },
+    )
+  })
+
+  it('takes the shortcut only for paths that are their own normal form', () => {
+    for (const raw of ['/a/b', '/a/b/', '/', '/a.b/c', '/a/.b', '/a/..b', '/a/b..']) {
+      expect(normalizePath(raw)).toEqual({ ok: true, path: raw })
+      expect(walkSegments(raw)).toEqual({ ok: true, path: raw })
+    }
   })
 })

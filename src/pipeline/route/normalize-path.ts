@@ -17,9 +17,22 @@ export type NormalizedPath = { ok: true; path: string } | { ok: false; problem: 
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/
 
+/**
+ * What only the segment walk below can settle: an escape, a run of `/`, or a `.` or `..`
+ * segment (with or without parameters). A path without any of them is its own normal form.
+ */
+const NEEDS_WALK = /%|\/\/|\/\.\.?(?:[/;]|$)/
+
 export function normalizePath(rawPath: string): NormalizedPath {
   if (!rawPath.startsWith('/')) return { ok: false, problem: 'the path must start with "/"' }
   if (rawPath.includes('\\')) return { ok: false, problem: 'the path contains a backslash' }
+  // Most request paths: one scan instead of a split, a walk and a join per request.
+  if (!NEEDS_WALK.test(rawPath)) return { ok: true, path: rawPath }
+  return walkSegments(rawPath)
+}
+
+/** The full normalization (exported so a test can hold the shortcut above to it). */
+export function walkSegments(rawPath: string): NormalizedPath {
   const segments = rawPath.split('/')
   const out: string[] = []
   const last = segments.length - 1
