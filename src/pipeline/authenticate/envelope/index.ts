@@ -81,7 +81,8 @@ export class EnvelopeVerifier {
     const withBody = hasBody(request)
     const bodyPlan = withBody ? signedBodyPlan(headers, pack.signedBody) : null
     if (bodyPlan === 'too_large') return reject({ reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes })
-    const covered = coveredComponents(input)
+    const identifiers = coveredComponents(input)
+    const covered = new Set(identifiers)
     const delegated = headers.get(settings.delegationHeader)
     if (!coversFloor(covered, url, withBody) || !(this.#cover.get(pack.id) ?? []).every((c) => covered.has(c)))
       return invalid('components_missing', signerName)
@@ -89,7 +90,7 @@ export class EnvelopeVerifier {
 
     let base: string
     try {
-      base = signatureBase({ method: request.method, url, headers }, input)
+      base = signatureBase({ method: request.method, url, headers }, input, identifiers)
     } catch (error) {
       if (error instanceof SignatureBaseError) return invalid('component_invalid', signerName)
       throw error

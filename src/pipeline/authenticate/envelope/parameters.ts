@@ -62,9 +62,9 @@ export function nonceLifetimeSeconds(times: SignatureTimes, settings: EnvelopeSe
   return Math.max(1, lifetime)
 }
 
-/** The components a signature covers, serialized as RFC 9421 writes them. */
-export function coveredComponents(input: InnerList): Set<string> {
-  return new Set(input[0].map((item) => serializeItem(item)))
+/** The components a signature covers, serialized as RFC 9421 writes them, in the signature's order. */
+export function coveredComponents(input: InnerList): string[] {
+  return input[0].map((item) => serializeItem(item))
 }
 
 export function coversFloor(covered: Set<string>, url: URL, hasBody: boolean): boolean {

@@ -75,12 +75,17 @@ export function componentItem(component: string): Item {
   return [name as string, map]
 }
 
-export function signatureBase(message: SignedMessage, signature: InnerList): string {
+/**
+ * `identifiers`: the covered components already serialized (in order), when the caller has them
+ * (the envelope step serializes them once to check coverage).
+ */
+export function signatureBase(message: SignedMessage, signature: InnerList, identifiers?: readonly string[]): string {
   const [components] = signature
   const lines: string[] = []
   const seen = new Set<string>()
-  for (const component of components) {
-    const identifier = serializeItem(component)
+  for (let i = 0; i < components.length; i++) {
+    const component = components[i] as Item
+    const identifier = identifiers?.[i] ?? serializeItem(component)
     if (seen.has(identifier)) throw new SignatureBaseError(`component ${identifier} is covered twice`)
     seen.add(identifier)
     lines.push(`${identifier}: ${componentValue(message, component)}`)
