@@ -18,6 +18,8 @@
  *   BENCH_SECTIONS=…      any of load,rest,leases,cpu (default all)
  *   BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_LATENCY_REQUESTS, BENCH_CPU_ITERATIONS
  *   BENCH_PIN=0           run unpinned; BENCH_WORKERD_CPU=n: workerd's core (default the first)
+ *   BENCH_INSPECTOR=port  workerd's inspector on 127.0.0.1:port, one target per worker, for a CPU
+ *                         profile (Profiler domain); it slows every row, so not for figures
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
