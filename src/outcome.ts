@@ -31,7 +31,17 @@ export interface Unavailable {
   readonly problem: string
   /** Which source (an issuer's name), when the caller cannot tell. */
   readonly source?: string
+  /** Set when the source did not answer in time (a store's `store_timeout`), for the log's `timed_out`. */
+  readonly timedOut?: boolean
 }
+
+/**
+ * A decision that a fallback makes when its source cannot (a limit's `on_error`): `ok` or
+ * `refused`, by the source or by the fallback, and `failure`, the `Unavailable` that explains why
+ * the source did not decide (null when it did). Not an `Outcome`: a request that `on_error:
+ * local` or `allow` admitted has an answer, not just a failure.
+ */
+export type Decided<T, Refusal> = (Ok<T> | Refused<Refusal>) & { readonly failure: Unavailable | null }
 
 export const ok = <T>(value: T): Ok<T> => ({ kind: 'ok', value })
 

@@ -12,7 +12,7 @@
  */
 import { serializeItem } from 'structured-headers'
 import type { CompiledConcurrency, CompiledRateLimit } from '../policy/types.ts'
-import type { RateLimitOutcome } from '../store/types.ts'
+import type { RateLimitAdmission } from '../store/types.ts'
 
 export interface RateLimitHeaders {
   policy: string
@@ -60,12 +60,12 @@ export function secondsUntil(resetAt: number, now: number): number {
 
 export function rateLimitHeaders(
   rules: readonly CompiledRateLimit[],
-  counted: readonly { rule: CompiledRateLimit; outcome: RateLimitOutcome }[],
+  counted: readonly { rule: CompiledRateLimit; outcome: RateLimitAdmission }[],
   now: number,
 ): RateLimitHeaders | undefined {
   if (rules.length === 0) return undefined
   const policy = rules.map(policyItem).join(', ')
-  let closest: { rule: CompiledRateLimit; outcome: RateLimitOutcome } | undefined
+  let closest: { rule: CompiledRateLimit; outcome: RateLimitAdmission } | undefined
   for (const entry of counted) {
     if (
       closest === undefined ||

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Unavailable } from '../outcome.ts'
 import type { ApiKeyRecord, RateLimitAlgorithm } from '../policy/types.ts'
 import type { SlotAnswer } from './slots.ts'
 
@@ -45,14 +46,18 @@ export interface LeaseGrant {
   epochEnds: number
 }
 
-/** What a rule decided for one request (from a lease, a refusal, or the degraded limiter). */
-export interface RateLimitOutcome {
-  allowed: boolean
+/** A rule's counter after admitting one request (from a lease or the degraded limiter): the RateLimit numbers. */
+export interface RateLimitAdmission {
   limit: number
   remaining: number
   /** Unix milliseconds when the counter's window resets. */
   resetAt: number
-  /** When refused: Unix milliseconds when a request may succeed again. */
+}
+
+/** A rule's counter refusing one request: nothing remains, and when a request may succeed again. */
+export interface RateLimitRefusal extends RateLimitAdmission {
+  remaining: 0
+  /** Unix milliseconds when a request may succeed again (Retry-After). */
   retryAt: number
 }
 
@@ -106,6 +111,20 @@ export function unavailable(error: unknown): StoreUnavailableError {
     : new StoreUnavailableError(error instanceof Error ? error.message : String(error), false)
 }
 
+/** What a store call that outlasted `timeoutMs` says (names the store's bound, never a key). */
+const noAnswerWithin = (timeoutMs: number): string => `no answer within ${timeoutMs} ms`
+
+/** A store call's failure as an `Unavailable`, for callers that decide on it (the limit tables) rather than throw. */
+export function storeUnavailable(error: unknown): Unavailable {
+  const failure = unavailable(error)
+  return { kind: 'unavailable', problem: failure.message, timedOut: failure.timedOut }
+}
+
+/** A store call that outlasted `timeoutMs`, as an `Unavailable` (the same problem text as {@link withTimeout}'s error). */
+export function storeTimedOut(timeoutMs: number): Unavailable {
+  return { kind: 'unavailable', problem: noAnswerWithin(timeoutMs), timedOut: true }
+}
+
 /**
  * Starts a store call and never throws: a call that throws synchronously (a client that cannot
  * be built, a stub that refuses its arguments) becomes a rejected promise, so every caller ends
@@ -129,7 +148,7 @@ export function withTimeout<T>(call: () => Promise<T>, timeoutMs: number): Promi
   const started = attempt(call)
   let timer: ReturnType<typeof setTimeout> | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${timeoutMs} ms`, true)), timeoutMs)
+    timer = setTimeout(() => reject(new StoreUnavailableError(noAnswerWithin(timeoutMs), true)), timeoutMs)
   })
   return Promise.race([started, deadline]).finally(() => {
     if (timer !== undefined) clearTimeout(timer)

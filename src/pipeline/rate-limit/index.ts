@@ -17,7 +17,7 @@ import { applicableRules, keyValue } from '../../policy/limit-rules.ts'
 import type { CompiledPolicy, CompiledRateLimit } from '../../policy/types.ts'
 import type { Authenticated } from '../../state.ts'
 import { storeFor, UnavailableStore } from '../../store/index.ts'
-import type { GatewayStore } from '../../store/types.ts'
+import type { GatewayStore, RateLimitAdmission } from '../../store/types.ts'
 import { LeaseTable, type Taken } from './lease-table.ts'
 
 const prefixes = new WeakMap<CompiledRateLimit, string>()
@@ -64,14 +64,16 @@ export const rateLimit = (policy: CompiledPolicy) => {
     })
     const results = waiting ? await Promise.all(taken) : (taken as (Taken | null)[])
     const now = waiting ? Date.now() : started
-    const counted: { rule: CompiledRateLimit; outcome: Taken }[] = []
+    const counted: { rule: CompiledRateLimit; outcome: RateLimitAdmission }[] = []
     let refusal: { rule: CompiledRateLimit; retryAt: number } | null = null
     for (let i = 0; i < rules.length; i++) {
       const result = results[i]
       const rule = rules[i] as CompiledRateLimit
       if (result === null || result === undefined) continue
-      if (result.failure !== null) {
-        s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut: result.failure.timedOut }
+      const { failure } = result
+      if (failure !== null) {
+        const timedOut = failure.timedOut === true
+        s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut }
         if (rule.onError === 'deny') throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
         // Decided without the store (issue 17, item 3): uncounted (`allow`) or by the lease and the
         // in-isolate limiter (`local`).
@@ -79,13 +81,14 @@ export const rateLimit = (policy: CompiledPolicy) => {
           kind: rule.onError === 'allow' ? 'store_error' : 'store_local',
           source: rule.id,
           stale_for: null,
-          problem: result.failure.timedOut ? 'store call timed out' : 'store call failed',
+          problem: timedOut ? 'store call timed out' : 'store call failed',
         })
         if (rule.onError === 'allow') continue
       }
-      counted.push({ rule, outcome: result })
-      if (!result.allowed && (refusal === null || result.retryAt > refusal.retryAt))
-        refusal = { rule, retryAt: result.retryAt }
+      // A refusal is counted too: the RateLimit fields then name its rule, with nothing remaining.
+      counted.push({ rule, outcome: result.kind === 'ok' ? result.value : result.refusal })
+      if (result.kind === 'refused' && (refusal === null || result.refusal.retryAt > refusal.retryAt))
+        refusal = { rule, retryAt: result.refusal.retryAt }
     }
     s.rateLimitFields = rateLimitHeaders(rules, counted, now) ?? null
     if (refusal !== null) {

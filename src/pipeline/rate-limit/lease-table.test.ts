@@ -39,7 +39,7 @@ function store(): FaultyStore {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-const admittedCount = (results: Taken[]): number => results.filter((r) => r.allowed).length
+const admittedCount = (results: Taken[]): number => results.filter((r) => r.kind === 'ok').length
 
 /** Hour windows: a test must not straddle an hour boundary (a few ms of margin suffice here). */
 async function clearOfHour(): Promise<void> {
@@ -90,7 +90,7 @@ describe('single flight and leases', () => {
     let admitted = 0
     for (let i = 0; i < 1000; i++) {
       const taken = await table.take(rule(1_000_000_000), prefix, 'alice')
-      if (taken.allowed) admitted++
+      if (taken.kind === 'ok') admitted++
       if (i % 50 === 0) await sleep(0)
     }
     expect(admitted).toBe(1000)
@@ -119,7 +119,15 @@ describe('single flight and leases', () => {
     expect(admittedCount(later)).toBe(0)
     expect(s.leases).toBe(calls)
     const hourEnd = (Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000
-    expect(later.every((r) => r.retryAt === hourEnd && r.resetAt === hourEnd && r.remaining === 0)).toBe(true)
+    expect(
+      later.every(
+        (r) =>
+          r.kind === 'refused' &&
+          r.refusal.retryAt === hourEnd &&
+          r.refusal.resetAt === hourEnd &&
+          r.refusal.remaining === 0,
+      ),
+    ).toBe(true)
   })
 })
 
@@ -159,10 +167,10 @@ describe('when the store fails', () => {
     const admittedDuring = admittedCount(during)
     expect(
       admittedDuring,
-      JSON.stringify({ during: during.map((t) => [t.allowed, t.failure?.message ?? null]), requests: s.requests }),
+      JSON.stringify({ during: during.map((t) => [t.kind, t.failure?.problem ?? null]), requests: s.requests }),
     ).toBeGreaterThanOrEqual(10)
     expect(admittedDuring).toBeLessThanOrEqual(10 + 40)
-    expect(during.every((t) => t.allowed || t.failure !== null)).toBe(true)
+    expect(during.every((t) => t.kind === 'ok' || t.failure !== null)).toBe(true)
     expect(s.requests.length - leased).toBeLessThanOrEqual(1)
     // The store answers again: the next call carries what the isolate admitted on its own.
     s.fault = 'none'
@@ -185,7 +193,7 @@ describe('when the store fails', () => {
       Array.from({ length: 20 }, () => table.take(rule(5, 'fixed_window', onError), unique(), 'alice')),
     )
     expect(Date.now() - started).toBeLessThan(1_000)
-    expect(results.every((t) => t.allowed === allowed && t.failure?.timedOut === true)).toBe(true)
+    expect(results.every((t) => t.kind === (allowed ? 'ok' : 'refused') && t.failure?.timedOut === true)).toBe(true)
   })
 
   it('issue 12 item 11: a store call that throws synchronously ends in on_error, with no timer left behind', async () => {
@@ -198,8 +206,8 @@ describe('when the store fails', () => {
         s.fault = 'throw'
         const table = new LeaseTable(s, 30)
         const taken = await table.take(rule(5, 'fixed_window', onError, 2), unique(), 'alice')
-        expect(taken.failure?.message).toBe('the client could not be used')
-        expect(taken.allowed).toBe(onError !== 'deny')
+        expect(taken.failure?.problem).toBe('the client could not be used')
+        expect(taken.kind).toBe(onError !== 'deny' ? 'ok' : 'refused')
       }
       await sleep(100)
       expect(rejections).toEqual([])
@@ -220,7 +228,7 @@ describe('when the store fails', () => {
     await sleep(300)
     // Still inside the backoff: the granted unit is spent without asking the store again.
     const second = await table.take(r, prefix, 'alice')
-    expect(second).toMatchObject({ allowed: true, failure: null })
+    expect(second).toMatchObject({ kind: 'ok', failure: null })
     expect(s.leases).toBe(1)
   })
 })
@@ -235,12 +243,12 @@ describe('memory', () => {
     // never more than 20 counters at once.
     for (let i = 0; i < 60; i++) {
       await table.take(rule(1), prefix, `caller-${i}`)
-      expect((await table.take(rule(1), prefix, `caller-${i}`)).allowed).toBe(false)
+      expect((await table.take(rule(1), prefix, `caller-${i}`)).kind).toBe('refused')
       expect(table.size).toBeLessThanOrEqual(20)
     }
     // A forgotten refusal is asked of the store again, which still refuses.
     const before = s.leases
-    expect((await table.take(rule(1), prefix, 'caller-0')).allowed).toBe(false)
+    expect((await table.take(rule(1), prefix, 'caller-0')).kind).toBe('refused')
     expect(s.leases).toBe(before + 1)
   }, 20_000)
 })

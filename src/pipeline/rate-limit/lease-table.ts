@@ -36,20 +36,23 @@ import {
 import { sha256Hex } from '../../keys/digest.ts'
 import type { CompiledRateLimit, RateLimitAlgorithm } from '../../policy/types.ts'
 import { leaseStep, type Adjustment, type CounterState } from '../../store/algorithms.ts'
+import { ok, type Decided, type Outcome, type Unavailable } from '../../outcome.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
 import {
   attempt,
-  StoreUnavailableError,
-  unavailable,
+  storeTimedOut,
+  storeUnavailable,
   type GatewayStore,
   type LeaseGrant,
-  type RateLimitOutcome,
+  type RateLimitAdmission,
+  type RateLimitRefusal,
 } from '../../store/types.ts'
 
-/** A rule's decision for one request; `failure` is set when the store could not decide it. */
-export interface Taken extends RateLimitOutcome {
-  failure: StoreUnavailableError | null
-}
+/**
+ * A rule's decision for one request: `ok` with the RateLimit numbers, or `refused` with when to
+ * retry; `failure` is set when the store could not decide it and the rule's `on_error` did.
+ */
+export type Taken = Decided<RateLimitAdmission, RateLimitRefusal>
 
 /** One store call in flight for a counter. */
 interface Flight {
@@ -88,7 +91,7 @@ class Counter {
   demandSince: number | null = null
   adjust: Adjustment | null = null
   failedUntil = 0
-  failure: StoreUnavailableError | null = null
+  failure: Unavailable | null = null
   /** The degraded limiter's state (`on_error: local`); kept across failures within a window. */
   local: CounterState | null = null
 
@@ -101,12 +104,15 @@ class Counter {
 export class LeaseTable {
   readonly #store: GatewayStore
   readonly #timeoutMs: number
+  /** What a call that outlasted `store_timeout` ended in (made once: it names only the bound). */
+  readonly #timedOut: Unavailable
   readonly #counters: BoundedMap<string, Counter>
   #storeCalls = 0
 
   constructor(store: GatewayStore, timeoutMs: number, maxEntries = RATE_LIMIT_COUNTERS_MAX_ENTRIES) {
     this.#store = store
     this.#timeoutMs = timeoutMs
+    this.#timedOut = storeTimedOut(timeoutMs)
     this.#counters = new BoundedMap(maxEntries)
   }
 
@@ -142,10 +148,10 @@ export class LeaseTable {
   #decideNow(rule: CompiledRateLimit, c: Counter, now: number): Taken | null {
     if (c.units > 0 && now < c.epochEnds && (now < c.renewAt || now < c.failedUntil)) {
       c.units--
-      return admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, now)
+      return admitted(rule.limit, c.storeRemaining + c.units, c.resetAt, null)
     }
     if (c.units === 0 && now < c.blockedUntil) return refused(rule.limit, c.resetAt, c.blockedUntil, null)
-    if (now < c.failedUntil) return this.#degraded(rule, c, now, c.failure as StoreUnavailableError)
+    if (now < c.failedUntil) return this.#degraded(rule, c, now, c.failure as Unavailable)
     return null
   }
 
@@ -183,7 +189,7 @@ export class LeaseTable {
     // The call outlived its deadline and nobody ended it: give up on it (a late answer is used).
     flight.settled = true
     if (c.flight === flight) c.flight = null
-    this.#fail(c, new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true))
+    this.#fail(c, this.#timedOut)
   }
 
   /** Starts a store call from the calling request. */
@@ -201,7 +207,7 @@ export class LeaseTable {
   }
 
   async #run(rule: CompiledRateLimit, c: Counter, flight: Flight): Promise<void> {
-    let outcome: LeaseGrant | StoreUnavailableError
+    let outcome: Outcome<LeaseGrant>
     let call: Promise<LeaseGrant> | null = null
     try {
       if (c.storeName === null) {
@@ -231,38 +237,38 @@ export class LeaseTable {
       call = attempt(() => this.#store.lease(request))
       outcome = await this.#bounded(call)
     } catch (error) {
-      outcome = unavailable(error)
+      outcome = storeUnavailable(error)
     }
     if (flight.settled) {
       // Given up on by a waiting request meanwhile: an answer that came anyway is a lease.
-      if (!(outcome instanceof Error)) this.#late(rule, c, outcome)
+      if (outcome.kind === 'ok') this.#late(rule, c, outcome.value)
       return
     }
     flight.settled = true
     if (c.flight === flight) c.flight = null
-    if (outcome instanceof Error) {
+    if (outcome.kind === 'unavailable') {
       this.#fail(c, outcome)
-      if (outcome.timedOut && call !== null)
+      if (outcome.timedOut === true && call !== null)
         call.then(
           (late) => this.#late(rule, c, late),
           () => undefined,
         )
-    } else this.#apply(c, outcome)
+    } else this.#apply(c, outcome.value)
   }
 
-  /** The store call, or its failure once `store_timeout` has passed since it started. */
-  async #bounded(call: Promise<LeaseGrant>): Promise<LeaseGrant | StoreUnavailableError> {
+  /**
+   * The store call, or its failure once `store_timeout` has passed since it started: the edge
+   * where the store's thrown errors become an `Outcome`.
+   */
+  async #bounded(call: Promise<LeaseGrant>): Promise<Outcome<LeaseGrant>> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<StoreUnavailableError>((resolve) => {
-      timer = setTimeout(
-        () => resolve(new StoreUnavailableError(`no answer within ${this.#timeoutMs} ms`, true)),
-        this.#timeoutMs,
-      )
+    const deadline = new Promise<Unavailable>((resolve) => {
+      timer = setTimeout(() => resolve(this.#timedOut), this.#timeoutMs)
     })
     try {
-      return await Promise.race([call, deadline])
+      return await Promise.race([call.then((grant) => ok(grant)), deadline])
     } catch (error) {
-      return unavailable(error)
+      return storeUnavailable(error)
     } finally {
       if (timer !== undefined) clearTimeout(timer)
     }
@@ -296,22 +302,22 @@ export class LeaseTable {
   }
 
   /** The waiting requests, and the next ones for STORE_FAILURE_BACKOFF_MS, decide by on_error. */
-  #fail(c: Counter, failure: StoreUnavailableError): void {
+  #fail(c: Counter, failure: Unavailable): void {
     c.failedUntil = Date.now() + STORE_FAILURE_BACKOFF_MS
     c.failure = failure
   }
 
   /** What `on_error` decides while the store cannot. */
-  #degraded(rule: CompiledRateLimit, c: Counter, now: number, failure: StoreUnavailableError): Taken {
+  #degraded(rule: CompiledRateLimit, c: Counter, now: number, failure: Unavailable): Taken {
     switch (rule.onError) {
       case 'allow':
-        return { ...admitted(rule.limit, 0, 0, now), failure }
+        return admitted(rule.limit, 0, 0, failure)
       case 'deny':
         return refused(rule.limit, 0, now, failure)
       case 'local': {
         if (c.units > 0 && now < c.epochEnds) {
           c.units--
-          return { ...admitted(rule.limit, c.units, c.resetAt, now), failure }
+          return admitted(rule.limit, c.units, c.resetAt, failure)
         }
         const step = leaseStep(
           {
@@ -331,18 +337,18 @@ export class LeaseTable {
         if (grant.granted === 0) return refused(rule.localLimit, grant.resetAt, grant.retryAt, failure)
         // The store has not counted it: charge it with the next call that succeeds.
         c.adjust = merge(rule.algorithm, c.adjust, { epoch: grant.epoch, units: -1 })
-        return { ...admitted(rule.localLimit, grant.remaining, grant.resetAt, now), failure }
+        return admitted(rule.localLimit, grant.remaining, grant.resetAt, failure)
       }
     }
   }
 }
 
-function admitted(limit: number, remaining: number, resetAt: number, now: number): Taken {
-  return { allowed: true, limit, remaining, resetAt, retryAt: now, failure: null }
+function admitted(limit: number, remaining: number, resetAt: number, failure: Unavailable | null): Taken {
+  return { kind: 'ok', value: { limit, remaining, resetAt }, failure }
 }
 
-function refused(limit: number, resetAt: number, retryAt: number, failure: StoreUnavailableError | null): Taken {
-  return { allowed: false, limit, remaining: 0, resetAt, retryAt, failure }
+function refused(limit: number, resetAt: number, retryAt: number, failure: Unavailable | null): Taken {
+  return { kind: 'refused', refusal: { limit, remaining: 0, resetAt, retryAt }, failure }
 }
 
 /**

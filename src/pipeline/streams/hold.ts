@@ -9,12 +9,12 @@
  * @module
  */
 import type { CompiledConcurrency } from '../../policy/types.ts'
-import type { SlotOutcome, SlotTable } from './slot-table.ts'
+import type { SlotHeld, SlotTable } from './slot-table.ts'
 
 export interface HeldSlot {
   rule: CompiledConcurrency
   counter: string
-  held: SlotOutcome['held']
+  held: SlotHeld
   /** The slot's id in the store (the request's own, or a parked one it took over). */
   slotId: string
 }

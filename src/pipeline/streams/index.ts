@@ -134,11 +134,13 @@ async function takeSlots(
       names.set(prefix + value, counter)
     }
     const outcome = await table.acquire(rule, counter, s.requestId)
-    // Given back at the end even when the store's answer never came: the call may have landed.
-    if (outcome.admitted || outcome.failure !== null)
-      hold.add({ rule, counter, held: outcome.held, slotId: outcome.slotId })
-    if (outcome.failure !== null) {
-      s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut: outcome.failure.timedOut }
+    const { failure } = outcome
+    // Given back at the end, also when the store's answer never came: the call may have landed.
+    if (outcome.kind === 'ok') hold.add({ rule, counter, held: outcome.value.held, slotId: outcome.value.slotId })
+    else if (failure !== null) hold.add({ rule, counter, held: 'none', slotId: s.requestId })
+    if (failure !== null) {
+      const timedOut = failure.timedOut === true
+      s.storeFailure = { rule: rule.id, onError: rule.onError, timedOut }
       if (rule.onError === 'deny') {
         s.keepUntil(hold.release())
         throw new GatewayError({ reason: 'store_unavailable', rule: rule.id })
@@ -147,20 +149,21 @@ async function takeSlots(
         kind: rule.onError === 'allow' ? 'store_error' : 'store_local',
         source: rule.id,
         stale_for: null,
-        problem: outcome.failure.timedOut ? 'store call timed out' : 'store call failed',
+        problem: timedOut ? 'store call timed out' : 'store call failed',
       })
     }
-    if (!outcome.admitted) {
+    if (outcome.kind === 'refused') {
       s.keepUntil(hold.release())
       s.rateLimitFields =
-        withConcurrency(s.rateLimitFields ?? undefined, rules, [...counted, { rule, open: outcome.open }]) ?? null
+        withConcurrency(s.rateLimitFields ?? undefined, rules, [...counted, { rule, open: outcome.refusal.open }]) ??
+        null
       throw new GatewayError({
         reason: 'concurrency_limited',
         rule: rule.id,
         retryAfterSeconds: CONCURRENCY_RETRY_AFTER_S,
       })
     }
-    counted.push({ rule, open: outcome.open })
+    counted.push({ rule, open: outcome.value.open })
   }
   s.rateLimitFields = withConcurrency(s.rateLimitFields ?? undefined, rules, counted) ?? null
   return hold

@@ -30,21 +30,30 @@ import {
   STORE_FAILURE_BACKOFF_MS,
 } from '../../constants.ts'
 import type { CompiledConcurrency } from '../../policy/types.ts'
+import { ok, type Decided, type Outcome, type Unavailable } from '../../outcome.ts'
 import { BoundedMap } from '../../store/bounded-map.ts'
-import { type StoreUnavailableError, unavailable, withTimeout, type GatewayStore } from '../../store/types.ts'
+import type { SlotAnswer } from '../../store/slots.ts'
+import { storeUnavailable, withTimeout, type GatewayStore } from '../../store/types.ts'
 
-/** How a rule decided one request. */
-export interface SlotOutcome {
-  admitted: boolean
+/** How a slot is held: in the store, in this isolate only (`on_error: local`), or not at all. */
+export type SlotHeld = 'store' | 'local' | 'none'
+
+/** A request admitted by a rule. */
+export interface SlotAdmission {
   /** Slots open for the key after the decision (as far as this isolate knows). */
   open: number
-  /** How the slot is held: in the store, in this isolate only (`on_error: local`), or not at all. */
-  held: 'store' | 'local' | 'none'
+  held: SlotHeld
   /** The slot's id in the store: the request's own, or that of a parked slot it took over. */
   slotId: string
-  /** Set when the store could not decide; the rule's `on_error` did. */
-  failure: StoreUnavailableError | null
 }
+
+/** A request refused by a rule: slots open for the key (as far as this isolate knows). */
+export interface SlotRefusal {
+  open: number
+}
+
+/** How a rule decided one request; `failure` is set when the store could not decide and `on_error` did. */
+export type SlotOutcome = Decided<SlotAdmission, SlotRefusal>
 
 class Counter {
   /** Slot ids this isolate holds in the store for open requests. */
@@ -60,7 +69,7 @@ class Counter {
   refusedUntil = 0
   renewedAt = 0
   failedUntil = 0
-  failure: StoreUnavailableError | null = null
+  failure: Unavailable | null = null
 }
 
 const DONE = Promise.resolve()
@@ -104,40 +113,39 @@ export class SlotTable {
     for (const parked of c.parked) {
       c.parked.delete(parked)
       c.held.add(parked)
-      return { admitted: true, open: c.open, held: 'store', failure: null, slotId: parked }
+      return admitted(c.open, 'store', parked, null)
     }
-    if (now < c.refusedUntil) return { admitted: false, open: rule.limit, held: 'none', failure: null, slotId }
-    if (now < c.failedUntil) return this.#degraded(rule, c, c.failure as StoreUnavailableError, slotId)
-    try {
-      const answer = await this.#call(counter, rule.limit, slotId, [], [])
-      c.failedUntil = 0
-      c.open = answer.open
-      if (answer.acquired === true) {
-        c.held.add(slotId)
-        this.#counters.touch(counter)
-        return { admitted: true, open: answer.open, held: 'store', failure: null, slotId }
-      }
-      c.refusedUntil = Date.now() + CONCURRENCY_REFUSAL_MEMORY_MS
-      return { admitted: false, open: answer.open, held: 'none', failure: null, slotId }
-    } catch (error) {
-      const failure = unavailable(error)
+    if (now < c.refusedUntil) return refused(rule.limit, null)
+    if (now < c.failedUntil) return this.#degraded(rule, c, c.failure as Unavailable, slotId)
+    const answer = await this.#call(counter, rule.limit, slotId, [], [])
+    if (answer.kind === 'unavailable') {
       c.failedUntil = Date.now() + STORE_FAILURE_BACKOFF_MS
-      c.failure = failure
-      return this.#degraded(rule, c, failure, slotId)
+      c.failure = answer
+      return this.#degraded(rule, c, answer, slotId)
     }
+    const { open, acquired } = answer.value
+    c.failedUntil = 0
+    c.open = open
+    if (acquired === true) {
+      c.held.add(slotId)
+      this.#counters.touch(counter)
+      return admitted(open, 'store', slotId, null)
+    }
+    c.refusedUntil = Date.now() + CONCURRENCY_REFUSAL_MEMORY_MS
+    return refused(open, null)
   }
 
   /** What `on_error` decides while the store cannot. */
-  #degraded(rule: CompiledConcurrency, c: Counter, failure: StoreUnavailableError, slotId: string): SlotOutcome {
+  #degraded(rule: CompiledConcurrency, c: Counter, failure: Unavailable, slotId: string): SlotOutcome {
     switch (rule.onError) {
       case 'allow':
-        return { admitted: true, open: 0, held: 'none', failure, slotId }
+        return admitted(0, 'none', slotId, failure)
       case 'deny':
-        return { admitted: false, open: 0, held: 'none', failure, slotId }
+        return refused(0, failure)
       case 'local':
-        if (c.local >= rule.localLimit) return { admitted: false, open: c.local, held: 'none', failure, slotId }
+        if (c.local >= rule.localLimit) return refused(c.local, failure)
         c.local++
-        return { admitted: true, open: c.local, held: 'local', failure, slotId }
+        return admitted(c.local, 'local', slotId, failure)
     }
   }
 
@@ -149,7 +157,7 @@ export class SlotTable {
    * keeps the returned promise alive (`waitUntil`), the others have nothing left to do. Never
    * throws; a release that fails is left to the slots' expiry.
    */
-  release(rule: CompiledConcurrency, counter: string, slotId: string, held: SlotOutcome['held']): Promise<void> {
+  release(rule: CompiledConcurrency, counter: string, slotId: string, held: SlotHeld): Promise<void> {
     const c = this.#counter(counter)
     c.held.delete(slotId)
     if (held === 'local') c.local = Math.max(0, c.local - 1)
@@ -171,12 +179,9 @@ export class SlotTable {
   }
 
   async #giveBack(rule: CompiledConcurrency, counter: string, c: Counter, slots: string[]): Promise<void> {
-    try {
-      const answer = await this.#call(counter, rule.limit, null, [], slots)
-      c.open = answer.open
-    } catch {
-      // The slots expire within one lease.
-    }
+    const answer = await this.#call(counter, rule.limit, null, [], slots)
+    // A failed release is left to the slots' expiry, within one lease.
+    if (answer.kind === 'ok') c.open = answer.value.open
   }
 
   /**
@@ -196,25 +201,38 @@ export class SlotTable {
     if (now - c.renewedAt < this.renewEveryMs / 2) return 'skipped'
     c.renewedAt = now
     const slots = [...c.held]
-    try {
-      const answer = await this.#call(counter, rule.limit, null, slots, [])
-      c.open = answer.open
-      for (const id of answer.lost) c.held.delete(id)
-      return answer.lost.includes(slotId) ? 'lost' : 'renewed'
-    } catch {
+    const answer = await this.#call(counter, rule.limit, null, slots, [])
+    if (answer.kind === 'unavailable') {
       // Two more renewals come before the slots expire.
       c.renewedAt = 0
       return 'failed'
     }
+    const { open, lost } = answer.value
+    c.open = open
+    for (const id of lost) c.held.delete(id)
+    return lost.includes(slotId) ? 'lost' : 'renewed'
   }
 
-  #call(counter: string, limit: number, acquire: string | null, renew: string[], release: string[]) {
+  /** One store call, bounded by `store_timeout`; never rejects: the edge where the store's errors become an `Outcome`. */
+  #call(
+    counter: string,
+    limit: number,
+    acquire: string | null,
+    renew: string[],
+    release: string[],
+  ): Promise<Outcome<SlotAnswer>> {
     this.#storeCalls++
     return withTimeout(
       () => this.#store.slots({ counter, limit, leaseMs: this.#leaseMs, acquire, renew, release }),
       this.#timeoutMs,
-    ).catch((error: unknown) => {
-      throw unavailable(error)
-    })
+    ).then((answer) => ok(answer), storeUnavailable)
   }
+}
+
+function admitted(open: number, held: SlotHeld, slotId: string, failure: Unavailable | null): SlotOutcome {
+  return { kind: 'ok', value: { open, held, slotId }, failure }
+}
+
+function refused(open: number, failure: Unavailable | null): SlotOutcome {
+  return { kind: 'refused', refusal: { open }, failure }
 }
