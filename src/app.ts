@@ -42,6 +42,7 @@ export function createGateway(policy: CompiledPolicy): Gateway {
     route: route(policy),
     cors: cors(policy),
     authenticate: authenticate(policy),
+    mcp: mcp(policy),
     rateLimit: rateLimit(policy),
     streams: streams(policy),
     sign: sign(policy),
@@ -61,7 +62,7 @@ export function createGateway(policy: CompiledPolicy): Gateway {
     if (preflight !== null) return preflight
     const caller = await steps.authenticate(routed) // 401, 503
     authorize(caller) // 403
-    await mcp(caller) // JSON-RPC errors
+    await steps.mcp(caller) // JSON-RPC errors
     await steps.rateLimit(caller) // 429
     await steps.streams.open(caller) // 429 (concurrency)
     const signed = await steps.sign(caller) // X-Invoker

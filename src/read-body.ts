@@ -11,7 +11,11 @@
  * @module
  */
 
-export type BoundedBody = { ok: true; bytes: Uint8Array } | { ok: false; problem: 'too_large' | 'unreadable' }
+import { GatewayError } from './errors/reasons.ts'
+
+export type BodyProblem = 'too_large' | 'unreadable' | 'stalled'
+
+export type BoundedBody = { ok: true; bytes: Uint8Array } | { ok: false; problem: BodyProblem }
 
 /** The request's `Content-Length`, or `null` when it has none (or one that is not a length). */
 export function declaredLength(headers: Headers): number | null {
@@ -23,7 +27,11 @@ export function declaredLength(headers: Headers): number | null {
  * The body's bytes; `too_large` once it is known to be longer than `limit` bytes, `unreadable`
  * when the sender's stream failed (a client that went away mid-body).
  */
-export async function readBounded(request: Request, limit: number): Promise<BoundedBody> {
+/**
+ * `idleMs`: how long the client may send nothing before the read gives up (`upload_idle_timeout`):
+ * a body that stalls is `stalled`, one that breaks off (the client went) is `unreadable`.
+ */
+export async function readBounded(request: Request, limit: number, idleMs: number): Promise<BoundedBody> {
   const declared = declaredLength(request.headers)
   const body = request.body
   if (declared !== null && declared > limit) {
@@ -37,11 +45,15 @@ export async function readBounded(request: Request, limit: number): Promise<Boun
   const chunks: Uint8Array[] = []
   let total = 0
   for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array>
+    let next: ReadableStreamReadResult<Uint8Array> | null
     try {
-      next = await reader.read()
+      next = await readWithin(reader, idleMs)
     } catch {
       return { ok: false, problem: 'unreadable' }
+    }
+    if (next === null) {
+      stopReading(reader)
+      return { ok: false, problem: 'stalled' }
     }
     const { done, value } = next
     if (done) break
@@ -65,6 +77,34 @@ export async function readBounded(request: Request, limit: number): Promise<Boun
 }
 
 /** Tells the sender to stop; not awaited, as a sender that never answers must not hold the request. */
+/** The next read, or `null` when `idleMs` pass without one. */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array> | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const idle = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), idleMs)
+  })
+  try {
+    return await Promise.race([reader.read(), idle])
+  } finally {
+    if (timer !== undefined) clearTimeout(timer)
+  }
+}
+
+/** The answer to a body that could not be read whole: 413, 400 (broken off) or 408 (stalled). */
+export function unreadableBody(problem: BodyProblem, limitBytes: number, idleMs: number): GatewayError {
+  switch (problem) {
+    case 'too_large':
+      return new GatewayError({ reason: 'body_too_large', limitBytes })
+    case 'unreadable':
+      return new GatewayError({ reason: 'body_unreadable' })
+    case 'stalled':
+      return new GatewayError({ reason: 'upload_stalled', idleMs })
+  }
+}
+
 function stopReading(source: ReadableStream<Uint8Array> | ReadableStreamDefaultReader<Uint8Array> | null): void {
   source?.cancel().catch(() => undefined)
 }

@@ -19,7 +19,7 @@ import { ADMIN_KEYS_PATH, ADMIN_MAX_BODY_BYTES } from '../constants.ts'
 import { constantTimeEqual, sha256Bytes } from '../keys/digest.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
-import { readBounded } from '../read-body.ts'
+import { readBounded, unreadableBody } from '../read-body.ts'
 import type { RequestState } from '../state.ts'
 import { KEY_ID } from '../policy/patterns.ts'
 import { callStore, storeFor } from '../store/index.ts'
@@ -39,10 +39,11 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     ],
   }
   const timeoutMs = policy.gateway.storeTimeoutMs
+  const idleMs = policy.gateway.uploadIdleTimeoutMs
 
   async function mint(s: RequestState): Promise<Response> {
     await authorizeAdmin(s)
-    const record = parseMintRequest(await readJson(s.request), mintContext, Math.floor(Date.now() / 1000))
+    const record = parseMintRequest(await readJson(s.request, idleMs), mintContext, Math.floor(Date.now() / 1000))
     const store = storeOrFail(s)
     const stored = await callStore(() => store.putMintedKey(record), timeoutMs)
     // This isolate may remember the id as unknown: usable here from the next request on.
@@ -134,14 +135,9 @@ function storeOrFail(s: RequestState): GatewayStore {
 }
 
 /** The body, capped while it is read: a larger one is refused (413) without being read whole. */
-async function readJson(request: Request): Promise<unknown> {
-  const read = await readBounded(request, ADMIN_MAX_BODY_BYTES)
-  if (!read.ok)
-    throw new GatewayError(
-      read.problem === 'too_large'
-        ? { reason: 'body_too_large', limitBytes: ADMIN_MAX_BODY_BYTES }
-        : { reason: 'body_unreadable' },
-    )
+async function readJson(request: Request, idleMs: number): Promise<unknown> {
+  const read = await readBounded(request, ADMIN_MAX_BODY_BYTES, idleMs)
+  if (!read.ok) throw unreadableBody(read.problem, ADMIN_MAX_BODY_BYTES, idleMs)
   try {
     return JSON.parse(new TextDecoder().decode(read.bytes)) as unknown
   } catch {

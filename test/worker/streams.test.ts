@@ -359,6 +359,63 @@ describe('uploads', () => {
     expect(Date.now() - started).toBeLessThan(4_000)
   })
 
+  /** An MCP pack: the gateway reads the JSON-RPC body itself, before anything is forwarded. */
+  function mcpGateway(): { gw: Gateway; pack: string } {
+    const pack = uniquePack()
+    return {
+      pack,
+      gw: gateway(
+        {
+          [pack]: `pack: ${pack}\nupstream: $BACKEND\nmatch: { path_prefix: /${pack} }\nauth: [api_key, bearer]\nbearer: { issuers: [idp] }\nprotocol: mcp\nmcp: { resource: https://gw.test/${pack} }\n`,
+        },
+        `issuer: https://gateway.test\nupload_idle_timeout: 1s\napi_keys:\n${alice.yaml}issuers:\n  idp:\n    issuer: ${env.TEST_OIDC_ISSUER}\n    jwks_uri: ${env.TEST_OIDC_ISSUER}/jwks\n    algorithms: [ES256]\n`,
+      ),
+    }
+  }
+  const MESSAGE_START = new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"tools/call",')
+
+  it('answers 408 when an MCP message stalls while the gateway reads it (red team, 2026-12-01)', async () => {
+    const { gw, pack } = mcpGateway()
+    const started = Date.now()
+    const stalled = await gw.fetch(`/${pack}/mcp`, {
+      method: 'POST',
+      body: new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(MESSAGE_START),
+        pull: () => new Promise(() => undefined),
+      }),
+      headers: {
+        'x-api-key': alice.key,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+    })
+    expect(stalled.status).toBe(408)
+    expect(await stalled.json()).toMatchObject({ type: 'urn:invoker-gateway:problem:request-timeout', status: 408 })
+    expect(Date.now() - started).toBeLessThan(4_000)
+  })
+
+  it('answers 400 when an MCP message breaks off while the gateway reads it, not 500', async () => {
+    const { gw, pack } = mcpGateway()
+    let sent = false
+    const broken = await gw.fetch(`/${pack}/mcp`, {
+      method: 'POST',
+      body: new ReadableStream<Uint8Array>({
+        pull: (controller) => {
+          if (sent) return controller.error(new Error('client went away'))
+          sent = true
+          controller.enqueue(MESSAGE_START)
+        },
+      }),
+      headers: {
+        'x-api-key': alice.key,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+    })
+    expect(broken.status).toBe(400)
+    expect(await broken.json()).toMatchObject({ status: 400 })
+  })
+
   it('cuts an upload the backend stopped reading after upload_idle_timeout with 504', async () => {
     const { gw, pack } = streamGateway('{}', {}, 'upstream_timeout: 30s\nupload_idle_timeout: 1s\n')
     const started = Date.now()

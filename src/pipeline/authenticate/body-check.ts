@@ -9,16 +9,16 @@
  */
 import { GatewayError } from '../../errors/reasons.ts'
 import type { CompiledPack } from '../../policy/types.ts'
-import { declaredLength, readBounded } from '../../read-body.ts'
+import { declaredLength, readBounded, unreadableBody } from '../../read-body.ts'
 import type { BodyCheck, CheckedBody } from '../../state.ts'
 import { digestMatches, streamedBody } from './envelope/content-digest.ts'
 import type { ExpectedDigest } from './envelope/expected-digest.ts'
 
 const NO_FAILURE = (): null => null
 
-export function bodyCheck(request: Request, expected: ExpectedDigest, pack: CompiledPack): BodyCheck {
+export function bodyCheck(request: Request, expected: ExpectedDigest, pack: CompiledPack, idleMs: number): BodyCheck {
   return async (abort): Promise<CheckedBody> => {
-    if (!expected.stream) return { body: await verifiedBody(request, expected, pack), failure: NO_FAILURE }
+    if (!expected.stream) return { body: await verifiedBody(request, expected, pack, idleMs), failure: NO_FAILURE }
     const streamed = streamedBody(
       request.body as ReadableStream<Uint8Array>,
       expected,
@@ -37,14 +37,14 @@ export function bodyCheck(request: Request, expected: ExpectedDigest, pack: Comp
   }
 }
 
-async function verifiedBody(request: Request, expected: ExpectedDigest, pack: CompiledPack): Promise<Uint8Array> {
-  const read = await readBounded(request, pack.signedBody.limitBytes)
-  if (!read.ok)
-    throw new GatewayError(
-      read.problem === 'too_large'
-        ? { reason: 'body_too_large', limitBytes: pack.signedBody.limitBytes }
-        : { reason: 'body_unreadable' },
-    )
+async function verifiedBody(
+  request: Request,
+  expected: ExpectedDigest,
+  pack: CompiledPack,
+  idleMs: number,
+): Promise<Uint8Array> {
+  const read = await readBounded(request, pack.signedBody.limitBytes, idleMs)
+  if (!read.ok) throw unreadableBody(read.problem, pack.signedBody.limitBytes, idleMs)
   if (!(await digestMatches(read.bytes, expected)))
     throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
   return read.bytes

@@ -45,7 +45,7 @@ function consumedBy(credential: Credential): Consumed {
 
 export const authenticate = (policy: CompiledPolicy) => {
   const keyIndex = buildKeyIndex(policy.apiKeys)
-  const { storeTimeoutMs } = policy.gateway
+  const { storeTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   // Built once per gateway: remote key sets and answer caches live as long as the isolate.
   const bearer = new BearerVerifier(policy)
   const session = policy.session === null ? null : new SessionVerifier(policy.session, bearer)
@@ -181,7 +181,8 @@ export const authenticate = (policy: CompiledPolicy) => {
         if (result.kind === 'ok') {
           authenticated.authentication = result.value.authentication
           const expected = result.value.expectedDigest ?? null
-          if (expected !== null && hasBody(request)) s.bodyCheck = bodyCheck(request, expected, pack)
+          if (expected !== null && hasBody(request))
+            s.bodyCheck = bodyCheck(request, expected, pack, uploadIdleTimeoutMs)
         } else {
           const { reason, authentication } = result.refusal
           // Report mode forwards a caller refused for an authorization reason, never an invalid credential.

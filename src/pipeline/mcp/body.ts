@@ -7,23 +7,21 @@
  * @module
  */
 import { BODY_READ_BYTES } from '../../constants.ts'
+import { readBounded, unreadableBody } from '../../read-body.ts'
 import { parseMessage, type ParsedMessage } from './json-rpc.ts'
 
-export async function readMessage(request: Request, maxBytes: number): Promise<ParsedMessage> {
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > maxBytes) return { ok: false, problem: 'too_large', id: null }
-  const clone = request.clone()
-  // A declared length within the limit is read in one native call (the runtime holds the body to
-  // it); a body of unknown length is read chunk by chunk and refused as soon as it passes the limit.
-  const bytes =
-    declared >= 0
-      ? new Uint8Array(await clone.arrayBuffer())
-      : await readUpTo(clone.body as ReadableStream<Uint8Array>, maxBytes)
-  if (bytes === null || bytes.byteLength > maxBytes) return { ok: false, problem: 'too_large', id: null }
-  return parseMessage(bytes)
+/**
+ * The message, read from a clone of the request (the backend still receives the original) within
+ * `maxBytes`; a body that stalls for `idleMs` or breaks off is the request's error (408, 400),
+ * as it would be on its way to the backend.
+ */
+export async function readMessage(request: Request, maxBytes: number, idleMs: number): Promise<ParsedMessage> {
+  const read = await readBounded(request.clone(), maxBytes, idleMs)
+  if (read.ok) return parseMessage(read.bytes)
+  if (read.problem === 'too_large') return { ok: false, problem: 'too_large', id: null }
+  throw unreadableBody(read.problem, maxBytes, idleMs)
 }
 
-/** Reads a stream in as few chunks as the runtime gives: BYOB where the stream is a byte stream. */
 export interface ChunkReader {
   /** The next chunk, or `null` at the end. */
   read(): Promise<Uint8Array | null>

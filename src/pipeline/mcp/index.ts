@@ -14,18 +14,24 @@
 import { MCP_MAX_TOOL_LIST_BYTES } from '../../constants.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import { hasBody } from '../../http/request.ts'
+import type { CompiledPolicy } from '../../policy/types.ts'
 import type { Authenticated } from '../../state.ts'
 import { readMessage } from './body.ts'
 import { decideTool, toolAllowance, toolRefusal } from './decide-tool.ts'
 import { filteredResponse } from './tool-list.ts'
 
-export async function mcp(s: Authenticated): Promise<Authenticated> {
+export const mcp = (policy: CompiledPolicy) => {
+  const idleMs = policy.gateway.uploadIdleTimeoutMs
+  return (s: Authenticated): Promise<Authenticated> => decideMessage(s, idleMs)
+}
+
+async function decideMessage(s: Authenticated, idleMs: number): Promise<Authenticated> {
   const { pack } = s.route
   const settings = pack.mcp
   if (settings === null) return s
   const request = s.request
   if (hasBody(request)) {
-    const parsed = await readMessage(request, settings.maxBodyBytes)
+    const parsed = await readMessage(request, settings.maxBodyBytes, idleMs)
     if (!parsed.ok) throw new GatewayError({ reason: 'mcp_body_invalid', problem: parsed.problem, id: parsed.id })
     s.mcp = parsed.call
   }
