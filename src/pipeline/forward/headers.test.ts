@@ -53,6 +53,32 @@ describe('upstreamHeaders', () => {
     expect(out.get('accept')).toBe('application/json')
   })
 
+  it('drops the underscore spellings CGI-style servers read as the same fields (red team, 2026-12-01)', () => {
+    const spelled = new Headers({
+      x_invoker: 'forged',
+      X_Invoker_Claims: 'forged',
+      x_forwarded_for: '6.6.6.6',
+      x_request_id: 'evil',
+      x_real_ip: '6.6.6.6',
+      x_api_key: 'igw_secret',
+      keep_alive: 'timeout=5',
+      x_backend_field: 'kept',
+    })
+    const out = upstreamHeaders(spelled, base)
+    for (const name of [
+      'x_invoker',
+      'x_invoker_claims',
+      'x_forwarded_for',
+      'x_request_id',
+      'x_real_ip',
+      'x_api_key',
+      'keep_alive',
+    ])
+      expect(out.has(name), name).toBe(false)
+    expect(out.get('x_backend_field')).toBe('kept')
+    expect(out.get('x-forwarded-for')).toBe('203.0.113.9')
+  })
+
   it('passes the credential through only when the pack says so', () => {
     expect(upstreamHeaders(incoming, { ...base, passCredentials: true }).get('x-api-key')).toBe('igw_secret')
   })

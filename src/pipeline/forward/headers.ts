@@ -153,13 +153,16 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   const dropped = input.passCredentials ? null : input.consumed.headers
   const droppedCookie = input.passCredentials ? null : input.consumed.cookie
   for (const name of incoming.keys()) {
+    // Servers that map field names to CGI variables (WSGI, PHP) read `_` as `-`: `X_Invoker`
+    // would arrive as X-Invoker, or merged with it, so a name is judged as it would be read.
+    const read = name.includes('_') ? name.replaceAll('_', '-') : name
     if (
-      DROPPED.has(name) ||
+      DROPPED.has(read) ||
       // Any X-Invoker* field, and anything under the configured header's name: the backend trusts these.
-      name.startsWith('x-invoker') ||
-      name.startsWith(input.invokerHeader) ||
-      named?.has(name) ||
-      dropped?.includes(name)
+      read.startsWith('x-invoker') ||
+      read.startsWith(input.invokerHeader) ||
+      named?.has(read) ||
+      dropped?.includes(read)
     ) {
       out.delete(name)
     } else if (name === 'cookie' && droppedCookie !== null) {
