@@ -79,6 +79,13 @@ export interface StoreFailure {
   timedOut: boolean
 }
 
+/**
+ * The request's `url` when the runtime's own URL for it cannot be parsed (workerd builds it from
+ * the raw Host field: `Host: a b` makes none). The route step refuses the request (400), and its
+ * log line names this host, not the one sent.
+ */
+export const UNPARSABLE_URL: URL = new URL('http://unparsable.invalid/')
+
 export class RequestState {
   readonly started = Date.now()
   readonly requestId = crypto.randomUUID()
@@ -132,7 +139,7 @@ export class RequestState {
     this.request = request
     this.env = env
     this.ctx = ctx
-    this.url = new URL(request.url)
+    this.url = URL.parse(request.url) ?? UNPARSABLE_URL
     this.method = request.method
     const headers = request.headers
     const traceparent = headers.get('traceparent')

@@ -8,9 +8,11 @@
 import { GatewayError } from '../../errors/reasons.ts'
 import { effectiveMethod } from '../../http/method-override.ts'
 import type { CompiledPolicy, GatewayEndpoint } from '../../policy/types.ts'
-import type { RequestState, Routed } from '../../state.ts'
+import { type RequestState, type Routed, UNPARSABLE_URL } from '../../state.ts'
 import { matchRoute } from './match.ts'
 import { endpointOf } from './table.ts'
+
+const UNPARSABLE_PROBLEM = 'the request has no URL the gateway can read (is its Host field a host name or address?)'
 
 export const route = (policy: CompiledPolicy) => {
   const { packs } = policy
@@ -18,7 +20,10 @@ export const route = (policy: CompiledPolicy) => {
   const endpoints = new Map(Object.entries(policy.routes.endpoints))
   return {
     /** The gateway's own endpoint the request is for, or `null` when it goes to a pack. */
-    endpoint: (s: RequestState): GatewayEndpoint | null => endpointOf(endpoints, s.request.method, s.url.pathname),
+    endpoint(s: RequestState): GatewayEndpoint | null {
+      if (s.url === UNPARSABLE_URL) throw new GatewayError({ reason: 'bad_path', problem: UNPARSABLE_PROBLEM })
+      return endpointOf(endpoints, s.request.method, s.url.pathname)
+    },
 
     pack(s: RequestState): Routed {
       const result = matchRoute(packs, s.url, prefixes)
