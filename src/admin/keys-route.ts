@@ -27,6 +27,13 @@ import { mintedKeyLookups } from '../store/minted-keys.ts'
 import type { GatewayStore } from '../store/types.ts'
 import { parseMintRequest, type MintContext } from './mint-request.ts'
 
+/** The namespaces of token and session users (a mapping without a prefix names none). */
+function userIdPrefixes(policy: CompiledPolicy): string[] {
+  const mappings = Object.values(policy.issuers).map((issuer) => issuer.claims)
+  if (policy.session !== null) mappings.push(policy.session.verify.claims)
+  return [...new Set(mappings.map((m) => m.idPrefix).filter((prefix) => prefix !== ''))]
+}
+
 export function adminKeyRoutes(policy: CompiledPolicy) {
   const mintContext: MintContext = {
     policyKeyIds: new Set(Object.keys(policy.apiKeys)),
@@ -36,7 +43,12 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     reservedIds: [
       'anon:',
       ...Object.values(policy.signers).flatMap((s) => (s.delegatedIdPrefix === null ? [] : [s.delegatedIdPrefix])),
+      ...userIdPrefixes(policy),
     ],
+    policyInvokerIds: new Set([
+      ...Object.values(policy.apiKeys).map((k) => k.invoker.id),
+      ...Object.values(policy.signers).map((s) => s.invoker.id),
+    ]),
   }
   const timeoutMs = policy.gateway.storeTimeoutMs
   const idleMs = policy.gateway.uploadIdleTimeoutMs

@@ -6,7 +6,8 @@ const CONTEXT: MintContext = {
   policyKeyIds: new Set(['Policy01']),
   policyNames: new Set(['fixed']),
   packIds: new Set(['keys', 'tokens']),
-  reservedIds: ['anon:', 'chat-host:'],
+  reservedIds: ['anon:', 'chat-host:', 'idp:'],
+  policyInvokerIds: new Set(['apikey:fixed', 'svc-crm', 'signer:crawler']),
 }
 const GOOD = { key_id: 'Runtime1', sha256: 'a'.repeat(64), name: 'deploy-bot', packs: ['keys'] }
 const NOW = 1_800_000_000
@@ -71,6 +72,26 @@ describe('the mint request body', () => {
     ['an invoker that is not an object', { ...GOOD, invoker: 'me' }, 'invoker is an object'],
     ['an unknown invoker field', { ...GOOD, invoker: { id: 'x', role: 'admin' } }, 'unknown invoker field "role"'],
     ['an empty invoker id', { ...GOOD, invoker: { id: '' } }, 'invoker.id is a non-empty string'],
+    [
+      "a policy key's invoker (red team, 2026-12-01)",
+      { ...GOOD, invoker: { id: 'svc-crm' } },
+      'invoker.id "svc-crm" is the id of an invoker the policy defines',
+    ],
+    [
+      "a signer's invoker",
+      { ...GOOD, invoker: { id: 'signer:crawler' } },
+      'invoker.id "signer:crawler" is the id of an invoker the policy defines',
+    ],
+    [
+      'by default, the id of a policy key of the same spelling',
+      { ...GOOD, name: 'fixed2', invoker: { id: 'apikey:fixed' } },
+      'invoker.id "apikey:fixed" is the id of an invoker the policy defines',
+    ],
+    [
+      "an issuer's user",
+      { ...GOOD, invoker: { id: 'idp:alice' } },
+      'invoker.id may not start with "idp:": those ids belong to another kind of invoker',
+    ],
     [
       'an anonymous id',
       { ...GOOD, invoker: { id: 'anon:x' } },

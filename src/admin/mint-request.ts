@@ -21,8 +21,13 @@ export interface MintContext {
   policyKeyIds: ReadonlySet<string>
   policyNames: ReadonlySet<string>
   packIds: ReadonlySet<string>
-  /** Id prefixes of other kinds of invokers: anonymous callers, delegated users (issue 12, item 3). */
+  /**
+   * Id prefixes of other kinds of invokers: anonymous callers, delegated users (issue 12, item 3),
+   * the users of every issuer and of the session (their claim mappings' `id_prefix`).
+   */
   reservedIds: readonly string[]
+  /** Ids of the invokers the policy defines (its API keys, its signers): a runtime key takes none. */
+  policyInvokerIds: ReadonlySet<string>
 }
 
 /** Reads one field's value (`undefined` when absent), or throws the 400 that says what is wrong. */
@@ -74,12 +79,12 @@ const name = matching(NAME, `name is ${NAME_RULE}`)
 const invokerId = nonEmptyText('invoker.id is a non-empty string')
 
 const INVOKER_FIELDS = {
-  id: optional((value, { reservedIds }) => {
+  id: optional((value, { reservedIds, policyInvokerIds }) => {
     const id = invokerId(value)
     const reserved = reservedIds.find((prefix) => id.startsWith(prefix))
-    return reserved === undefined
-      ? id
-      : bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
+    if (reserved !== undefined)
+      return bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
+    return policyInvokerIds.has(id) ? bad(`invoker.id "${id}" is the id of an invoker the policy defines`) : id
   }),
   kind: optional(nonEmptyText('invoker.kind is a non-empty string')),
   label: optional((value) => (typeof value === 'string' ? value : bad('invoker.label is a string'))),
@@ -120,6 +125,8 @@ const MINT_FIELDS = {
 export function parseMintRequest(body: unknown, context: MintContext, nowSeconds: number): MintedKeyRecord {
   const fields = readObject(body, MINT_FIELDS, context, { object: 'the body is a JSON object', unknown: 'field' })
   const { invoker } = fields
+  const id = invoker?.id ?? `apikey:${fields.name}`
+  if (context.policyInvokerIds.has(id)) bad(`invoker.id "${id}" is the id of an invoker the policy defines`)
   return {
     name: fields.name,
     keyId: fields.key_id,
@@ -129,7 +136,7 @@ export function parseMintRequest(body: unknown, context: MintContext, nowSeconds
     revoked: false,
     createdAt: nowSeconds,
     invoker: {
-      id: invoker?.id ?? `apikey:${fields.name}`,
+      id,
       kind: invoker?.kind ?? 'apiKey',
       label: invoker?.label ?? fields.name,
       meta: invoker?.meta ?? {},

@@ -238,6 +238,57 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
   })
 })
 
+describe('a runtime key does not take the id of an invoker the policy defines (red team, 2026-12-01)', () => {
+  it("refuses a policy key's id and a signer's id, explicit or by default", async () => {
+    const mint = async (name: string, id?: string): Promise<Response> => {
+      const { key, keyId } = generateApiKey()
+      return gw.fetch('/.well-known/invoker-gateway/keys', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          key_id: keyId,
+          sha256: await sha256Hex(key),
+          name,
+          packs: ['delegated'],
+          ...(id === undefined ? {} : { invoker: { id } }),
+        }),
+      })
+    }
+    for (const id of ['apikey:ci-bot', 'chat-host']) {
+      const response = await mint('impostor', id)
+      expect(response.status, id).toBe(400)
+      expect(((await response.json()) as { detail: string }).detail).toContain(
+        `invoker.id "${id}" is the id of an invoker the policy defines`,
+      )
+    }
+    // An id of its own is still fine.
+    expect((await mint('own-bot', 'svc-own-bot')).status).toBe(201)
+  })
+
+  it("refuses an id in an issuer's users' namespace (its claims' id_prefix)", async () => {
+    const prefixed = gateway(
+      { open: 'pack: open\nupstream: $BACKEND\nmatch: { path_prefix: /open }\nauth: [api_key]\n' },
+      `issuer: https://gateway.test\nissuers:\n  ext:\n    issuer: https://ext.test\n    secret: PARTNER_SECRET\n    audience: ${AUDIENCE}\n    algorithms: [HS256]\n    claims: { id_prefix: "ext:" }\n`,
+      undefined,
+      { PARTNER_SECRET, GATEWAY_STORE: env.GATEWAY_STORE, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN },
+    )
+    const { key, keyId } = generateApiKey()
+    const response = await prefixed.fetch('/.well-known/invoker-gateway/keys', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        key_id: keyId,
+        sha256: await sha256Hex(key),
+        name: 'impostor',
+        packs: ['open'],
+        invoker: { id: 'ext:alice' },
+      }),
+    })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { detail: string }).detail).toContain('invoker.id may not start with "ext:"')
+  })
+})
+
 describe('item 2: every value mapped into an invoker has a documented limit', () => {
   it('item 2: a token with an oversized claim is refused (401, logged), never cut short', async () => {
     const cases: Array<[string, Record<string, unknown>]> = [
