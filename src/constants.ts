@@ -20,6 +20,13 @@ export const JWKS_CACHE_MAX_AGE_S = 300
  */
 export const MAX_CREDENTIAL_LENGTH = 8 * 1024
 
+/**
+ * How much of a request's path (and host) a log line keeps: a caller chooses them, and a 60 KB
+ * path made a 60 KB line (red team). Longer ones are cut here and end in `…`; the request
+ * itself is decided and forwarded on the whole path.
+ */
+export const LOG_MAX_URL_PART = 2048
+
 /** Length of the keyed hash that names an anonymous caller (base64url chars, 128 bits). */
 export const ANONYMOUS_ID_HASH_CHARS = 22
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LOG_MAX_URL_PART } from './constants.ts'
 import type { DegradedInput } from './degraded.ts'
 import { statusOf } from './errors/problem.ts'
 import type { AuthMethod, InvokerKind } from './invoker.ts'
@@ -55,8 +56,8 @@ export function requestLogLine(s: RequestState, status: number): RequestLogLine 
     request_id: s.requestId,
     trace_id: s.trace.traceId,
     method: s.request.method,
-    host: s.url.host,
-    path: s.url.pathname,
+    host: bounded(s.url.host),
+    path: bounded(s.url.pathname),
     pack: route?.pack.id ?? null,
     agent: route?.agent?.name ?? null,
     invoker_id: authentication?.invoker.id ?? null,
@@ -87,6 +88,11 @@ export function requestLogLine(s: RequestState, status: number): RequestLogLine 
 }
 
 /** The refusals a policy rule decides: they name the rule. */
+/** A caller-chosen part of the URL, cut to what a log line keeps. */
+function bounded(part: string): string {
+  return part.length <= LOG_MAX_URL_PART ? part : part.slice(0, LOG_MAX_URL_PART) + '…'
+}
+
 function refusing(
   reason: Reason,
 ): reason is Extract<Reason, { reason: 'denied' | 'tool_denied' | 'rate_limited' | 'concurrency_limited' }> {

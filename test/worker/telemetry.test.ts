@@ -232,6 +232,15 @@ describe('W3C trace context', () => {
     expect(response.status).toBe(401)
     expect(line.trace_id).toBe(CLIENT_TRACE)
   })
+
+  it('keeps at most 2,048 characters of the path in the log line (red team, 2026-12-01)', async () => {
+    const long = `/packs/keys/${'a'.repeat(5000)}`
+    const { response, line } = await observed(() => gw.fetch(long, withKey(alice)))
+    expect(response.status).toBe(200)
+    expect(line.path).toBe(`${long.slice(0, 2048)}…`)
+    const { line: short } = await observed(() => gw.fetch('/packs/keys/x', withKey(alice)))
+    expect(short.path).toBe('/packs/keys/x')
+  })
 })
 
 describe('metrics: one Analytics Engine data point per request, through the local binding', () => {
