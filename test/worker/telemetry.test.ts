@@ -106,6 +106,7 @@ afterEach(() => vi.restoreAllMocks())
 interface LogLine {
   request_id: string
   trace_id: string
+  path: string
   decision: string
   status: number
   degraded: Array<{ kind: string; source: string; stale_for: number | null; problem: string | null }> | null
