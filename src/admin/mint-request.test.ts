@@ -7,7 +7,7 @@ const CONTEXT: MintContext = {
   policyNames: new Set(['fixed']),
   packIds: new Set(['keys', 'tokens']),
   reservedIds: ['anon:', 'chat-host:', 'idp:'],
-  policyInvokerIds: new Set(['apikey:fixed', 'svc-crm', 'signer:crawler']),
+  policyInvokerIds: new Set(['apikey:fixed', 'apikey:legacy-bot', 'svc-crm', 'signer:crawler']),
 }
 const GOOD = { key_id: 'Runtime1', sha256: 'a'.repeat(64), name: 'deploy-bot', packs: ['keys'] }
 const NOW = 1_800_000_000
@@ -83,9 +83,14 @@ describe('the mint request body', () => {
       'invoker.id "signer:crawler" is the id of an invoker the policy defines',
     ],
     [
-      'by default, the id of a policy key of the same spelling',
+      "a policy key's default id, named",
       { ...GOOD, name: 'fixed2', invoker: { id: 'apikey:fixed' } },
       'invoker.id "apikey:fixed" is the id of an invoker the policy defines',
+    ],
+    [
+      'by default, an id a policy key holds under another name',
+      { ...GOOD, name: 'legacy-bot' },
+      'invoker.id "apikey:legacy-bot" is the id of an invoker the policy defines',
     ],
     [
       "an issuer's user",

@@ -79,12 +79,12 @@ const name = matching(NAME, `name is ${NAME_RULE}`)
 const invokerId = nonEmptyText('invoker.id is a non-empty string')
 
 const INVOKER_FIELDS = {
-  id: optional((value, { reservedIds, policyInvokerIds }) => {
+  id: optional((value, { reservedIds }) => {
     const id = invokerId(value)
     const reserved = reservedIds.find((prefix) => id.startsWith(prefix))
-    if (reserved !== undefined)
-      return bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
-    return policyInvokerIds.has(id) ? bad(`invoker.id "${id}" is the id of an invoker the policy defines`) : id
+    return reserved === undefined
+      ? id
+      : bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
   }),
   kind: optional(nonEmptyText('invoker.kind is a non-empty string')),
   label: optional((value) => (typeof value === 'string' ? value : bad('invoker.label is a string'))),
@@ -125,6 +125,8 @@ const MINT_FIELDS = {
 export function parseMintRequest(body: unknown, context: MintContext, nowSeconds: number): MintedKeyRecord {
   const fields = readObject(body, MINT_FIELDS, context, { object: 'the body is a JSON object', unknown: 'field' })
   const { invoker } = fields
+  // Checked on the id the key gets, named or by default (a policy key may hold `apikey:<name>`
+  // under another name).
   const id = invoker?.id ?? `apikey:${fields.name}`
   if (context.policyInvokerIds.has(id)) bad(`invoker.id "${id}" is the id of an invoker the policy defines`)
   return {

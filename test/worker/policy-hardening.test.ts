@@ -163,6 +163,27 @@ async function invokerOf(response: Response, pack: string): Promise<Record<strin
   return (await verifiedInvoker(gw, echo.headers['x-invoker'] as string, pack)).payload
 }
 
+/** Asks `target`'s admin endpoint for a runtime key of `name` on `packs`, with `invoker` when given. */
+async function mintRuntimeKey(
+  target: Gateway,
+  name: string,
+  packs: string[],
+  invoker?: Record<string, unknown>,
+): Promise<Response> {
+  const { key, keyId } = generateApiKey()
+  return target.fetch('/.well-known/invoker-gateway/keys', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      key_id: keyId,
+      sha256: await sha256Hex(key),
+      name,
+      packs,
+      ...(invoker === undefined ? {} : { invoker }),
+    }),
+  })
+}
+
 describe("item 3: delegated ids live in the signer's namespace", () => {
   it("item 3: a delegating signer cannot become apikey:ci-bot, an anonymous caller or another signer's user", async () => {
     // The real key is admitted by the rule { id: apikey:ci-bot }: that is the id at stake.
@@ -219,18 +240,7 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
   })
 
   it('item 3: a runtime key may not take an id in a delegation namespace', async () => {
-    const { key, keyId } = generateApiKey()
-    const response = await gw.fetch('/.well-known/invoker-gateway/keys', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        key_id: keyId,
-        sha256: await sha256Hex(key),
-        name: 'sneaky',
-        packs: ['delegated'],
-        invoker: { id: 'chat-host:alice' },
-      }),
-    })
+    const response = await mintRuntimeKey(gw, 'sneaky', ['delegated'], { id: 'chat-host:alice' })
     expect(response.status).toBe(400)
     expect(((await response.json()) as { detail: string }).detail).toContain(
       'invoker.id may not start with "chat-host:"',
@@ -239,30 +249,16 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
 })
 
 describe('a runtime key does not take the id of an invoker the policy defines (red team, 2026-12-01)', () => {
-  it("refuses a policy key's id and a signer's id, explicit or by default", async () => {
-    const mint = async (name: string, id?: string): Promise<Response> => {
-      const { key, keyId } = generateApiKey()
-      return gw.fetch('/.well-known/invoker-gateway/keys', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          key_id: keyId,
-          sha256: await sha256Hex(key),
-          name,
-          packs: ['delegated'],
-          ...(id === undefined ? {} : { invoker: { id } }),
-        }),
-      })
-    }
+  it("refuses a policy key's id and a signer's id", async () => {
     for (const id of ['apikey:ci-bot', 'chat-host']) {
-      const response = await mint('impostor', id)
+      const response = await mintRuntimeKey(gw, 'impostor', ['delegated'], { id })
       expect(response.status, id).toBe(400)
       expect(((await response.json()) as { detail: string }).detail).toContain(
         `invoker.id "${id}" is the id of an invoker the policy defines`,
       )
     }
     // An id of its own is still fine.
-    expect((await mint('own-bot', 'svc-own-bot')).status).toBe(201)
+    expect((await mintRuntimeKey(gw, 'own-bot', ['delegated'], { id: 'svc-own-bot' })).status).toBe(201)
   })
 
   it("refuses an id in an issuer's users' namespace (its claims' id_prefix)", async () => {
@@ -272,18 +268,7 @@ describe('a runtime key does not take the id of an invoker the policy defines (r
       undefined,
       { PARTNER_SECRET, GATEWAY_STORE: env.GATEWAY_STORE, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN },
     )
-    const { key, keyId } = generateApiKey()
-    const response = await prefixed.fetch('/.well-known/invoker-gateway/keys', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        key_id: keyId,
-        sha256: await sha256Hex(key),
-        name: 'impostor',
-        packs: ['open'],
-        invoker: { id: 'ext:alice' },
-      }),
-    })
+    const response = await mintRuntimeKey(prefixed, 'impostor', ['open'], { id: 'ext:alice' })
     expect(response.status).toBe(400)
     expect(((await response.json()) as { detail: string }).detail).toContain('invoker.id may not start with "ext:"')
   })
