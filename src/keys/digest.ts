@@ -28,3 +28,14 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
   return diff === 0
 }
+
+/**
+ * Compares two strings in time independent of their contents (their lengths aside: an API key's
+ * length is fixed by its format). UTF-16 code units, so no encoding is allocated.
+ */
+export function constantTimeEqualText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
