@@ -145,6 +145,27 @@ describe('CSRF: unsafe cookie-authenticated requests', () => {
     }
   })
 
+  it('refuses a cookie WebSocket handshake from another origin (a GET that CORS does not guard)', async () => {
+    const upgrade = (headers: Record<string, string>) =>
+      gw.fetch('/packs/app/ws', withCookie(alice.cookie, { headers: { upgrade: 'websocket', ...headers } }))
+    const attempts: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      {},
+      { 'sec-fetch-site': 'cross-site' },
+    ]
+    for (const headers of attempts) {
+      const response = await upgrade(headers)
+      expect(response.status, JSON.stringify(headers)).toBe(403)
+      expect(response.webSocket ?? null).toBeNull()
+      expect(((await response.json()) as { type: string }).type).toBe('urn:invoker-gateway:problem:csrf')
+    }
+    const trusted = await upgrade({ origin: TRUSTED })
+    expect(trusted.status).toBe(101)
+    trusted.webSocket?.accept()
+    trusted.webSocket?.close(1000, 'done')
+  })
+
   it('does not apply to safe methods or to requests without the session cookie', async () => {
     expect(
       (await gw.fetch('/packs/app/inbox', withCookie(alice.cookie, { headers: { origin: 'https://evil.example' } })))

@@ -6,6 +6,11 @@
  * `Sec-Fetch-Site: same-origin` request passes. A client that sends neither (curl with a stolen
  * cookie, an old browser) is refused: for it, there are API keys and bearer tokens.
  *
+ * A WebSocket handshake is a GET, but it opens a channel both ways, and CORS does not apply to
+ * it: any page can open one with the user's cookie (cross-site WebSocket hijacking). So a request
+ * asking for any upgrade is checked as an unsafe method is (browsers only send `Upgrade` for a
+ * WebSocket; scripts cannot set it).
+ *
  * @module
  */
 import type { CompiledPack } from '../../../policy/types.ts'
@@ -13,7 +18,7 @@ import type { CompiledPack } from '../../../policy/types.ts'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 export function originTrusted(method: string, headers: Headers, requestOrigin: string, pack: CompiledPack): boolean {
-  if (SAFE_METHODS.has(method)) return true
+  if (SAFE_METHODS.has(method) && !headers.has('upgrade')) return true
   const origin = headers.get('origin')
   if (origin !== null) return origin === requestOrigin || (pack.cors?.origins.includes(origin) ?? false)
   return headers.get('sec-fetch-site') === 'same-origin'
