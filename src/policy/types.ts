@@ -107,11 +107,16 @@ export interface ClaimMapping {
   id: string[][]
   idPrefix: string
   /**
-   * Id namespaces of other kinds of invoker (`anon:`, `apikey:`, delegation namespaces) that an
-   * id with this prefix could still fall into; such an id is refused. Empty when the prefix
+   * Id namespaces of other invokers (`anon:`, `apikey:`, delegation namespaces, other issuers'
+   * and the session's `id_prefix`) that an id with this prefix could still fall into; such an id is refused. Empty when the prefix
    * already keeps the ids apart.
    */
   reservedIdPrefixes: string[]
+  /**
+   * Ids written in policy for other invokers (signers, key directories, API keys with an
+   * `invoker.id`) that an id with this prefix could equal; such an id is refused.
+   */
+  reservedIds: string[]
   kind: string
   label: string[] | null
   email: string[] | null

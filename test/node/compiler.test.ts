@@ -368,6 +368,7 @@ session:
         id: [['sub'], ['client_id']],
         idPrefix: '',
         reservedIdPrefixes: ['anon:', 'apikey:'],
+        reservedIds: [],
         kind: 'service',
         label: ['name'],
         email: null,

@@ -176,10 +176,37 @@ describe('item 3: id namespaces are kept apart at build time', () => {
         `issuers:\n${issuer('bare', '')}${issuer('corp', 'corp|')}${issuer('a', 'a')}`,
       ),
     )
-    expect(policy.issuers['bare']?.claims.reservedIdPrefixes).toEqual(['anon:', 'apikey:', 'chat:'])
+    // Also the other issuers' prefixes: "bare" could otherwise issue "corp|alice" (red team 2, F3).
+    expect(policy.issuers['bare']?.claims.reservedIdPrefixes).toEqual(['anon:', 'apikey:', 'chat:', 'corp|', 'a'])
     expect(policy.issuers['corp']?.claims.reservedIdPrefixes).toEqual([])
     // "a" + "non:x" is "anon:x": the Worker must look.
     expect(policy.issuers['a']?.claims.reservedIdPrefixes).toEqual(['anon:', 'apikey:'])
+    // The signer's own id, "chat", for the issuer whose ids could equal it.
+    expect(policy.issuers['bare']?.claims.reservedIds).toEqual(['chat'])
+    expect(policy.issuers['corp']?.claims.reservedIds).toEqual([])
+  })
+
+  it("item 3: an issuer without a prefix may not issue ids in another issuer's or the session's namespace, nor a signer's or an API key's id", () => {
+    const issuer = (name: string, prefix: string) =>
+      `  ${name}:\n    issuer: https://${name}.test\n    secret: S\n    audience: x\n    algorithms: [HS256]\n    claims: { id_prefix: "${prefix}" }\n`
+    const { policy } = compileYaml(
+      { chat: envelopePack },
+      gatewayWith(
+        signer('bot', 'k1', 'invoker: { id: bot }'),
+        `issuers:\n${issuer('a', '')}${issuer('b', 'b:')}${issuer('b2', 'b:')}` +
+          'session:\n  cookies: [sid]\n  introspection: { endpoint: https://app.test/s, claims: { id_prefix: "app:" } }\n' +
+          'api_keys:\n  svc:\n    key_id: AbCdEfGh\n    sha256: "' +
+          '0'.repeat(64) +
+          '"\n    invoker: { id: svc-1, kind: service }\n',
+      ),
+    )
+    expect(policy.issuers['a']?.claims.reservedIdPrefixes).toEqual(['anon:', 'apikey:', 'b:', 'app:'])
+    expect(policy.issuers['a']?.claims.reservedIds).toEqual(['bot', 'svc-1'])
+    // Two issuers with one prefix share their users, as written; the session's namespace stays apart.
+    expect(policy.issuers['b']?.claims.reservedIdPrefixes).toEqual([])
+    expect(policy.issuers['b2']?.claims.reservedIdPrefixes).toEqual([])
+    expect(policy.session?.verify.claims.reservedIdPrefixes).toEqual([])
+    expect(policy.session?.verify.claims.reservedIds).toEqual([])
   })
 })
 

@@ -101,6 +101,12 @@ issuers:
     audience: ${AUDIENCE}
     algorithms: [HS256]
     claims: { label: name, email: email, meta: { groups: groups, profile: profile } }
+  corp:
+    issuer: https://corp.test
+    secret: PARTNER_SECRET
+    audience: ${AUDIENCE}
+    algorithms: [HS256]
+    claims: { id_prefix: "corp:" }
 signers:
   chat-host:
     keyid: chat-host-1
@@ -225,7 +231,8 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
   })
 
   it('item 3: a token subject cannot pass for a delegated user, an API key or an anonymous caller', async () => {
-    for (const sub of ['chat-host:alice', 'sched:bob', 'apikey:ci-bot', 'anon:x']) {
+    // Also another issuer's namespace and a signer's own id (red team 2, F3).
+    for (const sub of ['chat-host:alice', 'sched:bob', 'apikey:ci-bot', 'anon:x', 'corp:alice', 'chat-host']) {
       const { response, line } = await logged(async () =>
         gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub }))),
       )

@@ -6,7 +6,8 @@ import { mapClaims } from './claims.ts'
 const mapping: ClaimMapping = {
   id: [['sub']],
   idPrefix: '',
-  reservedIdPrefixes: ['anon:', 'apikey:', 'chat-host:'],
+  reservedIdPrefixes: ['anon:', 'apikey:', 'chat-host:', 'b:'],
+  reservedIds: ['bot', 'svc-1'],
   kind: 'service',
   label: ['name'],
   email: ['email'],
@@ -48,5 +49,16 @@ describe('claim mapping limits (item 2)', () => {
     )
     expect(mapClaims(mapping, { sub: 'alice' }, auth)).toMatchObject({ invoker: { id: 'alice' } })
     expect(mapClaims(mapping, {}, auth)).toBe('claims')
+  })
+
+  it("item 3: an id in another issuer's namespace, or one policy gives another invoker, is refused", () => {
+    expect(mapClaims(mapping, { sub: 'b:alice' }, auth)).toBe('id_reserved')
+    expect(mapClaims(mapping, { sub: 'bot' }, auth)).toBe('id_reserved')
+    expect(mapClaims(mapping, { sub: 'svc-1' }, auth)).toBe('id_reserved')
+    // Exact ids only: a longer one is someone else.
+    expect(mapClaims(mapping, { sub: 'bots' }, auth)).toMatchObject({ invoker: { id: 'bots' } })
+    expect(mapClaims({ ...mapping, idPrefix: 'x:', reservedIds: [] }, { sub: 'bot' }, auth)).toMatchObject({
+      invoker: { id: 'x:bot' },
+    })
   })
 })

@@ -30,9 +30,10 @@ function text(value: unknown): string | null {
 /**
  * Why the claims cannot be mapped: `claims` when they name nobody (no id claim),
  * `claim_too_large` when a value is over a limit of `claim-limits.ts` (refused, not cut short),
- * `id_reserved` when the id falls into another kind of invoker's namespace (`anon:`, `apikey:`,
- * a signer's delegated users): an issuer without an `id_prefix` cannot pass its subjects off as
- * those.
+ * `id_reserved` when the id falls into another invoker's namespace (`anon:`, `apikey:`, a
+ * signer's delegated users, another issuer's `id_prefix`) or is an id policy gives another
+ * invoker (a signer's, an API key's): an issuer without an `id_prefix` cannot pass its subjects
+ * off as those.
  */
 export type UnmappedClaims = 'claims' | 'claim_too_large' | 'id_reserved'
 
@@ -47,6 +48,7 @@ export function mapClaims(mapping: ClaimMapping, claims: Claims, auth: AuthFacts
   if (textProblem('id', id) !== null) return 'claim_too_large'
   const fullId = mapping.idPrefix + id
   for (const prefix of mapping.reservedIdPrefixes) if (fullId.startsWith(prefix)) return 'id_reserved'
+  if (mapping.reservedIds.includes(fullId)) return 'id_reserved'
   const meta: Record<string, JsonValue> = {}
   const budget = metaBudget()
   if (mapping.email !== null) {

@@ -144,6 +144,7 @@ export function compileClaims(
     idPrefix: raw.id_prefix,
     // Filled once the signers' namespaces are known (id-namespaces.ts).
     reservedIdPrefixes: [],
+    reservedIds: [],
     kind: raw.kind ?? defaults.kind,
     label: label === undefined ? null : path(label),
     email: email === undefined ? null : path(email),

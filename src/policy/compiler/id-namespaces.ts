@@ -11,8 +11,9 @@
  * the build refuses a delegation namespace that collides with `anon:`, `apikey:`, another
  * signer's namespace or an issuer's non-empty `id_prefix`, and an id written in policy that
  * falls into a delegation namespace or `anon:`. What the build cannot see, a token subject
- * under an issuer without a prefix, is compiled into a list the Worker checks per token (see
- * `ClaimMapping.reservedIdPrefixes`).
+ * under an issuer without a prefix, is compiled into lists the Worker checks per token (see
+ * `ClaimMapping.reservedIdPrefixes` and `reservedIds`): the namespaces above, the other issuers'
+ * and the session's `id_prefix`, and the ids policy gives signers, key directories and API keys.
  *
  * @module
  */
@@ -125,10 +126,26 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
       mapping.idPrefix === '' ? undefined : reserved.find((prefix) => mapping.idPrefix.startsWith(prefix))
     if (swallowed !== undefined)
       report(path, `every id of ${what} would fall into the "${swallowed}" namespace of another kind of invoker`)
-    // What the prefix does not settle, the Worker checks per token.
-    mapping.reservedIdPrefixes = reserved.filter((prefix) => prefix.startsWith(mapping.idPrefix))
   }
-  if (sessionMapping !== null)
-    sessionMapping.reservedIdPrefixes = reserved.filter((prefix) => prefix.startsWith(sessionMapping.idPrefix))
+  // The namespaces operators give issuers (and the session) so their subjects cannot meet: an
+  // issuer whose own prefix does not settle it must not reach into another's. Issuers that share
+  // one prefix share their users, as written.
+  const userPrefixes = [...new Set(issuerPrefixes.map(({ mapping }) => mapping.idPrefix).filter((p) => p !== ''))]
+  const policyIds = [
+    ...Object.values(signers).map((signer) => signer.invoker.id),
+    ...keyDirectories.map((directory) => directory.invoker.id),
+    ...Object.values(apiKeys)
+      .filter((record) => raw.api_keys[record.name]?.invoker.id !== undefined)
+      .map((record) => record.invoker.id),
+  ]
+  // What a prefix does not settle, the Worker checks per token.
+  const fill = (mapping: ClaimMapping): void => {
+    mapping.reservedIdPrefixes = [...reserved, ...userPrefixes.filter((p) => p !== mapping.idPrefix)].filter((prefix) =>
+      prefix.startsWith(mapping.idPrefix),
+    )
+    mapping.reservedIds = [...new Set(policyIds.filter((id) => id.startsWith(mapping.idPrefix)))]
+  }
+  for (const { mapping } of issuerPrefixes) fill(mapping)
+  if (sessionMapping !== null) fill(sessionMapping)
   return reserved
 }
