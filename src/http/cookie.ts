@@ -4,6 +4,10 @@
  * cookie name sent twice must be seen as such: a sibling subdomain can plant a second cookie of
  * the same name ("cookie tossing"), and picking either one would be a guess.
  *
+ * Pairs are separated by `;`, and by `,` too: a client that sends two `Cookie` lines has them
+ * joined with `, ` by the runtime (as for any repeated field), and a second session cookie on
+ * the second line must still be seen. No cookie value may hold a comma (RFC 6265 §4.1.1).
+ *
  * @module
  */
 import { MAX_CREDENTIAL_LENGTH } from '../constants.ts'
@@ -17,7 +21,7 @@ export type SessionCookie =
 export function findSessionCookie(header: string | null, names: readonly string[]): SessionCookie {
   if (header === null) return { kind: 'none' }
   let found: { name: string; value: string } | null = null
-  for (const pair of header.split(';')) {
+  for (const pair of header.split(PAIR_SEPARATOR)) {
     const eq = pair.indexOf('=')
     if (eq < 0) continue
     const name = pair.slice(0, eq).trim()
@@ -31,11 +35,27 @@ export function findSessionCookie(header: string | null, names: readonly string[
   return found === null ? { kind: 'none' } : { kind: 'one', ...found }
 }
 
-/** The `Cookie` header without the named cookie, or `null` when nothing else is left. */
+const PAIR_SEPARATOR = /[;,]/
+
+/**
+ * The `Cookie` header without the named cookie, or `null` when nothing else is left. Also where
+ * two `Cookie` lines were joined with `,`; other cookies keep their bytes, commas included.
+ */
 export function withoutCookie(header: string, name: string): string | null {
-  const kept = header
-    .split(';')
-    .map((pair) => pair.trim())
-    .filter((pair) => pair !== '' && pair.slice(0, pair.indexOf('=')).trim() !== name)
+  const isNamed = (pair: string): boolean => {
+    const eq = pair.indexOf('=')
+    return eq >= 0 && pair.slice(0, eq).trim() === name
+  }
+  const kept: string[] = []
+  for (const pair of header.split(';')) {
+    const rest = pair.includes(',')
+      ? pair
+          .split(',')
+          .filter((piece) => !isNamed(piece))
+          .join(',')
+          .trim()
+      : pair.trim()
+    if (rest !== '' && !isNamed(rest)) kept.push(rest)
+  }
   return kept.length === 0 ? null : kept.join('; ')
 }

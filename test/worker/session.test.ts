@@ -87,6 +87,15 @@ describe('sessions from a real Better Auth app', () => {
     // A sibling subdomain can plant a second cookie of the same name: the gateway will not guess.
     const response = await gw.fetch('/packs/app/inbox', withCookie(`${alice.cookie}; ${bob.cookie}`))
     expect(response.status).toBe(401)
+    // The same in two Cookie lines, which the runtime joins with ", " (red team 2, F5).
+    const lines = new Headers()
+    lines.append('cookie', alice.cookie)
+    lines.append('cookie', bob.cookie)
+    const twoLines = await gw.fetch('/packs/app/inbox', { headers: lines })
+    expect(twoLines.status).toBe(401)
+    expect(((await twoLines.json()) as { detail: string }).detail).toBe(
+      'More than one credential was presented; send exactly one.',
+    )
   })
 
   it('refuses a session cookie together with an API key (one credential per request)', async () => {
