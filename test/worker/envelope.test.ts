@@ -412,6 +412,27 @@ describe('attacks on signed requests', () => {
     )
   })
 
+  it('checks every digest the Content-Digest gives, not only the strongest (red team 2, F6)', async () => {
+    const body = '{"a":1}'
+    const sha512 = new Uint8Array(await crypto.subtle.digest('SHA-512', new TextEncoder().encode(body)))
+    const right512 = `sha-512=:${btoa(String.fromCharCode(...sha512))}:`
+    const wrong256 = await digestOf('something else')
+    const post = (digest: string) => ({
+      method: 'POST',
+      path: '/packs/agents/upload',
+      body,
+      headers: { 'content-digest': digest },
+    })
+    for (const digest of [`${wrong256}, ${right512}`, `${right512}, ${wrong256}`]) {
+      const request = post(digest)
+      const response = await send(request, await httpsig('ed25519', 'chat-host-1', request))
+      expect(response.status, digest).toBe(401)
+      expect(((await response.json()) as { detail: string }).detail).toBe('The body does not match its Content-Digest.')
+    }
+    const both = post(`${await digestOf(body)}, ${right512}`)
+    expect((await send(both, await httpsig('ed25519', 'chat-host-1', both))).status).toBe(200)
+  })
+
   it('refuses a changed method', async () => {
     const headers = await localSign(get)
     expect((await gw.fetch(get.path, { method: 'DELETE', headers })).status).toBe(401)

@@ -21,7 +21,7 @@ export function bodyCheck(request: Request, expected: ExpectedDigest, pack: Comp
     if (!expected.stream) return { body: await verifiedBody(request, expected, pack, idleMs), failure: NO_FAILURE }
     const streamed = streamedBody(
       request.body as ReadableStream<Uint8Array>,
-      expected,
+      expected.digests,
       declaredLength(request.headers) ?? 0,
       abort,
     )
@@ -45,7 +45,7 @@ async function verifiedBody(
 ): Promise<Uint8Array> {
   const read = await readBounded(request, pack.signedBody.limitBytes, idleMs)
   if (!read.ok) throw unreadableBody(read.problem, pack.signedBody.limitBytes, idleMs)
-  if (!(await digestMatches(read.bytes, expected)))
+  if (!(await digestMatches(read.bytes, expected.digests)))
     throw new GatewayError({ reason: 'content_digest_mismatch', accepted: pack.auth })
   return read.bytes
 }

@@ -14,34 +14,44 @@ import { type Dictionary, parseDictionary } from 'structured-headers'
 import { constantTimeEqual } from '../../../keys/digest.ts'
 import type { CompiledPack } from '../../../policy/types.ts'
 import { declaredLength } from '../../../read-body.ts'
-import type { ExpectedDigest } from './expected-digest.ts'
+import type { DigestValue, ExpectedDigest } from './expected-digest.ts'
 
-export type { ExpectedDigest }
+export type { DigestValue, ExpectedDigest }
 
-export type DigestValue = Pick<ExpectedDigest, 'algorithm' | 'digest'>
+const SUPPORTED = [
+  ['sha-512', 'SHA-512'],
+  ['sha-256', 'SHA-256'],
+] as const
 
-/** The strongest supported digest in the field, or `null` if it names none (or is malformed). */
-export function parseContentDigest(value: string): DigestValue | null {
+/**
+ * Every supported digest in the field (RFC 9530 lets a recipient check any of them; the gateway
+ * checks all it can, so no digest it forwards disagrees with the body), or `null` if the field
+ * names none, is malformed, or gives a supported algorithm a value that is not a byte sequence.
+ */
+export function parseContentDigest(value: string): DigestValue[] | null {
   let members: Dictionary
   try {
     members = parseDictionary(value)
   } catch {
     return null
   }
-  for (const [name, algorithm] of [
-    ['sha-512', 'SHA-512'],
-    ['sha-256', 'SHA-256'],
-  ] as const) {
+  const digests: DigestValue[] = []
+  for (const [name, algorithm] of SUPPORTED) {
     const member = members.get(name)
-    const bytes = member?.[0]
-    if (bytes instanceof ArrayBuffer) return { algorithm, digest: new Uint8Array(bytes) }
+    if (member === undefined) continue
+    const bytes = member[0]
+    if (!(bytes instanceof ArrayBuffer)) return null
+    digests.push({ algorithm, digest: new Uint8Array(bytes) })
   }
-  return null
+  return digests.length === 0 ? null : digests
 }
 
-/** Whether `bytes` is the body the digest names. */
-export async function digestMatches(bytes: Uint8Array, expected: DigestValue): Promise<boolean> {
-  return constantTimeEqual(new Uint8Array(await crypto.subtle.digest(expected.algorithm, bytes)), expected.digest)
+/** Whether `bytes` is the body every digest names. */
+export async function digestMatches(bytes: Uint8Array, expected: readonly DigestValue[]): Promise<boolean> {
+  let matches = true
+  for (const { algorithm, digest } of expected)
+    matches = constantTimeEqual(new Uint8Array(await crypto.subtle.digest(algorithm, bytes)), digest) && matches
+  return matches
 }
 
 export interface StreamedBody {
@@ -67,7 +77,7 @@ export interface StreamedBody {
  */
 export function streamedBody(
   body: ReadableStream<Uint8Array>,
-  expected: DigestValue,
+  expected: readonly DigestValue[],
   length: number,
   abort: () => void,
 ): StreamedBody {
@@ -88,12 +98,14 @@ export function streamedBody(
 async function pump(
   body: ReadableStream<Uint8Array>,
   out: WritableStreamDefaultWriter<Uint8Array>,
-  expected: DigestValue,
+  expected: readonly DigestValue[],
   state: { mismatched: boolean; unreadable: boolean },
   abort: () => void,
 ): Promise<void> {
-  const digest = new crypto.DigestStream(expected.algorithm)
-  const hasher = digest.getWriter()
+  const hashers = expected.map(({ algorithm, digest }) => {
+    const stream = new crypto.DigestStream(algorithm)
+    return { stream, writer: stream.getWriter(), digest }
+  })
   const reader = body.getReader()
   let held: Uint8Array | null = null
   try {
@@ -103,12 +115,16 @@ async function pump(
         throw error
       })
       if (done) break
-      await hasher.write(value)
+      for (const { writer } of hashers) await writer.write(value)
       if (held !== null) await out.write(held)
       held = value
     }
-    await hasher.close()
-    if (!constantTimeEqual(new Uint8Array(await digest.digest), expected.digest)) {
+    let matches = true
+    for (const { stream, writer, digest } of hashers) {
+      await writer.close()
+      matches = constantTimeEqual(new Uint8Array(await stream.digest), digest) && matches
+    }
+    if (!matches) {
       state.mismatched = true
       abort()
       return

@@ -137,9 +137,9 @@ export class EnvelopeVerifier {
     if (bodyPlan !== null) {
       // Checked by the forward step: before any byte is forwarded, or at the end of a stream.
       const field = headers.get('content-digest')
-      const digest = field === null ? null : parseContentDigest(field)
-      if (digest === null) return invalid('digest_missing', signerName)
-      expectedDigest = { ...digest, stream: bodyPlan === 'stream' }
+      const digests = field === null ? null : parseContentDigest(field)
+      if (digests === null) return invalid('digest_missing', signerName)
+      expectedDigest = { digests, stream: bodyPlan === 'stream' }
       authentication.auth.body = bodyPlan === 'stream' ? 'streamed' : 'verified'
     }
 

@@ -277,11 +277,34 @@ describe('RFC 9530 Content-Digest', () => {
     expect(received.reduce((n, c) => n + c.length, 0)).toBeLessThan(body.length)
   })
 
-  it('prefers sha-512, ignores unknown algorithms, and refuses a field without a supported one', () => {
-    expect(parseContentDigest('sha-256=:AA==:, sha-512=:AQ==:')?.algorithm).toBe('SHA-512')
-    expect(parseContentDigest('md5=:AA==:, sha-256=:AQ==:')?.algorithm).toBe('SHA-256')
+  it('takes every supported digest, ignores unknown algorithms, and refuses a field without a supported one', () => {
+    const algorithms = (field: string) => parseContentDigest(field)?.map((d) => d.algorithm) ?? null
+    expect(algorithms('sha-256=:AA==:, sha-512=:AQ==:')).toEqual(['SHA-512', 'SHA-256'])
+    expect(algorithms('md5=:AA==:, sha-256=:AQ==:')).toEqual(['SHA-256'])
     expect(parseContentDigest('md5=:AA==:')).toBeNull()
     expect(parseContentDigest('sha-256=not-bytes')).toBeNull()
+    expect(parseContentDigest('sha-512=:AQ==:, sha-256=not-bytes')).toBeNull()
     expect(parseContentDigest('((')).toBeNull()
+  })
+
+  it('needs the body to match every supported digest, read whole and as it streams (red team 2, F6)', async () => {
+    const sha256 = 'sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:'
+    const sha512 = 'sha-512=:YMAam51Jz/jOATT6/zvHrLVgOYTGFy1d6GJiOHTohq4yP+pgk4vf2aCsyRZOtw8MjkM7iw7yZ/WkppmM44T3qg==:'
+    const wrong256 = 'sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:'
+    const bytes = new TextEncoder().encode(body)
+    const check = async (field: string): Promise<[boolean, boolean]> => {
+      const expected = parseContentDigest(field)!
+      let aborted = false
+      const streamed = streamedBody(stream(body), expected, bytes.length, () => {
+        aborted = true
+        void reader.cancel()
+      })
+      const reader = streamed.body.getReader()
+      while (!(await reader.read()).done) {}
+      return [await digestMatches(bytes, expected), !streamed.mismatched && !aborted]
+    }
+    expect(await check(`${sha256}, ${sha512}`)).toEqual([true, true])
+    expect(await check(`${wrong256}, ${sha512}`)).toEqual([false, false])
+    expect(await check(`${sha512}, ${wrong256}`)).toEqual([false, false])
   })
 })
