@@ -61,6 +61,9 @@ const AMBIGUOUS = [
   '/agents/InternalCRMQuery%3A%3A%24DATA',
   '/agents/InternalCRMQuery%3F/run',
   '/agents/%C0%AE%C0%AE/agents/InternalCRMQuery/run',
+  // A backend that matches routes with Unicode case folding: ı upper-cases to I, ſ to S.
+  '/agents/%C4%B1nternalCRMQuery/run',
+  '/agents/InternalCRMQuery/../Internal%C5%BFRMQuery/run',
 ]
 
 describe('paths a backend may read differently', () => {

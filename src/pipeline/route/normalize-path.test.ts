@@ -64,6 +64,14 @@ describe('ambiguity (strict paths)', () => {
     ['/agents/a%0Ab', 'a control character'],
     ['/agents/%C0%AE%C0%AE/x', 'an overlong dot'],
     ['/agents/%FF', 'an escape that is no UTF-8'],
+    ['/agents/%C4%B1nternalCRMQuery', 'a dotless ı, which upper-cases to I'],
+    ['/agents/Internal%C5%BFRMQuery', 'a long ſ, which upper-cases to S'],
+    ['/agents/%E2%84%AAey', 'a Kelvin sign, which lower-cases to k'],
+    ['/agents/%EF%BC%A9nternal', 'a fullwidth Ｉ, which NFKC makes I'],
+    ['/agents/%EF%AC%81le', 'a ligature ﬁ, which upper-cases to FI'],
+    ['/agents/v%C2%B2', 'a superscript ², which NFKC makes 2'],
+    ['/agents/%EF%BC%8E%EF%BC%8E/admin', 'fullwidth dots, which NFKC makes ..'],
+    ['/agents/a%EF%BC%8Fb', 'a fullwidth solidus, which NFKC makes /'],
   ])('item 18: refuses %s (%s)', (raw) => {
     expect(strict(raw)).not.toBeNull()
   })
@@ -72,6 +80,8 @@ describe('ambiguity (strict paths)', () => {
     ['/agents/InternalCRMQuery/run'],
     ['/agents/%7Euser/file.txt'],
     ['/agents/caf%C3%A9'],
+    ['/agents/%E6%97%A5%E6%9C%AC'],
+    ['/agents/%C3%85ngstr%C3%B6m'],
     ['/v1/models/gemini:generateContent'],
     ['/a/b-c_d~e/'],
     ['/'],

@@ -99,7 +99,12 @@ export function pathSegments(path: string): string[] {
  * - `:$` (`::$DATA`, `:name:$DATA`): an NTFS alternate data stream of a file;
  * - an encoded `?` or `#`: a backend that decodes before splitting ends the path there;
  * - control characters, and escapes that are not valid UTF-8 (an overlong `%C0%AE` is a `.` to
- *   lenient decoders).
+ *   lenient decoders);
+ * - a character outside ASCII that a backend's Unicode case mapping or compatibility
+ *   normalization turns into ASCII (`ı` upper-cases to `I`, `ſ` to `S`, the Kelvin sign
+ *   lower-cases to `k`; fullwidth `Ｉ`, `．` and `／` and the ligature `ﬁ` fold under NFKC):
+ *   agent patterns ignore ASCII case only, so `/agents/ınternal` would miss the agent `Internal`
+ *   that a case-insensitive backend routes it to.
  */
 export function ambiguity(path: string): string | null {
   for (const segment of path.split('/')) {
@@ -118,6 +123,20 @@ export function ambiguity(path: string): string | null {
     if (/[?#]/.test(decoded)) return 'a segment holds an encoded "?" or "#"'
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
     if (/[\x00-\x1f\x7f]/.test(decoded)) return 'a segment holds a control character'
+    if (NON_ASCII.test(decoded) && foldsIntoAscii(decoded))
+      return 'a segment holds a character that case mapping or NFKC turns into ASCII'
   }
   return null
+}
+
+const NON_ASCII = /[^\x00-\x7f]/
+const PRINTABLE_ASCII = /[\x20-\x7e]/
+
+function foldsIntoAscii(segment: string): boolean {
+  for (const char of segment) {
+    if (char.charCodeAt(0) < 0x80) continue
+    const folded = char.toUpperCase() + char.toLowerCase() + char.normalize('NFKC')
+    if (PRINTABLE_ASCII.test(folded)) return true
+  }
+  return false
 }
