@@ -129,7 +129,7 @@ export function ambiguity(path: string): string | null {
   return null
 }
 
-const NON_ASCII = /[^\x00-\x7f]/
+const NON_ASCII = /[\u0080-\uffff]/
 const PRINTABLE_ASCII = /[\x20-\x7e]/
 
 function foldsIntoAscii(segment: string): boolean {
