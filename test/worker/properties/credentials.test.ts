@@ -345,8 +345,9 @@ describe('property: Cookie', () => {
           })
           if (!is2xx(outcome)) return
           const normalized = new Headers(headers).get('cookie') ?? ''
+          // `,` separates cookies as `;` does (two Cookie lines are joined with ", ").
           const sessions = normalized
-            .split(';')
+            .split(/[;,]/)
             .map((p) => [p.slice(0, p.indexOf('=')).trim(), p.slice(p.indexOf('=') + 1).trim()] as const)
             .filter(([n, v]) => n === SESSION_COOKIE && v !== '')
           expect(
