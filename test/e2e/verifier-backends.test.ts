@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { join, resolve } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -240,6 +241,29 @@ describe.each(BACKENDS)('the %s backend', (backend) => {
     })
     expect(echo.method).toBe('POST')
     expect(echo.body_bytes).toBe(1000)
+  })
+
+  it('accepts a path the gateway had to normalise: it forwards exactly the path in htu', async () => {
+    // Sent as written (fetch would resolve the dot segments itself): dot segments raw and encoded,
+    // an escaped unreserved character, a lower-case escape, a double slash, a trailing slash.
+    const written = `/${backend}/skip/%2e%2e/a/../%7Euser/caf%c3%a9/./x%2Dy//z/?q=%41`
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${gateway}/`, { path: written, headers: { 'x-api-key': apiKey } }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          body += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: body }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(status, `${text}\n${logs}`).toBe(200)
+    const echo = JSON.parse(text) as Echo
+    expect(echo.backend).toBe(backend)
+    // The pack strips its prefix; the rest is the normalised path, byte for byte what the backend received.
+    expect(decodeJwt(echo.x_invoker).htu).toBe(`${origins[backend]}/~user/caf%C3%A9/x-y/z/`)
   })
 
   it('refuses the same token a second time (replayed)', async () => {

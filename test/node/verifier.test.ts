@@ -3,7 +3,7 @@
  * cache (refetch on an unknown kid, cooldown, unreachable keys), the replay cache's bounds, and
  * the Express and Hono adapters on real Express and Hono apps.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { Hono } from 'hono'
@@ -296,6 +296,54 @@ describe('adapters', () => {
       headers: { 'x-invoker': await token(k, `${origin}/agents/run`) },
     })
     expect(response.status).toBe(200)
+  })
+
+  // Paths the gateway never forwards (it forwards the normalised path it decided on, htu's path),
+  // spelled so that a router that does not resolve dot segments sends them to /admin, or
+  // elsewhere than /hello. A token bound to /hello must be wrong_request on each.
+  const ADMIN_SPELLINGS = ['/admin/../hello', '/admin/%2e%2e/hello', '/admin/%2E%2E/hello', '/admin/x/%2E%2e/../hello']
+  const OTHER_SPELLINGS = ['/./hello', '//hello', '/hello/', '/h%65llo', '/%68ello']
+
+  /** One GET with the path exactly as written (fetch would resolve dot segments first). */
+  const rawGet = (origin: string, path: string, value: string): Promise<{ status: number; body: unknown }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(`${origin}/`, { path, headers: { 'x-invoker': value } }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+
+  it('Express: refuses every path spelling the router reads otherwise than htu', async () => {
+    const app = express()
+    app.use(expressInvoker({ jwks: { keys: [k.jwk] }, issuer: ISSUER, audience: 'crm' }))
+    app.get('/hello', (_req, res) => res.json({ handler: 'hello' }))
+    const admin = express.Router()
+    admin.use((req, res) => res.json({ handler: 'admin', caller: req.xInvoker?.invoker.id }))
+    app.use('/admin', admin)
+    const origin = await listen(createServer(app))
+    const value = await token(k, `${origin}/hello`)
+    expect(await rawGet(origin, '/hello', value)).toEqual({ status: 200, body: { handler: 'hello' } })
+    for (const path of [...ADMIN_SPELLINGS, ...OTHER_SPELLINGS]) {
+      const { status, body } = await rawGet(origin, path, value)
+      expect({ path, status, reason: (body as { reason?: string }).reason }).toEqual({
+        path,
+        status: 401,
+        reason: 'wrong_request',
+      })
+    }
+    // Express really does send these to /admin when the token is bound there.
+    for (const path of ADMIN_SPELLINGS) {
+      expect(await rawGet(origin, path, await token(k, `${origin}${path}`))).toEqual({
+        status: 200,
+        body: { handler: 'admin', caller: 'apikey:ci' },
+      })
+    }
   })
 
   it('Express: onError can hand the error to Express', async () => {

@@ -348,6 +348,33 @@ export async function generateVectors(): Promise<VectorFile> {
     request: post('http://10.0.0.5:8080/apiary/agents/InternalCRMQuery/run'),
     options: { url_rewrite: { from: 'http://10.0.0.5:8080/api', to: 'https://crm.internal.example' } },
   })
+  // The path is compared byte for byte: the gateway forwards the normalised path it decided on,
+  // which is htu's, and a backend's router would dispatch these spellings elsewhere.
+  const agents = 'https://crm.internal.example/agents'
+  for (const [name, url] of [
+    ['a dot-dot segment before the path', `${agents}/admin/../InternalCRMQuery/run`],
+    ['an encoded dot-dot segment (%2e%2e)', `${agents}/admin/%2e%2e/InternalCRMQuery/run`],
+    ['an encoded dot-dot segment (%2E%2E)', `${agents}/admin/%2E%2E/InternalCRMQuery/run`],
+    ['a dot segment', `${agents}/./InternalCRMQuery/run`],
+    ['a double slash', `${agents}//InternalCRMQuery/run`],
+    ['a trailing slash', `${agents}/InternalCRMQuery/run/`],
+    ['an escaped unreserved character', `${agents}/InternalCRMQuery/%72un`],
+    ['a tab in the path (a URL parser strips it)', `${agents}/InternalCRMQuery/r\tun`],
+    ['a fragment after the path', `${agents}/InternalCRMQuery/run#x`],
+  ] as const) {
+    await refused(`received path: ${name}`, 'wrong_request', base, { request: post(url) })
+  }
+  const escapedUrl = 'https://crm.internal.example/agents/caf%C3%A9.v2/run'
+  const escaped = claims({ requestId: 'req-0014', upstreamUrl: escapedUrl })
+  await valid('a path with escapes, byte for byte', escaped, { request: post(`${escapedUrl}?q=%41`) })
+  const escapedToken = await signInvokerToken(escaped, gateway)
+  for (const [name, url] of [
+    ['escapes in lower case', 'https://crm.internal.example/agents/caf%c3%a9.v2/run'],
+    ['the escape decoded', 'https://crm.internal.example/agents/café.v2/run'],
+    ['a dot escaped (%2E)', 'https://crm.internal.example/agents/caf%C3%A9%2Ev2/run'],
+  ] as const) {
+    await refused(`received path: ${name}`, 'wrong_request', escapedToken, { request: post(url) })
+  }
   await refused('second use', 'replayed', base, { uses: 2 })
 
   return {

@@ -31,17 +31,22 @@ class Key:
 
 
 class JwksServer:
-    """A real HTTP server on loopback publishing a JWK set the test can change; counts fetches."""
+    """A real HTTP server on loopback publishing a JWK set the test can change, answering with
+    ``status`` (500 for a failing endpoint); counts fetches."""
 
     def __init__(self):
         self.keys = []
         self.fetches = 0
         self.status = 200
+        # Cleared: every answer waits until it is set again (a fetch held under way).
+        self.gate = threading.Event()
+        self.gate.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.fetches += 1
+                outer.gate.wait(30)
                 body = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(outer.status)
                 self.send_header("content-type", "application/json")
@@ -57,5 +62,6 @@ class JwksServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()

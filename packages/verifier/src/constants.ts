@@ -26,8 +26,20 @@ export const MAX_TOKEN_LENGTH = 8 * 1024
 /** JWKS refetched after this long (jose's default `cacheMaxAge`); the gateway serves max-age=300. */
 export const JWKS_MAX_AGE_MS = 600_000
 
-/** An unknown `kid` refetches the JWKS at most this often (jose's default `cooldownDuration`). */
+/**
+ * The JWKS is fetched at most this often, counted from the last attempt, good or failed (jose's
+ * default `cooldownDuration`): a stream of made-up kids, or of tokens while the endpoint fails,
+ * costs one fetch per cooldown.
+ */
 export const JWKS_COOLDOWN_MS = 30_000
+
+/**
+ * How old the last good keys may grow while refreshes fail: an hour (six refresh periods), the
+ * gateway's own default for its issuers' JWKS (`jwks_cache.stale`). Long enough that a JWKS
+ * endpoint outage does not turn every request into a 503; short enough that a key the gateway
+ * withdrew stops working within the hour even where the backend cannot reach the new set.
+ */
+export const JWKS_STALE_MS = 3_600_000
 
 /** A JWKS fetch gives up after this long (jose's default `timeoutDuration`). */
 export const JWKS_TIMEOUT_MS = 5_000

@@ -12,7 +12,7 @@ export type HeadersLike =
 
 export interface RequestLike {
   method: string
-  /** The absolute URL the backend received (its query is ignored). */
+  /** The absolute URL the backend received, its path as it came (never resolved); its query is ignored. */
   url: string
   headers: HeadersLike
 }
@@ -38,18 +38,37 @@ export function headerValue(headers: HeadersLike, name: string): string | null {
 }
 
 /**
- * The URL as `htu` carries it: scheme, host and path, without query or fragment (as DPoP's `htu`,
- * RFC 9449 §4.3), in WHATWG URL form (lower-case host, default port dropped, dot segments
- * resolved). `null` when it is not an absolute URL.
+ * The URL as `htu` carries it: scheme, host and path, without query (as DPoP's `htu`, RFC 9449
+ * §4.3). Only the scheme and host are normalised (WHATWG form: lower case, default port dropped),
+ * because the backend sees its own Host, which may be spelled otherwise than the gateway's URL.
+ * The path is taken byte for byte as the backend received it and is never resolved: a backend's
+ * router dispatches `/admin/../hello` or `/admin/%2e%2e/hello` to /admin, so resolving it here to
+ * the `/hello` the token names would hand the /admin handler a token issued for /hello. The
+ * gateway forwards the normalised path it decided on, which is exactly the path in `htu`. So
+ * dot segments (raw or encoded), `//`, a trailing `/`, escaped unreserved characters and
+ * lower-case escapes all differ from `htu`, and a `#`, a space or a control character is never
+ * cut or stripped (the WHATWG parser would): `null` then, or when the URL is not absolute.
  */
 export function htuOf(url: string, rewrite: UrlRewrite | undefined): string | null {
-  let received: URL
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+  if (/[\x00-\x20\x7f]/.test(url)) return null
+  const schemeEnd = url.indexOf('://')
+  if (schemeEnd <= 0) return null
+  const authorityStart = schemeEnd + 3
+  let pathStart = authorityStart
+  while (pathStart < url.length && !'/?#'.includes(url[pathStart] as string)) pathStart++
+  let origin: URL
   try {
-    received = new URL(url)
+    origin = new URL(`${url.slice(0, pathStart)}/`)
   } catch {
     return null
   }
-  const plain = received.origin + received.pathname
+  // The authority alone must make the origin (WHATWG reads a `\` in it as the start of the path).
+  if (origin.pathname !== '/' || origin.origin === 'null') return null
+  const queryStart = url.indexOf('?', pathStart)
+  const path = url.slice(pathStart, queryStart < 0 ? url.length : queryStart)
+  // An empty path is `/` (RFC 9110 §4.2.3); a path not starting with `/` (`http://h#x`) is not one the gateway sends.
+  const plain = origin.origin + (path === '' ? '/' : path)
   if (!rewrite) return plain
   return rewritten(plain, rewrite)
 }

@@ -9,8 +9,8 @@
  *     `kid`, without `crit` or `b64` (`malformed`);
  *  2. `typ` is `invoker+jwt` (`typ`, RFC 8725 §3.11) and `alg` is one of the pinned algorithms
  *     (`signature`);
- *  3. a key with that `kid` fits `alg` (`key_unknown`, or `keys_unavailable` when the JWKS cannot
- *     be fetched) and the signature verifies with it (`signature`);
+ *  3. a key with that `kid` fits `alg` (`key_unknown`, or `keys_unavailable` when there are no
+ *     keys to use) and the signature verifies with it (`signature`);
  *  4. the claims the gateway always writes are there with their types, `sub` is `invoker.id`,
  *     `auth.body` is absent, `verified` or `streamed` (`malformed`);
  *  5. `iss` (`issuer`), `aud` (`audience`), `exp`/`iat` with the clock tolerance (`expired`);
@@ -38,6 +38,7 @@ import {
   INVOKER_TOKEN_TYPE,
   JWKS_COOLDOWN_MS,
   JWKS_MAX_AGE_MS,
+  JWKS_STALE_MS,
   JWKS_TIMEOUT_MS,
   MAX_TOKEN_LENGTH,
 } from './constants.ts'
@@ -148,10 +149,12 @@ function keySource(options: VerifierOptions): KeySource {
   }
   if (options.jwks !== undefined) return localKeys(options.jwks)
   const cache = options.jwksCache ?? {}
+  const maxAgeMs = cache.maxAgeMs ?? JWKS_MAX_AGE_MS
   return remoteKeys(new URL(options.jwksUrl as string | URL), {
-    maxAgeMs: cache.maxAgeMs ?? JWKS_MAX_AGE_MS,
+    maxAgeMs,
     cooldownMs: cache.cooldownMs ?? JWKS_COOLDOWN_MS,
     timeoutMs: cache.timeoutMs ?? JWKS_TIMEOUT_MS,
+    staleMs: Math.max(cache.staleMs ?? JWKS_STALE_MS, maxAgeMs),
   })
 }
 

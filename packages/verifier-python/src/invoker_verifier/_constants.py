@@ -18,8 +18,11 @@ MAX_TOKEN_LENGTH = 8 * 1024
 #: JWKS refetched after this long (jose's default in the JS package).
 JWKS_MAX_AGE_S = 600
 
-#: An unknown ``kid`` refetches the JWKS at most this often.
+#: The JWKS is fetched at most this often, counted from the last attempt, good or failed.
 JWKS_COOLDOWN_S = 30
+
+#: How old the last good keys may grow while refreshes fail (the gateway's default for its issuers).
+JWKS_STALE_S = 3600
 
 #: A JWKS fetch gives up after this long.
 JWKS_TIMEOUT_S = 5

@@ -1,6 +1,7 @@
 """Where verification keys come from: the gateway's JWKS URL (cached, refetched after
-``max_age``, refetched for an unknown ``kid`` at most once per ``cooldown``: the same rules as
-jose's remote set in the JS package), a JWK set given inline, or an HS256 shared secret.
+``max_age``, fetched at most once per ``cooldown``, the last good keys kept up to ``stale`` while
+the endpoint fails: the same rules as the JS package's), a JWK set given inline, or an HS256
+shared secret.
 
 Key selection follows jose's: a key is a candidate when its ``kid`` is the token's, its type
 (and curve) fits the token's ``alg``, its own ``alg`` (if any) is that ``alg``, its ``use`` (if
@@ -16,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from jwt.algorithms import get_default_algorithms
 
-from ._constants import JWKS_COOLDOWN_S, JWKS_MAX_AGE_S, JWKS_TIMEOUT_S
+from ._constants import JWKS_COOLDOWN_S, JWKS_MAX_AGE_S, JWKS_STALE_S, JWKS_TIMEOUT_S
 from ._reasons import InvokerVerificationError
 
 ALGORITHMS = get_default_algorithms()
@@ -108,9 +109,20 @@ def fetch_jwks(url: str, timeout: float) -> Any:
 
 
 class JWKSCache:
-    """The gateway's JWKS, fetched on first use and kept: refetched after ``max_age`` seconds, and
-    for an unknown ``kid`` at most once per ``cooldown`` seconds (a rotated-in key is found, a
-    stream of made-up kids costs one fetch per cooldown). Thread-safe: one fetch at a time."""
+    """The gateway's JWKS, fetched on first use and kept (the same rules as the JS package's, and
+    as the gateway's own ``staleOnErrorFetch`` for its issuers):
+
+    - the keys are fresh for ``max_age`` after a good fetch; then a refresh is due;
+    - fetches are spaced by ``cooldown``, counted from the last attempt, good or failed: an
+      unknown ``kid`` or a due refresh within it costs no fetch (a stream of made-up kids, or of
+      tokens while the endpoint fails, costs one fetch per cooldown);
+    - at most one fetch at a time, and nobody queues behind it: while one is under way, a token
+      whose key is in the keys held is verified with them at once, one with an unknown ``kid`` is
+      refused at once (``key_unknown``); only a thread with no keys to use at all waits, and no
+      longer than ``timeout``, as it would for its own fetch;
+    - stale-on-error: while refreshes fail, the last good keys keep verifying until ``stale``
+      after they were fetched (never longer: a key the gateway withdrew must stop working), then
+      ``keys_unavailable`` until a fetch succeeds."""
 
     def __init__(
         self,
@@ -120,52 +132,80 @@ class JWKSCache:
         timeout: float = JWKS_TIMEOUT_S,
         fetch: Optional[Callable[[str, float], Any]] = None,
         clock: Callable[[], float] = time.monotonic,
+        stale: float = JWKS_STALE_S,
     ):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise TypeError("jwks_url must be an http(s) URL")
         self.url = url
         self._max_age, self._cooldown, self._timeout = max_age, cooldown, timeout
+        self._stale = max(stale, max_age)
         self._fetch = fetch or fetch_jwks
         self._clock = clock
-        self._set: Optional[_KeySet] = None
-        self._fetched_at: Optional[float] = None
-        self._lock = threading.Lock()
+        # The last good set and when it was fetched, replaced as one tuple (readers take no lock).
+        self._good: Optional[Tuple[_KeySet, float]] = None
+        self._attempted_at: Optional[float] = None
+        self._fetching = threading.Lock()
 
-    def _fresh_for(self, duration: float) -> bool:
-        return self._fetched_at is not None and self._clock() < self._fetched_at + duration
+    def _usable(self) -> Optional[_KeySet]:
+        good = self._good
+        if good is None:
+            return None
+        age = self._clock() - good[1]
+        return good[0] if age < self._max_age or age <= self._stale else None
 
-    def _reload(self, seen: Optional[float]) -> None:
-        with self._lock:
-            if self._fetched_at != seen:
-                return  # another thread reloaded while this one waited
+    def _cooling_down(self) -> bool:
+        return self._attempted_at is not None and self._clock() - self._attempted_at < self._cooldown
+
+    def _refresh(self, wait: bool) -> None:
+        """One fetch, unless the last attempt is within the cooldown or another thread is fetching
+        (then return at once, or with ``wait`` wait for that fetch up to ``timeout``). A failure
+        is remembered (the attempt time) and leaves the last good keys in place."""
+        if not self._fetching.acquire(blocking=False):
+            # Another thread is fetching: wait for its answer only when there is nothing to use.
+            if wait and self._fetching.acquire(timeout=self._timeout):
+                self._fetching.release()
+            return
+        try:
+            if self._cooling_down():
+                return
+            self._attempted_at = self._clock()
             try:
                 key_set = _KeySet(self._fetch(self.url, self._timeout))
             except Exception:
-                raise InvokerVerificationError("keys_unavailable") from None
-            self._set, self._fetched_at = key_set, self._clock()
+                return
+            self._good = (key_set, self._clock())
+        finally:
+            self._fetching.release()
 
     def __call__(self, alg: str, kid: str) -> List[Any]:
-        if self._set is None or not self._fresh_for(self._max_age):
-            self._reload(self._fetched_at)
-        assert self._set is not None
-        keys = self._set.candidates(alg, kid)
-        if not keys and not self._fresh_for(self._cooldown):
-            self._reload(self._fetched_at)
-            keys = self._set.candidates(alg, kid)
+        good = self._good
+        if good is None or self._clock() - good[1] >= self._max_age:
+            self._refresh(wait=self._usable() is None)
+        key_set = self._usable()
+        if key_set is None:
+            raise InvokerVerificationError("keys_unavailable")
+        keys = key_set.candidates(alg, kid)
+        if not keys:
+            # A key rotated in since the last fetch: refetch, unless within the cooldown or under way.
+            self._refresh(wait=False)
+            key_set = self._usable()
+            if key_set is None:
+                raise InvokerVerificationError("keys_unavailable")
+            keys = key_set.candidates(alg, kid)
         if not keys:
             raise InvokerVerificationError("key_unknown")
         return keys
 
 
-_remote: Dict[Tuple[str, float, float, float], JWKSCache] = {}
+_remote: Dict[Tuple[str, float, float, float, float], JWKSCache] = {}
 _remote_lock = threading.Lock()
 
 
-def remote_keys(url: str, max_age: float, cooldown: float, timeout: float) -> JWKSCache:
+def remote_keys(url: str, max_age: float, cooldown: float, timeout: float, stale: float = JWKS_STALE_S) -> JWKSCache:
     """One cache per URL and settings for the whole process, so ``verify_invoker()`` called with
     the same arguments on every request still fetches the JWKS once."""
     with _remote_lock:
-        cache = _remote.get((url, max_age, cooldown, timeout))
+        cache = _remote.get((url, max_age, cooldown, timeout, stale))
         if cache is None:
-            cache = _remote[(url, max_age, cooldown, timeout)] = JWKSCache(url, max_age, cooldown, timeout)
+            cache = _remote[(url, max_age, cooldown, timeout, stale)] = JWKSCache(url, max_age, cooldown, timeout, stale=stale)
         return cache

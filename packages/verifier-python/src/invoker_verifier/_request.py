@@ -1,5 +1,6 @@
 """The request the backend received: headers, method, absolute URL; and the URL in ``htu`` form."""
 
+import re
 from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -23,28 +24,28 @@ def header_value(headers: Any, name: str) -> Optional[str]:
     return ", ".join(values) if values else None
 
 
-def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 §5.2.4, as WHATWG URL parsing applies it (so `/a/../b` compares as `/b`, like in JS).
-    output: list = []
-    for segment in path.split("/")[1:]:
-        if segment in (".", "%2e", "%2E"):
-            continue
-        if segment.lower() in ("..", ".%2e", "%2e.", "%2e%2e"):
-            if output:
-                output.pop()
-            continue
-        output.append(segment)
-    if path.split("/")[-1].lower() in (".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"):
-        output.append("")
-    return "/" + "/".join(output)
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 
 
 def htu_of(url: str, rewrite: Optional[Tuple[str, str]]) -> Optional[str]:
-    """Scheme, host and path without query or fragment (DPoP's ``htu``, RFC 9449 §4.3), with the
-    lower-case scheme and host and no default port, as the JS package's WHATWG URL gives it.
-    None when ``url`` is not an absolute http(s) URL."""
+    """Scheme, host and path without query (DPoP's ``htu``, RFC 9449 §4.3). Only the scheme and
+    host are normalised (lower case, no default port, as the JS package's WHATWG URL gives them):
+    the backend sees its own Host. The path is taken byte for byte as the backend received it and
+    never resolved: a router dispatches ``/admin/../hello`` or ``/admin/%2e%2e/hello`` to /admin,
+    so resolving it to the ``/hello`` a token names would hand the /admin handler that token. The
+    gateway forwards the normalised path it decided on, which is exactly the path in ``htu``.
+    Spaces and control characters are refused rather than stripped (``urlsplit`` strips some), a
+    ``#`` is kept in the path. None when ``url`` is not an absolute http(s) URL."""
+    if _FORBIDDEN.search(url):
+        return None
+    scheme_end = url.find("://")
+    if scheme_end <= 0:
+        return None
+    path_start = scheme_end + 3
+    while path_start < len(url) and url[path_start] not in "/?#":
+        path_start += 1
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url[:path_start])
         port = parts.port
     except ValueError:
         return None
@@ -54,7 +55,9 @@ def htu_of(url: str, rewrite: Optional[Tuple[str, str]]) -> Optional[str]:
     host = parts.netloc.rpartition("@")[2].lower()
     if port is not None and str(port) == DEFAULT_PORTS[scheme]:
         host = host.rsplit(":", 1)[0]
-    plain = f"{scheme}://{host}{_remove_dot_segments(parts.path or '/')}"
+    path = url[path_start:].split("?", 1)[0]
+    # An empty path is "/" (RFC 9110 §4.2.3); one not starting with "/" ("http://h#x") is not one the gateway sends.
+    plain = f"{scheme}://{host}{path or '/'}"
     if rewrite is None:
         return plain
     source, target = rewrite
