@@ -170,6 +170,15 @@ function toWire(r: Reason): Wire {
         detail: MCP_BODY_TEXT[r.problem],
         jsonRpc: { id: r.id, code: MCP_BODY_CODE[r.problem] },
       }
+    case 'mcp_upgrade_refused':
+      // MCP's transports are stdio and Streamable HTTP: a WebSocket would carry JSON-RPC messages
+      // (tools/call, tools/list) past the tool lists, the answer filter and the mcp claim.
+      return {
+        status: 400,
+        slug: 'bad-request',
+        title: 'Bad Request',
+        detail: 'An MCP pack takes JSON-RPC over HTTP only; a protocol upgrade (WebSocket) is refused.',
+      }
     case 'tool_denied':
       // A request gets its error as its answer (HTTP 200, as an MCP server answers an unknown
       // tool: JSON-RPC -32602); a notification has no answer to carry it, so it gets an HTTP error

@@ -37,6 +37,7 @@ export type Reason =
   | { reason: 'method_override_invalid'; problem: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'mcp_body_invalid'; problem: McpBodyProblem; id: JsonRpcId | null }
+  | { reason: 'mcp_upgrade_refused' }
   | { reason: 'tool_denied'; tool: string; list: DenyingList; rule: string | null; id: JsonRpcId | undefined }
   | { reason: 'tool_list_unfilterable'; problem: string; id: JsonRpcId | undefined }
   | { reason: 'rate_limited'; rule: string; retryAfterSeconds: number }

@@ -519,6 +519,18 @@ describe('filtered tool lists', () => {
   })
 })
 
+describe('transports', () => {
+  it('refuses a WebSocket upgrade: its messages would pass the tool lists, the filter and the mcp claim', async () => {
+    // The backend behind this pack answers WebSockets (it echoes): the gateway must not relay one.
+    const response = await gw.fetch('/mcp/lockstep/ws', {
+      headers: { authorization: `Bearer ${alice.key}`, upgrade: 'websocket' },
+    })
+    expect(response.status).toBe(400)
+    expect(response.webSocket ?? null).toBeNull()
+    expect(((await response.json()) as { detail: string }).detail).toContain('protocol upgrade')
+  })
+})
+
 describe('JSON-RPC bodies', () => {
   it('forwards the body byte for byte', async () => {
     const body =

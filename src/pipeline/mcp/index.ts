@@ -4,7 +4,8 @@
  * for its method and, for `tools/call`, its tool; the tool's lists then narrow the pack's. A
  * refused call is answered as an MCP server answers a call it cannot run: a JSON-RPC error. For a
  * `tools/list` (and the GET stream, where a resumed list may come), the answer is filtered on its
- * way back so that each caller sees only the tools it may call.
+ * way back so that each caller sees only the tools it may call. A protocol upgrade (WebSocket)
+ * is refused: its messages would pass none of this.
  *
  * The message's method and tool go to the X-Invoker token (`mcp` claim), the rate limits
  * (`when: { tool }`, `by: tool`) and the log line. Report mode logs a refused tool and forwards.
@@ -30,6 +31,8 @@ async function decideMessage(s: Authenticated, idleMs: number): Promise<Authenti
   const settings = pack.mcp
   if (settings === null) return s
   const request = s.request
+  // Messages on a socket would pass every check below: MCP packs speak HTTP only.
+  if (request.headers.has('upgrade')) throw new GatewayError({ reason: 'mcp_upgrade_refused' })
   if (hasBody(request)) {
     const parsed = await readMessage(request, settings.maxBodyBytes, idleMs)
     if (!parsed.ok) throw new GatewayError({ reason: 'mcp_body_invalid', problem: parsed.problem, id: parsed.id })

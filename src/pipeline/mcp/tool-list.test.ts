@@ -170,6 +170,24 @@ describe('filteredResponse', () => {
     })
   })
 
+  it('filters a list in an error answer too (red team 3, F3), and passes other error answers as they are', async () => {
+    const error = await filteredResponse(json(list('a', 'secret_b'), 'application/json', 500), filter())
+    expect(error.status).toBe(500)
+    expect(((await error.json()) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name)).toEqual(
+      ['a'],
+    )
+    const page = await filteredResponse(json('<h1>Bad Gateway</h1>', 'text/html', 502), filter())
+    expect(page.status).toBe(502)
+    expect(await page.text()).toBe('<h1>Bad Gateway</h1>')
+  })
+
+  it('filters a list in an SSE stream that starts with a byte order mark (red team 3, F3)', async () => {
+    const bom = '\uFEFF'
+    const out = await through([`${bom}data: ${list('a', 'secret_b')}\n\n`])
+    expect(out).not.toContain('secret_b')
+    expect(out).toContain('"name":"a"')
+  })
+
   it('leaves errors, empty answers and, on a GET stream, non-SSE answers alone', async () => {
     expect((await filteredResponse(json(list('secret'), 'application/json', 400), filter())).status).toBe(400)
     expect((await filteredResponse(new Response(null, { status: 202 }), filter())).status).toBe(202)

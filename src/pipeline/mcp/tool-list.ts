@@ -71,12 +71,14 @@ function rebuilt(upstream: Response, body: BodyInit): Response {
 
 /** What forward sends back for a request whose answer may carry a tool list. */
 export async function filteredResponse(upstream: Response, filter: ListFilter): Promise<Response> {
-  if (!upstream.ok || upstream.body === null || upstream.status === 204) return new Response(upstream.body, upstream)
+  if (upstream.body === null || upstream.status === 204) return new Response(upstream.body, upstream)
   const type = mediaType(upstream.headers)
+  // Whatever the status: a lenient client may read a list from an error answer too.
   if (type === 'text/event-stream') return rebuilt(upstream, filteredSseBody(upstream.body, filter))
   if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
-  // A list in another form could be read by a lenient client: it is not passed on.
-  if (filter.expectsList && upstream.status !== 202)
+  // A list in another form could be read by a lenient client: it is not passed on. An error
+  // answer in another form (a proxy's error page) is the backend's own.
+  if (filter.expectsList && upstream.ok && upstream.status !== 202)
     throw new GatewayError({
       reason: 'tool_list_unfilterable',
       problem: `answer of type ${type || 'none'}`,
@@ -249,10 +251,14 @@ export function filteredSseBody(body: ReadableStream<Uint8Array>, filter: ListFi
 
 const DATA = [0x64, 0x61, 0x74, 0x61, 0x3a] // "data:"
 
-/** Where the value of each `data:` line of an event lies (after "data:" and one space). */
+/**
+ * Where the value of each `data:` line of an event lies (after "data:" and one space). A UTF-8
+ * byte order mark before the first line is skipped, as clients skip it at a stream's start
+ * (WHATWG HTML §9.2.6); anywhere else it is skipped too, which can only filter more.
+ */
 function dataValues(event: Uint8Array): { start: number; end: number }[] {
   const values: { start: number; end: number }[] = []
-  let line = 0
+  let line = event[0] === 0xef && event[1] === 0xbb && event[2] === 0xbf ? 3 : 0
   while (line < event.length) {
     const lf = event.indexOf(LF, line)
     const cr = event.indexOf(CR, line)
