@@ -316,6 +316,23 @@ describe('item 9: a failing key source is not fetched on every request', () => {
     }
   })
 
+  it('item 9: requests that arrive together share one fetch of a failing key directory (red team 3, F2)', async () => {
+    for (const origin of [TROUBLE, HANG]) {
+      const fresh = gateway(PACKS, gatewayYaml(), undefined, SECRETS)
+      const before = await hits(origin, DIRECTORY)
+      const started = Date.now()
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, () => fresh.fetch('/packs/signed/crawl', directoryRequest(origin))),
+      )
+      expect(
+        responses.map((r) => r.status),
+        origin,
+      ).toEqual(Array(10).fill(503))
+      expect(Date.now() - started, origin).toBeLessThan(2_000)
+      expect(await hits(origin, DIRECTORY), origin).toBe(before + 1)
+    }
+  })
+
   it('item 9: a failing or hanging JWKS endpoint is fetched once per cooldown, even with no keys ever fetched', async () => {
     const attacker = (iss: string) =>
       new SignJWT({ iss, aud: AGENTS_RESOURCE, sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 })

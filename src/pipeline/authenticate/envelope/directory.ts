@@ -6,7 +6,9 @@
  * unknown key id, and its last good copy is used while it cannot be fetched. A failed fetch
  * counts against the same limit: a directory that is down is asked again only `REFETCH_MS`
  * later, not on every request that names it (until then the answer is its last good copy, or
- * "unavailable").
+ * "unavailable"). One fetch per directory at a time: requests that arrive while it runs and need
+ * its answer join it (with a timer of their own: on Workers a request that waits only on another
+ * request's I/O is cancelled as hung), the others answer from the copy they have.
  *
  * @module
  */
@@ -34,11 +36,15 @@ interface Fetched {
   at: number
 }
 
-/** One directory: its last good copy, and its last failure (what it was, and when). */
+/** One directory: its last good copy, its last failure (what it was, and when), the fetch under way. */
 interface DirectoryState {
   fetched: Fetched | null
   failed: { problem: string; at: number } | null
+  running: Promise<void> | null
 }
+
+/** How much longer than a fetch's own timeout a request that joined it waits. */
+const JOIN_GRACE_MS = 250
 
 /** Set when the directory's last refresh failed and its last good copy answered: since when that copy is, and why. */
 export interface StaleCopy {
@@ -65,18 +71,37 @@ export class KeyDirectories {
     const now = Date.now()
     let state = this.#cache.get(origin)
     if (state === undefined) {
-      state = { fetched: null, failed: null }
+      state = { fetched: null, failed: null, running: null }
       this.#cache.set(origin, state)
     }
     const { fetched, failed } = state
     const fresh = fetched !== null && now - fetched.at < this.#settings.directoryCacheMs
     const wanted = fetched === null || !fresh || (!fetched.keys.has(keyId) && now - fetched.at >= REFETCH_MS)
     const coolingDown = failed !== null && now - failed.at < REFETCH_MS
-    if (wanted && !coolingDown) {
-      const next = await this.#fetch(origin)
-      if (typeof next === 'string') state.failed = { problem: next, at: Date.now() }
-      else state = { fetched: next, failed: null }
-      this.#cache.set(origin, state)
+    if (state.running !== null) {
+      // A fetch is under way: joined only by a request whose answer depends on it.
+      if (fetched === null || !fetched.keys.has(keyId)) {
+        const timeoutMs = this.#settings.directoryTimeoutMs + JOIN_GRACE_MS
+        if (!(await finishedWithin(state.running, timeoutMs)))
+          return unavailable(`key directory fetch did not finish within ${timeoutMs} ms`)
+      }
+    } else if (wanted && !coolingDown) {
+      const current = state
+      current.running = this.#fetch(origin).then(
+        (next) => {
+          if (typeof next === 'string') current.failed = { problem: next, at: Date.now() }
+          else {
+            current.fetched = next
+            current.failed = null
+          }
+          current.running = null
+        },
+        (error: unknown) => {
+          current.failed = { problem: `key directory fetch failed: ${String(error)}`, at: Date.now() }
+          current.running = null
+        },
+      )
+      await current.running
     }
     if (state.fetched === null) return unavailable(state.failed?.problem ?? 'key directory not fetched')
     const entry = state.fetched.keys.get(keyId)
@@ -114,4 +139,15 @@ export class KeyDirectories {
     )
     return { keys: new Map(imported.filter((entry) => entry !== null)), at: Date.now() }
   }
+}
+
+/** Whether `work` settled within `ms` (a timer of the caller's own request). */
+function finishedWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  return Promise.race([work.then(() => true), deadline]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer)
+  })
 }
