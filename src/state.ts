@@ -14,7 +14,7 @@
  */
 import type { DegradedInput } from './degraded.ts'
 import type { Bindings } from './env.ts'
-import type { Challenge } from './errors/problem.ts'
+import type { Challenge } from './errors/challenges.ts'
 import type { GatewayError, Reason } from './errors/reasons.ts'
 import type { McpCall } from './http/json-rpc.ts'
 import type { Outcome } from './outcome.ts'

@@ -7,7 +7,7 @@
  */
 import type { NoteDegraded } from '../../degraded.ts'
 import type { Bindings } from '../../env.ts'
-import type { Challenge, ChallengeContext } from '../../errors/problem.ts'
+import type { Challenge, ChallengeContext } from '../../errors/challenges.ts'
 import { GatewayError } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
