@@ -25,6 +25,7 @@ import { KEY_ID } from '../policy/patterns.ts'
 import { callStore, storeFor } from '../store/index.ts'
 import { mintedKeyLookups } from '../store/minted-keys.ts'
 import type { GatewayStore } from '../store/types.ts'
+import { foldId, foldText } from '../fold.ts'
 import { parseMintRequest, type MintContext } from './mint-request.ts'
 
 /** The namespaces of token and session users (a mapping without a prefix names none). */
@@ -40,15 +41,18 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
     policyNames: new Set(Object.values(policy.apiKeys).map((k) => k.name)),
     packIds: new Set(policy.packs.map((p) => p.id)),
     /** Ids a runtime key may not take: anonymous callers' and the users of delegating signers (issue 12, item 3). */
+    // Both folded (fold.ts), as the id they are compared with.
     reservedIds: [
       'anon:',
       ...Object.values(policy.signers).flatMap((s) => (s.delegatedIdPrefix === null ? [] : [s.delegatedIdPrefix])),
       ...userIdPrefixes(policy),
-    ],
-    policyInvokerIds: new Set([
-      ...Object.values(policy.apiKeys).map((k) => k.invoker.id),
-      ...Object.values(policy.signers).map((s) => s.invoker.id),
-    ]),
+    ].map(foldText),
+    policyInvokerIds: new Set(
+      [
+        ...Object.values(policy.apiKeys).map((k) => k.invoker.id),
+        ...Object.values(policy.signers).map((s) => s.invoker.id),
+      ].map(foldId),
+    ),
   }
   const timeoutMs = policy.gateway.storeTimeoutMs
   const idleMs = policy.gateway.uploadIdleTimeoutMs

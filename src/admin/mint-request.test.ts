@@ -78,6 +78,11 @@ describe('the mint request body', () => {
       'invoker.id "svc-crm" is the id of an invoker the policy defines',
     ],
     [
+      "a policy key's invoker in capitals (red team 4)",
+      { ...GOOD, invoker: { id: 'SVC-CRM' } },
+      'invoker.id "SVC-CRM" is the id of an invoker the policy defines',
+    ],
+    [
       "a signer's invoker",
       { ...GOOD, invoker: { id: 'signer:crawler' } },
       'invoker.id "signer:crawler" is the id of an invoker the policy defines',
@@ -106,6 +111,16 @@ describe('the mint request body', () => {
       "a delegating signer's user",
       { ...GOOD, invoker: { id: 'chat-host:alice' } },
       'invoker.id may not start with "chat-host:": those ids belong to another kind of invoker',
+    ],
+    [
+      "an issuer's user, spelled in capitals",
+      { ...GOOD, invoker: { id: 'IDP:alice' } },
+      'invoker.id may not start with "idp:": those ids belong to another kind of invoker',
+    ],
+    [
+      'an anonymous id behind a space and a full-width colon',
+      { ...GOOD, invoker: { id: ' anon\uFF1Ax' } },
+      'invoker.id may not start with "anon:": those ids belong to another kind of invoker',
     ],
     ['an empty kind', { ...GOOD, invoker: { kind: '' } }, 'invoker.kind is a non-empty string'],
     ['a label that is not a string', { ...GOOD, invoker: { label: 5 } }, 'invoker.label is a string'],

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { foldId } from '../fold.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { JsonValue } from '../invoker.ts'
 import { invokerProblem } from '../pipeline/authenticate/claim-limits.ts'
@@ -26,7 +27,10 @@ export interface MintContext {
    * the users of every issuer and of the session (their claim mappings' `id_prefix`).
    */
   reservedIds: readonly string[]
-  /** Ids of the invokers the policy defines (its API keys, its signers): a runtime key takes none. */
+  /**
+   * Ids of the invokers the policy defines (its API keys, its signers): a runtime key takes none.
+   * This and `reservedIds` are folded (fold.ts), as the id is before it is compared.
+   */
   policyInvokerIds: ReadonlySet<string>
 }
 
@@ -81,7 +85,8 @@ const invokerId = nonEmptyText('invoker.id is a non-empty string')
 const INVOKER_FIELDS = {
   id: optional((value, { reservedIds }) => {
     const id = invokerId(value)
-    const reserved = reservedIds.find((prefix) => id.startsWith(prefix))
+    const folded = foldId(id)
+    const reserved = reservedIds.find((prefix) => folded.startsWith(prefix))
     return reserved === undefined
       ? id
       : bad(`invoker.id may not start with "${reserved}": those ids belong to another kind of invoker`)
@@ -128,7 +133,7 @@ export function parseMintRequest(body: unknown, context: MintContext, nowSeconds
   // Checked on the id the key gets, named or by default (a policy key may hold `apikey:<name>`
   // under another name).
   const id = invoker?.id ?? `apikey:${fields.name}`
-  if (context.policyInvokerIds.has(id)) bad(`invoker.id "${id}" is the id of an invoker the policy defines`)
+  if (context.policyInvokerIds.has(foldId(id))) bad(`invoker.id "${id}" is the id of an invoker the policy defines`)
   return {
     name: fields.name,
     keyId: fields.key_id,

@@ -108,7 +108,8 @@ export interface ClaimMapping {
   idPrefix: string
   /**
    * Id namespaces of other invokers (`anon:`, `apikey:`, delegation namespaces, other issuers'
-   * and the session's `id_prefix`) that an id with this prefix could still fall into; such an id is refused. Empty when the prefix
+   * and the session's `id_prefix`) that an id with this prefix could still fall into, folded
+   * as fold.ts folds (an id is folded before it is compared); such an id is refused. Empty when the prefix
    * already keeps the ids apart.
    */
   reservedIdPrefixes: string[]

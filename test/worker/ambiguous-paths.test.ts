@@ -64,6 +64,9 @@ const AMBIGUOUS = [
   // A backend that matches routes with Unicode case folding: ı upper-cases to I, ſ to S.
   '/agents/%C4%B1nternalCRMQuery/run',
   '/agents/InternalCRMQuery/../Internal%C5%BFRMQuery/run',
+  // Folding also drops default-ignorable characters, and ẞ folds to ss.
+  '/agents/InternalCRMQuery%E2%80%8B/run',
+  '/agents/InternalCRMQuer%C2%ADy/run',
 ]
 
 describe('paths a backend may read differently', () => {

@@ -232,7 +232,17 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
 
   it('item 3: a token subject cannot pass for a delegated user, an API key or an anonymous caller', async () => {
     // Also another issuer's namespace and a signer's own id (red team 2, F3).
-    for (const sub of ['chat-host:alice', 'sched:bob', 'apikey:ci-bot', 'anon:x', 'corp:alice', 'chat-host']) {
+    // And as a folding backend would read them (red team 4): case, full-width colon, spaces, ignorables.
+    const folded = ['CORP:alice', 'corp\uFF1Aalice', ' APIKEY:ci-bot', 'Chat-Host\u200B']
+    for (const sub of [
+      'chat-host:alice',
+      'sched:bob',
+      'apikey:ci-bot',
+      'anon:x',
+      'corp:alice',
+      'chat-host',
+      ...folded,
+    ]) {
       const { response, line } = await logged(async () =>
         gw.fetch('/packs/tokens/x', bearer(await partnerToken({ sub }))),
       )

@@ -55,6 +55,9 @@ describe('claim mapping limits (item 2)', () => {
     expect(mapClaims(mapping, { sub: 'b:alice' }, auth)).toBe('id_reserved')
     expect(mapClaims(mapping, { sub: 'bot' }, auth)).toBe('id_reserved')
     expect(mapClaims(mapping, { sub: 'svc-1' }, auth)).toBe('id_reserved')
+    // Compared as a folding backend compares them (red team 4): case, NFKC, spaces, ignorables.
+    for (const sub of ['APIKEY:x', ' apikey:x', 'apikey\uFF1Ax', 'B:alice', 'BOT', 'bot\u200B', 'Anon:x'])
+      expect(mapClaims(mapping, { sub }, auth), JSON.stringify(sub)).toBe('id_reserved')
     // Exact ids only: a longer one is someone else.
     expect(mapClaims(mapping, { sub: 'bots' }, auth)).toMatchObject({ invoker: { id: 'bots' } })
     expect(mapClaims({ ...mapping, idPrefix: 'x:', reservedIds: [] }, { sub: 'bot' }, auth)).toMatchObject({

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { foldId } from '../../fold.ts'
 import type { AuthFacts, Authentication, JsonValue } from '../../invoker.ts'
 import type { ClaimMapping } from '../../policy/types.ts'
 import { metaBudget, metaValueProblem, textProblem } from './claim-limits.ts'
@@ -47,8 +48,11 @@ export function mapClaims(mapping: ClaimMapping, claims: Claims, auth: AuthFacts
   if (id === null) return 'claims'
   if (textProblem('id', id) !== null) return 'claim_too_large'
   const fullId = mapping.idPrefix + id
-  for (const prefix of mapping.reservedIdPrefixes) if (fullId.startsWith(prefix)) return 'id_reserved'
-  if (mapping.reservedIds.includes(fullId)) return 'id_reserved'
+  // Compared as a folding backend compares (case, NFKC, ignorables, surrounding spaces): the
+  // reserved lists are folded at build time.
+  const folded = foldId(fullId)
+  for (const prefix of mapping.reservedIdPrefixes) if (folded.startsWith(prefix)) return 'id_reserved'
+  if (mapping.reservedIds.includes(folded)) return 'id_reserved'
   const meta: Record<string, JsonValue> = {}
   const budget = metaBudget()
   if (mapping.email !== null) {

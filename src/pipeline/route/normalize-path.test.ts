@@ -72,6 +72,11 @@ describe('ambiguity (strict paths)', () => {
     ['/agents/v%C2%B2', 'a superscript ², which NFKC makes 2'],
     ['/agents/%EF%BC%8E%EF%BC%8E/admin', 'fullwidth dots, which NFKC makes ..'],
     ['/agents/a%EF%BC%8Fb', 'a fullwidth solidus, which NFKC makes /'],
+    ['/agents/A%E1%BA%9Eist', 'a capital sharp s ẞ, which case-folds to ss (red team 4)'],
+    ['/agents/As%C2%ADsist', 'a soft hyphen, which folding removes'],
+    ['/agents/Assist%E2%80%8B', 'a zero-width space, which folding removes'],
+    ['/agents/Ass%E2%81%A0ist', 'a word joiner, which folding removes'],
+    ['/agents/Assist%EF%B8%8F', 'a variation selector, which folding removes'],
   ])('item 18: refuses %s (%s)', (raw) => {
     expect(strict(raw)).not.toBeNull()
   })
@@ -82,6 +87,8 @@ describe('ambiguity (strict paths)', () => {
     ['/agents/caf%C3%A9'],
     ['/agents/%E6%97%A5%E6%9C%AC'],
     ['/agents/%C3%85ngstr%C3%B6m'],
+    ['/agents/%CF%82%CE%BF%CF%86%CE%AF%CE%B1'],
+    ['/agents/%C3%87a'],
     ['/v1/models/gemini:generateContent'],
     ['/a/b-c_d~e/'],
     ['/'],

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { foldsIntoAscii } from '../../fold.ts'
 
 export type NormalizedPath = { ok: true; path: string } | { ok: false; problem: string }
 
@@ -100,11 +101,11 @@ export function pathSegments(path: string): string[] {
  * - an encoded `?` or `#`: a backend that decodes before splitting ends the path there;
  * - control characters, and escapes that are not valid UTF-8 (an overlong `%C0%AE` is a `.` to
  *   lenient decoders);
- * - a character outside ASCII that a backend's Unicode case mapping or compatibility
- *   normalization turns into ASCII (`ı` upper-cases to `I`, `ſ` to `S`, the Kelvin sign
- *   lower-cases to `k`; fullwidth `Ｉ`, `．` and `／` and the ligature `ﬁ` fold under NFKC):
- *   agent patterns ignore ASCII case only, so `/agents/ınternal` would miss the agent `Internal`
- *   that a case-insensitive backend routes it to.
+ * - a character outside ASCII that a backend's Unicode folding (fold.ts: NFKC, full case
+ *   folding, default-ignorables dropped) turns into ASCII or removes (`ı` folds to `i`, `ẞ` to
+ *   `ss`, the Kelvin sign to `k`; full-width `Ｉ`, `．` and `／`, the ligature `ﬁ`; a zero-width
+ *   space or soft hyphen vanishes): agent patterns ignore ASCII case only, so `/agents/ınternal`
+ *   would miss the agent `Internal` that a folding backend routes it to.
  */
 export function ambiguity(path: string): string | null {
   for (const segment of path.split('/')) {
@@ -123,20 +124,7 @@ export function ambiguity(path: string): string | null {
     if (/[?#]/.test(decoded)) return 'a segment holds an encoded "?" or "#"'
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
     if (/[\x00-\x1f\x7f]/.test(decoded)) return 'a segment holds a control character'
-    if (NON_ASCII.test(decoded) && foldsIntoAscii(decoded))
-      return 'a segment holds a character that case mapping or NFKC turns into ASCII'
+    if (foldsIntoAscii(decoded)) return 'a segment holds a character that Unicode folding turns into ASCII or removes'
   }
   return null
-}
-
-const NON_ASCII = /[\u0080-\uffff]/
-const PRINTABLE_ASCII = /[\x20-\x7e]/
-
-function foldsIntoAscii(segment: string): boolean {
-  for (const char of segment) {
-    if (char.charCodeAt(0) < 0x80) continue
-    const folded = char.toUpperCase() + char.toLowerCase() + char.normalize('NFKC')
-    if (PRINTABLE_ASCII.test(folded)) return true
-  }
-  return false
 }

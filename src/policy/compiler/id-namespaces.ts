@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { foldId, foldText } from '../../fold.ts'
 import type { ClaimMapping, CompiledPolicy } from '../types.ts'
 import type { RawGatewayFile } from './schema.ts'
 
@@ -138,12 +139,15 @@ export function applyIdNamespaces(input: IdNamespaceInput, report: Report): stri
       .filter((record) => raw.api_keys[record.name]?.invoker.id !== undefined)
       .map((record) => record.invoker.id),
   ]
-  // What a prefix does not settle, the Worker checks per token.
+  // What a prefix does not settle, the Worker checks per token, on the id folded as a backend
+  // may fold it (fold.ts): the lists are folded here, once.
   const fill = (mapping: ClaimMapping): void => {
-    mapping.reservedIdPrefixes = [...reserved, ...userPrefixes.filter((p) => p !== mapping.idPrefix)].filter((prefix) =>
-      prefix.startsWith(mapping.idPrefix),
+    const own = foldText(mapping.idPrefix)
+    const others = userPrefixes.map(foldText).filter((prefix) => prefix !== own)
+    mapping.reservedIdPrefixes = [...new Set([...reserved.map(foldText), ...others])].filter((prefix) =>
+      prefix.startsWith(own),
     )
-    mapping.reservedIds = [...new Set(policyIds.filter((id) => id.startsWith(mapping.idPrefix)))]
+    mapping.reservedIds = [...new Set(policyIds.map(foldId))].filter((id) => id.startsWith(own))
   }
   for (const { mapping } of issuerPrefixes) fill(mapping)
   if (sessionMapping !== null) fill(sessionMapping)
