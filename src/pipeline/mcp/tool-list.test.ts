@@ -181,6 +181,32 @@ describe('filteredResponse', () => {
     expect(await page.text()).toBe('<h1>Bad Gateway</h1>')
   })
 
+  it('does not pass an event whose data is not JSON: a lenient client might read a list in it (red team 4)', async () => {
+    const split =
+      'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_b","description":"a\ndata: b"}]}}\n\n'
+    const nul = `data: ${list('secret_b')}\u0000\n\n`
+    const kept = 'id: p\ndata: \n\n: keep-alive\n\n'
+    const escaped = 'data: {"result":{"\\u0074ools":[{"name":"secret_b"}]},}\n\n'
+    for (const event of [split, nul, escaped]) {
+      const out = await through([kept + event + kept])
+      expect(out).not.toContain('secret_b')
+      expect(out).toBe(kept + kept)
+    }
+    // Data that is not JSON and names no tools passes as it came.
+    expect(await through([kept + 'data: first\n\n'])).toBe(kept + 'data: first\n\n')
+  })
+
+  it("reads a GET's answer as the event stream it is to the client, whatever type it claims (red team 4)", async () => {
+    for (const type of ['application/octet-stream', 'text/plain', '']) {
+      const body = `data: ${list('a', 'secret_b')}\n\n`
+      const upstream = new Response(body, { headers: type === '' ? {} : { 'content-type': type } })
+      if (type === '') upstream.headers.delete('content-type')
+      const out = await (await filteredResponse(upstream, filter({ expectsList: false }))).text()
+      expect(out, type).not.toContain('secret_b')
+      expect(out, type).toContain('"name":"a"')
+    }
+  })
+
   it('filters a list in an SSE stream that starts with a byte order mark (red team 3, F3)', async () => {
     const bom = '\uFEFF'
     const out = await through([`${bom}data: ${list('a', 'secret_b')}\n\n`])
@@ -191,6 +217,7 @@ describe('filteredResponse', () => {
   it('leaves errors, empty answers and, on a GET stream, non-SSE answers alone', async () => {
     expect((await filteredResponse(json(list('secret'), 'application/json', 400), filter())).status).toBe(400)
     expect((await filteredResponse(new Response(null, { status: 202 }), filter())).status).toBe(202)
+    // A GET's 2xx answer is read as SSE whatever its type: JSON without data lines passes as it came.
     expect(await (await filteredResponse(json(list('secret')), filter({ expectsList: false }))).text()).toBe(
       list('secret'),
     )

@@ -6,7 +6,8 @@
  * a list is; every other event goes on, byte for byte, the moment its last line has arrived.
  *
  * Fails closed: an answer that should carry a list but cannot be read (too large, not JSON) is
- * never passed on unfiltered.
+ * never passed on unfiltered, and of a stream an event whose data is not JSON but may name
+ * `tools` is not passed on.
  *
  * @module
  */
@@ -73,8 +74,11 @@ function rebuilt(upstream: Response, body: BodyInit): Response {
 export async function filteredResponse(upstream: Response, filter: ListFilter): Promise<Response> {
   if (upstream.body === null || upstream.status === 204) return new Response(upstream.body, upstream)
   const type = mediaType(upstream.headers)
-  // Whatever the status: a lenient client may read a list from an error answer too.
-  if (type === 'text/event-stream') return rebuilt(upstream, filteredSseBody(upstream.body, filter))
+  // Whatever the status: a lenient client may read a list from an error answer too. A GET's
+  // answer is the client's event stream whatever type it claims (the SDK client reads any 2xx
+  // body of its GET as SSE), so it is filtered as one.
+  if (type === 'text/event-stream' || (!filter.expectsList && upstream.ok))
+    return rebuilt(upstream, filteredSseBody(upstream.body, filter))
   if (type === 'application/json' && filter.expectsList) return filteredJson(upstream, filter)
   // A list in another form could be read by a lenient client: it is not passed on. An error
   // answer in another form (a proxy's error page) is the backend's own.
@@ -207,7 +211,8 @@ class SseEvents {
     const event = this.#held.length === 0 ? tail : concat([...this.#held, tail], this.#heldBytes + tail.byteLength)
     this.#held = []
     this.#heldBytes = 0
-    out(rewrittenEvent(event, this.#filter.allowed) ?? event)
+    const rewritten = rewrittenEvent(event, this.#filter.allowed)
+    if (rewritten !== DROPPED) out(rewritten ?? event)
   }
 
   #hold(bytes: Uint8Array): boolean {
@@ -272,7 +277,15 @@ function dataValues(event: Uint8Array): { start: number; end: number }[] {
   return values
 }
 
-/** The event rewritten without the refused tools, or `null` to pass it as it came. */
+/**
+ * An event that is not passed on: its data is not JSON, so the gateway cannot filter it, but it
+ * could be a list to a lenient client (a raw line break or a NUL inside it, which Python's
+ * `json.loads(strict=False)` reads): it names `tools`, spelled out or with `\u` escapes.
+ */
+const DROPPED = new Uint8Array(0)
+const MAY_NAME_TOOLS = /tools|\\u/i
+
+/** The event rewritten without the refused tools, `null` to pass it as it came, or {@link DROPPED}. */
 function rewrittenEvent(event: Uint8Array, allowed: Allowance): Uint8Array | null {
   const values = dataValues(event)
   if (values.length === 0) return null
@@ -292,16 +305,19 @@ function rewrittenEvent(event: Uint8Array, allowed: Allowance): Uint8Array | nul
 }
 
 function rewrittenEventSlowly(event: Uint8Array, allowed: Allowance): Uint8Array | null {
+  // The text decoder drops a leading byte order mark, as clients do.
   const text = utf8.decode(event)
   const lines = text.split(/\r\n|\r|\n/)
   const data: string[] = []
   for (const line of lines) if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5))
-  if (data.length === 0) return null
+  const joined = data.join('\n')
+  // No data (a stream's priming event, a keep-alive): nothing to read.
+  if (joined.trim() === '') return null
   let message: unknown
   try {
-    message = JSON.parse(data.join('\n'))
+    message = JSON.parse(joined)
   } catch {
-    return null
+    return MAY_NAME_TOOLS.test(joined) ? DROPPED : null
   }
   const filtered = filterToolList(message, allowed)
   if (filtered === null) return null

@@ -39,11 +39,27 @@ export function parseContentDigest(value: string): DigestValue[] | null {
   for (const [name, algorithm] of SUPPORTED) {
     const member = members.get(name)
     if (member === undefined) continue
+    // A dictionary keeps the last of two members of one name (RFC 8941 §4.2.2); a backend that
+    // reads the first would check a digest the gateway never compared. Two are refused.
+    if (memberCount(value, name) > 1) return null
     const bytes = member[0]
     if (!(bytes instanceof ArrayBuffer)) return null
     digests.push({ algorithm, digest: new Uint8Array(bytes) })
   }
   return digests.length === 0 ? null : digests
+}
+
+/**
+ * How many members of the field are named `name` (a member starts the field or follows a
+ * comma). A quoted parameter holding ", name=" counts too: refused rather than misread.
+ */
+function memberCount(field: string, name: string): number {
+  let count = 0
+  for (const member of field.split(',')) {
+    const key = member.trimStart()
+    if (key.startsWith(name) && (key.length === name.length || '=;'.includes(key[name.length] as string))) count++
+  }
+  return count
 }
 
 /** Whether `bytes` is the body every digest names. */

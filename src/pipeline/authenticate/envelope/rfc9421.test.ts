@@ -284,6 +284,11 @@ describe('RFC 9530 Content-Digest', () => {
     expect(parseContentDigest('md5=:AA==:')).toBeNull()
     expect(parseContentDigest('sha-256=not-bytes')).toBeNull()
     expect(parseContentDigest('sha-512=:AQ==:, sha-256=not-bytes')).toBeNull()
+    // Two members of one algorithm: the dictionary keeps the last, a backend may read the first (red team 4).
+    expect(parseContentDigest('sha-256=:AA==:, sha-256=:AQ==:')).toBeNull()
+    expect(parseContentDigest('sha-256=:AA==:,sha-512=:AQ==:, sha-256=:AQ==:')).toBeNull()
+    expect(parseContentDigest('sha-256=:AA==:;p=1, sha-256;x=2')).toBeNull()
+    expect(algorithms('sha-2560=:AA==:, sha-256=:AQ==:')).toEqual(['SHA-256'])
     expect(parseContentDigest('((')).toBeNull()
   })
 
