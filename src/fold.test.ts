@@ -19,6 +19,9 @@ describe('foldText: what a folding backend compares', () => {
 
   it('trims an id, and leaves look-alikes of other scripts apart', () => {
     expect(foldId(' apikey:demo-alice\t')).toBe('apikey:demo-alice')
+    // What Python's strip() and Go's TrimSpace take and trim() leaves (red team 5).
+    expect(foldId('\u0085apikey:demo-alice')).toBe('apikey:demo-alice')
+    expect(foldId('\u001Capikey:demo-alice\u001F')).toBe('apikey:demo-alice')
     expect(foldId('\u0430pikey:x')).not.toBe('apikey:x')
   })
 })

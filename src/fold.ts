@@ -29,9 +29,15 @@ export function foldText(text: string): string {
     .replace(DEFAULT_IGNORABLE, '')
 }
 
-/** An id as a folding backend may compare it: folded, and without surrounding whitespace. */
+/**
+ * Whitespace and control characters at either end: what `trim()` leaves, Python's `strip()` and
+ * Go's `TrimSpace` take (NEL U+0085, the separators U+001C–U+001F), taken too.
+ */
+const EDGES = /^[\p{White_Space}\p{Cc}\p{Cf}]+|[\p{White_Space}\p{Cc}\p{Cf}]+$/gu
+
+/** An id as a folding backend may compare it: folded, and without whitespace or controls around it. */
 export function foldId(id: string): string {
-  return foldText(id).trim()
+  return foldText(id).replace(EDGES, '')
 }
 
 /**

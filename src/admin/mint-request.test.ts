@@ -118,6 +118,11 @@ describe('the mint request body', () => {
       'invoker.id may not start with "idp:": those ids belong to another kind of invoker',
     ],
     [
+      "a policy key's invoker behind a NEL, which Python's strip() removes (red team 5)",
+      { ...GOOD, invoker: { id: '\u0085svc-crm' } },
+      'invoker.id "\u0085svc-crm" is the id of an invoker the policy defines',
+    ],
+    [
       'an anonymous id behind a space and a full-width colon',
       { ...GOOD, invoker: { id: ' anon\uFF1Ax' } },
       'invoker.id may not start with "anon:": those ids belong to another kind of invoker',

@@ -243,6 +243,13 @@ function toWire(r: Reason): Wire {
       return { status: 404, slug: 'not-found', title: 'Not Found', detail: 'No runtime key has this id.' }
     case 'upstream_unreachable':
       return { status: 502, slug: 'bad-gateway', title: 'Bad Gateway', detail: 'The backend could not be reached.' }
+    case 'upstream_invalid':
+      return {
+        status: 502,
+        slug: 'bad-gateway',
+        title: 'Bad Gateway',
+        detail: 'The backend answered with a status HTTP does not define.',
+      }
     case 'upstream_timeout':
       return {
         status: 504,

@@ -48,6 +48,7 @@ export type Reason =
   | { reason: 'admin_conflict'; problem: string }
   | { reason: 'admin_key_not_found' }
   | { reason: 'upstream_unreachable' }
+  | { reason: 'upstream_invalid'; status: number }
   | { reason: 'upstream_timeout'; timeoutMs: number }
   | { reason: 'upload_stalled'; idleMs: number }
   | { reason: 'signing_keys_unavailable'; problem: string }

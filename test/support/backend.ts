@@ -18,6 +18,8 @@
  *   /never-read                  never reads the body and never answers
  *   /ws                          WebSocket echo (prefixes "echo:"); raises "ws-closed-<x-request-id>"
  *                                with the close code as "ws-close-code-<id>-<code>" when it closes
+ *   /answer?status=S&reflect=1   answers status S (default 200), echoing the request's Origin in
+ *                                Access-Control-Allow-Origin when reflect is set (a backend's own CORS)
  *   anything else                JSON { method, path, headers, body_bytes }
  */
 import { createServer, type Server } from 'node:http'
@@ -58,6 +60,16 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://backend')
     const name = url.searchParams.get('name') ?? ''
+    if (url.pathname === '/answer') {
+      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      if (url.searchParams.has('reflect') && req.headers.origin) {
+        headers['access-control-allow-origin'] = req.headers.origin
+        headers['access-control-allow-credentials'] = 'true'
+      }
+      res.writeHead(Number(url.searchParams.get('status') ?? 200), headers)
+      res.end('{"answered":true}')
+      return
+    }
     if (url.pathname === '/_control/received') {
       const entry = received.get(url.searchParams.get('id') ?? '')
       res.end(JSON.stringify(entry ? { arrived: true, ...entry } : { arrived: false, body_bytes: 0, complete: false }))

@@ -190,6 +190,29 @@ describe('CSRF: unsafe cookie-authenticated requests', () => {
 })
 
 describe('CORS for browser callers', () => {
+  it("drops the backend's own CORS fields: an Origin it echoes would let any site read a cookie's answer (red team 5)", async () => {
+    const evil = await gw.fetch(
+      '/packs/app/answer?reflect=1',
+      withCookie(alice.cookie, { headers: { origin: 'https://evil.example' } }),
+    )
+    expect(evil.status).toBe(200)
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull()
+    const trusted = await gw.fetch(
+      '/packs/app/answer?reflect=1',
+      withCookie(alice.cookie, { headers: { origin: TRUSTED } }),
+    )
+    expect(trusted.headers.get('access-control-allow-origin')).toBe(TRUSTED)
+    expect(trusted.headers.get('access-control-allow-credentials')).toBe('true')
+  })
+
+  it('answers 502, not 500, when the backend sends a status HTTP does not define (red team 5)', async () => {
+    for (const status of [600, 999]) {
+      const response = await gw.fetch(`/packs/app/answer?status=${status}`, withCookie(alice.cookie))
+      expect(response.status, String(status)).toBe(502)
+      expect(response.headers.get('content-type')).toBe('application/problem+json')
+    }
+  })
+
   it('answers a preflight from an allowed origin itself, without credentials', async () => {
     const response = await gw.fetch('/packs/app/send', {
       method: 'OPTIONS',

@@ -23,6 +23,17 @@ import type { CheckedBody, Signed } from '../../state.ts'
 import { upstreamHeaders } from './headers.ts'
 import { watchUpload, type UploadWatch } from './upload.ts'
 
+/** The CORS fields of an answer, which only the gateway sets (http/answer.ts). */
+const BACKEND_CORS_FIELDS = [
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-allow-methods',
+  'access-control-allow-headers',
+  'access-control-expose-headers',
+  'access-control-max-age',
+  'access-control-allow-private-network',
+]
+
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   return async function forward(s: Signed): Promise<Response> {
@@ -103,14 +114,24 @@ export const forward = (policy: CompiledPolicy) => {
     // same headers). A Response built from the upstream one copies status and headers natively
     // and takes its body stream, or its WebSocket, as is. A step may have chosen a transform for
     // this request's answer (an MCP tool list, filtered per caller), which makes its own.
-    const response =
-      upstream.status === 101 && upstream.webSocket
-        ? new Response(null, { status: 101, webSocket: upstream.webSocket, headers: upstream.headers })
-        : s.answerTransform !== null
-          ? await s.answerTransform(upstream)
-          : new Response(upstream.body, upstream)
-    response.headers.set('x-request-id', s.requestId)
-    answerFields(response.headers, s)
+    const websocket = upstream.status === 101 && upstream.webSocket
+    // A status a Response cannot carry (600 and up, a 1xx that is no upgrade) is the backend's
+    // fault, and a 502: the runtime hands it over, but a Response made from it would throw.
+    if (!websocket && (upstream.status < 200 || upstream.status > 599)) {
+      await upstream.body?.cancel()
+      throw new GatewayError({ reason: 'upstream_invalid', status: upstream.status })
+    }
+    const response = websocket
+      ? new Response(null, { status: 101, webSocket: upstream.webSocket, headers: upstream.headers })
+      : s.answerTransform !== null
+        ? await s.answerTransform(upstream)
+        : new Response(upstream.body, upstream)
+    const answer = response.headers
+    answer.set('x-request-id', s.requestId)
+    // CORS is the gateway's (cors step): a backend's own fields, an Origin it echoes back, would
+    // stand next to the gateway's Allow-Credentials and let any site read a cookie's answer.
+    for (const name of BACKEND_CORS_FIELDS) answer.delete(name)
+    answerFields(answer, s)
     return response
   }
 }
