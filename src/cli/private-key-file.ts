@@ -8,9 +8,9 @@
  * @module
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 
 export function keyHome(): string {
   const config = process.env['XDG_CONFIG_HOME'] || join(homedir(), '.config')
@@ -24,18 +24,22 @@ export function signerKeyPath(name: string): string {
 
 /** Writes a private key file (0600), refusing to overwrite one or to leave it where git would commit it. */
 export function writePrivateKeyFile(path: string, text: string): string {
-  const file = resolve(path)
-  if (existsSync(file))
-    throw new Error(`${file} exists: a private key is never overwritten (remove it, or choose another --key-out)`)
-  const folder = dirname(file)
-  mkdirSync(folder, { recursive: true, mode: 0o700 })
+  const given = resolve(path)
+  // lstat, not exists: a symbolic link there (dangling or not) is an existing entry too.
+  if (lstatSync(given, { throwIfNoEntry: false }) !== undefined)
+    throw new Error(`${given} exists: a private key is never overwritten (remove it, or choose another --key-out)`)
+  mkdirSync(dirname(given), { recursive: true, mode: 0o700 })
+  // Judged where the key really lands: a folder reached through a symbolic link may be inside a
+  // work tree that the path given does not name.
+  const file = join(realpathSync(dirname(given)), basename(given))
   const tracked = trackableByGit(file)
   if (tracked) {
     throw new Error(
       `${file} is inside the git work tree ${tracked} and not ignored: a private key must not be committable. Leave --key-out out (the key goes to ${keyHome()}), or add the path to .gitignore`,
     )
   }
-  writeFileSync(file, text, { mode: 0o600 })
+  // `wx`: created here or not at all (O_EXCL also refuses a link that appeared since the check).
+  writeFileSync(file, text, { mode: 0o600, flag: 'wx' })
   return file
 }
 

@@ -4,7 +4,17 @@
  * a key that could never work is refused before it exists.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -120,6 +130,23 @@ describe('signers generate: where the private key goes', () => {
     ])
     expect(accepted.status, accepted.stderr).toBe(0)
     expect(mode(join(repo, 'keys', 'chat-host.json'))).toBe(0o600)
+  })
+
+  it('refuses a --key-out that reaches a work tree through a symbolic link, or is a dangling one (red team 5)', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'igw-repo-'))
+    expect(spawnSync('git', ['init', '-q', repo]).status).toBe(0)
+    mkdirSync(join(repo, 'policies'))
+    const outside = mkdtempSync(join(tmpdir(), 'igw-out-'))
+    symlinkSync(join(repo, 'policies'), join(outside, 'linkdir'))
+    symlinkSync(join(repo, 'policies', 'dangling.json'), join(outside, 'dangling.json'))
+    const generate = (keyOut: string) => cli(['signers', 'generate', '--name', 'chat-host', '--key-out', keyOut])
+    const throughDir = generate(join(outside, 'linkdir', 'leak.json'))
+    expect(throughDir.status).toBe(1)
+    expect(throughDir.stderr).toContain('is inside the git work tree')
+    const dangling = generate(join(outside, 'dangling.json'))
+    expect(dangling.status).toBe(1)
+    expect(dangling.stderr).toContain('exists')
+    expect(readdirSync(join(repo, 'policies'))).toEqual([])
   })
 
   it("this repository's .gitignore covers signer key files written into it", () => {
