@@ -165,6 +165,19 @@ export async function generateVectors(): Promise<VectorFile> {
     {},
     hs256,
   )
+  // The largest meta the gateway maps (8,192 characters), three UTF-8 bytes each: a 33 KiB token.
+  await valid(
+    'the largest meta the gateway signs, in three-byte characters',
+    claims({
+      requestId: 'req-0100',
+      invoker: {
+        id: 'user-wide',
+        kind: 'authUser',
+        meta: Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`m${i}`, '\u65e5'.repeat(1020)])),
+      },
+      auth: { method: 'bearer', issuer: 'corp-idp' },
+    }),
+  )
   await valid(
     'signed request, delegated user, body verified',
     claims({
@@ -231,7 +244,7 @@ export async function generateVectors(): Promise<VectorFile> {
   await refused('not a JWS', 'malformed', 'not-a-token')
   await refused('two segments', 'malformed', base.split('.').slice(0, 2).join('.'))
   await refused('characters outside base64url', 'malformed', base.replace('.', '.*'))
-  await refused('longer than 8 KiB', 'malformed', `${base}${'A'.repeat(8 * 1024)}`)
+  await refused('longer than 128 KiB', 'malformed', `${base}${'A'.repeat(128 * 1024)}`)
   await refused(
     'header is not JSON',
     'malformed',

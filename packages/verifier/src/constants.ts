@@ -18,10 +18,13 @@ export const DEFAULT_ALGORITHMS = ['EdDSA', 'ES256'] as const
 export const DEFAULT_CLOCK_TOLERANCE_S = 5
 
 /**
- * Longest header value looked at. Gateway tokens are well under 2 KiB (invoker meta is small);
- * anything longer is refused before it is parsed, so a hostile value costs nothing.
+ * Longest header value looked at; anything longer is refused before it is parsed, so a hostile
+ * value costs little. Most gateway tokens are under 2 KiB, but the gateway signs meta of up to
+ * 8,192 characters (up to 6 bytes each once JSON-escaped) and the request's URL (`htu`, up to
+ * 16 KiB at Cloudflare's edge): 128 KiB holds the largest token the gateway can sign. A backend's
+ * own header limit (Node: 16 KiB for all headers) applies before this one.
  */
-export const MAX_TOKEN_LENGTH = 8 * 1024
+export const MAX_TOKEN_LENGTH = 128 * 1024
 
 /** JWKS refetched after this long (jose's default `cacheMaxAge`); the gateway serves max-age=300. */
 export const JWKS_MAX_AGE_MS = 600_000

@@ -12,8 +12,9 @@ DEFAULT_ALGORITHMS = ("EdDSA", "ES256")
 #: Seconds of clock difference tolerated on ``exp`` and ``iat``: small, the token lives 60 s.
 DEFAULT_CLOCK_TOLERANCE_S = 5
 
-#: Longest header value looked at (gateway tokens are well under 2 KiB).
-MAX_TOKEN_LENGTH = 8 * 1024
+#: Longest header value looked at: the largest token the gateway can sign (meta of 8,192
+#: characters, JSON-escaped, and a 16 KiB URL) fits; longer values are refused before parsing.
+MAX_TOKEN_LENGTH = 128 * 1024
 
 #: JWKS refetched after this long (jose's default in the JS package).
 JWKS_MAX_AGE_S = 600
