@@ -146,6 +146,13 @@ function toWire(r: Reason): Wire {
         title: 'Bad Request',
         detail: `The method override was refused: ${r.problem}.`,
       }
+    case 'method_not_allowed':
+      return {
+        status: 405,
+        slug: 'method-not-allowed',
+        title: 'Method Not Allowed',
+        detail: `${r.method} is not forwarded: it would echo the request, X-Invoker included, to the client.`,
+      }
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)
     case 'denied':

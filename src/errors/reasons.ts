@@ -35,6 +35,7 @@ export type Reason =
   | { reason: 'body_too_large'; limitBytes: number }
   | { reason: 'body_unreadable' }
   | { reason: 'method_override_invalid'; problem: string }
+  | { reason: 'method_not_allowed'; method: string }
   | { reason: 'denied'; list: DenyingList; rule: string | null; agent: string | null }
   | { reason: 'mcp_body_invalid'; problem: McpBodyProblem; id: JsonRpcId | null }
   | { reason: 'mcp_upgrade_refused' }

@@ -18,8 +18,9 @@
  *   /never-read                  never reads the body and never answers
  *   /ws                          WebSocket echo (prefixes "echo:"); raises "ws-closed-<x-request-id>"
  *                                with the close code as "ws-close-code-<id>-<code>" when it closes
- *   /answer?status=S&reflect=1   answers status S (default 200), echoing the request's Origin in
- *                                Access-Control-Allow-Origin when reflect is set (a backend's own CORS)
+ *   /answer?status=S&reflect=1&h=Name:Value   answers status S (default 200) with the fields h
+ *                                names, echoing the request's Origin in Access-Control-Allow-Origin
+ *                                when reflect is set (a backend's own CORS)
  *   anything else                JSON { method, path, headers, body_bytes }
  */
 import { createServer, type Server } from 'node:http'
@@ -65,6 +66,10 @@ export async function startTestBackend(port = 0): Promise<TestBackend> {
       if (url.searchParams.has('reflect') && req.headers.origin) {
         headers['access-control-allow-origin'] = req.headers.origin
         headers['access-control-allow-credentials'] = 'true'
+      }
+      for (const field of url.searchParams.getAll('h')) {
+        const colon = field.indexOf(':')
+        headers[field.slice(0, colon)] = field.slice(colon + 1)
       }
       res.writeHead(Number(url.searchParams.get('status') ?? 200), headers)
       res.end('{"answered":true}')

@@ -205,6 +205,19 @@ describe('CORS for browser callers', () => {
     expect(trusted.headers.get('access-control-allow-credentials')).toBe('true')
   })
 
+  it("drops the fields the backend's Connection names and its Proxy-Authenticate; refuses TRACE (red team 5)", async () => {
+    const response = await gw.fetch(
+      '/packs/app/answer?h=Connection:keep-alive,%20X-Hop-Secret&h=X-Hop-Secret:internal&h=Proxy-Authenticate:Basic&h=X-Kept:yes',
+      withCookie(alice.cookie),
+    )
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-hop-secret')).toBeNull()
+    expect(response.headers.get('proxy-authenticate')).toBeNull()
+    expect(response.headers.get('x-kept')).toBe('yes')
+    const trace = await gw.fetch('/packs/app/answer', withCookie(alice.cookie, { method: 'TRACE' }))
+    expect(trace.status).toBe(405)
+  })
+
   it('answers 502, not 500, when the backend sends a status HTTP does not define (red team 5)', async () => {
     for (const status of [600, 999]) {
       const response = await gw.fetch(`/packs/app/answer?status=${status}`, withCookie(alice.cookie))

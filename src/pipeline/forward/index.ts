@@ -34,6 +34,23 @@ const BACKEND_CORS_FIELDS = [
   'access-control-allow-private-network',
 ]
 
+/**
+ * RFC 9110 §7.6.1 on the way back: the fields the backend's `Connection` names were for its hop
+ * (the runtime drops the standard ones itself), and `Proxy-Authenticate` asks the client for
+ * credentials of a proxy it never chose.
+ */
+function dropHopByHop(headers: Headers): void {
+  const connection = headers.get('connection')
+  if (connection !== null) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name !== '') headers.delete(name)
+    }
+    headers.delete('connection')
+  }
+  headers.delete('proxy-authenticate')
+}
+
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   return async function forward(s: Signed): Promise<Response> {
@@ -131,6 +148,7 @@ export const forward = (policy: CompiledPolicy) => {
     // CORS is the gateway's (cors step): a backend's own fields, an Origin it echoes back, would
     // stand next to the gateway's Allow-Credentials and let any site read a cookie's answer.
     for (const name of BACKEND_CORS_FIELDS) answer.delete(name)
+    if (!websocket) dropHopByHop(answer)
     answerFields(answer, s)
     return response
   }

@@ -26,6 +26,11 @@ export const route = (policy: CompiledPolicy) => {
     },
 
     pack(s: RequestState): Routed {
+      // TRACE (and IIS's TRACK) echo the request back: the backend would show the client the
+      // X-Invoker token and every header the gateway added (cross-site tracing).
+      const requested = s.request.method
+      if (requested === 'TRACE' || requested === 'TRACK')
+        throw new GatewayError({ reason: 'method_not_allowed', method: requested })
       const result = matchRoute(packs, s.url, prefixes)
       if (!result.ok) {
         throw new GatewayError(
