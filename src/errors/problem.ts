@@ -151,7 +151,10 @@ function toWire(r: Reason): Wire {
         status: 405,
         slug: 'method-not-allowed',
         title: 'Method Not Allowed',
-        detail: `${r.method} is not forwarded: it would echo the request, X-Invoker included, to the client.`,
+        detail:
+          r.method === 'TRACE' || r.method === 'TRACK'
+            ? `${r.method} is not forwarded: it would echo the request, X-Invoker included, to the client.`
+            : `${r.method} is not allowed on the gateway's own endpoint.`,
       }
     case 'no_client_address':
       return unauthenticated('The caller has no client address to identify it anonymously; authenticate.', r.accepted)

@@ -358,3 +358,42 @@ describe('errors and configuration', () => {
     }
   })
 })
+
+describe("the gateway's own paths are reserved on every host, in every spelling (red team 6)", () => {
+  const root = gateway(
+    {
+      everything: `
+pack: everything
+upstream: $BACKEND
+match: { host: root.test, path_prefix: / }
+auth: [api_key]
+anonymous: allow
+rate_limits:
+  - { id: per-ip, by: ip, limit: 1000, window: 1m }
+`,
+    },
+    'issuer: https://gateway.test\n',
+  )
+  const send = (path: string, method = 'GET') =>
+    root.fetch(`https://root.test${path}`, { method, headers: { 'cf-connecting-ip': '192.0.2.1' } })
+
+  it('never hands another spelling, or another method, of a reserved path to a pack', async () => {
+    expect((await send('/anything')).status).toBe(200)
+    for (const [path, method] of [
+      ['//.well-known/jwks.json', 'GET'],
+      ['/.well-known/%6Awks.json', 'GET'],
+      ['/.well-known/jwks.json', 'POST'],
+      ['//.well-known/invoker-gateway/keys', 'GET'],
+      ['/.well-known/invoker-gateway/keys', 'PUT'],
+      ['/.well-known/invoker-gateway/other', 'GET'],
+      ['/.well-known/invoker-gateway', 'GET'],
+    ] as const) {
+      const response = await send(path, method)
+      expect([404, 405], `${method} ${path}`).toContain(response.status)
+      expect(response.headers.get('content-type'), `${method} ${path}`).toBe('application/problem+json')
+    }
+    const jwks = await send('/.well-known/jwks.json')
+    expect(jwks.status).toBe(200)
+    expect(((await jwks.json()) as { keys: unknown[] }).keys.length).toBeGreaterThan(0)
+  })
+})

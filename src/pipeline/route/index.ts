@@ -10,19 +10,38 @@ import { effectiveMethod } from '../../http/method-override.ts'
 import type { CompiledPolicy, GatewayEndpoint } from '../../policy/types.ts'
 import { type RequestState, type Routed, UNPARSABLE_URL } from '../../state.ts'
 import { matchRoute } from './match.ts'
+import { normalizePath } from './normalize-path.ts'
 import { endpointOf } from './table.ts'
 
 const UNPARSABLE_PROBLEM = 'the request has no URL the gateway can read (is its Host field a host name or address?)'
+
+/** Every path under this is the gateway's (the admin endpoint lives here). */
+const RESERVED_PREFIX = '/.well-known/invoker-gateway'
 
 export const route = (policy: CompiledPolicy) => {
   const { packs } = policy
   const { prefixes } = policy.routes
   const endpoints = new Map(Object.entries(policy.routes.endpoints))
+  const isReserved = (path: string): boolean =>
+    endpoints.has(path) ||
+    path === RESERVED_PREFIX ||
+    (path.startsWith(RESERVED_PREFIX) && path[RESERVED_PREFIX.length] === '/')
   return {
     /** The gateway's own endpoint the request is for, or `null` when it goes to a pack. */
     endpoint(s: RequestState): GatewayEndpoint | null {
       if (s.url === UNPARSABLE_URL) throw new GatewayError({ reason: 'bad_path', problem: UNPARSABLE_PROBLEM })
-      return endpointOf(endpoints, s.request.method, s.url.pathname)
+      const raw = s.url.pathname
+      const method = s.request.method
+      // The gateway's paths are reserved as packs are matched, on the normalized path: no
+      // spelling of them (`//.well-known/…`, `%6Awks`), and no other method, reaches a backend.
+      const normalized = normalizePath(raw)
+      const path = normalized.ok ? normalized.path : raw
+      if (!isReserved(path)) return null
+      const found = path === raw ? endpointOf(endpoints, method, path) : null
+      if (found !== null) return found
+      throw new GatewayError(
+        path === raw && endpoints.has(path) ? { reason: 'method_not_allowed', method } : { reason: 'route_not_found' },
+      )
     },
 
     pack(s: RequestState): Routed {
