@@ -30,13 +30,15 @@ export interface MethodOverride {
   method: string
 }
 
-/** What the request carried that the gateway consumed, removed before forwarding. */
+/**
+ * The headers of the credential the gateway consumed, removed before forwarding (the session
+ * cookies are removed on every pack: forward/headers.ts).
+ */
 export interface Consumed {
   headers: readonly string[]
-  cookie: string | null
 }
 
-export const NOTHING_CONSUMED: Consumed = { headers: [], cookie: null }
+export const NOTHING_CONSUMED: Consumed = { headers: [] }
 
 /**
  * The body a signed request forwards, checked against its Content-Digest (RFC 9530) by the step

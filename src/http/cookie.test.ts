@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { findSessionCookie, withoutCookie } from './cookie.ts'
+import { dropSetCookies, findSessionCookie, withoutCookie } from './cookie.ts'
 
 const NAMES = ['session', '__Secure-session']
 
@@ -29,13 +29,27 @@ describe('findSessionCookie', () => {
 
 describe('withoutCookie', () => {
   it('removes the session cookie and keeps the rest as sent', () => {
-    expect(withoutCookie('theme=dark; session=abc; lang=en', 'session')).toBe('theme=dark; lang=en')
-    expect(withoutCookie('session=abc', 'session')).toBeNull()
-    expect(withoutCookie('prefs=a,b; session=abc', 'session')).toBe('prefs=a,b')
+    expect(withoutCookie('theme=dark; session=abc; lang=en', ['session'])).toBe('theme=dark; lang=en')
+    expect(withoutCookie('session=abc', ['session'])).toBeNull()
+    expect(withoutCookie('prefs=a,b; session=abc', ['session'])).toBe('prefs=a,b')
   })
 
   it('removes it from the second of two joined lines too, so it never reaches the backend', () => {
-    expect(withoutCookie('theme=dark, session=abc', 'session')).toBe('theme=dark')
-    expect(withoutCookie('session=abc, theme=dark; lang=en', 'session')).toBe('theme=dark; lang=en')
+    expect(withoutCookie('theme=dark, session=abc', ['session'])).toBe('theme=dark')
+    expect(withoutCookie('session=abc, theme=dark; lang=en', ['session'])).toBe('theme=dark; lang=en')
+  })
+})
+
+describe('dropSetCookies', () => {
+  it("drops a backend's Set-Cookie for a session cookie name and keeps the others (red team 6)", () => {
+    const headers = new Headers()
+    headers.append('set-cookie', 'sid=user-mallory; Path=/; HttpOnly')
+    headers.append('set-cookie', 'theme=dark; Path=/')
+    headers.append('set-cookie', '__Secure-sid=x; Path=/packs; Secure')
+    dropSetCookies(headers, ['sid', '__Secure-sid'])
+    expect(headers.getSetCookie()).toEqual(['theme=dark; Path=/'])
+    const untouched = new Headers({ 'set-cookie': 'theme=dark' })
+    dropSetCookies(untouched, ['sid'])
+    expect(untouched.getSetCookie()).toEqual(['theme=dark'])
   })
 })

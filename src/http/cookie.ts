@@ -38,13 +38,13 @@ export function findSessionCookie(header: string | null, names: readonly string[
 const PAIR_SEPARATOR = /[;,]/
 
 /**
- * The `Cookie` header without the named cookie, or `null` when nothing else is left. Also where
+ * The `Cookie` header without the named cookies, or `null` when nothing else is left. Also where
  * two `Cookie` lines were joined with `,`; other cookies keep their bytes, commas included.
  */
-export function withoutCookie(header: string, name: string): string | null {
+export function withoutCookie(header: string, names: readonly string[]): string | null {
   const isNamed = (pair: string): boolean => {
     const eq = pair.indexOf('=')
-    return eq >= 0 && pair.slice(0, eq).trim() === name
+    return eq >= 0 && names.includes(pair.slice(0, eq).trim())
   }
   const kept: string[] = []
   for (const pair of header.split(';')) {
@@ -58,4 +58,18 @@ export function withoutCookie(header: string, name: string): string | null {
     if (rest !== '' && !isNamed(rest)) kept.push(rest)
   }
   return kept.length === 0 ? null : kept.join('; ')
+}
+
+/**
+ * The `Set-Cookie` fields of an answer, without those that set one of `names`: a backend must
+ * not plant the gateway's session cookie (another user's session, or a second copy that locks
+ * the user out). Changed only when such a field is there.
+ */
+export function dropSetCookies(headers: Headers, names: readonly string[]): void {
+  if (names.length === 0 || !headers.has('set-cookie')) return
+  const all = headers.getSetCookie()
+  const kept = all.filter((field) => !names.includes(field.slice(0, Math.max(0, field.indexOf('='))).trim()))
+  if (kept.length === all.length) return
+  headers.delete('set-cookie')
+  for (const field of kept) headers.append('set-cookie', field)
 }

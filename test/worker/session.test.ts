@@ -6,7 +6,7 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { BETTER_AUTH_COOKIE, signIn, signOut, signUp, type SignedInUser } from '../support/better-auth-client.ts'
-import { backendOrigin, gateway, verifiedInvoker, type Echo, type Gateway } from './harness.ts'
+import { backendOrigin, gateway, mintKey, verifiedInvoker, type Echo, type Gateway } from './harness.ts'
 
 const APP = env.TEST_BETTER_AUTH_ORIGIN
 const TRUSTED = 'https://app.example.com'
@@ -109,7 +109,28 @@ describe('sessions from a real Better Auth app', () => {
     )
   })
 
-  it('leaves cookies alone on a pack that does not accept sessions', async () => {
+  it("never hands the session cookie to another pack's backend, nor lets a backend set it (red team 6)", async () => {
+    const carol = await mintKey('carol')
+    const withKey = gateway(PACKS, `${gatewayYaml()}api_keys:\n${carol.yaml}`)
+    const echo = (await (
+      await withKey.fetch('/packs/plain/inbox', {
+        headers: { 'x-api-key': carol.key, cookie: `theme=dark; ${alice.cookie}` },
+      })
+    ).json()) as Echo
+    expect(echo.headers['cookie']).toBe('theme=dark')
+    const planted = await withKey.fetch(
+      `/packs/plain/answer?h=${encodeURIComponent(`Set-Cookie:${BETTER_AUTH_COOKIE}=planted; Path=/`)}`,
+      { headers: { 'x-api-key': carol.key } },
+    )
+    expect(planted.status).toBe(200)
+    expect(planted.headers.getSetCookie()).toEqual([])
+    const other = await withKey.fetch(`/packs/plain/answer?h=${encodeURIComponent('Set-Cookie:theme=light')}`, {
+      headers: { 'x-api-key': carol.key },
+    })
+    expect(other.headers.getSetCookie()).toEqual(['theme=light'])
+  })
+
+  it('does not treat cookies as a credential on a pack that does not accept sessions', async () => {
     const response = await gw.fetch('/packs/plain/inbox', withCookie(alice.cookie))
     expect(response.status).toBe(401)
     expect(((await response.json()) as { detail: string }).detail).toBe('This pack requires authentication.')

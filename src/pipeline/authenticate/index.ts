@@ -12,7 +12,14 @@ import { GatewayError } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
 import { loadSigningKeys } from '../../keys/signing-keys.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
-import type { Authenticated, Consumed, Recheck, RequestState, Routed } from '../../state.ts'
+import {
+  type Authenticated,
+  type Consumed,
+  NOTHING_CONSUMED,
+  type Recheck,
+  type RequestState,
+  type Routed,
+} from '../../state.ts'
 import { callStore, storeFor } from '../../store/index.ts'
 import { mintedKeyLookups } from '../../store/minted-keys.ts'
 import { clientAddress, hasBody } from '../../http/request.ts'
@@ -30,16 +37,17 @@ import { originTrusted } from './session/csrf.ts'
 import { SessionVerifier } from './session/index.ts'
 
 /** A verified signature's fields; Content-Digest stays (the backend may check the body too). */
-const ENVELOPE_CONSUMED: Consumed = { headers: ['signature', 'signature-input', 'signature-agent'], cookie: null }
+const ENVELOPE_CONSUMED: Consumed = { headers: ['signature', 'signature-input', 'signature-agent'] }
 
 function consumedBy(credential: Credential): Consumed {
   switch (credential.method) {
     case 'session':
-      return { headers: [], cookie: credential.cookie.name }
+      // The session cookies are removed on every pack (forward/headers.ts), this one included.
+      return NOTHING_CONSUMED
     case 'envelope':
       return ENVELOPE_CONSUMED
     default:
-      return { headers: [credential.header], cookie: null }
+      return { headers: [credential.header] }
   }
 }
 

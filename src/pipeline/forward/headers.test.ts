@@ -5,7 +5,8 @@ const base = {
   invokerHeader: 'x-invoker',
   token: 'signed.token.value',
   requestId: 'req-1',
-  consumed: { headers: ['x-api-key'], cookie: null },
+  consumed: { headers: ['x-api-key'] },
+  sessionCookies: [] as readonly string[],
   passCredentials: false,
   clientAddress: '203.0.113.9',
   proto: 'https',
@@ -101,14 +102,18 @@ describe('upstreamHeaders', () => {
     expect(out.get('connection')).toBe('Upgrade')
   })
 
-  it("removes only the consumed session cookie, keeping the backend's own cookies", () => {
+  it("removes the session cookies on every pack, keeping the backend's own cookies (red team 6)", () => {
     const withCookies = new Headers({ cookie: 'theme=dark; better-auth.session_token=abc.def; lang=en' })
-    const consumed = { headers: [], cookie: 'better-auth.session_token' }
-    expect(upstreamHeaders(withCookies, { ...base, consumed }).get('cookie')).toBe('theme=dark; lang=en')
+    const session = { sessionCookies: ['better-auth.session_token', '__Secure-better-auth.session_token'] }
+    expect(upstreamHeaders(withCookies, { ...base, ...session }).get('cookie')).toBe('theme=dark; lang=en')
     expect(
-      upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, consumed }).has('cookie'),
+      upstreamHeaders(new Headers({ cookie: 'better-auth.session_token=abc' }), { ...base, ...session }).has('cookie'),
     ).toBe(false)
-    expect(upstreamHeaders(withCookies, { ...base, consumed, passCredentials: true }).get('cookie')).toBe(
+    expect(upstreamHeaders(withCookies, { ...base, ...session, passCredentials: true }).get('cookie')).toBe(
+      'theme=dark; better-auth.session_token=abc.def; lang=en',
+    )
+    // Without a session configured, cookies are the backend's.
+    expect(upstreamHeaders(withCookies, base).get('cookie')).toBe(
       'theme=dark; better-auth.session_token=abc.def; lang=en',
     )
   })

@@ -130,6 +130,8 @@ export interface UpstreamHeaderInput {
   token: string
   requestId: string
   consumed: Consumed
+  /** The gateway's session cookie names (`session.cookies`), removed on every pack. */
+  sessionCookies: readonly string[]
   passCredentials: boolean
   clientAddress: string | null
   proto: string
@@ -151,7 +153,9 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   const connection = incoming.get('connection')
   const named = connection === null ? null : new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
   const dropped = input.passCredentials ? null : input.consumed.headers
-  const droppedCookie = input.passCredentials ? null : input.consumed.cookie
+  // The session cookies are the gateway's credential on every pack, not only where they
+  // authenticated: a backend of another pack on the host must not receive one to replay.
+  const droppedCookies = input.passCredentials ? null : input.sessionCookies
   for (const name of incoming.keys()) {
     // Servers that map field names to CGI variables (WSGI, PHP) read `_` as `-`: `X_Invoker`
     // would arrive as X-Invoker, or merged with it, so a name is judged as it would be read.
@@ -165,8 +169,8 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
       dropped?.includes(read)
     ) {
       out.delete(name)
-    } else if (name === 'cookie' && droppedCookie !== null) {
-      const rest = withoutCookie(incoming.get(name) as string, droppedCookie)
+    } else if (name === 'cookie' && droppedCookies !== null && droppedCookies.length > 0) {
+      const rest = withoutCookie(incoming.get(name) as string, droppedCookies)
       if (rest === null) out.delete(name)
       else out.set(name, rest)
     }

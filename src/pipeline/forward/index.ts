@@ -16,6 +16,7 @@
  */
 import { GatewayError } from '../../errors/reasons.ts'
 import { answerFields } from '../../http/answer.ts'
+import { dropSetCookies } from '../../http/cookie.ts'
 import { clientAddress, hasBody, isWebSocketUpgrade } from '../../http/request.ts'
 import type { CompiledPolicy } from '../../policy/types.ts'
 import { declaredLength } from '../../read-body.ts'
@@ -53,6 +54,7 @@ function dropHopByHop(headers: Headers): void {
 
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
+  const sessionCookies: readonly string[] = policy.session?.cookies ?? []
   return async function forward(s: Signed): Promise<Response> {
     const request = s.request
     const route = s.route
@@ -62,6 +64,7 @@ export const forward = (policy: CompiledPolicy) => {
       token: s.invokerToken,
       requestId: s.requestId,
       consumed: s.consumed,
+      sessionCookies,
       passCredentials: route.pack.passCredentials,
       clientAddress: clientAddress(request.headers),
       proto: url.protocol.slice(0, -1),
@@ -149,6 +152,7 @@ export const forward = (policy: CompiledPolicy) => {
     // stand next to the gateway's Allow-Credentials and let any site read a cookie's answer.
     for (const name of BACKEND_CORS_FIELDS) answer.delete(name)
     if (!websocket) dropHopByHop(answer)
+    dropSetCookies(answer, sessionCookies)
     answerFields(answer, s)
     return response
   }
