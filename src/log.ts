@@ -44,7 +44,22 @@ export interface RequestLogLine {
 }
 
 export function writeLogLine(line: RequestLogLine): void {
-  console.log(JSON.stringify(line))
+  console.log(logText(line))
+}
+
+/**
+ * Characters JSON leaves as they are but a log viewer or terminal acts on: line and paragraph
+ * separators (a viewer breaks the line there, so a caller's tool name could start a fake line),
+ * C1 controls (terminal escapes) and bidirectional overrides (text shown reordered).
+ */
+const VIEWER_CONTROLS = /[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/** One JSON line, with the characters above escaped as `\uXXXX` (still the same JSON value). */
+export function logText(line: object): string {
+  const text = JSON.stringify(line)
+  VIEWER_CONTROLS.lastIndex = 0
+  if (!VIEWER_CONTROLS.test(text)) return text
+  return text.replace(VIEWER_CONTROLS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /** The request's line, from what its steps recorded and the status it was answered with. */
@@ -143,5 +158,5 @@ export type StreamEndReason =
   | 'backend_error'
 
 export function writeStreamEndLine(line: StreamEndLine): void {
-  console.log(JSON.stringify(line))
+  console.log(logText(line))
 }
