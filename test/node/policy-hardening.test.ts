@@ -80,6 +80,9 @@ const signer = (name: string, keyid: string, extra: string) =>
 const gatewayWith = (signers: string, rest = '') =>
   `issuer: https://gateway.test\n${signers === '' ? 'signers: {}\n' : `signers:\n${signers}`}${rest}`
 const envelopePack = pack('chat', '{ path_prefix: /packs/chat }').replace('[api_key]', '[envelope]')
+/** An HS256 issuer with an `id_prefix`, as a `issuers:` entry. */
+const issuer = (name: string, prefix: string) =>
+  `  ${name}:\n    issuer: https://${name}.test\n    secret: S\n    audience: x\n    algorithms: [HS256]\n    claims: { id_prefix: "${prefix}" }\n`
 
 describe('item 3: id namespaces are kept apart at build time', () => {
   it('item 3: a delegating signer gets a namespace: its invoker id and ":", or its id_prefix', () => {
@@ -167,8 +170,6 @@ describe('item 3: id namespaces are kept apart at build time', () => {
   })
 
   it('item 3: issuers without a prefix check their ids at run time; a prefix that keeps them apart needs no check', () => {
-    const issuer = (name: string, prefix: string) =>
-      `  ${name}:\n    issuer: https://${name}.test\n    secret: S\n    audience: x\n    algorithms: [HS256]\n    claims: { id_prefix: "${prefix}" }\n`
     const { policy } = compileYaml(
       { chat: envelopePack },
       gatewayWith(
@@ -187,8 +188,6 @@ describe('item 3: id namespaces are kept apart at build time', () => {
   })
 
   it("item 3: an issuer without a prefix may not issue ids in another issuer's or the session's namespace, nor a signer's or an API key's id", () => {
-    const issuer = (name: string, prefix: string) =>
-      `  ${name}:\n    issuer: https://${name}.test\n    secret: S\n    audience: x\n    algorithms: [HS256]\n    claims: { id_prefix: "${prefix}" }\n`
     const { policy } = compileYaml(
       { chat: envelopePack },
       gatewayWith(
