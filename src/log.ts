@@ -102,12 +102,12 @@ export function requestLogLine(s: RequestState, status: number): RequestLogLine 
   }
 }
 
-/** The refusals a policy rule decides: they name the rule. */
 /** A caller-chosen part of the URL, cut to what a log line keeps. */
 function bounded(part: string): string {
   return part.length <= LOG_MAX_URL_PART ? part : part.slice(0, LOG_MAX_URL_PART) + '…'
 }
 
+/** The refusals a policy rule decides: they name the rule. */
 function refusing(
   reason: Reason,
 ): reason is Extract<Reason, { reason: 'denied' | 'tool_denied' | 'rate_limited' | 'concurrency_limited' }> {

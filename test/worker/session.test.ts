@@ -235,6 +235,9 @@ describe('CORS for browser callers', () => {
     expect(response.headers.get('x-hop-secret')).toBeNull()
     expect(response.headers.get('proxy-authenticate')).toBeNull()
     expect(response.headers.get('x-kept')).toBe('yes')
+    // A Connection naming the gateway's own field cannot take it away.
+    const named = await gw.fetch('/packs/app/answer?h=Connection:x-request-id', withCookie(alice.cookie))
+    expect(named.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
     const trace = await gw.fetch('/packs/app/answer', withCookie(alice.cookie, { method: 'TRACE' }))
     expect(trace.status).toBe(405)
   })

@@ -52,6 +52,19 @@ function dropHopByHop(headers: Headers): void {
   headers.delete('proxy-authenticate')
 }
 
+/**
+ * What of the backend's answer fields the client never sees: CORS fields (CORS is the
+ * gateway's, cors step: a backend's echoed Origin would stand next to the gateway's
+ * Allow-Credentials and let any site read a cookie's answer), hop-by-hop fields (not on a
+ * WebSocket's 101, whose `Connection: Upgrade` the runtime needs), and `Set-Cookie` for the
+ * gateway's session cookies.
+ */
+function backendFieldsDropped(headers: Headers, sessionCookies: readonly string[], websocket: boolean): void {
+  for (const name of BACKEND_CORS_FIELDS) headers.delete(name)
+  if (!websocket) dropHopByHop(headers)
+  dropSetCookies(headers, sessionCookies)
+}
+
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   const sessionCookies: readonly string[] = policy.session?.cookies ?? []
@@ -134,7 +147,7 @@ export const forward = (policy: CompiledPolicy) => {
     // same headers). A Response built from the upstream one copies status and headers natively
     // and takes its body stream, or its WebSocket, as is. A step may have chosen a transform for
     // this request's answer (an MCP tool list, filtered per caller), which makes its own.
-    const websocket = upstream.status === 101 && upstream.webSocket
+    const websocket = upstream.status === 101 && upstream.webSocket !== null && upstream.webSocket !== undefined
     // A status a Response cannot carry (600 and up, a 1xx that is no upgrade) is the backend's
     // fault, and a 502: the runtime hands it over, but a Response made from it would throw.
     if (!websocket && (upstream.status < 200 || upstream.status > 599)) {
@@ -147,12 +160,9 @@ export const forward = (policy: CompiledPolicy) => {
         ? await s.answerTransform(upstream)
         : new Response(upstream.body, upstream)
     const answer = response.headers
+    backendFieldsDropped(answer, sessionCookies, websocket)
+    // Set after the backend's fields are judged: its `Connection` may name any field.
     answer.set('x-request-id', s.requestId)
-    // CORS is the gateway's (cors step): a backend's own fields, an Origin it echoes back, would
-    // stand next to the gateway's Allow-Credentials and let any site read a cookie's answer.
-    for (const name of BACKEND_CORS_FIELDS) answer.delete(name)
-    if (!websocket) dropHopByHop(answer)
-    dropSetCookies(answer, sessionCookies)
     answerFields(answer, s)
     return response
   }
