@@ -51,6 +51,7 @@ export function adminKeyRoutes(policy: CompiledPolicy) {
       [
         ...Object.values(policy.apiKeys).map((k) => k.invoker.id),
         ...Object.values(policy.signers).map((s) => s.invoker.id),
+        ...policy.keyDirectories.map((directory) => directory.invoker.id),
       ].map(foldId),
     ),
   }

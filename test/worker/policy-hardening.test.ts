@@ -120,6 +120,9 @@ signers:
     jwk: ${JSON.stringify(scheduler.jwk)}
     delegate: true
     id_prefix: "sched:"
+key_directories:
+  - origin: https://crawler.example
+    invoker: { id: crawler-bot, label: Crawler }
 `
   gw = gateway(PACKS, yaml, undefined, {
     PARTNER_SECRET,
@@ -266,8 +269,8 @@ describe("item 3: delegated ids live in the signer's namespace", () => {
 })
 
 describe('a runtime key does not take the id of an invoker the policy defines (red team, 2026-12-01)', () => {
-  it("refuses a policy key's id and a signer's id", async () => {
-    for (const id of ['apikey:ci-bot', 'chat-host']) {
+  it("refuses a policy key's id, a signer's id and a key directory's id", async () => {
+    for (const id of ['apikey:ci-bot', 'chat-host', 'crawler-bot']) {
       const response = await mintRuntimeKey(gw, 'impostor', ['delegated'], { id })
       expect(response.status, id).toBe(400)
       expect(((await response.json()) as { detail: string }).detail).toContain(
