@@ -55,9 +55,8 @@ export function createGateway(policy: CompiledPolicy): Gateway {
   }
 
   async function pipeline(s: RequestState): Promise<Response> {
-    const endpoint = steps.route.endpoint(s)
-    if (endpoint !== null) return endpoints[endpoint](s)
-    const routed = steps.route.pack(s) // 404, 400
+    const routed = steps.route(s) // 404, 405, 400
+    if (typeof routed === 'string') return endpoints[routed](s) // the gateway's own
     const preflight = steps.cors(routed) // a preflight's answer
     if (preflight !== null) return preflight
     const caller = await steps.authenticate(routed) // 401, 503

@@ -26,43 +26,42 @@ export const route = (policy: CompiledPolicy) => {
     endpoints.has(path) ||
     path === RESERVED_PREFIX ||
     (path.startsWith(RESERVED_PREFIX) && path[RESERVED_PREFIX.length] === '/')
-  return {
-    /** The gateway's own endpoint the request is for, or `null` when it goes to a pack. */
-    endpoint(s: RequestState): GatewayEndpoint | null {
-      if (s.url === UNPARSABLE_URL) throw new GatewayError({ reason: 'bad_path', problem: UNPARSABLE_PROBLEM })
-      const raw = s.url.pathname
-      const method = s.request.method
-      // The gateway's paths are reserved as packs are matched, on the normalized path: no
-      // spelling of them (`//.well-known/…`, `%6Awks`), and no other method, reaches a backend.
-      const normalized = normalizePath(raw)
-      const path = normalized.ok ? normalized.path : raw
-      if (!isReserved(path)) return null
-      const found = path === raw ? endpointOf(endpoints, method, path) : null
+  /**
+   * The gateway's own endpoint the request is for (a string), or the request routed to its pack.
+   * The gateway's paths are reserved as packs are matched, on the normalized path: no spelling
+   * of them (`//.well-known/…`, `%6Awks`), and no other method, reaches a backend.
+   */
+  return function route(s: RequestState): GatewayEndpoint | Routed {
+    if (s.url === UNPARSABLE_URL) throw new GatewayError({ reason: 'bad_path', problem: UNPARSABLE_PROBLEM })
+    const raw = s.url.pathname
+    const requested = s.request.method
+    const normalized = normalizePath(raw)
+    const path = normalized.ok ? normalized.path : raw
+    if (isReserved(path)) {
+      const found = path === raw ? endpointOf(endpoints, requested, path) : null
       if (found !== null) return found
       throw new GatewayError(
-        path === raw && endpoints.has(path) ? { reason: 'method_not_allowed', method } : { reason: 'route_not_found' },
+        path === raw && endpoints.has(path)
+          ? { reason: 'method_not_allowed', method: requested }
+          : { reason: 'route_not_found' },
       )
-    },
-
-    pack(s: RequestState): Routed {
-      // TRACE (and IIS's TRACK) echo the request back: the backend would show the client the
-      // X-Invoker token and every header the gateway added (cross-site tracing).
-      const requested = s.request.method
-      if (requested === 'TRACE' || requested === 'TRACK')
-        throw new GatewayError({ reason: 'method_not_allowed', method: requested })
-      const result = matchRoute(packs, s.url, prefixes)
-      if (!result.ok) {
-        throw new GatewayError(
-          result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem },
-        )
-      }
-      const routed = s as Routed
-      routed.route = result.match
-      const method = effectiveMethod(s.request.method, s.request.headers, result.match.pack.methodOverride)
-      if (!method.ok) throw new GatewayError({ reason: 'method_override_invalid', problem: method.problem })
-      routed.method = method.method
-      routed.methodOverride = method.override
-      return routed
-    },
+    }
+    // TRACE (and IIS's TRACK) echo the request back: the backend would show the client the
+    // X-Invoker token and every header the gateway added (cross-site tracing).
+    if (requested === 'TRACE' || requested === 'TRACK')
+      throw new GatewayError({ reason: 'method_not_allowed', method: requested })
+    const result = matchRoute(packs, s.url, prefixes, normalized)
+    if (!result.ok) {
+      throw new GatewayError(
+        result.notFound ? { reason: 'route_not_found' } : { reason: 'bad_path', problem: result.problem },
+      )
+    }
+    const routed = s as Routed
+    routed.route = result.match
+    const method = effectiveMethod(requested, s.request.headers, result.match.pack.methodOverride)
+    if (!method.ok) throw new GatewayError({ reason: 'method_override_invalid', problem: method.problem })
+    routed.method = method.method
+    routed.methodOverride = method.override
+    return routed
   }
 }

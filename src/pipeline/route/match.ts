@@ -6,7 +6,7 @@
  * @module
  */
 import type { CompiledAgent, CompiledPack, RouteMatch } from '../../policy/types.ts'
-import { ambiguity, normalizePath, pathSegments } from './normalize-path.ts'
+import { ambiguity, type NormalizedPath, normalizePath, pathSegments } from './normalize-path.ts'
 import { matchesPattern } from './path-pattern.ts'
 import { prefixTable } from './table.ts'
 
@@ -20,13 +20,14 @@ export type RouteResult =
 /**
  * @param prefixes the route table's pack prefixes (the gateway's is made by the build); made
  *   from `packs` when not given (the CLI).
+ * @param normalized `url`'s path normalized, when the caller has done it already.
  */
 export function matchRoute(
   packs: readonly CompiledPack[],
   url: URL,
   prefixes: Readonly<Record<string, readonly number[]>> = prefixTable(packs),
+  normalized: NormalizedPath = normalizePath(url.pathname),
 ): RouteResult {
-  const normalized = normalizePath(url.pathname)
   if (!normalized.ok) return { ok: false, notFound: false, problem: normalized.problem }
   const path = normalized.path
   const host = url.host.toLowerCase()
