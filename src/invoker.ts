@@ -8,8 +8,11 @@
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
+/** The kinds the gateway itself gives invokers. */
+export const BUILT_IN_KINDS = ['authUser', 'apiKey', 'service', 'agent', 'chat', 'anonymous'] as const
+
 /** Built-in kinds; policy may set an app-specific kind, hence the open string. */
-export type InvokerKind = 'authUser' | 'apiKey' | 'service' | 'agent' | 'chat' | 'anonymous' | (string & {})
+export type InvokerKind = (typeof BUILT_IN_KINDS)[number] | (string & {})
 
 export type AuthMethod = 'session' | 'api_key' | 'bearer' | 'envelope' | 'anonymous'
 

@@ -22,6 +22,9 @@ export type EffectiveMethod =
 
 const NO_OVERRIDE = null
 
+/** TRACE and IIS's TRACK echo the request back (route step); CONNECT asks for a tunnel. */
+const NEVER_FORWARDED = new Set(['TRACE', 'TRACK', 'CONNECT'])
+
 /** The method the request is decided on, and the override headers to forward with it. */
 export function effectiveMethod(method: string, headers: Headers, allowed: readonly string[]): EffectiveMethod {
   if (allowed.length === 0 || method !== 'POST') return { ok: true, method, override: NO_OVERRIDE }
@@ -32,6 +35,9 @@ export function effectiveMethod(method: string, headers: Headers, allowed: reado
     if (value === null) continue
     const upper = value.trim().toUpperCase()
     if (!METHOD.test(upper)) return { ok: false, problem: `${name} must name one HTTP method` }
+    // Methods the gateway refuses on the request line are refused when tunnelled too: a backend
+    // that honours the override would echo TRACE (and the X-Invoker with it), or open a tunnel.
+    if (NEVER_FORWARDED.has(upper)) return { ok: false, problem: `${name} may not name ${upper}` }
     if (named !== null && named !== upper)
       return { ok: false, problem: 'two method-override headers name different methods' }
     named = upper

@@ -30,7 +30,8 @@ export function rulesThatApply<R extends Pick<CompiledRateLimit, 'when'>>(
 ): R[] {
   const { agent, authentication, method } = subject
   return rules.filter(({ when }) => {
-    if (when.kinds !== null && !when.kinds.includes(authentication.invoker.kind)) return false
+    const kind = authentication.invoker.kind
+    if (when.kinds !== null && !when.kinds.some((pattern) => patternMatches(pattern, kind))) return false
     if (when.methods !== null && !when.methods.includes(method)) return false
     if (when.agents !== null && (agent === null || !when.agents.includes(agent.name))) return false
     // Tool globs go through the rules' own matcher; a request that calls no tool is not counted.

@@ -293,7 +293,7 @@ export interface CompiledConcurrency {
   id: string
   by: RateLimitKeySource
   limit: number
-  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null }
+  when: { kinds: CompiledPattern[] | null; methods: string[] | null; agents: string[] | null }
   /** When the store fails or is slow: `local` counts in the isolate, `allow` serves, `deny` is 503. */
   onError: RateLimitOnError
   /** Open requests one isolate admits on its own under `on_error: local` (≥ 1). */
@@ -331,7 +331,13 @@ export interface CompiledRateLimit {
   windowMs: number
   algorithm: RateLimitAlgorithm
   /** Conditions that must all hold for the rule to count the request; `null` = any. */
-  when: { kinds: string[] | null; methods: string[] | null; agents: string[] | null; tools?: CompiledPattern[] | null }
+  when: {
+    /** Invoker kinds, each exact or a glob. */
+    kinds: CompiledPattern[] | null
+    methods: string[] | null
+    agents: string[] | null
+    tools?: CompiledPattern[] | null
+  }
   /** When the store fails or is slow: `local` limits in the isolate, `allow` serves, `deny` is 503. */
   onError: RateLimitOnError
   /** Requests per window one isolate admits on its own under `on_error: local` (≥ 1). */

@@ -596,7 +596,8 @@ key_directories:
         limit: 10,
         windowMs: 60_000,
         algorithm: 'sliding_window',
-        when: { kinds: ['apiKey'], methods: ['GET', 'POST'], agents: null },
+        // Kinds compile to patterns; GET brings HEAD (RFC 9110 §9.3.2).
+        when: { kinds: [{ exact: 'apiKey' }], methods: ['GET', 'POST', 'HEAD'], agents: null },
         onError: 'local',
         localLimit: 5,
       },

@@ -136,4 +136,12 @@ describe('request-rewriting and client-address fields', () => {
       expect(response.headers.get('content-type')).toBe('application/problem+json')
     }
   })
+
+  it('an override naming TRACE, TRACK or CONNECT is refused with 400, as the audit asked (a backend would echo X-Invoker)', async () => {
+    for (const method of ['TRACE', 'track', 'CONNECT']) {
+      const response = await call('/packs/override/x', 'POST', { 'x-http-method-override': method })
+      expect(response.status, method).toBe(400)
+      expect(((await response.json()) as { detail: string }).detail).toContain(`may not name ${method.toUpperCase()}`)
+    }
+  })
 })

@@ -7,13 +7,14 @@
  */
 import { parse } from 'yaml'
 import type { SourceFile } from '../../policy/compiler/compile.ts'
+import { patternMatches } from '../../policy/rules.ts'
 import type { CompiledPack, CompiledPolicy } from '../../policy/types.ts'
 
 /** A rule that counts every anonymous request of the pack (no method or agent condition). */
 export function limitsAnonymous(pack: CompiledPack): boolean {
   return pack.rateLimits.some(
     (rule) =>
-      (rule.when.kinds === null || rule.when.kinds.includes('anonymous')) &&
+      (rule.when.kinds === null || rule.when.kinds.some((pattern) => patternMatches(pattern, 'anonymous'))) &&
       rule.when.methods === null &&
       rule.when.agents === null &&
       (rule.by === 'ip' || rule.by === 'invoker' || rule.by === 'pack'),

@@ -50,6 +50,19 @@ export class Located<T> {
     return { file: this.file, line, col, message }
   }
 
+  /** The text a scalar at `path` was written as (`007`, `0x10`), or `undefined` when there is none. */
+  sourceAt(path: Path): string | undefined {
+    let node: unknown = this.doc.contents
+    for (const step of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === step)
+        node = pair?.value
+      } else if (isSeq(node) && typeof step === 'number') node = node.items[step]
+      else return undefined
+    }
+    return isScalar(node) ? node.source : undefined
+  }
+
   private offsetOf(path: Path, onKey: boolean): number {
     let node: unknown = this.doc.contents
     let offset = rangeStart(node)
@@ -77,6 +90,12 @@ export function rangeStart(node: unknown): number | undefined {
 export function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: PolicyError[]): Located<T> | null {
   const lines = new LineCounter()
   const doc = parseDocument(file.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  // `%YAML 1.1` would bring back merge keys, `yes`/`no` booleans and sexagesimal numbers: a
+  // policy means what YAML 1.2 reads in it, and nothing else.
+  if (doc.errors.length === 0 && doc.directives?.yaml.explicit === true && doc.directives.yaml.version !== '1.2') {
+    errors.push({ file: file.path, line: 1, col: 1, message: 'policy files are YAML 1.2: remove the %YAML directive' })
+    return null
+  }
   if (doc.errors.length > 0) {
     // In the gateway's words (messages.ts): which line is off, and how.
     for (const e of yamlErrors(doc.errors, file.text, lines)) errors.push({ file: file.path, ...e })

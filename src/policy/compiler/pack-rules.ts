@@ -5,17 +5,16 @@
  * @module
  */
 import { DEFAULT_LOCAL_FRACTION } from '../../constants.ts'
-import { compileGlob } from '../glob.ts'
 import type {
   AcceptedMethod,
   CompiledAgent,
-  CompiledPattern,
   CompiledRateLimit,
   CompiledRule,
   RateLimitKeySource,
   RuleField,
 } from '../types.ts'
 import { META_FIELD } from '../patterns.ts'
+import { compilePattern, kindProblem, methodPatterns, whenMethods } from './rule-values.ts'
 import { GATEWAY_FILE, type Located, type Path, type PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
 import { parseDuration, RULE_FIELDS, type RawPackFile, type RawRule } from './schema.ts'
@@ -74,6 +73,11 @@ export function compileRateLimits(
         located.error(at(rule.by === 'tool' ? 'by' : 'when'), 'tools are known on MCP packs only (protocol: mcp)'),
       )
     }
+    list(rule.when?.kind)?.forEach((kind, j) => {
+      const problem = kindProblem(kind)
+      if (problem !== null)
+        errors.push(located.error(at('when', 'kind', ...(Array.isArray(rule.when?.kind) ? [j] : [])), problem))
+    })
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name)) {
@@ -95,8 +99,8 @@ export function compileRateLimits(
       windowMs,
       algorithm: rule.algorithm,
       when: {
-        kinds: list(rule.when?.kind),
-        methods,
+        kinds: list(rule.when?.kind)?.map((kind) => compilePattern(kind, false)) ?? null,
+        methods: whenMethods(methods),
         agents: whenAgents,
         tools: list(rule.when?.tool)?.map((tool) => compilePattern(tool, false)),
       },
@@ -126,7 +130,20 @@ export function compileRule(
       errors.push(located.error([...path, field], `unknown rule field "${field}"${hint}`, true))
       continue
     }
-    const values = (Array.isArray(value) ? value : [value]).map(String)
+    const written = Array.isArray(value) ? value : [value]
+    const values = written.map(String)
+    // A number or boolean is matched as the text JavaScript writes for it, which must be the text
+    // the policy wrote: YAML reads `007` as 7, `0x10` as 16 and `1234567890123456789` as
+    // …800, and a deny that silently matches another id than the one written lets its caller in.
+    written.forEach((item, i) => {
+      if (typeof item === 'string') return
+      const at = Array.isArray(value) ? [...path, field, i] : [...path, field]
+      const source = located.sourceAt(at)
+      if (source !== undefined && source !== values[i])
+        errors.push(
+          located.error(at, `YAML reads ${source} as ${values[i]}: write "${source}" in quotes to match that text`),
+        )
+    })
     if (field === 'api_key') {
       for (const name of values) {
         if (!name.includes('*') && !declaredKeyNames.has(name)) {
@@ -139,15 +156,15 @@ export function compileRule(
         }
       }
     }
-    const foldCase = field === 'email' || field === 'method'
-    conditions.push({ field: field as RuleField, patterns: values.map((v) => compilePattern(v, foldCase)) })
+    if (field === 'kind')
+      values.forEach((kind, i) => {
+        const problem = kindProblem(kind)
+        if (problem !== null)
+          errors.push(located.error(Array.isArray(value) ? [...path, field, i] : [...path, field], problem))
+      })
+    const patterns =
+      field === 'method' ? methodPatterns(values) : values.map((v) => compilePattern(v, field === 'email'))
+    conditions.push({ field: field as RuleField, patterns })
   }
   return { ref, conditions }
-}
-
-/** Exact, or a glob split on `*`: no regular expression is built from policy text (issue 12, item 2). */
-export function compilePattern(value: string, foldCase: boolean): CompiledPattern {
-  const text = foldCase ? value.toLowerCase() : value
-  const glob = compileGlob(text)
-  return glob === null ? { exact: text } : { glob }
 }

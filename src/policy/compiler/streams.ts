@@ -26,6 +26,7 @@ import type {
   CompiledStreams,
   RateLimitKeySource,
 } from '../types.ts'
+import { compilePattern, kindProblem, whenMethods } from './rule-values.ts'
 import { duration, identifier, localFraction, parseDuration as ms, ruleKey, ruleWhen } from './primitives.ts'
 
 export const concurrencyRule = z
@@ -118,6 +119,11 @@ export function compileStreamSections(
           message: `"${method}" is not an HTTP method`,
         })
     })
+    list(rule.when?.kind)?.forEach((kind, j) => {
+      const problem = kindProblem(kind)
+      if (problem !== null)
+        problems.push({ path: at('when', 'kind', ...(Array.isArray(rule.when?.kind) ? [j] : [])), message: problem })
+    })
     const whenAgents = list(rule.when?.agent)
     whenAgents?.forEach((name, j) => {
       if (!agentNames.has(name))
@@ -133,7 +139,11 @@ export function compileStreamSections(
       id: rule.id,
       by: rule.by as RateLimitKeySource,
       limit: rule.limit,
-      when: { kinds: list(rule.when?.kind), methods, agents: whenAgents },
+      when: {
+        kinds: list(rule.when?.kind)?.map((kind) => compilePattern(kind, false)) ?? null,
+        methods: whenMethods(methods),
+        agents: whenAgents,
+      },
       onError: rule.on_error,
       localLimit: Math.max(1, Math.floor(rule.limit * (rule.local_fraction ?? DEFAULT_LOCAL_FRACTION))),
     }
