@@ -355,3 +355,16 @@ export const WEBSOCKET_POLICY_CLOSE = 1008
 
 /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, two of them the close code. */
 export const MAX_CLOSE_REASON_BYTES = 123
+
+/**
+ * Shortest HMAC key the gateway signs or verifies with (RFC 7518 §3.2: at least the hash's size,
+ * 256 bits for HS256). A shorter one is refused as unusable, never used.
+ */
+export const MIN_HMAC_KEY_BYTES = 32
+
+/**
+ * Shortest GATEWAY_ADMIN_TOKEN the admin endpoint accepts calls with (`openssl rand -base64 32`
+ * gives 44 characters). The endpoint has no rate limit of its own, so its token must be too long
+ * to guess; a shorter one leaves it answering 503.
+ */
+export const MIN_ADMIN_TOKEN_LENGTH = 32

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { ADMIN_KEYS_PATH, ADMIN_MAX_BODY_BYTES } from '../constants.ts'
+import { ADMIN_KEYS_PATH, ADMIN_MAX_BODY_BYTES, MIN_ADMIN_TOKEN_LENGTH } from '../constants.ts'
 import { constantTimeEqual, sha256Bytes } from '../keys/digest.ts'
 import { GatewayError } from '../errors/reasons.ts'
 import type { CompiledPolicy } from '../policy/types.ts'
@@ -138,6 +138,9 @@ function json(body: unknown, status: number): Response {
 async function authorizeAdmin(s: RequestState): Promise<void> {
   const expected = s.env.GATEWAY_ADMIN_TOKEN
   if (!expected) throw new GatewayError({ reason: 'route_not_found' })
+  // The endpoint has no rate limit of its own (a guessed token mints keys for every pack): a
+  // token short enough to guess leaves it off rather than open.
+  if (expected.length < MIN_ADMIN_TOKEN_LENGTH) throw new GatewayError({ reason: 'admin_token_weak' })
   const header = s.request.headers.get('authorization') ?? ''
   const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
   // Digests first: equal lengths, and the comparison time says nothing about the token.

@@ -3,6 +3,7 @@ import { generateApiKey, sha256Hex } from '../keys/api-key-format.ts'
 import { compilePolicies } from '../policy/compiler/compile.ts'
 import { readPolicyDir } from '../policy/compiler/node-files.ts'
 import { KEY_ID, NAME } from '../policy/patterns.ts'
+import { parseInstant } from '../policy/compiler/instant.ts'
 
 /**
  * Refuses, before any key exists, what would make the key useless or wrong: an expiry already
@@ -16,8 +17,9 @@ function checkNewKey(
 ): number | undefined {
   let expiresAt: number | undefined
   if (options.expires) {
-    const time = Date.parse(options.expires)
-    if (Number.isNaN(time)) throw new Error('--expires is an ISO 8601 date')
+    const time = parseInstant(options.expires)
+    if (time === null)
+      throw new Error('--expires is an ISO 8601 date (2027-06-30) or date-time with an offset (2027-06-30T10:00:00Z)')
     if (time <= Date.now())
       throw new Error(`--expires ${options.expires} is in the past: the key would be refused from its first use`)
     expiresAt = Math.floor(time / 1000)

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MIN_ADMIN_TOKEN_LENGTH } from '../constants.ts'
 import { errorMessage, JSON_RPC_ERRORS, type JsonRpcId } from '../http/json-rpc.ts'
 import type { AcceptedMethod } from '../policy/types.ts'
 import { type BearerParameters, type Challenge, challenges } from './challenges.ts'
@@ -239,6 +240,13 @@ function toWire(r: Reason): Wire {
         title: 'Unauthorized',
         detail: 'The admin token is missing or wrong.',
         challenge: 'admin',
+      }
+    case 'admin_token_weak':
+      return {
+        status: 503,
+        slug: 'not-configured',
+        title: 'Service Unavailable',
+        detail: `The admin endpoint is off: its token is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters.`,
       }
     case 'admin_bad_request':
       return {

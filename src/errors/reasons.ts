@@ -45,6 +45,7 @@ export type Reason =
   | { reason: 'concurrency_limited'; rule: string; retryAfterSeconds: number }
   | { reason: 'store_unavailable'; rule: string | null }
   | { reason: 'admin_unauthorized' }
+  | { reason: 'admin_token_weak' }
   | { reason: 'admin_bad_request'; problem: string }
   | { reason: 'admin_conflict'; problem: string }
   | { reason: 'admin_key_not_found' }

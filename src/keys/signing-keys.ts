@@ -8,6 +8,7 @@
  * @module
  */
 import { importJWK, type JWK } from 'jose'
+import { MIN_HMAC_KEY_BYTES } from '../constants.ts'
 import { hasShape, PRIVATE_MEMBERS, SIGNING_KEY_SHAPES } from './jwk-shapes.ts'
 
 export type SigningAlgorithm = keyof typeof SIGNING_KEY_SHAPES
@@ -74,6 +75,11 @@ async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<C
   ])
 }
 
+/** Bytes a base64url text decodes to (its alphabet is checked by the import). */
+function base64urlLength(text: string): number {
+  return Math.floor((text.replace(/=+$/, '').length * 3) / 4)
+}
+
 function checkJwk(jwk: JWK): string | null {
   if (typeof jwk !== 'object' || jwk === null) return 'a key in INVOKER_SIGNING_KEYS is not an object'
   if (!jwk.kid) return 'every key in INVOKER_SIGNING_KEYS needs a kid'
@@ -81,6 +87,10 @@ function checkJwk(jwk: JWK): string | null {
   if (!Object.hasOwn(SIGNING_KEY_SHAPES, alg)) return `key ${jwk.kid}: alg must be EdDSA, ES256 or HS256`
   if (!hasShape(jwk, SIGNING_KEY_SHAPES[alg as SigningAlgorithm]))
     return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
+  // RFC 7518 §3.2: an HS256 key at least as long as the hash. The anonymous ids' key is derived
+  // from it too, so a short one would also make them guessable from an address.
+  if (alg === 'HS256' && base64urlLength(jwk.k as string) < MIN_HMAC_KEY_BYTES)
+    return `key ${jwk.kid}: an HS256 key is at least ${MIN_HMAC_KEY_BYTES} bytes`
   return null
 }
 

@@ -51,7 +51,7 @@ describe('one broken definition, one error', () => {
   it('a broken API key: its own error, not one at each rule that names it', () => {
     const gateway = `issuer: https://gateway.test\napi_keys:\n  ci-bot:\n${KEY}    expires: someday\n`
     expect(compileErrors({ crm: pack('allow: [{ api_key: ci-bot }]\n') }, gateway)).toEqual([
-      'policies/_gateway.yaml:6:14: expires is not an ISO 8601 date or date-time',
+      'policies/_gateway.yaml:6:14: expires is not an ISO 8601 date (2027-06-30) or date-time with an offset (2027-06-30T10:00:00Z)',
     ])
   })
 

@@ -643,7 +643,7 @@ key_directories:
       'policies/_gateway.yaml:6:13: no pack is named "nope"',
     ])
     expect(compileErrors({ weather: ok }, gateway('    expires: soon\n'))).toEqual([
-      'policies/_gateway.yaml:6:14: expires is not an ISO 8601 date or date-time',
+      'policies/_gateway.yaml:6:14: expires is not an ISO 8601 date (2027-06-30) or date-time with an offset (2027-06-30T10:00:00Z)',
     ])
     expect(
       compileErrors({ weather: ok }, gateway(`  b:\n    key_id: AAAAAAAA\n    sha256: "${'1'.repeat(64)}"\n`)),

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { Authentication } from '../../src/invoker.ts'
 import { decide } from '../../src/pipeline/authorize/decide.ts'
 import { rulesThatApply } from '../../src/policy/limit-rules.ts'
+import { parseInstant } from '../../src/policy/compiler/instant.ts'
 import { compileErrors, compileYaml } from '../support/policy.ts'
 
 const GATEWAY = `
@@ -172,5 +173,34 @@ concurrency:
     expect(rulesThatApply(lab.rateLimits, subject).map((rule) => rule.id)).toEqual(['reads'])
     expect(rulesThatApply(lab.concurrency, subject).map((rule) => rule.id)).toEqual(['open-reads'])
     expect(rulesThatApply(lab.rateLimits, { ...subject, method: 'POST' })).toEqual([])
+  })
+})
+
+describe('expiry dates are ISO 8601 instants, read strictly', () => {
+  const gatewayWith = (expires: string): string =>
+    `issuer: https://gateway.test\napi_keys:\n  lapsing:\n    key_id: "lApsing1"\n    sha256: "${'b'.repeat(64)}"\n    expires: "${expires}"\n`
+
+  it.each([
+    ['2027-06-30', Date.UTC(2027, 5, 30)],
+    ['2027-06-30T10:00Z', Date.UTC(2027, 5, 30, 10)],
+    ['2027-06-30T10:00:05.25+02:00', Date.UTC(2027, 5, 30, 8, 0, 5, 250)],
+    ['2028-02-29T23:59:59-00:30', Date.UTC(2028, 2, 1, 0, 29, 59)],
+  ])('%s is read as written', (text, expected) => {
+    expect(parseInstant(text)).toBe(expected)
+    const { policy } = compileYaml({ lab: pack('') }, gatewayWith(text))
+    expect(policy.apiKeys['lApsing1']?.expiresAt).toBe(Math.floor(expected / 1000))
+  })
+
+  it.each([
+    ['a day the month does not have (Date.parse rolls it over to March 2)', '2026-02-30'],
+    ['a bare number (Date.parse reads "12" as December 2001)', '12'],
+    ['a date-time without an offset (Date.parse reads the build machine’s time zone)', '2027-06-30T10:00'],
+    ['hour 24', '2027-06-30T24:00Z'],
+    ['a written-out date', 'June 30, 2027'],
+  ])('%s is refused', (_, text) => {
+    expect(parseInstant(text)).toBeNull()
+    const errors = compileErrors({ lab: pack('') }, gatewayWith(text))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain('expires is not an ISO 8601 date')
   })
 })

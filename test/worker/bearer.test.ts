@@ -404,6 +404,12 @@ describe('other key sources', () => {
     expect((await unset.fetch('/packs/partners/run', bearer(await a2aToken(A2A_SECRET)))).status).toBe(503)
   })
 
+  it('answers 503 when the shared secret is shorter than 32 bytes, even to a token it signed (RFC 7518 §3.2)', async () => {
+    const short = 'a-secret-of-31-bytes-0123456789'
+    const weak = gateway(PACKS, gatewayYaml(), undefined, { ...SECRETS, A2A_SHARED_SECRET: short })
+    expect((await weak.fetch('/packs/partners/run', bearer(await a2aToken(short)))).status).toBe(503)
+  })
+
   it('verifies tokens against inline keys and maps the email claim', async () => {
     const response = await gw.fetch('/packs/browser/run', bearer(await inlineToken()))
     expect(response.status).toBe(200)

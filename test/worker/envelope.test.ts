@@ -243,6 +243,15 @@ describe('signed requests from independent signers', () => {
     expect(payload['htu']).toBe(`${backendOrigin()}/run`)
   })
 
+  it('an HMAC signer whose secret is shorter than 32 bytes verifies nothing: 503, not a signature check', async () => {
+    const short = btoa(atob(keys.hmacSecret).slice(0, 31))
+    const weak = gateway(PACKS, gatewayYaml(), undefined, { HMAC_BOT_SECRET: short, GATEWAY_STORE: env.GATEWAY_STORE })
+    const request = { method: 'POST', path: '/packs/agents/run', body: '{}' }
+    const headers = { ...(await httpsig('hmac-sha256', 'hmac-1', request)), 'content-length': '2' }
+    const response = await weak.fetch(request.path, { method: request.method, body: request.body, headers })
+    expect(response.status).toBe(503)
+  })
+
   it('web-bot-auth with a key from a trusted directory reaches the backend as the directory', async () => {
     const request = { path: '/packs/agents/crawl' }
     const response = await send(

@@ -307,6 +307,8 @@ describe('errors and configuration', () => {
       'not json',
       '{"keys":[]}',
       '{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"RS256","kid":"x"}]}',
+      // Red-team pass 7: an HS256 key shorter than 32 bytes (RFC 7518 §3.2) is no usable key.
+      '{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0","alg":"HS256","kid":"x"}]}',
     ]) {
       const broken = gateway(
         PACKS,

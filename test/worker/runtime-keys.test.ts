@@ -173,6 +173,25 @@ describe('the admin endpoint', () => {
     ).toBe(404)
   })
 
+  it('stays off (503, not-configured) while its token is shorter than 32 characters, even to that token', async () => {
+    const short = 'a'.repeat(31)
+    const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, { ...bindings, GATEWAY_ADMIN_TOKEN: short })
+    const { key, keyId } = generateApiKey()
+    const body = { key_id: keyId, sha256: await sha256Hex(key), name: 'x', packs: ['deploys'] }
+    const minted = await gw.fetch('/.well-known/invoker-gateway/keys', admin(body, short))
+    expect(minted.status).toBe(503)
+    expect(((await minted.json()) as { type: string }).type).toContain('not-configured')
+    const listed = await gw.fetch('/.well-known/invoker-gateway/keys', {
+      headers: { authorization: `Bearer ${short}` },
+    })
+    expect(listed.status).toBe(503)
+    const long = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, {
+      ...bindings,
+      GATEWAY_ADMIN_TOKEN: 'a'.repeat(32),
+    })
+    expect((await long.fetch('/.well-known/invoker-gateway/keys', admin(body, 'a'.repeat(32)))).status).toBe(201)
+  })
+
   it('refuses a wrong or missing admin token', async () => {
     const gw = gateway(PACKS, 'issuer: https://gateway.test\n', undefined, bindings)
     const { key, keyId } = generateApiKey()

@@ -20,6 +20,7 @@ import { SIGNATURE_ALGORITHM_TABLE } from '../../pipeline/authenticate/envelope/
 import type { Located, Path, PolicyError } from './located.ts'
 import { didYouMean } from './messages.ts'
 import { parseDuration, type RawClaimMapping, type RawGatewayFile, type RawSigner } from './schema.ts'
+import { parseInstant } from './instant.ts'
 
 export function compileApiKeys(gateway: Located<RawGatewayFile>, errors: PolicyError[]): Record<string, ApiKeyRecord> {
   const out: Record<string, ApiKeyRecord> = {}
@@ -33,9 +34,14 @@ export function compileApiKeys(gateway: Located<RawGatewayFile>, errors: PolicyE
     byKeyId.set(key.key_id, name)
     let expiresAt: number | null = null
     if (key.expires !== undefined) {
-      const time = key.expires instanceof Date ? key.expires.getTime() : Date.parse(key.expires)
-      if (Number.isNaN(time)) {
-        errors.push(gateway.error(['api_keys', name, 'expires'], 'expires is not an ISO 8601 date or date-time'))
+      const time = key.expires instanceof Date ? key.expires.getTime() : parseInstant(key.expires)
+      if (time === null || Number.isNaN(time)) {
+        errors.push(
+          gateway.error(
+            ['api_keys', name, 'expires'],
+            'expires is not an ISO 8601 date (2027-06-30) or date-time with an offset (2027-06-30T10:00:00Z)',
+          ),
+        )
         continue
       }
       expiresAt = Math.floor(time / 1000)

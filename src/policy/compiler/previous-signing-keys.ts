@@ -13,6 +13,7 @@ import { hasShape, KEY_SHAPES, PRIVATE_MEMBERS, SIGNING_KEY_SHAPES } from '../..
 import type { PreviousSigningKey } from '../types.ts'
 import type { PolicyError } from './located.ts'
 import type { RawGatewayFile } from './schema.ts'
+import { parseInstant } from './instant.ts'
 
 /** The part of the compiler's located document this section needs. */
 interface GatewayDocument {
@@ -31,8 +32,14 @@ export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: Pol
   const kids = new Set<string>()
   gateway.value.previous_signing_keys.forEach((entry, i) => {
     const at = (...path: string[]): (string | number)[] => ['previous_signing_keys', i, ...path]
-    const time = entry.until instanceof Date ? entry.until.getTime() : Date.parse(entry.until)
-    if (Number.isNaN(time)) errors.push(gateway.error(at('until'), 'until is an ISO 8601 date or date-time'))
+    const time = entry.until instanceof Date ? entry.until.getTime() : parseInstant(entry.until)
+    if (time === null || Number.isNaN(time))
+      errors.push(
+        gateway.error(
+          at('until'),
+          'until is an ISO 8601 date (2027-06-30) or date-time with an offset (2027-06-30T10:00:00Z)',
+        ),
+      )
     const jwk = entry.jwk
     const privateMember = PRIVATE_MEMBERS.find((member) => member in jwk)
     if (privateMember) {
@@ -64,7 +71,7 @@ export function compilePreviousSigningKeys(gateway: GatewayDocument, errors: Pol
       )
       return
     }
-    if (Number.isNaN(time)) return
+    if (time === null || Number.isNaN(time)) return
     const publicJwk: Record<string, string> = { kty: shape.kty, crv: shape.crv, kid, alg, use: 'sig' }
     for (const member of shape.publicMembers) publicJwk[member] = jwk[member] as string
     out.push({ jwk: publicJwk, untilSeconds: Math.floor(time / 1000) })

@@ -7,7 +7,7 @@
  * @module
  */
 import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyResult } from 'jose'
-import { MAX_ISSUER_LENGTH } from '../../../constants.ts'
+import { MAX_ISSUER_LENGTH, MIN_HMAC_KEY_BYTES } from '../../../constants.ts'
 import type { Bindings } from '../../../env.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
@@ -63,6 +63,12 @@ export async function verifyJwt(
     if (source.kind === 'secret') {
       const secret = sharedSecret(env, source.secretName)
       if (secret === null) return unavailable(`Worker secret ${source.secretName} is not set`, issuer.name)
+      // A short secret can be guessed offline from one token: it verifies nothing (RFC 7518 §3.2).
+      if (secret.length < MIN_HMAC_KEY_BYTES)
+        return unavailable(
+          `Worker secret ${source.secretName} is shorter than ${MIN_HMAC_KEY_BYTES} bytes`,
+          issuer.name,
+        )
       verified = await jwtVerify(token, secret, options)
     } else {
       verified = await jwtVerify(token, source.getKey, options)

@@ -7,6 +7,7 @@
  * @module
  */
 import { base64ToArrayBuffer } from 'structured-headers'
+import { MIN_HMAC_KEY_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
 import type { CompiledSigner, SignatureAlgorithm } from '../../../policy/types.ts'
 import { ok, unavailable, type Outcome } from '../../../outcome.ts'
@@ -45,6 +46,9 @@ export class SignerKeys {
         const bytes = secret === null ? null : base64Bytes(secret)
         if (secret === null || bytes === null)
           return unavailable(`Worker secret ${signer.secretName} is not set or not base64`)
+        // A short key can be guessed offline from one signature: it verifies nothing (RFC 7518 §3.2).
+        if (bytes.length < MIN_HMAC_KEY_BYTES)
+          return unavailable(`Worker secret ${signer.secretName} is shorter than ${MIN_HMAC_KEY_BYTES} bytes`)
         return ok(await this.#keys.get(signer.name, secret, () => importHmacKey(bytes)))
       }
       const algorithm = signer.algorithm as Exclude<SignatureAlgorithm, 'hmac-sha256'>
