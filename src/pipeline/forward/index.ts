@@ -68,6 +68,7 @@ function backendFieldsDropped(headers: Headers, sessionCookies: readonly string[
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   const sessionCookies: readonly string[] = policy.session?.cookies ?? []
+  const { delegationHeader } = policy.envelope
   return async function forward(s: Signed): Promise<Response> {
     const request = s.request
     const route = s.route
@@ -78,6 +79,7 @@ export const forward = (policy: CompiledPolicy) => {
       requestId: s.requestId,
       consumed: s.consumed,
       sessionCookies,
+      delegationHeader,
       passCredentials: route.pack.passCredentials,
       clientAddress: clientAddress(request.headers),
       proto: url.protocol.slice(0, -1),
