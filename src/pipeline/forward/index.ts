@@ -125,6 +125,12 @@ export const forward = (policy: CompiledPolicy) => {
         headers,
         body,
         redirect: 'manual',
+        // An answer for one invoker is never the zone cache's to keep or serve: without this, a
+        // subrequest to an upstream in the Worker's zone (a Tunnel hostname) goes through its
+        // cache, keyed by URL alone, and a cacheable answer (`Cache-Control: public`, a default
+        // cached extension) would reach other invokers. Accepted since compatibility date
+        // 2024-11-11 (`cache_option_enabled`).
+        cache: 'no-store',
         signal: controller.signal,
       })
     } catch {
