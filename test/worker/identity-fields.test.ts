@@ -124,7 +124,7 @@ describe('identity and edge fields a caller sets', () => {
       'x-request-source': 'ui',
       'x-forwardedness': 'x',
       'remotely-set': 'x',
-      'ssl': 'x',
+      ssl: 'x',
       'cfg-version': '2',
       'x-ms-version': '2024-01-01',
       'x-goog-api-client': 'gl-node/20',
