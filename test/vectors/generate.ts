@@ -388,6 +388,46 @@ export async function generateVectors(): Promise<VectorFile> {
   ] as const) {
     await refused(`received path: ${name}`, 'wrong_request', escapedToken, { request: post(url) })
   }
+  // The host is compared as received, lower-cased, byte for byte with htu's (red team F4): a
+  // URL parser would turn each of these spellings into the gateway's host, and the two verifiers
+  // must not disagree on any of them. A default port spelled exactly so is the one allowance.
+  await valid('an upper-case scheme', claims({ requestId: 'req-0015' }), {
+    request: post('HTTPS://crm.internal.example/agents/InternalCRMQuery/run'),
+  })
+  const run = '/agents/InternalCRMQuery/run'
+  for (const [name, host] of [
+    ['a trailing dot', 'crm.internal.example.'],
+    ['userinfo', 'x@crm.internal.example'],
+    ['an empty userinfo', '@crm.internal.example'],
+    ['escaped characters', '%63rm.internal.example'],
+    ['the default port with a leading zero', 'crm.internal.example:0443'],
+    ["the other scheme's default port", 'crm.internal.example:80'],
+    ['an empty port', 'crm.internal.example:'],
+    ['a backslash after it', 'crm.internal.example\\'],
+    ['a non-ASCII spelling (the gateway sends punycode)', 'crm.internal.exämple'],
+  ] as const) {
+    await refused(`received host: ${name}`, 'wrong_request', base, { request: post(`https://${host}${run}`) })
+  }
+  const byAddress = claims({ requestId: 'req-0016', upstreamUrl: `http://127.0.0.1:8080${run}` })
+  await valid('an IPv4 host and a port', byAddress, { request: post(`http://127.0.0.1:8080${run}?q=1`) })
+  const byAddressToken = await signInvokerToken(byAddress, gateway)
+  for (const [name, host] of [
+    ['IPv4 shortened', '127.1:8080'],
+    ['IPv4 in hex', '0x7f.0.0.1:8080'],
+    ['IPv4 as one number', '2130706433:8080'],
+    ['IPv4 in octal', '0177.0.0.1:8080'],
+    ['IPv4 with a trailing dot', '127.0.0.1.:8080'],
+    ['IPv4 escaped', '%31%32%37.0.0.1:8080'],
+    ['a port with a leading zero', '127.0.0.1:08080'],
+    ['IPv4 with userinfo', 'x@127.0.0.1:8080'],
+  ] as const) {
+    await refused(`received host: ${name}`, 'wrong_request', byAddressToken, { request: post(`http://${host}${run}`) })
+  }
+  const byV6 = claims({ requestId: 'req-0017', upstreamUrl: `http://[::1]${run}` })
+  await valid('an IPv6 host, with its default port', byV6, { request: post(`http://[::1]:80${run}`) })
+  await refused('received host: IPv6 written out', 'wrong_request', await signInvokerToken(byV6, gateway), {
+    request: post(`http://[0:0:0:0:0:0:0:1]${run}`),
+  })
   await refused('second use', 'replayed', base, { uses: 2 })
 
   return {

@@ -287,11 +287,10 @@ describe('signed requests from independent signers', () => {
       await httpsig('ed25519', 'chat-host-1', request, ['@method', '@authority', '@path', 'on-behalf-of']),
     )
     expect(response.status).toBe(200)
-    const { payload } = await verifiedInvoker(
-      gw,
-      ((await response.json()) as Echo).headers['x-invoker'] as string,
-      'agents',
-    )
+    const received = (await response.json()) as Echo
+    // The user travels in X-Invoker only: a backend reading On-Behalf-Of would trust any caller's.
+    expect(received.headers['on-behalf-of']).toBeUndefined()
+    const { payload } = await verifiedInvoker(gw, received.headers['x-invoker'] as string, 'agents')
     expect(payload['sub']).toBe('chat-host:alice')
     expect(payload['invoker']).toEqual({ id: 'chat-host:alice', kind: 'chat', meta: { signer: 'chat-host' } })
     expect(payload['auth']).toEqual({ method: 'envelope', signer: 'chat-host', on_behalf_of: 'alice' })

@@ -37,38 +37,49 @@ export function headerValue(headers: HeadersLike, name: string): string | null {
   return typeof value === 'string' ? value : value.join(', ')
 }
 
+/** The schemes a received URL may have, with their default ports (dropped, as the gateway's URL drops them). */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443', ws: '80', wss: '443' }
+
 /**
  * The URL as `htu` carries it: scheme, host and path, without query (as DPoP's `htu`, RFC 9449
- * §4.3). Only the scheme and host are normalised (WHATWG form: lower case, default port dropped),
- * because the backend sees its own Host, which may be spelled otherwise than the gateway's URL.
- * The path is taken byte for byte as the backend received it and is never resolved: a backend's
- * router dispatches `/admin/../hello` or `/admin/%2e%2e/hello` to /admin, so resolving it here to
- * the `/hello` the token names would hand the /admin handler a token issued for /hello. The
- * gateway forwards the normalised path it decided on, which is exactly the path in `htu`. So
- * dot segments (raw or encoded), `//`, a trailing `/`, escaped unreserved characters and
- * lower-case escapes all differ from `htu`, and a `#`, a space or a control character is never
- * cut or stripped (the WHATWG parser would): `null` then, or when the URL is not absolute.
+ * §4.3). Nothing is parsed or resolved the way a URL parser would, because the Python verifier
+ * must give the same answer and a backend may read the same bytes otherwise:
+ *
+ * - The scheme and host are lower-cased (ASCII; RFC 3986 §6.2.2.1) and a port that is the
+ *   scheme's default, spelled exactly so (`:443` on https), is dropped (RFC 9110 §4.2.3): the
+ *   gateway's `htu` is a WHATWG-serialised URL, lower case and without a default port. Nothing
+ *   else about the host is normalised: `127.1`, `0x7f.0.0.1`, `2130706433`, a trailing `.`,
+ *   `%31`-escapes, a port `:0443` or `:028791` all differ from `htu` (WHATWG host parsing would
+ *   turn each into the gateway's host, and the Python verifier never did). A host that is not
+ *   ASCII (the gateway's is punycode) and userinfo (`user@host`, which no gateway request has)
+ *   are `null`.
+ * - The path is taken byte for byte as the backend received it and is never resolved: a
+ *   backend's router dispatches `/admin/../hello` or `/admin/%2e%2e/hello` to /admin, so
+ *   resolving it here to the `/hello` the token names would hand the /admin handler a token
+ *   issued for /hello. The gateway forwards the normalised path it decided on, which is exactly
+ *   the path in `htu`. So dot segments (raw or encoded), `//`, a trailing `/`, escaped unreserved
+ *   characters and lower-case escapes all differ from `htu`, and a `#`, a space or a control
+ *   character is never cut or stripped: `null` then, or when the URL is not absolute.
  */
 export function htuOf(url: string, rewrite: UrlRewrite | undefined): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[\x00-\x20\x7f]/.test(url)) return null
   const schemeEnd = url.indexOf('://')
   if (schemeEnd <= 0) return null
+  const scheme = url.slice(0, schemeEnd).toLowerCase()
+  const defaultPort = Object.hasOwn(DEFAULT_PORTS, scheme) ? DEFAULT_PORTS[scheme] : undefined
+  if (defaultPort === undefined) return null
   const authorityStart = schemeEnd + 3
   let pathStart = authorityStart
   while (pathStart < url.length && !'/?#'.includes(url[pathStart] as string)) pathStart++
-  let origin: URL
-  try {
-    origin = new URL(`${url.slice(0, pathStart)}/`)
-  } catch {
-    return null
-  }
-  // The authority alone must make the origin (WHATWG reads a `\` in it as the start of the path).
-  if (origin.pathname !== '/' || origin.origin === 'null') return null
+  let host = url.slice(authorityStart, pathStart)
+  if (host === '' || host.includes('@') || !/^[\x21-\x7e]+$/.test(host)) return null
+  host = host.toLowerCase()
+  if (host.endsWith(`:${defaultPort}`)) host = host.slice(0, -defaultPort.length - 1)
   const queryStart = url.indexOf('?', pathStart)
   const path = url.slice(pathStart, queryStart < 0 ? url.length : queryStart)
   // An empty path is `/` (RFC 9110 §4.2.3); a path not starting with `/` (`http://h#x`) is not one the gateway sends.
-  const plain = origin.origin + (path === '' ? '/' : path)
+  const plain = `${scheme}://${host}${path === '' ? '/' : path}`
   if (!rewrite) return plain
   return rewritten(plain, rewrite)
 }

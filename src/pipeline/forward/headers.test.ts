@@ -7,6 +7,7 @@ const base = {
   requestId: 'req-1',
   consumed: { headers: ['x-api-key'] },
   sessionCookies: [] as readonly string[],
+  delegationHeader: 'on-behalf-of',
   passCredentials: false,
   clientAddress: '203.0.113.9',
   proto: 'https',
@@ -169,5 +170,45 @@ describe('upstreamHeaders', () => {
     expect(out.has('tracestate')).toBe(false)
     const withState = upstreamHeaders(sent, { ...base, trace: { ...base.trace, tracestate: 'vendor=abc' } })
     expect(withState.get('tracestate')).toBe('vendor=abc')
+  })
+
+  it("F3: drops every x-forwarded-* and cf-* field and the identity proxies' fields, keeping look-alikes", () => {
+    const sent = new Headers({
+      'x-forwarded-user': 'admin',
+      'x-forwarded-client-cert': 'By=spiffe://a',
+      'cf-access-authenticated-user-email': 'admin@example.com',
+      'cf-ray': '1',
+      'x-auth-request-user': 'admin',
+      'remote-user': 'admin',
+      'x-remote-group': 'system:masters',
+      'x-webauth-user': 'admin',
+      'ssl-client-verify': 'SUCCESS',
+      'x-ssl-client-s-dn': 'CN=admin',
+      'x-client-cert': 'pem',
+      'x-amzn-oidc-identity': 'admin',
+      'x-ms-client-principal-name': 'admin',
+      'x-goog-authenticated-user-email': 'admin',
+      'x-pomerium-jwt-assertion': 'jwt',
+      'x-envoy-original-path': '/admin',
+      'x-user': 'kept',
+      'x-email': 'kept',
+      cfg: 'kept',
+      ssl: 'kept',
+      'x-client-name': 'kept',
+      remotely: 'kept',
+      a: 'kept',
+    })
+    const out = upstreamHeaders(sent, base)
+    for (const [name, value] of sent) expect(out.get(name), name).toBe(value === 'kept' ? 'kept' : null)
+    expect(out.get('x-forwarded-for')).toBe('203.0.113.9')
+  })
+
+  it('drops the delegation header on every pack unless credentials pass', () => {
+    const sent = new Headers({ 'on-behalf-of': 'admin', on_behalf_of: 'admin' })
+    const out = upstreamHeaders(sent, base)
+    expect(out.has('on-behalf-of')).toBe(false)
+    expect(out.has('on_behalf_of')).toBe(false)
+    expect(upstreamHeaders(sent, { ...base, delegationHeader: 'x-acting-for' }).get('on-behalf-of')).toBe('admin')
+    expect(upstreamHeaders(sent, { ...base, passCredentials: true }).get('on-behalf-of')).toBe('admin')
   })
 })

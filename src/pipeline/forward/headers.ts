@@ -1,8 +1,8 @@
 /**
  * What the backend receives (SPEC §6). Forwarding strips before it adds: hop-by-hop fields,
- * every client-sent X-Invoker* field, the consumed credential, client-sent forwarding fields,
- * fields that rewrite the request's URL or method, and client-address fields go first; then the
- * gateway sets its own.
+ * every client-sent X-Invoker* field, the consumed credential and the delegation header,
+ * client-sent forwarding fields, fields that rewrite the request's URL or method, client-address
+ * fields, and fields an edge or identity proxy would set go first; then the gateway sets its own.
  *
  * @module
  */
@@ -112,6 +112,81 @@ const CLIENT_ADDRESS = new Set([
   'cf-pseudo-ipv4',
 ])
 
+/**
+ * Fields dropped by name prefix (an exact name is its own prefix): what an edge or an identity
+ * proxy in front of a backend would have set, which the backend may read as the caller's identity
+ * or as facts about its connection. The gateway is that edge now; a client's copy would reach the
+ * backend looking exactly like the proxy's (red team F3).
+ *
+ * - `x-forwarded-`: every one. The gateway sets `x-forwarded-for`, `-proto` and `-host` after the
+ *   strip; the rest are identities (oauth2-proxy's and Traefik forward-auth's `-user`, `-email`,
+ *   `-groups`, `-preferred-username`, `-access-token`), Envoy's client certificate
+ *   (`x-forwarded-client-cert`, XFCC) or URL overrides (`-uri`, `-port`, listed above).
+ * - `cf-`: every one. Cloudflare's edge sets them on the request the Worker receives (`cf-ray`,
+ *   `cf-ipcountry`, `cf-visitor`, Access's `cf-access-authenticated-user-email` and
+ *   `cf-access-jwt-assertion`); copied upstream they could not be told from a client's own.
+ * - Identity proxies: oauth2-proxy `x-auth-request-`; Authelia and web servers' `remote-`
+ *   (`Remote-User`, `-Groups`, `-Email`, `-Name`); `x-remote-` (Kubernetes' authenticating
+ *   proxy: `X-Remote-User`, `-Group`, `-Extra-`); Grafana-style `x-webauth-`; authentik
+ *   `x-authentik-`; Vouch `x-vouch-`; Pomerium `x-pomerium-`; AWS ALB `x-amzn-oidc-`; Azure App
+ *   Service Easy Auth `x-ms-client-principal` and its tokens `x-ms-token-`; Google IAP
+ *   `x-goog-authenticated-user-` and `x-goog-iap-jwt-assertion`; Kong `x-consumer-`,
+ *   `x-authenticated-` (`-userid`, `-scope`, and the common `x-authenticated-user`),
+ *   `x-credential-identifier`, `x-anonymous-consumer`, and its OIDC plugin's `x-userinfo`.
+ * - Client certificates checked at a proxy (nginx, HAProxy, Traefik): `x-ssl-`, `ssl-`
+ *   (`Ssl-Client-Verify`), `x-client-cert`, `x-client-verify`.
+ * - `x-envoy-`: Envoy's internal fields, which Envoy itself removes from external requests.
+ *
+ * Not dropped: `x-user` and `x-email`. No proxy sets them by default (they are names a site
+ * chooses in its own auth_request setup), and as generic names clients send them for their own
+ * purposes; a backend that reads a custom identity field must read X-Invoker instead (README).
+ */
+const DROPPED_PREFIXES = [
+  'x-forwarded-',
+  'cf-',
+  'x-auth-request-',
+  'remote-',
+  'x-remote-',
+  'x-webauth-',
+  'x-authentik-',
+  'x-vouch-',
+  'x-pomerium-',
+  'x-amzn-oidc-',
+  'x-ms-client-principal',
+  'x-ms-token-',
+  'x-goog-authenticated-user-',
+  'x-goog-iap-jwt-assertion',
+  'x-consumer-',
+  'x-authenticated-',
+  'x-credential-identifier',
+  'x-anonymous-consumer',
+  'x-userinfo',
+  'x-ssl-',
+  'ssl-',
+  'x-client-cert',
+  'x-client-verify',
+  'x-envoy-',
+]
+
+/**
+ * The prefixes by a name's first and third characters (every prefix has three): a field is
+ * tested against the one to five prefixes that share them, found by one lookup on a number,
+ * instead of against all of them. Field names are ASCII (RFC 9110 §5.1), so a code fits a byte.
+ */
+const PREFIXES_BY_LEAD = new Map<number, string[]>()
+const leadOf = (name: string): number => (name.charCodeAt(0) << 8) | name.charCodeAt(2)
+for (const prefix of DROPPED_PREFIXES) {
+  const lead = leadOf(prefix)
+  PREFIXES_BY_LEAD.set(lead, [...(PREFIXES_BY_LEAD.get(lead) ?? []), prefix])
+}
+
+function droppedByPrefix(name: string): boolean {
+  const prefixes = PREFIXES_BY_LEAD.get(leadOf(name))
+  if (prefixes === undefined) return false
+  for (const prefix of prefixes) if (name.startsWith(prefix)) return true
+  return false
+}
+
 /** W3C Trace Context fields: validated, and set by the gateway (see trace-context.ts). */
 const TRACE_CONTEXT = new Set(['traceparent', 'tracestate'])
 
@@ -132,6 +207,11 @@ export interface UpstreamHeaderInput {
   consumed: Consumed
   /** The gateway's session cookie names (`session.cookies`), removed on every pack. */
   sessionCookies: readonly string[]
+  /**
+   * The delegation header (`envelope.delegation_header`, lower case), removed on every pack: the
+   * user a signer acts for travels in X-Invoker, and a client's own value must not be read instead.
+   */
+  delegationHeader: string
   passCredentials: boolean
   clientAddress: string | null
   proto: string
@@ -156,12 +236,15 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   // The session cookies are the gateway's credential on every pack, not only where they
   // authenticated: a backend of another pack on the host must not receive one to replay.
   const droppedCookies = input.passCredentials ? null : input.sessionCookies
+  const droppedDelegation = input.passCredentials ? null : input.delegationHeader
   for (const name of incoming.keys()) {
     // Servers that map field names to CGI variables (WSGI, PHP) read `_` as `-`: `X_Invoker`
     // would arrive as X-Invoker, or merged with it, so a name is judged as it would be read.
     const read = name.includes('_') ? name.replaceAll('_', '-') : name
     if (
       DROPPED.has(read) ||
+      droppedByPrefix(read) ||
+      read === droppedDelegation ||
       // Any X-Invoker* field, and anything under the configured header's name: the backend trusts these.
       read.startsWith('x-invoker') ||
       read.startsWith(input.invokerHeader) ||

@@ -68,6 +68,7 @@ function backendFieldsDropped(headers: Headers, sessionCookies: readonly string[
 export const forward = (policy: CompiledPolicy) => {
   const { headerName, upstreamTimeoutMs, uploadIdleTimeoutMs } = policy.gateway
   const sessionCookies: readonly string[] = policy.session?.cookies ?? []
+  const { delegationHeader } = policy.envelope
   return async function forward(s: Signed): Promise<Response> {
     const request = s.request
     const route = s.route
@@ -78,6 +79,7 @@ export const forward = (policy: CompiledPolicy) => {
       requestId: s.requestId,
       consumed: s.consumed,
       sessionCookies,
+      delegationHeader,
       passCredentials: route.pack.passCredentials,
       clientAddress: clientAddress(request.headers),
       proto: url.protocol.slice(0, -1),
@@ -123,6 +125,12 @@ export const forward = (policy: CompiledPolicy) => {
         headers,
         body,
         redirect: 'manual',
+        // An answer for one invoker is never the zone cache's to keep or serve: without this, a
+        // subrequest to an upstream in the Worker's zone (a Tunnel hostname) goes through its
+        // cache, keyed by URL alone, and a cacheable answer (`Cache-Control: public`, a default
+        // cached extension) would reach other invokers. Accepted since compatibility date
+        // 2024-11-11 (`cache_option_enabled`).
+        cache: 'no-store',
         signal: controller.signal,
       })
     } catch {
