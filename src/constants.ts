@@ -30,6 +30,15 @@ export const LOG_MAX_URL_PART = 2048
 /** Length of the keyed hash that names an anonymous caller (base64url chars, 128 bits). */
 export const ANONYMOUS_ID_HASH_CHARS = 22
 
+/**
+ * How much of an IPv6 address names one caller: anonymous ids and `by: ip` limits count an IPv6
+ * address by its /64. A /64 is the smallest block an ISP hands one subscriber (RFC 6177, RIPE-690:
+ * a /56 or /48 is usual, a /64 the floor, since interface ids are 64 bits: RFC 4291 §2.5.1),
+ * so one subscriber may pick any of 2^64 addresses in it, and counting them one by one would give
+ * one caller 2^64 ids and budgets. A multiple of 16 (whole groups). IPv4 counts the whole address.
+ */
+export const IPV6_SUBSCRIBER_PREFIX_BITS = 64
+
 /** Where backends fetch the keys that verify X-Invoker (RFC 8615 well-known location). */
 export const JWKS_PATH = '/.well-known/jwks.json'
 

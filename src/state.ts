@@ -16,9 +16,11 @@ import type { DegradedInput } from './degraded.ts'
 import type { Bindings } from './env.ts'
 import type { Challenge } from './errors/challenges.ts'
 import type { GatewayError, Reason } from './errors/reasons.ts'
+import type { ClientAddress } from './http/client-address.ts'
 import type { McpCall } from './http/json-rpc.ts'
 import type { Outcome } from './outcome.ts'
 import type { RateLimitHeaders } from './http/ratelimit-fields.ts'
+import { clientAddress } from './http/request.ts'
 import type { Authentication } from './invoker.ts'
 import type { Decision } from './policy/rules.ts'
 import type { RouteMatch } from './policy/types.ts'
@@ -95,6 +97,8 @@ export class RequestState {
   readonly url: URL
   /** The W3C trace context sent to the backend (see trace-context.ts). */
   readonly trace: TraceContext
+  /** Where the caller is (CF-Connecting-IP), canonical, read once: anonymous ids, `by: ip` rules, X-Forwarded-For. */
+  readonly clientAddress: ClientAddress | null
 
   route: RouteMatch | null = null
   /** The method rules and rate limits see: the request's, or the override the pack honours. */
@@ -144,6 +148,7 @@ export class RequestState {
     this.url = URL.parse(request.url) ?? UNPARSABLE_URL
     this.method = request.method
     const headers = request.headers
+    this.clientAddress = clientAddress(headers)
     const traceparent = headers.get('traceparent')
     this.trace = traceparent === null ? newTrace() : traceContext(traceparent, headers.get('tracestate'))
   }

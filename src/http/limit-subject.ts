@@ -7,7 +7,6 @@
  */
 import type { RateLimitSubject } from '../policy/limit-rules.ts'
 import type { Authenticated } from '../state.ts'
-import { clientAddress } from './request.ts'
 
 export function limitSubject(s: Authenticated): RateLimitSubject {
   return {
@@ -15,7 +14,7 @@ export function limitSubject(s: Authenticated): RateLimitSubject {
     agent: s.route.agent,
     authentication: s.authentication,
     method: s.method,
-    clientAddress: clientAddress(s.request.headers),
+    addressKey: s.clientAddress?.key ?? null,
     tool: s.mcp?.tool ?? null,
   }
 }

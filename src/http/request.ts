@@ -4,11 +4,17 @@
  *
  * @module
  */
+import { parseClientAddress, type ClientAddress } from './client-address.ts'
 
-/** The client address as Cloudflare's edge reports it; clients cannot set this header there. */
-export function clientAddress(headers: Headers): string | null {
+/**
+ * The client address as Cloudflare's edge reports it (clients cannot set this header there), in
+ * its canonical spelling with the key it is counted by; `null` when there is none, or when the
+ * value is not an address (client-address.ts says why those are alike). Read once per request,
+ * into the request's state.
+ */
+export function clientAddress(headers: Headers): ClientAddress | null {
   const address = headers.get('cf-connecting-ip')?.trim()
-  return address ? address : null
+  return address ? parseClientAddress(address) : null
 }
 
 /** Whether the request carries a body to forward (and, when signed, to check against Content-Digest). */

@@ -8,6 +8,7 @@
  * @module
  */
 import { statusOf } from '../errors/problem.ts'
+import { parseClientAddress } from '../http/client-address.ts'
 import type { EnvelopeProblem, Reason } from '../errors/reasons.ts'
 import type { AuthMethod, Authentication, JsonValue } from '../invoker.ts'
 import { judgeKeyRecord } from '../pipeline/authenticate/api-key.ts'
@@ -63,7 +64,7 @@ export function explain(
   let wouldDeny: Reason | null = null
   if ('reason' in authn && authn.reason === 'credential_missing' && pack.mode === 'report' && 'anonymous' in who) {
     wouldDeny = authn
-    authn = anonymousFor(who.ip)
+    authn = anonymousFor(who.ip, pack)
   }
   if ('reason' in authn) return { ...outcome('unauthenticated', authn, null), ...base }
   let decision: Decision = decide(pack, agent, authn, method)
@@ -93,9 +94,15 @@ export function explain(
   }
 }
 
-/** Explain has no signing key, so it names the address; the Worker uses a keyed hash of it. */
-function anonymousFor(ip: string): Authentication {
-  return { invoker: { id: `anon:${ip}`, kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }
+/**
+ * Explain has no signing key, so it names the address's key (the address as the Worker reads it:
+ * an IPv4 address, an IPv6 address's /64); the Worker uses a keyed hash of that same key. A value
+ * that is no address is no anonymous caller, as in the Worker.
+ */
+function anonymousFor(ip: string, pack: CompiledPack): Authentication | Reason {
+  const address = parseClientAddress(ip.trim())
+  if (address === null) return { reason: 'no_client_address', accepted: pack.auth }
+  return { invoker: { id: `anon:${address.key}`, kind: 'anonymous', meta: {} }, auth: { method: 'anonymous' } }
 }
 
 function outcome(decision: Explanation['decision'], reason: Reason, invoker: Authentication | null): Explanation {
@@ -128,7 +135,7 @@ function authenticate(
   }
   if ('anonymous' in who) {
     if (!pack.anonymous) return { reason: 'credential_missing', accepted }
-    return anonymousFor(who.ip)
+    return anonymousFor(who.ip, pack)
   }
   if ('signer' in who) {
     if (!accepted.includes('envelope')) return { reason: 'method_not_accepted', method: 'envelope', accepted }

@@ -14,7 +14,8 @@ export interface RateLimitSubject {
   agent: CompiledAgent | null
   authentication: Authentication
   method: string
-  clientAddress: string | null
+  /** The client address's key (client-address.ts): an IPv4 address, an IPv6 address's /64. */
+  addressKey: string | null
   /** MCP packs: the tool of a tools/call (`when: { tool }`, `by: tool`). */
   tool?: string | null
 }
@@ -54,7 +55,7 @@ export function keyValue(rule: Pick<CompiledRateLimit, 'by'>, subject: RateLimit
     case 'invoker':
       return 'i:' + invoker.id
     case 'ip':
-      return subject.clientAddress === null ? null : 'a:' + subject.clientAddress
+      return subject.addressKey === null ? null : 'a:' + subject.addressKey
     case 'pack':
       return 'p:'
     case 'agent':

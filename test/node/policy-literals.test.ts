@@ -80,7 +80,7 @@ describe('invoker kinds', () => {
         agent: null,
         authentication,
         method,
-        clientAddress: '192.0.2.1',
+        addressKey: '192.0.2.1',
       }).map((rule) => rule.id)
   }
 
@@ -112,7 +112,7 @@ describe('invoker kinds', () => {
         agent: null,
         authentication: snow,
         method: 'GET',
-        clientAddress: null,
+        addressKey: null,
       }),
     ).toHaveLength(1)
   })
@@ -169,7 +169,7 @@ describe('HEAD is judged as GET (RFC 9110 §9.3.2: backends run the GET handler 
   - { id: reads, by: invoker, when: { method: GET }, limit: 2, window: 1m }
 concurrency:
   - { id: open-reads, by: invoker, when: { method: [GET] }, limit: 2 }`)
-    const subject = { pack: lab, agent: null, authentication: snow, method: 'HEAD', clientAddress: null }
+    const subject = { pack: lab, agent: null, authentication: snow, method: 'HEAD', addressKey: null }
     expect(rulesThatApply(lab.rateLimits, subject).map((rule) => rule.id)).toEqual(['reads'])
     expect(rulesThatApply(lab.concurrency, subject).map((rule) => rule.id)).toEqual(['open-reads'])
     expect(rulesThatApply(lab.rateLimits, { ...subject, method: 'POST' })).toEqual([])

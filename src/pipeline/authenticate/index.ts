@@ -22,7 +22,7 @@ import {
 } from '../../state.ts'
 import { callStore, storeFor } from '../../store/index.ts'
 import { mintedKeyLookups } from '../../store/minted-keys.ts'
-import { clientAddress, hasBody } from '../../http/request.ts'
+import { hasBody } from '../../http/request.ts'
 import { anonymousInvoker } from './anonymous.ts'
 import { buildKeyIndex, indexEntry, verifyApiKey, type KeyIndexEntry } from './api-key.ts'
 import { BearerVerifier } from './bearer/index.ts'
@@ -208,11 +208,11 @@ export const authenticate = (policy: CompiledPolicy) => {
           // Report mode: forwarded as an anonymous caller of its own, logged as would_deny (issue 12, item 16).
           s.wouldDeny = { reason: 'credential_missing', accepted }
         }
-        const address = clientAddress(headers)
+        const address = s.clientAddress
         if (address === null) throw new GatewayError({ reason: 'no_client_address', accepted })
         const keys = await loadSigningKeys(s.env.INVOKER_SIGNING_KEYS)
         if (!keys.ok) throw new GatewayError({ reason: 'signing_keys_unavailable', problem: keys.problem })
-        authenticated.authentication = await anonymousInvoker(address, keys.keys.anonymousIdKey)
+        authenticated.authentication = await anonymousInvoker(address.key, keys.keys.anonymousIdKey)
         return authenticated
       }
     }

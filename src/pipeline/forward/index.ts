@@ -17,7 +17,7 @@
 import { GatewayError } from '../../errors/reasons.ts'
 import { answerFields } from '../../http/answer.ts'
 import { dropSetCookies } from '../../http/cookie.ts'
-import { clientAddress, hasBody, isWebSocketUpgrade } from '../../http/request.ts'
+import { hasBody, isWebSocketUpgrade } from '../../http/request.ts'
 import type { CompiledPolicy } from '../../policy/types.ts'
 import { declaredLength } from '../../read-body.ts'
 import type { CheckedBody, Signed } from '../../state.ts'
@@ -81,7 +81,7 @@ export const forward = (policy: CompiledPolicy) => {
       sessionCookies,
       delegationHeader,
       passCredentials: route.pack.passCredentials,
-      clientAddress: clientAddress(request.headers),
+      clientAddress: s.clientAddress?.text ?? null,
       proto: url.protocol.slice(0, -1),
       host: url.host,
       websocket: isWebSocketUpgrade(request.headers),
