@@ -65,9 +65,26 @@ function packMatch(pack: CompiledPack, prefix: string, path: string, url: URL): 
 
 function matchAgent(agents: readonly CompiledAgent[], path: string): CompiledAgent | null {
   if (agents.length === 0) return null
-  const segments = pathSegments(path.toLowerCase())
+  const segments = pathSegments(path).map(agentSegment)
   for (const agent of agents) if (matchesPattern(agent.pattern, segments)) return agent
   return null
+}
+
+/**
+ * A request segment as agent patterns are written: percent-decoded, then lower-cased. Starlette,
+ * Flask, Django and Express route on the decoded path, so `/crm%3Aquery` reaches the view of
+ * `/crm:query` and must meet its agent's lists (red team: the encoded spelling skipped them).
+ * The normalizer already refused encoded `/`, `\` and NUL, and decoded the unreserved
+ * characters; what is left are reserved characters and UTF-8. A segment that is not valid UTF-8
+ * stays as it is: no framework reads it as any pattern's text.
+ */
+function agentSegment(segment: string): string {
+  if (!segment.includes('%')) return segment.toLowerCase()
+  try {
+    return decodeURIComponent(segment).toLowerCase()
+  } catch {
+    return segment.toLowerCase()
+  }
 }
 
 /**
