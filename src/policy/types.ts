@@ -94,6 +94,8 @@ export interface EnvelopeSettings {
   delegationHeader: string
   directoryTimeoutMs: number
   directoryCacheMs: number
+  /** How long a directory's last good copy is used while the directory cannot be fetched (as an issuer's `stale`). */
+  directoryStaleMs: number
   /**
    * Prefixes a delegated user name may not start with: the id namespaces of the other kinds of
    * invoker (`anon:`, `apikey:`) and every signer's delegation namespace.

@@ -523,6 +523,7 @@ key_directories:
       delegationHeader: 'on-behalf-of',
       directoryTimeoutMs: 2000,
       directoryCacheMs: 600_000,
+      directoryStaleMs: 3_600_000,
       reservedUserPrefixes: ['anon:', 'apikey:', 'signer:chat-host:'],
     })
     expect(policy.packs[0]?.envelope).toEqual({

@@ -92,3 +92,33 @@ export function countingNamespace<T extends Rpc.DurableObjectBranded | undefined
     names: (prefix) => new Set(seen.filter((n) => n.startsWith(prefix))),
   }
 }
+
+/**
+ * A Durable Object namespace whose stubs can be made to fail: once `down()` is called, every
+ * call to the store's objects rejects (as a store that cannot be reached does). The objects
+ * behind it are real; only the way to them is cut.
+ */
+export function breakableNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  namespace: DurableObjectNamespace<T>,
+): { namespace: DurableObjectNamespace<T>; down(): void } {
+  let down = false
+  const broken = (): Promise<never> => Promise.reject(new Error('the store is down for the test'))
+  const breakable = {
+    idFromName: (name: string): DurableObjectId => namespace.idFromName(name),
+    get(id: DurableObjectId): DurableObjectStub<T> {
+      const stub = namespace.get(id) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+      return new Proxy(stub, {
+        get(target, method) {
+          if (typeof method !== 'string' || method === 'then') return undefined
+          return (...args: unknown[]) => (down ? broken() : target[method]?.(...args))
+        },
+      }) as unknown as DurableObjectStub<T>
+    },
+  }
+  return {
+    namespace: breakable as unknown as DurableObjectNamespace<T>,
+    down: () => {
+      down = true
+    },
+  }
+}

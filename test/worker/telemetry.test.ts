@@ -377,6 +377,52 @@ describe('degraded inputs in the log line and the metric', () => {
     }
   })
 
+  it('a key directory’s last good copy past directory_stale: 503 with Retry-After, and directory_stale in the log', async () => {
+    const bounded = gateway(
+      PACKS,
+      gatewayYaml().replace(
+        'envelope: { directory_cache: 1s, nonce: optional }',
+        'envelope: { directory_cache: 1s, directory_stale: 2s, nonce: optional }',
+      ),
+      undefined,
+      { ...SECRETS, GATEWAY_METRICS: env.GATEWAY_METRICS },
+    )
+    const send = async () => {
+      const url = 'https://gw.test/packs/signed/x'
+      const agent = `"${FLAKY}"`
+      const signed = await directorySigner.sign(
+        { url, headers: { 'signature-agent': agent } },
+        {
+          components: ['@method', '@authority', '@path', 'signature-agent'],
+          params: { keyid: directoryKeyId, tag: 'web-bot-auth', nonce: null },
+        },
+      )
+      return bounded.fetch(url, { headers: { 'signature-agent': agent, ...signed } })
+    }
+    const fetchedAt = Date.now()
+    expect((await observed(send)).response.status).toBe(200)
+    await flaky.down(DIRECTORY_PATH)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_100)) // past directory_cache: the refetch fails
+      expect((await observed(send)).response.status).toBe(200) // the copy is ~1 s old
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, fetchedAt + 2_100 - Date.now())))
+      const past = await observed(send)
+      expect(past.response.status).toBe(503)
+      expect(past.response.headers.get('retry-after')).toBe('5')
+      expect(past.line.degraded).toEqual([
+        {
+          kind: 'directory_stale',
+          source: FLAKY,
+          stale_for: expect.any(Number),
+          problem: 'key directory answered 500',
+        },
+      ])
+      expect(past.line.degraded?.[0]?.stale_for).toBeGreaterThanOrEqual(2)
+    } finally {
+      await flaky.up(DIRECTORY_PATH)
+    }
+  })
+
   it('a store call that failed under on_error: allow: store_error', async () => {
     const failing = gateway(PACKS, gatewayYaml(), undefined, {
       ...SECRETS,

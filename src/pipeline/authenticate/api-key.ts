@@ -71,7 +71,10 @@ export function judgeKeyRecord(record: ApiKeyRecord, pack: CompiledPack, nowSeco
   if (record.packs !== null && !record.packs.includes(pack.id)) {
     return reject({ reason: 'api_key_wrong_pack', key: record.name, accepted })
   }
-  return ok({ authentication: authenticationFor(record) })
+  return ok({
+    authentication: authenticationFor(record),
+    expiresAt: record.expiresAt === null ? null : record.expiresAt * 1000,
+  })
 }
 
 /** The invoker an API key stands for. */

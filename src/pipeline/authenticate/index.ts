@@ -30,7 +30,7 @@ import { bodyCheck } from './body-check.ts'
 import { EnvelopeVerifier, type ClaimNonce } from './envelope/index.ts'
 import { acceptSignature } from './envelope/accept-signature.ts'
 import { findCredentials, type Credential } from './credentials.ts'
-import { judgeFailure, judgeRecheck } from './recheck.ts'
+import { expiredReason, judgeFailure, judgeRecheck } from './recheck.ts'
 import { unavailable } from '../../outcome.ts'
 import { reject, type AuthnResult } from './result.ts'
 import { originTrusted } from './session/csrf.ts'
@@ -143,16 +143,22 @@ export const authenticate = (policy: CompiledPolicy) => {
   /**
    * How an open stream asks again about the credential it opened with. A signed request is not
    * asked again: its signature vouched for that one request when it was made (its nonce is
-   * spent), and its signers are policy, which changes only with a deploy.
+   * spent), and its signers are policy, which changes only with a deploy. `expiresAt`: the
+   * credential's own expiry, known when it was verified; once past, the recheck refuses it
+   * without asking its source (which may be down: that would be "unavailable", and under
+   * `on_error: allow` the stream would outlive the credential).
    */
   function recheckOf(
     credential: Credential,
     pack: CompiledPack,
     s: RequestState,
     opened: Authentication,
+    expiresAt: number | null,
   ): Recheck | null {
-    if (credential.method === 'envelope' || credential.method === 'unknown_scheme') return null
+    const { method } = credential
+    if (method === 'envelope' || method === 'unknown_scheme') return null
     return async (maxAgeMs) => {
+      if (expiresAt !== null && Date.now() >= expiresAt) return judgeFailure(expiredReason(method, opened, pack.auth))
       try {
         return judgeRecheck(await verify(credential, pack, s, maxAgeMs), opened, pack.mode === 'report')
       } catch (error) {
@@ -198,7 +204,8 @@ export const authenticate = (policy: CompiledPolicy) => {
           s.wouldDeny = reason
           authenticated.authentication = authentication
         }
-        s.recheck = recheckOf(credential, pack, s, authenticated.authentication)
+        const expiresAt = result.kind === 'ok' ? (result.value.expiresAt ?? null) : null
+        s.recheck = recheckOf(credential, pack, s, authenticated.authentication, expiresAt)
         s.consumed = consumedBy(credential)
         return authenticated
       }

@@ -2,13 +2,16 @@
  * Rechecks of the credential behind an open stream (issue 15): what the authenticator answers
  * when asked again, sorted into "still valid", "revoked" (the stream must end) and "could not be
  * answered" (the pack's `streams.on_error` decides). The stream's invoker must stay the one it
- * opened as: the same credential naming someone else now is a revocation too.
+ * opened as: the same credential naming someone else now is a revocation too. A credential past
+ * the expiry it carried when the stream opened is refused before its source is asked: that needs
+ * no source, so a source that is down cannot keep an expired credential's stream open.
  *
  * @module
  */
 import { detailOf } from '../../errors/problem.ts'
 import type { Reason } from '../../errors/reasons.ts'
 import type { Authentication } from '../../invoker.ts'
+import type { AcceptedMethod } from '../../policy/types.ts'
 import { ok, refused, unavailable } from '../../outcome.ts'
 import type { RecheckResult } from '../../state.ts'
 import type { AuthnResult } from './result.ts'
@@ -35,6 +38,26 @@ export function judgeRecheck(result: AuthnResult, opened: Authentication, report
   const { reason, authentication } = result.refusal
   if (reportMode && authentication !== undefined && authentication.invoker.id === opened.invoker.id) return VALID
   return judgeFailure(reason)
+}
+
+/**
+ * The refusal of a credential past its own expiry (expiry.ts): the one its authenticator gives
+ * an expired credential, so a stream ended on it says what a recheck that asked would have said
+ * (`api_key_expired`, `bearer_invalid` "expired", `session_invalid`).
+ */
+export function expiredReason(
+  method: 'api_key' | 'bearer' | 'session',
+  opened: Authentication,
+  accepted: AcceptedMethod[],
+): Reason {
+  switch (method) {
+    case 'api_key':
+      return { reason: 'api_key_expired', key: opened.auth.api_key ?? opened.invoker.id, accepted }
+    case 'bearer':
+      return { reason: 'bearer_invalid', problem: 'expired', issuer: opened.auth.issuer ?? null, accepted }
+    case 'session':
+      return { reason: 'session_invalid', accepted }
+  }
 }
 
 export function judgeFailure(reason: Reason): RecheckResult {

@@ -8,6 +8,12 @@ export interface Admitted {
   authentication: Authentication
   /** Signed requests: the Content-Digest the body must match as it streams. */
   expectedDigest?: ExpectedDigest | null
+  /**
+   * When the credential stops being valid by its own terms (epoch ms, clock tolerance included),
+   * when that is known as it is verified: an open stream ends then, whatever its source says
+   * or fails to say (expiry.ts).
+   */
+  expiresAt?: number | null
 }
 
 /** An authenticator's refusal: the error the caller gets (a 401 or 403; a 503 when what decides could not answer). */

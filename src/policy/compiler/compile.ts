@@ -143,6 +143,7 @@ export function compilePolicies(input: CompileInput): CompileResult {
         delegationHeader: settings.envelope.delegation_header.toLowerCase(),
         directoryTimeoutMs: parseDuration(settings.envelope.directory_timeout),
         directoryCacheMs: parseDuration(settings.envelope.directory_cache),
+        directoryStaleMs: parseDuration(settings.envelope.directory_stale),
         reservedUserPrefixes,
       },
       packs: compiledPacks,

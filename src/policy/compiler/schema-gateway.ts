@@ -220,6 +220,9 @@ const envelopeSettings = z
       .describe('Header a delegating signer covers to name the user it acts for.'),
     directory_timeout: duration.default('2s'),
     directory_cache: duration.default('10m').describe('How long a fetched key directory is used.'),
+    directory_stale: duration
+      .default('1h')
+      .describe("How long a directory's last good copy keeps working while the directory cannot be fetched."),
   })
   .strict()
 
@@ -274,6 +277,7 @@ export const gatewayFile = z
         delegation_header: 'On-Behalf-Of',
         directory_timeout: '2s',
         directory_cache: '10m',
+        directory_stale: '1h',
       })
       .describe('Rules every signed request follows.'),
     previous_signing_keys: z

@@ -14,6 +14,8 @@ export interface Granted {
   readonly scopes: Set<string>
   /** The token's audiences the issuer knows, held against each pack's (`audienceAccepted`). */
   readonly audiences: readonly string[]
+  /** When the token stops being valid by its own claims (authenticate/expiry.ts), if it says. */
+  readonly expiresAt: number | null
 }
 
 /** Bytes a cached {@link Granted} holds, for the caches' byte bound. */

@@ -11,6 +11,7 @@ import type { Bindings } from '../../../env.ts'
 import { sha256Hex } from '../../../keys/digest.ts'
 import type { Authentication } from '../../../invoker.ts'
 import { AnswerCache } from '../answer-cache.ts'
+import { jwtExpiresAt } from '../expiry.ts'
 import type { TokenProblem } from '../../../errors/reasons.ts'
 import type { CompiledIssuer, CompiledPack, CompiledPolicy } from '../../../policy/types.ts'
 import { grantedScopes, mapClaims, missingScopes, type Claims, type UnmappedClaims } from '../claims.ts'
@@ -104,7 +105,7 @@ export class BearerVerifier {
     const missing = missingScopes(scopes, pack.requiredScopes)
     // Carries the invoker: report mode forwards a caller whose token lacks the pack's scopes.
     if (missing !== null) return reject({ reason: 'insufficient_scope', ...missing }, authentication)
-    return ok({ authentication })
+    return ok({ authentication, expiresAt: granted.expiresAt })
   }
 
   /**
@@ -149,6 +150,7 @@ export class BearerVerifier {
       authentication: frozen(authentication),
       scopes: grantedScopes(claims),
       audiences: tokenAudiences(claims['aud'], issuer),
+      expiresAt: jwtExpiresAt(claims, issuer),
     }
     if (source.kind === 'set')
       this.#verified.set(key, { issuer: issuer.name, granted, header }, reuseTtlMs(issuer, claims))

@@ -21,6 +21,7 @@ import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import type { CompiledIssuer } from '../../../policy/types.ts'
 import { AnswerCache } from '../answer-cache.ts'
 import { grantedScopes, mapClaims, type Claims, type UnmappedClaims } from '../claims.ts'
+import { introspectedExpiresAt } from '../expiry.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import { tokenAudiences } from './audience.ts'
 import { frozen, grantedBytes, type Granted } from './granted.ts'
@@ -156,6 +157,7 @@ function judge(claims: Claims, issuer: CompiledIssuer, now: number): Introspecti
       authentication: frozen(authentication),
       scopes: grantedScopes(claims),
       audiences: tokenAudiences(aud, issuer),
+      expiresAt: introspectedExpiresAt(claims, issuer),
     },
     at: now,
   })

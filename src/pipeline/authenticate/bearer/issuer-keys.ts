@@ -53,16 +53,23 @@ export class KeySourceUnavailable extends Error {
  * with no good keys every token would fetch a failing endpoint again. A failure is therefore
  * remembered for `cooldownMs`, the same limit an unknown `kid` meets: until it passes, the
  * endpoint is not asked and the answer is the failure again (or the last good keys).
+ *
+ * jose takes the last good copy as a fresh answer and starts its `max_age` again from it, so it
+ * would not ask again (and keep verifying with that copy) for up to `max_age` past `stale`.
+ * `pastStale()` says when the copy jose holds is older than `staleMs` while the endpoint fails;
+ * the key set then makes jose reload before it answers (see {@link keySource}).
  */
 export function staleOnErrorFetch(
   staleMs: number,
   cooldownMs = 0,
   now: () => number = Date.now,
-): { fetch: typeof fetch; staleness(): Staleness | null } {
+): { fetch: typeof fetch; staleness(): Staleness | null; pastStale(): boolean } {
   let lastGood: { body: string; at: number } | null = null
   let lastFailure: { problem: string; at: number } | null = null
+  // README: "at `stale` they stop working".
+  const usable = (good: { at: number }): boolean => now() - good.at < staleMs
   const stale = (problem: string, cause?: unknown): Response => {
-    if (lastGood !== null && now() - lastGood.at <= staleMs) {
+    if (lastGood !== null && usable(lastGood)) {
       return new Response(lastGood.body, { status: 200, headers: { 'content-type': 'application/json' } })
     }
     throw new KeySourceUnavailable(problem, { cause })
@@ -101,6 +108,7 @@ export function staleOnErrorFetch(
     // jose keeps whatever this fetch answered, so its keys are the last good copy until a refresh succeeds.
     staleness: () =>
       lastFailure !== null && lastGood !== null ? { since: lastGood.at, problem: lastFailure.problem } : null,
+    pastStale: () => lastFailure !== null && lastGood !== null && !usable(lastGood),
   }
 }
 
@@ -139,19 +147,20 @@ function keySource(keys: IssuerKeys, issuer: string): IssuerKeySource {
   switch (keys.source) {
     case 'jwks_uri': {
       const stale = staleOnErrorFetch(keys.staleMs, keys.cooldownMs)
-      return {
-        kind: 'set',
-        getKey: importFailuresUnavailable(
-          createRemoteJWKSet(new URL(keys.url), {
-            cacheMaxAge: keys.maxAgeMs,
-            cooldownDuration: keys.cooldownMs,
-            timeoutDuration: keys.timeoutMs,
-            [customFetch]: stale.fetch,
-          }),
-          issuer,
-        ),
-        staleness: stale.staleness,
+      const remote = createRemoteJWKSet(new URL(keys.url), {
+        cacheMaxAge: keys.maxAgeMs,
+        cooldownDuration: keys.cooldownMs,
+        timeoutDuration: keys.timeoutMs,
+        [customFetch]: stale.fetch,
+      })
+      // Keys older than `stale` while the endpoint fails are not used, whatever jose's own cache
+      // thinks: jose is made to reload, which asks the endpoint (once per cooldown) and either
+      // gets new keys or fails as unavailable (503).
+      const bounded: KeySet = async (protectedHeader, token) => {
+        if (stale.pastStale()) await remote.reload()
+        return remote(protectedHeader, token)
       }
+      return { kind: 'set', getKey: importFailuresUnavailable(bounded, issuer), staleness: stale.staleness }
     }
     case 'jwks':
       return {

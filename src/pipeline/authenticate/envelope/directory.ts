@@ -3,7 +3,9 @@
  * directory (`/.well-known/http-message-signatures-directory`) lists its public keys, and the
  * `keyid` of a signature is the JWK thumbprint (RFC 7638) of one of them. Only directories the
  * policy trusts are ever fetched; each is cached, refetched at most every `REFETCH_MS` for an
- * unknown key id, and its last good copy is used while it cannot be fetched. A failed fetch
+ * unknown key id, and its last good copy is used while it cannot be fetched, up to
+ * `directory_stale` after that copy was fetched (as an issuer's JWKS `stale`): a key removed from
+ * a directory that stays unreachable does not stay trusted for ever. A failed fetch
  * counts against the same limit: a directory that is down is asked again only `REFETCH_MS`
  * later, not on every request that names it (until then the answer is its last good copy, or
  * "unavailable"). One fetch per directory at a time: requests that arrive while it runs and need
@@ -104,9 +106,18 @@ export class KeyDirectories {
       await current.running
     }
     if (state.fetched === null) return unavailable(state.failed?.problem ?? 'key directory not fetched')
+    const stale = this.staleness(origin)
+    if (stale !== null && Date.now() - stale.since >= this.#settings.directoryStaleMs)
+      return unavailable(`${stale.problem}; its last good copy is older than directory_stale`)
     const entry = state.fetched.keys.get(keyId)
-    const stale = state.failed === null ? null : { since: state.fetched.at, problem: state.failed.problem }
     return entry === undefined ? refused({ stale }) : ok({ algorithm: entry.algorithm, key: entry.key, stale })
+  }
+
+  /** Set while the directory's last refresh failed and a last good copy is held: its age, and why. */
+  staleness(origin: string): StaleCopy | null {
+    const state = this.#cache.get(origin)
+    if (state?.fetched == null || state.failed === null) return null
+    return { since: state.fetched.at, problem: state.failed.problem }
   }
 
   async #fetch(origin: string): Promise<Fetched | string> {

@@ -106,8 +106,13 @@ export class EnvelopeVerifier {
     } else {
       if (params.get('tag') !== WEB_BOT_AUTH_TAG) return invalid('malformed', signerName)
       const lookup = await this.#directories.lookup(signer.directory, keyId)
-      if (lookup.kind === 'unavailable') return reject({ reason: 'envelope_unavailable', problem: lookup.problem })
-      const stale = lookup.kind === 'ok' ? lookup.value.stale : lookup.refusal.stale
+      // A copy past `directory_stale` is unavailable, and still said in the log as the stale input it is.
+      const stale =
+        lookup.kind === 'unavailable'
+          ? this.#directories.staleness(signer.directory)
+          : lookup.kind === 'ok'
+            ? lookup.value.stale
+            : lookup.refusal.stale
       if (stale !== null && note)
         note({
           kind: 'directory_stale',
@@ -115,6 +120,7 @@ export class EnvelopeVerifier {
           stale_for: ageSeconds(stale.since, Date.now()),
           problem: stale.problem,
         })
+      if (lookup.kind === 'unavailable') return reject({ reason: 'envelope_unavailable', problem: lookup.problem })
       if (lookup.kind === 'refused') return invalid('signer_unknown', signerName)
       if (claimedAlg !== undefined && claimedAlg !== lookup.value.algorithm) return invalid('algorithm', signerName)
       algorithm = lookup.value.algorithm

@@ -19,12 +19,16 @@ import { audienceAccepted } from '../bearer/audience.ts'
 import { frozen } from '../bearer/granted.ts'
 import type { BearerVerifier, JwtUse } from '../bearer/index.ts'
 import { mapClaims, type UnmappedClaims } from '../claims.ts'
+import { sessionExpiresAt } from '../expiry.ts'
 import { fetchJson, isJsonObject } from '../fetch-json.ts'
 import { ok, refused, unavailable, type Outcome } from '../../../outcome.ts'
 import { reject, type AuthnResult } from '../result.ts'
 
-/** `at`: when the app gave the answer (its age, when it comes from the cache); refused: why, when the claims say. */
-type Lookup = Outcome<{ authentication: Authentication; at: number }, UnmappedClaims | null>
+/**
+ * `at`: when the app gave the answer (its age, when it comes from the cache); `expiresAt`: when
+ * the app said the session ends, if it did; refused: why, when the claims say.
+ */
+type Lookup = Outcome<{ authentication: Authentication; at: number; expiresAt: number | null }, UnmappedClaims | null>
 
 const REFUSED: Lookup = refused(null)
 
@@ -70,7 +74,7 @@ export class SessionVerifier {
       if (outcome.kind === 'ok') {
         const { granted, issuer } = outcome.value
         return audienceAccepted(granted.audiences, issuer, pack)
-          ? ok({ authentication: granted.authentication })
+          ? ok({ authentication: granted.authentication, expiresAt: granted.expiresAt })
           : invalidSession(pack)
       }
       if (outcome.kind === 'unavailable') return reject({ reason: 'session_unavailable', problem: outcome.problem })
@@ -78,7 +82,8 @@ export class SessionVerifier {
       return invalidSession(pack, problem === 'claim_too_large' || problem === 'id_reserved' ? problem : undefined)
     }
     const lookup = await this.#lookup(`${cookie.name}=${cookie.value}`, verify, note, maxAgeMs)
-    if (lookup.kind === 'ok') return ok({ authentication: lookup.value.authentication })
+    if (lookup.kind === 'ok')
+      return ok({ authentication: lookup.value.authentication, expiresAt: lookup.value.expiresAt })
     if (lookup.kind === 'unavailable') return reject({ reason: 'session_unavailable', problem: lookup.problem })
     return invalidSession(pack, lookup.refusal ?? undefined)
   }
@@ -134,7 +139,11 @@ export class SessionVerifier {
           ? REFUSED
           : typeof authentication === 'string'
             ? refused(authentication)
-            : ok({ authentication: frozen(authentication), at: Date.now() })
+            : ok({
+                authentication: frozen(authentication),
+                at: Date.now(),
+                expiresAt: sessionExpiresAt(answered.value),
+              })
     }
     this.#cache.set(key, answer, answer.kind === 'ok' ? verify.cacheTtlMs : verify.negativeTtlMs)
     return answer
