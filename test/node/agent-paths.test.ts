@@ -39,9 +39,17 @@ describe('agents are matched on the decoded path, as backends route', () => {
     ['/fl/caf%C3%A9/menu', 'Cafe'],
     ['/fl/CAF%C3%89/menu', 'Cafe'],
     ['/fl/my%20agent/run', 'Spaced'],
+    // Pass 9: NFD, and a compatibility form, of the same text (a backend may normalize either).
+    ['/fl/cafe%CC%81/menu', 'Cafe'],
+    ['/fl/CAFE%CC%81/menu', 'Cafe'],
   ])('%s meets %s', (path, agent) => {
     expect(agentOf('strict_paths: false', path)).toBe(agent)
     expect(agentOf('strict_paths: true', path)).toBe(agent)
+  })
+
+  it('pass 9: a compatibility form (full-width colon) meets the agent; a strict pack refuses it outright', () => {
+    expect(agentOf('strict_paths: false', '/fl/v1/agents/crm%EF%BC%9Aquery')).toBe('CrmQuery')
+    expect(() => agentOf('', '/fl/v1/agents/crm%EF%BC%9Aquery')).toThrow('not routed')
   })
 
   it('a segment that is not UTF-8 meets no pattern written in text, and no error (strict packs refuse it)', () => {

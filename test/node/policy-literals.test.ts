@@ -60,6 +60,46 @@ describe('numbers and booleans in rules match the text written', () => {
     expect(decide(lab, null, snow, 'GET')).toMatchObject({ allowed: false, list: 'pack_deny' })
   })
 
+  it.each([
+    [
+      'invoker meta in _gateway.yaml',
+      'meta: { level: 3, admin: true }',
+      'meta: { level: 3, org: 007 }',
+      'YAML reads 007 as 7',
+    ],
+    ['a list in meta', 'meta: { level: 3, admin: true }', 'meta: { groups: [sales, 0x10] }', 'YAML reads 0x10 as 16'],
+    ['a key', '  snow:', '  1e3:', 'YAML reads 1e3 as 1000'],
+  ])('pass 9: %s is held to the same rule', (_, from, to, message) => {
+    const errors = compileErrors({ lab: pack('') }, GATEWAY.replace(from, to))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain(message)
+  })
+
+  it('pass 9: an MCP tool named by a number YAML reads otherwise is refused', () => {
+    const mcp = `pack: tools
+upstream: http://127.0.0.1:9000
+match: { path_prefix: /tools }
+protocol: mcp
+auth: [api_key]
+mcp:
+  tools:
+    default: allow
+    names:
+      007: { allow: [{ api_key: snow }] }
+`
+    const errors = compileErrors({ tools: mcp }, GATEWAY)
+    expect(errors.some((e) => e.includes('YAML reads 007 as 7'))).toBe(true)
+  })
+
+  it('pass 9: a rule value reached through an alias is judged by the anchored text', () => {
+    const errors = compileErrors(
+      { lab: pack('allow: [{ meta.level: &lvl 3 }]\ndeny: [{ meta.level: *lvl }, { id: [*lvl, 0x1] }]') },
+      GATEWAY,
+    )
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain('YAML reads 0x1 as 1')
+  })
+
   it('a %YAML 1.1 directive (merge keys, yes/no booleans) is refused; %YAML 1.2 is read', () => {
     expect(compileErrors({ lab: `%YAML 1.1\n---\n${pack('')}` }, GATEWAY)).toEqual([
       'policies/lab.yaml:1:1: policy files are YAML 1.2: remove the %YAML directive',
@@ -136,8 +176,24 @@ describe('invoker kinds', () => {
     expect(errors[0]).toContain(message)
   })
 
+  it.each([
+    ['Apikey*', '"Apikey*" does not match "apiKey"'],
+    ['*key', '"*key" does not match "apiKey"'],
+    ['AUTH*', '"AUTH*" does not match "authUser"'],
+  ])('pass 9: a kind glob that misses a built-in kind only by case (%s) is refused', (glob, message) => {
+    const errors = compileErrors({ lab: pack(`deny: [{ kind: "${glob}" }]`) }, GATEWAY)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain(message)
+    expect(
+      compileErrors(
+        { lab: pack(`rate_limits:\n  - { id: r, by: invoker, when: { kind: ["${glob}"] }, limit: 1, window: 1m }`) },
+        GATEWAY,
+      ),
+    ).toHaveLength(1)
+  })
+
   it('a custom kind is the policy’s own and compiles', () => {
-    expect(compileErrors({ lab: pack('deny: [{ kind: [robot, "partner*"] }]') }, GATEWAY)).toEqual([])
+    expect(compileErrors({ lab: pack('deny: [{ kind: [robot, "partner*", "api*", "*User"] }]') }, GATEWAY)).toEqual([])
   })
 })
 

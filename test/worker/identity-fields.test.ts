@@ -109,6 +109,33 @@ describe('identity and edge fields a caller sets', () => {
     expect(received.headers['cf-worker']).not.toContain('attacker.example')
   })
 
+  it('pass 9: the fields of more platforms, and dotted spellings (PHP reads `.` as `_`), are dropped too', async () => {
+    const platforms = {
+      'X-ARR-ClientCert': 'MIIBforged',
+      'X-Amzn-Mtls-Clientcert-Subject': 'CN=admin',
+      'X-Amzn-Mtls-Clientcert-Leaf': 'forged',
+      'X-Appengine-User-Email': 'admin@example.com',
+      'X-Appengine-User-Is-Admin': '1',
+      'X-Apigateway-Api-Userinfo': 'eyJzdWIiOiJhZG1pbiJ9',
+      'X-Endpoint-API-UserInfo': 'eyJzdWIiOiJhZG1pbiJ9',
+      'Tailscale-User-Login': 'admin@example.com',
+      'X-JWT-Assertion': 'forged.jwt.value',
+      'Fly-Client-IP': '10.0.0.1',
+      'X-Vercel-Forwarded-For': '10.0.0.1',
+      'X-Original-Forwarded-For': '10.0.0.1',
+      'X-Middleware-Subrequest': 'middleware:middleware:middleware',
+    }
+    const dotted = {
+      'Remote.User': 'admin',
+      'X.Forwarded.User': 'admin',
+      'X-Auth-Request.Email': 'a@b.c',
+      'On.Behalf.Of': 'x',
+    }
+    const received = await echo('/packs/plain/x', { ...platforms, ...dotted })
+    for (const name of [...Object.keys(platforms), ...Object.keys(dotted)])
+      expect(received.headers[name.toLowerCase()], name).toBeUndefined()
+  })
+
   it('F3: pass_credentials does not let them through', async () => {
     const received = await echo('/packs/passing/x', { ...REPORTED, ...OTHER_PROXIES })
     for (const name of [...Object.keys(REPORTED), ...Object.keys(OTHER_PROXIES)])

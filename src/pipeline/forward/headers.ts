@@ -166,6 +166,22 @@ const DROPPED_PREFIXES = [
   'x-client-cert',
   'x-client-verify',
   'x-envoy-',
+  // Red-team pass 9: Azure's client certificate (ASP.NET certificate forwarding reads it), ALB
+  // mTLS, App Engine's Users API, GCP API Gateway and Cloud Endpoints (read as verified claims),
+  // Tailscale Serve, WSO2, Fly's and Vercel's client addresses, and Next.js's internal
+  // middleware header (CVE-2025-29927: a client's copy skips the app's middleware).
+  'x-arr-clientcert',
+  'x-arr-ssl',
+  'x-amzn-mtls-',
+  'x-appengine-',
+  'x-apigateway-api-userinfo',
+  'x-endpoint-api-userinfo',
+  'tailscale-',
+  'x-jwt-assertion',
+  'fly-client-ip',
+  'x-vercel-',
+  'x-original-forwarded-for',
+  'x-middleware-subrequest',
 ]
 
 /**
@@ -186,6 +202,9 @@ function droppedByPrefix(name: string): boolean {
   for (const prefix of prefixes) if (name.startsWith(prefix)) return true
   return false
 }
+
+/** What a CGI-style server reads as `-` in a field name. */
+const CGI_SEPARATORS = /[_.]/g
 
 /** W3C Trace Context fields: validated, and set by the gateway (see trace-context.ts). */
 const TRACE_CONTEXT = new Set(['traceparent', 'tracestate'])
@@ -238,9 +257,10 @@ export function upstreamHeaders(incoming: Headers, input: UpstreamHeaderInput): 
   const droppedCookies = input.passCredentials ? null : input.sessionCookies
   const droppedDelegation = input.passCredentials ? null : input.delegationHeader
   for (const name of incoming.keys()) {
-    // Servers that map field names to CGI variables (WSGI, PHP) read `_` as `-`: `X_Invoker`
-    // would arrive as X-Invoker, or merged with it, so a name is judged as it would be read.
-    const read = name.includes('_') ? name.replaceAll('_', '-') : name
+    // Servers that map field names to CGI variables (WSGI, PHP) read `_` as `-`, and PHP reads
+    // `.` as `_` too: `X_Invoker` or `Remote.User` would arrive as X-Invoker or Remote-User, or
+    // merged with them, so a name is judged as it would be read.
+    const read = name.includes('_') || name.includes('.') ? name.replace(CGI_SEPARATORS, '-') : name
     if (
       DROPPED.has(read) ||
       droppedByPrefix(read) ||

@@ -71,17 +71,19 @@ function matchAgent(agents: readonly CompiledAgent[], path: string): CompiledAge
 }
 
 /**
- * A request segment as agent patterns are written: percent-decoded, then lower-cased. Starlette,
- * Flask, Django and Express route on the decoded path, so `/crm%3Aquery` reaches the view of
- * `/crm:query` and must meet its agent's lists (red team: the encoded spelling skipped them).
- * The normalizer already refused encoded `/`, `\` and NUL, and decoded the unreserved
- * characters; what is left are reserved characters and UTF-8. A segment that is not valid UTF-8
- * stays as it is: no framework reads it as any pattern's text.
+ * A request segment as agent patterns are compiled: percent-decoded, NFKC-normalized, then
+ * lower-cased. Starlette, Flask, Django and Express route on the decoded path, so `/crm%3Aquery`
+ * reaches the view of `/crm:query` and must meet its agent's lists (red team: the encoded
+ * spelling skipped them); a backend that normalizes Unicode routes `cafe%CC%81` (NFD) as `café`,
+ * and matching more spellings only narrows access. The normalizer already refused encoded `/`,
+ * a backslash and NUL, and decoded the unreserved characters; what is left are reserved
+ * characters and UTF-8 (raw non-ASCII never gets here: the URL parser encodes it). A segment that
+ * is not valid UTF-8 stays as it is: no framework reads it as any pattern's text.
  */
 function agentSegment(segment: string): string {
   if (!segment.includes('%')) return segment.toLowerCase()
   try {
-    return decodeURIComponent(segment).toLowerCase()
+    return decodeURIComponent(segment).normalize('NFKC').toLowerCase()
   } catch {
     return segment.toLowerCase()
   }

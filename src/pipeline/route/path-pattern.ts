@@ -34,7 +34,8 @@ export function parsePathPattern(pattern: string): { ok: true; segments: string[
     }
     if (segment === '.' || segment === '..') return { ok: false, problem: 'an agent path has no dot segments' }
   }
-  return { ok: true, segments: segments.map((s) => s.toLowerCase()) }
+  // As request segments are compared (route/match.ts): NFKC, then lower case.
+  return { ok: true, segments: segments.map((s) => s.normalize('NFKC').toLowerCase()) }
 }
 
 /** Whether lower-cased request segments match a pattern. */

@@ -6,7 +6,19 @@
  *
  * @module
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+  type Scalar,
+} from 'yaml'
 import type { z } from 'zod'
 import { schemaProblems, yamlErrors } from './messages.ts'
 
@@ -59,6 +71,8 @@ export class Located<T> {
         node = pair?.value
       } else if (isSeq(node) && typeof step === 'number') node = node.items[step]
       else return undefined
+      // An alias is the anchored node's text (`id: *banned` where `&banned 007`).
+      if (isAlias(node)) node = node.resolve(this.doc)
     }
     return isScalar(node) ? node.source : undefined
   }
@@ -96,6 +110,13 @@ export function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: Pol
     errors.push({ file: file.path, line: 1, col: 1, message: 'policy files are YAML 1.2: remove the %YAML directive' })
     return null
   }
+  if (doc.errors.length === 0) {
+    const misread = misreadLiterals(doc)
+    if (misread.length > 0) {
+      for (const { offset, message } of misread) errors.push({ file: file.path, ...lines.linePos(offset), message })
+      return null
+    }
+  }
   if (doc.errors.length > 0) {
     // In the gateway's words (messages.ts): which line is off, and how.
     for (const e of yamlErrors(doc.errors, file.text, lines)) errors.push({ file: file.path, ...e })
@@ -110,6 +131,43 @@ export function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: Pol
     return null
   }
   return located
+}
+
+/**
+ * Text YAML would turn into other text: a number or boolean whose JavaScript spelling is not the
+ * one written (`007` → 7, `0x10` → 16, `1e3` → 1000, a 19-digit id → …800, `True` → true), where
+ * the policy means text. Keys are always names (an MCP tool `007`, an API key, an agent), and
+ * `meta` values are compared as text by rules; rule values are checked where rules compile
+ * (pack-rules.ts). Numbers that are numbers (`limit: 010`, `local_fraction: 0.50`) pass.
+ */
+function misreadLiterals(doc: Document): Array<{ offset: number; message: string }> {
+  const found: Array<{ offset: number; message: string }> = []
+  const check = (node: unknown): void => {
+    if (!isScalar(node)) return
+    const scalar = node as Scalar
+    const { value, source } = scalar
+    if (typeof value === 'string' || source === undefined || value === null) return
+    if (String(value) === source) return
+    found.push({
+      offset: scalar.range?.[0] ?? 0,
+      message: `YAML reads ${source} as ${String(value)}: write "${source}" in quotes to keep that text`,
+    })
+  }
+  visit(doc, {
+    Pair(_, pair, path) {
+      check(pair.key)
+      // Inside `meta` (an invoker's), every value is text a rule may match.
+      const underMeta = path.some(
+        (ancestor) => isPair(ancestor) && isScalar(ancestor.key) && ancestor.key.value === 'meta',
+      )
+      const keyIsMeta = isScalar(pair.key) && pair.key.value === 'meta'
+      if (underMeta || keyIsMeta) {
+        if (isScalar(pair.value)) check(pair.value)
+        else if (isSeq(pair.value)) for (const item of pair.value.items) check(item)
+      }
+    },
+  })
+  return found
 }
 
 export function baseName(path: string): string {

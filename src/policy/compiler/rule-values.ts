@@ -41,9 +41,14 @@ export function compilePattern(value: string, foldCase: boolean): CompiledPatter
  * policy's own and pass as written.
  */
 export function kindProblem(kind: string): string | null {
-  const lower = kind.toLowerCase()
-  const meant = BUILT_IN_KINDS.find((builtIn) => builtIn !== kind && builtIn.toLowerCase() === lower)
-  return meant === undefined
-    ? null
-    : `invoker kinds are case-sensitive: "${kind}" matches nobody (did you mean "${meant}"?)`
+  const exact = compilePattern(kind, false)
+  const folded = compilePattern(kind, true)
+  // A glob too: `Apikey*` matches `apikey` without case and `apiKey` not at all.
+  const meant = BUILT_IN_KINDS.find(
+    (builtIn) => !patternMatches(exact, builtIn) && patternMatches(folded, builtIn.toLowerCase()),
+  )
+  if (meant === undefined) return null
+  return 'exact' in exact
+    ? `invoker kinds are case-sensitive: "${kind}" matches nobody (did you mean "${meant}"?)`
+    : `invoker kinds are case-sensitive: "${kind}" does not match "${meant}"`
 }
