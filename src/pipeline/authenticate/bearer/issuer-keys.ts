@@ -17,7 +17,7 @@ import {
 } from 'jose'
 import { MAX_FETCHED_ANSWER_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
-import { readLimited } from '../fetch-json.ts'
+import { OWN_FETCH_CACHE, readLimited } from '../fetch-json.ts'
 import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 
 /** A key resolver as jose's sets are: a header in, a key out, without needing the token. */
@@ -82,7 +82,7 @@ export function staleOnErrorFetch(
     if (lastFailure !== null && now() - lastFailure.at < cooldownMs) return stale(lastFailure.problem)
     let response: Response
     try {
-      response = await fetch(input, init)
+      response = await fetch(input, { ...init, cache: OWN_FETCH_CACHE })
     } catch (error) {
       const timedOut = error instanceof Error && error.name === 'TimeoutError'
       return failed(timedOut ? 'JWKS endpoint timed out' : 'JWKS endpoint failed', error)
