@@ -30,7 +30,8 @@ const now = (): number => Math.floor(Date.now() / 1000)
 
 function token(claims: Record<string, unknown>): Promise<string> {
   const payload = { iss: ISS, aud: AUD, sub: 'svc-time', exp: now() + 600, iat: now(), ...claims }
-  for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name as keyof typeof payload]
+  for (const [name, value] of Object.entries(payload))
+    if (value === undefined) delete payload[name as keyof typeof payload]
   return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
     .setProtectedHeader({ alg: 'ES256', kid: 't1' })
     .sign(privateKey)
@@ -59,11 +60,18 @@ describe('a time claim that is missing or no number is a malformed token, not an
     expect(await refusal({ iat: undefined })).toEqual(MALFORMED)
   })
 
-  it.each([['a string', 'yesterday'], ['null', null], ['an object', { at: 1 }]])('iat that is %s', async (_, iat) => {
+  it.each([
+    ['a string', 'yesterday'],
+    ['null', null],
+    ['an object', { at: 1 }],
+  ])('iat that is %s', async (_, iat) => {
     expect(await refusal({ iat })).toEqual(MALFORMED)
   })
 
-  it.each([['a string', 'tomorrow'], ['null', null]])('nbf that is %s', async (_, nbf) => {
+  it.each([
+    ['a string', 'tomorrow'],
+    ['null', null],
+  ])('nbf that is %s', async (_, nbf) => {
     expect(await refusal({ nbf })).toEqual(MALFORMED)
   })
 
