@@ -8,7 +8,10 @@
  *   PUT  /__script?path=P   the request body (JSON) becomes P's answer, and P is up
  *   POST /__down?path=P     P answers 500 from now on
  *   POST /__up?path=P       P answers its script again
+ *   GET  /__seen?path=P     what P has been asked so far: `{ hits, headers }` (the last request's headers)
  *   anything else           its script, 500 while down, 404 when nothing was scripted
+ *
+ * The script is sent as it was PUT: a test may script a body that is no valid answer.
  */
 import { createServer, type Server } from 'node:http'
 import { freePort } from './ports.ts'
@@ -23,12 +26,15 @@ export async function startFlakyServer(): Promise<FlakyServer> {
   const origin = `http://127.0.0.1:${port}`
   const scripts = new Map<string, string>()
   const down = new Set<string>()
+  const seen = new Map<string, { hits: number; headers: Record<string, string | string[] | undefined> }>()
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin)
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       const path = url.searchParams.get('path') ?? ''
+      if (!url.pathname.startsWith('/__'))
+        seen.set(url.pathname, { hits: (seen.get(url.pathname)?.hits ?? 0) + 1, headers: req.headers })
       if (url.pathname === '/__script' && req.method === 'PUT') {
         scripts.set(path, Buffer.concat(chunks).toString('utf8'))
         down.delete(path)
@@ -39,6 +45,10 @@ export async function startFlakyServer(): Promise<FlakyServer> {
       } else if (url.pathname === '/__up' && req.method === 'POST') {
         down.delete(path)
         res.writeHead(204).end()
+      } else if (url.pathname === '/__seen' && req.method === 'GET') {
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(seen.get(path) ?? { hits: 0, headers: {} }))
       } else if (down.has(url.pathname)) {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('down for the test')
       } else {

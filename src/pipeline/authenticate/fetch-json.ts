@@ -3,12 +3,23 @@
  * session endpoint, a key directory): bounded by a timeout, never following a redirect, and any
  * failure told apart from an answer, so that the caller can say "unavailable" (503) rather than
  * "invalid". Problem texts name the service, never what was sent to it. An answer larger than
- * {@link MAX_FETCHED_ANSWER_BYTES} is refused while it is read, never held whole.
+ * {@link MAX_FETCHED_ANSWER_BYTES} is refused while it is read, never held whole. Never from or
+ * into the zone's cache ({@link OWN_FETCH_CACHE}).
  *
  * @module
  */
 import { MAX_FETCHED_ANSWER_BYTES } from '../../constants.ts'
 import { ok, refused, unavailable, type Outcome } from '../../outcome.ts'
+
+/**
+ * Every fetch the gateway makes for itself (session endpoint, introspection, JWKS, key
+ * directories) bypasses Cloudflare's cache. These answers are per credential or must be current:
+ * a session endpoint is usually in the Worker's own zone, whose cache is keyed by URL alone, so
+ * with "Cache Everything" or a cacheable answer one user's get-session answer would be served for
+ * another user's cookie; a cached JWKS would outlive a key rotation past `max_age`. Accepted since
+ * compatibility date 2024-11-11 (`cache_option_enabled`), as the upstream fetch's.
+ */
+export const OWN_FETCH_CACHE = 'no-store' satisfies RequestInit['cache']
 
 /** The service answered with a status other than 200: what the caller makes of it is its own call. */
 export interface StatusAnswer {
@@ -27,7 +38,12 @@ export async function fetchJson(
 ): Promise<JsonAnswer> {
   let response: Response
   try {
-    response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' })
+    response = await fetch(url, {
+      ...init,
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+      cache: OWN_FETCH_CACHE,
+    })
   } catch (error) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError'
     return unavailable(`${service} ${timedOut ? 'timed out' : 'unreachable'}`)

@@ -204,7 +204,9 @@ export const authenticate = (policy: CompiledPolicy) => {
           s.wouldDeny = reason
           authenticated.authentication = authentication
         }
-        const expiresAt = result.kind === 'ok' ? (result.value.expiresAt ?? null) : null
+        // A caller report mode forwards despite a refusal keeps its credential's expiry too: its
+        // stream ends then, even while the source a recheck would ask is down (audit 2, #2).
+        const expiresAt = (result.kind === 'ok' ? result.value.expiresAt : result.refusal.expiresAt) ?? null
         s.recheck = recheckOf(credential, pack, s, authenticated.authentication, expiresAt)
         s.consumed = consumedBy(credential)
         return authenticated

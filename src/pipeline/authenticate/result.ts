@@ -24,6 +24,11 @@ export interface Rejection {
    * without the pack's scopes): report mode forwards it as this invoker.
    */
   authentication?: Authentication
+  /**
+   * With `authentication`: the credential's own expiry, as {@link Admitted.expiresAt}. Report
+   * mode forwards such a caller, and its stream must end at that expiry too (audit 2, #2).
+   */
+  expiresAt?: number | null
 }
 
 /**
@@ -33,5 +38,8 @@ export interface Rejection {
  */
 export type AuthnResult = Ok<Admitted> | Refused<Rejection>
 
-export const reject = (reason: Reason, authentication?: Authentication): Refused<Rejection> =>
-  refused(authentication === undefined ? { reason } : { reason, authentication })
+export const reject = (
+  reason: Reason,
+  authentication?: Authentication,
+  expiresAt: number | null = null,
+): Refused<Rejection> => refused(authentication === undefined ? { reason } : { reason, authentication, expiresAt })

@@ -104,7 +104,7 @@ export class BearerVerifier {
     const { authentication, scopes } = granted
     const missing = missingScopes(scopes, pack.requiredScopes)
     // Carries the invoker: report mode forwards a caller whose token lacks the pack's scopes.
-    if (missing !== null) return reject({ reason: 'insufficient_scope', ...missing }, authentication)
+    if (missing !== null) return reject({ reason: 'insufficient_scope', ...missing }, authentication, granted.expiresAt)
     return ok({ authentication, expiresAt: granted.expiresAt })
   }
 

@@ -17,7 +17,7 @@ import {
 } from 'jose'
 import { MAX_FETCHED_ANSWER_BYTES } from '../../../constants.ts'
 import { namedSecret, type Bindings } from '../../../env.ts'
-import { readLimited } from '../fetch-json.ts'
+import { isJsonObject, OWN_FETCH_CACHE, readLimited } from '../fetch-json.ts'
 import type { CompiledIssuer, IssuerKeys } from '../../../policy/types.ts'
 
 /** A key resolver as jose's sets are: a header in, a key out, without needing the token. */
@@ -82,7 +82,7 @@ export function staleOnErrorFetch(
     if (lastFailure !== null && now() - lastFailure.at < cooldownMs) return stale(lastFailure.problem)
     let response: Response
     try {
-      response = await fetch(input, init)
+      response = await fetch(input, { ...init, cache: OWN_FETCH_CACHE })
     } catch (error) {
       const timedOut = error instanceof Error && error.name === 'TimeoutError'
       return failed(timedOut ? 'JWKS endpoint timed out' : 'JWKS endpoint failed', error)
@@ -98,7 +98,7 @@ export function staleOnErrorFetch(
       return failed('JWKS endpoint failed while answering', error)
     }
     if (body === null) return failed(`JWKS endpoint answered more than ${MAX_FETCHED_ANSWER_BYTES} bytes`)
-    if (!isKeySet(body)) return failed('JWKS endpoint sent no key set')
+    if (!isKeySet(body)) return failed('JWKS endpoint sent no valid key set')
     lastGood = { body, at: now() }
     lastFailure = null
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })
@@ -132,13 +132,22 @@ function importFailuresUnavailable(set: KeySet, issuer: string): KeySet {
   }
 }
 
+/**
+ * A body jose's remote set takes (jose `isJwkSet`: an object whose `keys` are all objects), each
+ * key with the `kty` RFC 7517 §4.1 requires (a string). Anything else is a failed fetch, checked
+ * here rather than left to jose: jose throws on it without starting its cooldown, so every token
+ * would fetch the endpoint again, and the body would become the "last good" copy (rt9 F6).
+ */
 function isKeySet(body: string): boolean {
+  let parsed: unknown
   try {
-    const parsed: unknown = JSON.parse(body)
-    return typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as { keys?: unknown }).keys)
+    parsed = JSON.parse(body)
   } catch {
     return false
   }
+  if (!isJsonObject(parsed)) return false
+  const keys = parsed['keys']
+  return Array.isArray(keys) && keys.every((key: unknown) => isJsonObject(key) && typeof key['kty'] === 'string')
 }
 
 const NEVER_STALE = (): null => null

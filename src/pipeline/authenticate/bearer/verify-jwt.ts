@@ -95,21 +95,7 @@ export async function verifyJwt(
 
 function failure(error: unknown, issuer: string): JwtOutcome {
   if (error instanceof errors.JWTExpired) return refused({ problem: 'expired', issuer })
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    const problem: JwtProblem =
-      error.claim === 'aud'
-        ? 'audience'
-        : error.claim === 'nbf'
-          ? 'not_yet_valid'
-          : error.claim === 'iat'
-            ? 'issued_in_future'
-            : error.claim === 'typ'
-              ? 'type'
-              : error.claim === 'iss'
-                ? 'issuer_unknown'
-                : 'claims'
-    return refused({ problem, issuer })
-  }
+  if (error instanceof errors.JWTClaimValidationFailed) return refused({ problem: claimProblem(error), issuer })
   if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported)
     return refused({ problem: 'algorithm', issuer })
   if (error instanceof errors.JWSSignatureVerificationFailed) return refused({ problem: 'signature', issuer })
@@ -123,4 +109,29 @@ function failure(error: unknown, issuer: string): JwtOutcome {
   if (error instanceof errors.JWKSInvalid) return unavailable('JWKS endpoint sent no key set', issuer)
   // Anything else came from the token itself (bad JSON, bad base64, a key that does not fit).
   return refused({ problem: 'malformed', issuer })
+}
+
+/**
+ * jose names the claim and why (`reason`): 'check_failed' for a value that fails its check,
+ * 'missing' or 'invalid' for a claim that is absent (a required one, `iat` with a
+ * max_token_age) or not of its type (`iat` or `nbf` that is no number). Only a failed time
+ * check says the token is early; a missing or malformed time claim is a malformed claim set
+ * (rt9 F7: it was told "The token is not valid yet.").
+ */
+function claimProblem(error: errors.JWTClaimValidationFailed): JwtProblem {
+  const checked = error.reason === 'check_failed'
+  switch (error.claim) {
+    case 'aud':
+      return 'audience'
+    case 'nbf':
+      return checked ? 'not_yet_valid' : 'claims'
+    case 'iat':
+      return checked ? 'issued_in_future' : 'claims'
+    case 'typ':
+      return 'type'
+    case 'iss':
+      return 'issuer_unknown'
+    default:
+      return 'claims'
+  }
 }

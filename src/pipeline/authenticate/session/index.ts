@@ -3,7 +3,9 @@
  * issuer or by asking the app that set it (e.g. Better Auth's `GET /api/auth/get-session`). The
  * app's answers are cached, as the invoker they map to, by the endpoint and a digest of the
  * cookie for a short TTL (refusals too): a cookie signed out at the app stops working at most
- * `cache_ttl` later. A failing endpoint is remembered for the cookie that met it for
+ * `cache_ttl` later. An answer that says when the session ends (Better Auth's `session.expiresAt`)
+ * is remembered no longer than that, and a session past it is refused however it was learnt. A
+ * failing endpoint is remembered for the cookie that met it for
  * {@link ENDPOINT_FAILURE_COOLDOWN_MS}: a browser retrying does not hit a failing app each time.
  *
  * @module
@@ -96,10 +98,7 @@ export class SessionVerifier {
   ): Promise<Lookup> {
     const key = `${verify.endpoint}\n${await sha256Hex(cookie)}`
     const cached = this.#cache.get(key)
-    if (
-      cached !== undefined &&
-      !(cached.kind === 'ok' && maxAgeMs !== undefined && Date.now() - cached.value.at >= maxAgeMs)
-    ) {
+    if (cached !== undefined && !(cached.kind === 'ok' && outlived(cached.value, Date.now(), maxAgeMs))) {
       // An answer the failing app could not have confirmed now (issue 17, item 3).
       if (cached.kind === 'ok' && this.#failing !== null && note) {
         note({
@@ -119,6 +118,7 @@ export class SessionVerifier {
       verify.timeoutMs,
     )
     let answer: Lookup
+    let ttlMs = verify.negativeTtlMs
     this.#failing = null
     if (answered.kind !== 'ok') {
       // 401/403: the app says the cookie names no session; anything else is the app failing.
@@ -134,20 +134,29 @@ export class SessionVerifier {
       const authentication = isJsonObject(answered.value)
         ? mapClaims(verify.claims, answered.value, { method: 'session' })
         : null
-      answer =
-        authentication === null
-          ? REFUSED
-          : typeof authentication === 'string'
-            ? refused(authentication)
-            : ok({
-                authentication: frozen(authentication),
-                at: Date.now(),
-                expiresAt: sessionExpiresAt(answered.value),
-              })
+      const now = Date.now()
+      const expiresAt = sessionExpiresAt(answered.value)
+      if (authentication === null) answer = REFUSED
+      else if (typeof authentication === 'string') answer = refused(authentication)
+      // The app's own word says the session has ended: no session, whatever else it answered.
+      else if (expiresAt !== null && now >= expiresAt) answer = REFUSED
+      else {
+        answer = ok({ authentication: frozen(authentication), at: now, expiresAt })
+        // Remembered until the session ends at the latest, as introspection answers are until `exp` (rt9 F5).
+        ttlMs = expiresAt === null ? verify.cacheTtlMs : Math.min(verify.cacheTtlMs, expiresAt - now)
+      }
     }
-    this.#cache.set(key, answer, answer.kind === 'ok' ? verify.cacheTtlMs : verify.negativeTtlMs)
+    this.#cache.set(key, answer, ttlMs)
     return answer
   }
+}
+
+/**
+ * A remembered session that may not decide: past the session's own end (the cache's TTL is
+ * capped there already; this holds at the boundary too), or older than a recheck allows.
+ */
+function outlived(value: { at: number; expiresAt: number | null }, now: number, maxAgeMs?: number): boolean {
+  return (value.expiresAt !== null && now >= value.expiresAt) || (maxAgeMs !== undefined && now - value.at >= maxAgeMs)
 }
 
 function invalidSession(pack: CompiledPack, problem?: UnmappedClaims): AuthnResult {
