@@ -9,10 +9,7 @@
 import { env } from 'cloudflare:test'
 import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterEach, beforeAll, expect, it, vi } from 'vitest'
-import { issuerKeySources, KeySourceUnavailable } from '../../src/pipeline/authenticate/bearer/issuer-keys.ts'
-import type { CompiledIssuer } from '../../src/policy/types.ts'
-
-const MIN = 60_000
+import { keySetAt, MIN, works } from './jwks-key-set.ts'
 
 const FLAKY = env.TEST_FLAKY_ORIGIN
 const control = (verb: 'script' | 'down' | 'up', path: string, body?: unknown) =>
@@ -35,31 +32,7 @@ afterEach(() => {
 async function keySet() {
   const path = `/jwks-${crypto.randomUUID()}`
   await control('script', path, { keys: [jwk] })
-  const issuer = {
-    name: 'idp',
-    keys: {
-      source: 'jwks_uri',
-      url: `${FLAKY}${path}`,
-      maxAgeMs: 10 * MIN,
-      cooldownMs: 30_000,
-      staleMs: 60 * MIN,
-      timeoutMs: 2_000,
-    },
-  } as unknown as CompiledIssuer
-  const source = issuerKeySources({ idp: issuer }).get('idp')
-  if (source?.kind !== 'set') throw new Error('expected a key set')
-  return { source, path }
-}
-
-const header = { alg: 'ES256', kid: 'k1' }
-
-async function works(source: Awaited<ReturnType<typeof keySet>>['source']): Promise<true | string> {
-  try {
-    await source.getKey(header)
-    return true
-  } catch (error) {
-    return error instanceof KeySourceUnavailable ? 'unavailable' : String(error)
-  }
+  return { source: keySetAt(path, 30_000), path }
 }
 
 it('stops using the last good keys `stale` after they were fetched, though jose took them as fresh just before', async () => {

@@ -9,10 +9,8 @@
 import { env } from 'cloudflare:test'
 import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { issuerKeySources, KeySourceUnavailable } from '../../src/pipeline/authenticate/bearer/issuer-keys.ts'
-import type { CompiledIssuer } from '../../src/policy/types.ts'
+import { keySetAt, MIN, works } from './jwks-key-set.ts'
 
-const MIN = 60_000
 const FLAKY = env.TEST_FLAKY_ORIGIN
 
 const flaky = {
@@ -36,31 +34,7 @@ afterEach(() => {
 async function keySet(body: string, cooldownMs: number) {
   const path = `/jwks-${crypto.randomUUID()}`
   await flaky.script(path, body)
-  const issuer = {
-    name: 'idp',
-    keys: {
-      source: 'jwks_uri',
-      url: `${FLAKY}${path}`,
-      maxAgeMs: 10 * MIN,
-      cooldownMs,
-      staleMs: 60 * MIN,
-      timeoutMs: 2_000,
-    },
-  } as unknown as CompiledIssuer
-  const source = issuerKeySources({ idp: issuer }).get('idp')
-  if (source?.kind !== 'set') throw new Error('expected a key set')
-  return { source, path }
-}
-
-const header = { alg: 'ES256', kid: 'k1' }
-
-async function works(source: Awaited<ReturnType<typeof keySet>>['source']): Promise<true | string> {
-  try {
-    await source.getKey(header)
-    return true
-  } catch (error) {
-    return error instanceof KeySourceUnavailable ? 'unavailable' : String(error)
-  }
+  return { source: keySetAt(path, cooldownMs), path }
 }
 
 const BAD_BODIES = [

@@ -8,11 +8,11 @@
  */
 import { env } from 'cloudflare:test'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { generateApiKey, sha256Hex } from '../../src/keys/api-key-format.ts'
 import { breakableNamespace } from './faulty-store.ts'
 import { gateway, type Gateway } from './harness.ts'
-import { logLines, openSse, sleep, type SseClient } from './stream-helpers.ts'
+import { streamPastExpiry } from './stream-helpers.ts'
 
 const FLAKY = env.TEST_FLAKY_ORIGIN
 const ADMIN_TOKEN = 'test-admin-token-that-is-long-enough'
@@ -46,15 +46,6 @@ function streamingGateway(
   return { gw, pack }
 }
 
-/** Waits for the stream to end, or for the bound past `expiresAt` (and a little more) to pass. */
-async function outcome(sse: SseClient, expiresAt: number): Promise<{ ended: boolean; late: boolean; text: string }> {
-  const wait = expiresAt + BOUND_MS + 2_000 - Date.now()
-  const end = await Promise.race([sse.ended, sleep(wait).then(() => null)])
-  const text = sse.text()
-  if (end === null) await sse.close()
-  return { ended: end !== null, late: end === null || end.at - expiresAt > BOUND_MS, text }
-}
-
 describe('a credential past its own expiry while its source is down', () => {
   it('a bearer JWT past its exp, its JWKS endpoint down: the stream ends as bearer_invalid', async () => {
     const path = `/jwks-${crypto.randomUUID()}`
@@ -74,16 +65,17 @@ describe('a credential past its own expiry while its source is down', () => {
       .setIssuedAt(now)
       .setExpirationTime(exp)
       .sign(pair.privateKey)
-    const log = vi.spyOn(console, 'log')
-    const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { authorization: `Bearer ${token}` } })
-    expect(sse.response.status).toBe(200)
-    await flaky.down(path)
-    const result = await outcome(sse, exp * 1000)
-    const ends = logLines(log.mock.calls, 'stream_end')
-    log.mockRestore()
+    const result = await streamPastExpiry(
+      gw,
+      `/${pack}/sse-ticks`,
+      { headers: { authorization: `Bearer ${token}` } },
+      () => flaky.down(path),
+      exp * 1000,
+      BOUND_MS,
+    )
     expect(result).toMatchObject({ ended: true, late: false })
     expect(result.text).toContain('"reason":"revoked_mid_stream","detail":"The token has expired."')
-    expect(ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'bearer_invalid' }])
+    expect(result.ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'bearer_invalid' }])
   }, 15_000)
 
   it('an introspected token past its exp, its introspection endpoint down: the stream ends as bearer_invalid', async () => {
@@ -104,18 +96,19 @@ describe('a credential past its own expiry while its source is down', () => {
       `issuers:\n  idp:\n    issuer: ${iss}\n    audience: https://agents.test\n    algorithms: [ES256]\n    clock_tolerance: 0s\n    introspection:\n      endpoint: ${FLAKY}${path}\n      client_id: gateway\n      client_secret: IDP_INTROSPECTION_SECRET\n      cache_ttl: 30s\n`,
       { IDP_INTROSPECTION_SECRET: 'introspection-secret' },
     )
-    const log = vi.spyOn(console, 'log')
-    const sse = await openSse(gw, `/${pack}/sse-ticks`, {
-      headers: { authorization: `Bearer opaque-${crypto.randomUUID()}` },
-    })
-    expect(sse.response.status).toBe(200)
-    await flaky.down(path)
-    const result = await outcome(sse, exp * 1000)
-    const ends = logLines(log.mock.calls, 'stream_end')
-    log.mockRestore()
+    const result = await streamPastExpiry(
+      gw,
+      `/${pack}/sse-ticks`,
+      {
+        headers: { authorization: `Bearer opaque-${crypto.randomUUID()}` },
+      },
+      () => flaky.down(path),
+      exp * 1000,
+      BOUND_MS,
+    )
     expect(result).toMatchObject({ ended: true, late: false })
     expect(result.text).toContain('"reason":"revoked_mid_stream","detail":"The token has expired."')
-    expect(ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'bearer_invalid' }])
+    expect(result.ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'bearer_invalid' }])
   }, 15_000)
 
   it('a session whose endpoint said when it ends (Better Auth’s session.expiresAt), the endpoint down: the stream ends as session_invalid', async () => {
@@ -129,16 +122,17 @@ describe('a credential past its own expiry while its source is down', () => {
       '[session]',
       `session:\n  cookies: [sid]\n  introspection: { endpoint: ${FLAKY}${path}, cache_ttl: 30s }\n`,
     )
-    const log = vi.spyOn(console, 'log')
-    const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { cookie: 'sid=abc' } })
-    expect(sse.response.status).toBe(200)
-    await flaky.down(path)
-    const result = await outcome(sse, expiresAt)
-    const ends = logLines(log.mock.calls, 'stream_end')
-    log.mockRestore()
+    const result = await streamPastExpiry(
+      gw,
+      `/${pack}/sse-ticks`,
+      { headers: { cookie: 'sid=abc' } },
+      () => flaky.down(path),
+      expiresAt,
+      BOUND_MS,
+    )
     expect(result).toMatchObject({ ended: true, late: false })
     expect(result.text).toContain('"reason":"revoked_mid_stream","detail":"The session is not valid; sign in again."')
-    expect(ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'session_invalid' }])
+    expect(result.ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'session_invalid' }])
   }, 15_000)
 
   it('a runtime API key past its expires_at, the store down: the stream ends as api_key_expired', async () => {
@@ -161,15 +155,16 @@ describe('a credential past its own expiry while its source is down', () => {
       }),
     })
     expect(minted.status).toBe(201)
-    const log = vi.spyOn(console, 'log')
-    const sse = await openSse(gw, `/${pack}/sse-ticks`, { headers: { 'x-api-key': key } })
-    expect(sse.response.status).toBe(200)
-    store.down()
-    const result = await outcome(sse, expiresAt * 1000)
-    const ends = logLines(log.mock.calls, 'stream_end')
-    log.mockRestore()
+    const result = await streamPastExpiry(
+      gw,
+      `/${pack}/sse-ticks`,
+      { headers: { 'x-api-key': key } },
+      () => store.down(),
+      expiresAt * 1000,
+      BOUND_MS,
+    )
     expect(result).toMatchObject({ ended: true, late: false })
     expect(result.text).toContain('"reason":"revoked_mid_stream","detail":"The API key has expired."')
-    expect(ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'api_key_expired' }])
+    expect(result.ends).toMatchObject([{ reason: 'revoked_mid_stream', problem: 'api_key_expired' }])
   }, 15_000)
 })

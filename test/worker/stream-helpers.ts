@@ -3,6 +3,7 @@
  * keeps what arrived and when the stream ended, a WebSocket client that keeps messages and its
  * close, and the `stream_end` log lines.
  */
+import { expect, vi } from 'vitest'
 import { backendOrigin, type Gateway } from './harness.ts'
 
 export interface SseClient {
@@ -125,4 +126,46 @@ export function logLines(calls: unknown[][], event: 'stream_end' | 'request'): R
         line !== null &&
         (event === 'stream_end' ? line['event'] === 'stream_end' : line['event'] === undefined && 'decision' in line),
     )
+}
+
+/** What became of a stream whose credential expires while its source is down. */
+export interface PastExpiry {
+  ended: boolean
+  /** Still open, or ended more than the bound after the expiry. */
+  late: boolean
+  text: string
+  /** The `stream_end` log lines written meanwhile. */
+  ends: Record<string, unknown>[]
+}
+
+/**
+ * Opens an SSE answer, cuts the credential's source (`cut`), and waits until the stream ends or
+ * `boundMs` (and two seconds more) past `expiresAt` have passed; a stream still open is closed.
+ */
+export async function streamPastExpiry(
+  gw: Gateway,
+  path: string,
+  init: Parameters<Gateway['fetch']>[1],
+  cut: () => unknown,
+  expiresAt: number,
+  boundMs: number,
+): Promise<PastExpiry> {
+  const log = vi.spyOn(console, 'log')
+  try {
+    const sse = await openSse(gw, path, init)
+    expect(sse.response.status).toBe(200)
+    await cut()
+    const wait = expiresAt + boundMs + 2_000 - Date.now()
+    const end = await Promise.race([sse.ended, sleep(wait).then(() => null)])
+    const text = sse.text()
+    if (end === null) await sse.close()
+    return {
+      ended: end !== null,
+      late: end === null || end.at - expiresAt > boundMs,
+      text,
+      ends: logLines(log.mock.calls, 'stream_end'),
+    }
+  } finally {
+    log.mockRestore()
+  }
 }
