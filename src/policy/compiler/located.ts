@@ -7,7 +7,6 @@
  * @module
  */
 import {
-  isAlias,
   isMap,
   isPair,
   isScalar,
@@ -60,21 +59,6 @@ export class Located<T> {
     const offset = this.offsetOf(path, onKey)
     const { line, col } = this.lines.linePos(offset)
     return { file: this.file, line, col, message }
-  }
-
-  /** The text a scalar at `path` was written as (`007`, `0x10`), or `undefined` when there is none. */
-  sourceAt(path: Path): string | undefined {
-    let node: unknown = this.doc.contents
-    for (const step of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === step)
-        node = pair?.value
-      } else if (isSeq(node) && typeof step === 'number') node = node.items[step]
-      else return undefined
-      // An alias is the anchored node's text (`id: *banned` where `&banned 007`).
-      if (isAlias(node)) node = node.resolve(this.doc)
-    }
-    return isScalar(node) ? node.source : undefined
   }
 
   private offsetOf(path: Path, onKey: boolean): number {
@@ -133,13 +117,22 @@ export function parseYaml<T>(file: SourceFile, schema: z.ZodType<T>, errors: Pol
   return located
 }
 
+/** Sections whose values are text: an invoker's `meta`, and rules (`allow`, `deny` lists). */
+const TEXT_SECTIONS = new Set(['meta', 'allow', 'deny'])
+
 /**
  * Text YAML would turn into other text: a number or boolean whose JavaScript spelling is not the
  * one written (`007` → 7, `0x10` → 16, `1e3` → 1000, a 19-digit id → …800, `True` → true), where
- * the policy means text. Keys are always names (an MCP tool `007`, an API key, an agent), and
- * `meta` values are compared as text by rules; rule values are checked where rules compile
- * (pack-rules.ts). Numbers that are numbers (`limit: 010`, `local_fraction: 0.50`) pass.
+ * the policy means text. Keys are always names (an MCP tool `007`, an API key, an agent); rule
+ * values and `meta` values are matched as text, so a deny on `007` would silently match `7`.
+ * Numbers that are numbers (`limit: 010`, `local_fraction: 0.50`) pass. An alias is judged where
+ * its anchor is written.
  */
+/** A pair that opens a text section. */
+function opensText(node: unknown): boolean {
+  return isPair(node) && isScalar(node.key) && TEXT_SECTIONS.has(node.key.value as string)
+}
+
 function misreadLiterals(doc: Document): Array<{ offset: number; message: string }> {
   const found: Array<{ offset: number; message: string }> = []
   const check = (node: unknown): void => {
@@ -156,12 +149,7 @@ function misreadLiterals(doc: Document): Array<{ offset: number; message: string
   visit(doc, {
     Pair(_, pair, path) {
       check(pair.key)
-      // Inside `meta` (an invoker's), every value is text a rule may match.
-      const underMeta = path.some(
-        (ancestor) => isPair(ancestor) && isScalar(ancestor.key) && ancestor.key.value === 'meta',
-      )
-      const keyIsMeta = isScalar(pair.key) && pair.key.value === 'meta'
-      if (underMeta || keyIsMeta) {
+      if (opensText(pair) || path.some(opensText)) {
         if (isScalar(pair.value)) check(pair.value)
         else if (isSeq(pair.value)) for (const item of pair.value.items) check(item)
       }

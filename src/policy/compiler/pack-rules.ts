@@ -130,20 +130,7 @@ export function compileRule(
       errors.push(located.error([...path, field], `unknown rule field "${field}"${hint}`, true))
       continue
     }
-    const written = Array.isArray(value) ? value : [value]
-    const values = written.map(String)
-    // A number or boolean is matched as the text JavaScript writes for it, which must be the text
-    // the policy wrote: YAML reads `007` as 7, `0x10` as 16 and `1234567890123456789` as
-    // …800, and a deny that silently matches another id than the one written lets its caller in.
-    written.forEach((item, i) => {
-      if (typeof item === 'string') return
-      const at = Array.isArray(value) ? [...path, field, i] : [...path, field]
-      const source = located.sourceAt(at)
-      if (source !== undefined && source !== values[i])
-        errors.push(
-          located.error(at, `YAML reads ${source} as ${values[i]}: write "${source}" in quotes to match that text`),
-        )
-    })
+    const values = (Array.isArray(value) ? value : [value]).map(String)
     if (field === 'api_key') {
       for (const name of values) {
         if (!name.includes('*') && !declaredKeyNames.has(name)) {
