@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { importJWK, type JWK } from 'jose'
+import { base64url, importJWK, type JWK } from 'jose'
 import { MIN_HMAC_KEY_BYTES } from '../constants.ts'
 import { hasShape, PRIVATE_MEMBERS, SIGNING_KEY_SHAPES } from './jwk-shapes.ts'
 
@@ -75,9 +75,13 @@ async function importSigningKey(jwk: JWK & { alg: SigningAlgorithm }): Promise<C
   ])
 }
 
-/** Bytes a base64url text decodes to (its alphabet is checked by the import). */
-function base64urlLength(text: string): number {
-  return Math.floor((text.replace(/=+$/, '').length * 3) / 4)
+/** The bytes of an `oct` key, or `null` when its `k` is not base64url (the import refuses it then). */
+function octKeyLength(k: string): number | null {
+  try {
+    return base64url.decode(k).length
+  } catch {
+    return null
+  }
 }
 
 function checkJwk(jwk: JWK): string | null {
@@ -89,7 +93,7 @@ function checkJwk(jwk: JWK): string | null {
     return `key ${jwk.kid}: its type does not fit alg ${jwk.alg}`
   // RFC 7518 §3.2: an HS256 key at least as long as the hash. The anonymous ids' key is derived
   // from it too, so a short one would also make them guessable from an address.
-  if (alg === 'HS256' && base64urlLength(jwk.k as string) < MIN_HMAC_KEY_BYTES)
+  if (alg === 'HS256' && (octKeyLength(jwk.k as string) ?? 0) < MIN_HMAC_KEY_BYTES)
     return `key ${jwk.kid}: an HS256 key is at least ${MIN_HMAC_KEY_BYTES} bytes`
   return null
 }
